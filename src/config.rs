@@ -1,0 +1,499 @@
+//! Typed configuration, read once at start-up from the environment (and an optional `.env`).
+//!
+//! Every variable of the contract lives here. A bad value stops start-up with one line that names
+//! the variable; nothing falls back silently. Secrets are wrapped in [`Secret`], whose `Debug`
+//! never shows the value.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use url::Url;
+
+/// A value that must never be logged or shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// The wire format used to talk to the LLM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiStyle {
+    /// `POST {root}/chat/completions`
+    Chat,
+    /// `POST {root}/responses`
+    Responses,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct BasicAuth {
+    pub user: String,
+    pub password: Secret,
+}
+
+/// How provider calls (LLM, transcription, Plaud) are retried on transient failures.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            base_delay: Duration::from_millis(1000),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    pub data_dir: PathBuf,
+
+    pub openai_api_key: Option<Secret>,
+    /// API root without a trailing slash, e.g. `https://api.openai.com/v1`.
+    pub openai_base_url: String,
+    pub openai_model: String,
+    pub openai_api_style: ApiStyle,
+
+    pub assemblyai_api_key: Option<Secret>,
+    /// Origin without a trailing slash, e.g. `https://api.assemblyai.com`.
+    pub assemblyai_base_url: String,
+    pub assemblyai_poll_interval: Duration,
+
+    pub basic_auth: Option<BasicAuth>,
+    pub rate_limit_window: Duration,
+    /// `0` disables rate limiting.
+    pub rate_limit_max_requests: u32,
+    pub trusted_proxies: Vec<IpNet>,
+
+    pub prompt_path: PathBuf,
+    pub title_prompt_path: PathBuf,
+
+    pub plaud_web_base_url: String,
+    pub plaud_api_base_url: String,
+
+    pub allow_private_urls: bool,
+    /// Non-public ranges that job URLs may reach even when `allow_private_urls` is off.
+    pub allow_private_cidrs: Vec<IpNet>,
+    pub max_download_bytes: u64,
+    pub job_timeout: Duration,
+    pub worker_concurrency: usize,
+
+    pub log_format: LogFormat,
+    pub rust_log: String,
+
+    /// How long a provider may stay silent before the call counts as timed out.
+    pub provider_read_timeout: Duration,
+    pub connect_timeout: Duration,
+
+    // Not read from the environment: tuning that tests set directly.
+    pub retry: RetryPolicy,
+    /// Host names answered without DNS (tests use it to give a name a chosen address).
+    pub hosts_override: HashMap<String, Vec<IpAddr>>,
+}
+
+/// One bad variable: start-up stops with this single line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {variable} {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+pub const DEFAULT_TRUSTED_PROXIES: &str =
+    "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7";
+
+impl Config {
+    /// Reads the process environment (after `.env`, if the caller loaded it).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from any source of variables; empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let vars = Vars { get: &get };
+
+        let prompt_path = PathBuf::from(
+            vars.string("PROMPT_PATH")
+                .unwrap_or_else(|| "prompts/meeting_summary.md".into()),
+        );
+        let title_prompt_path = match vars.string("TITLE_PROMPT_PATH") {
+            Some(path) => PathBuf::from(path),
+            None => prompt_path
+                .parent()
+                .map(|dir| dir.join("title_generator.md"))
+                .unwrap_or_else(|| PathBuf::from("title_generator.md")),
+        };
+
+        let basic_auth = match (
+            vars.string("BASIC_AUTH_USER"),
+            vars.string("BASIC_AUTH_PASSWORD"),
+        ) {
+            (Some(user), Some(password)) => {
+                if user.contains(':') {
+                    return Err(bad(
+                        "BASIC_AUTH_USER",
+                        "must not contain ':' (HTTP Basic auth cannot carry it)",
+                    ));
+                }
+                Some(BasicAuth {
+                    user,
+                    password: Secret::new(password),
+                })
+            }
+            _ => None,
+        };
+
+        let rate_limit_window_ms: u64 = vars.parse("RATE_LIMIT_WINDOW_MS", 60_000)?;
+        if rate_limit_window_ms == 0 {
+            return Err(bad("RATE_LIMIT_WINDOW_MS", "must be at least 1"));
+        }
+        let worker_concurrency: usize = vars.parse("WORKER_CONCURRENCY", 2)?;
+        if !(1..=64).contains(&worker_concurrency) {
+            return Err(bad("WORKER_CONCURRENCY", "must be between 1 and 64"));
+        }
+        let job_timeout_secs: u64 = vars.parse("JOB_TIMEOUT_SECS", 3600)?;
+        if job_timeout_secs == 0 {
+            return Err(bad("JOB_TIMEOUT_SECS", "must be at least 1"));
+        }
+        let poll_ms: u64 = vars.parse("ASSEMBLYAI_POLL_INTERVAL_MS", 3000)?;
+        if poll_ms == 0 {
+            return Err(bad("ASSEMBLYAI_POLL_INTERVAL_MS", "must be at least 1"));
+        }
+        let read_timeout_secs: u64 = vars.parse("PROVIDER_TIMEOUT_SECS", 300)?;
+        if read_timeout_secs == 0 {
+            return Err(bad("PROVIDER_TIMEOUT_SECS", "must be at least 1"));
+        }
+
+        Ok(Self {
+            host: parse_host(vars.string("HOST").as_deref().unwrap_or("0.0.0.0"))?,
+            port: vars.parse("PORT", 3000)?,
+            data_dir: PathBuf::from(vars.string("DATA_DIR").unwrap_or_else(|| "./data".into())),
+
+            openai_api_key: vars.string("OPENAI_API_KEY").map(Secret::new),
+            openai_base_url: openai_root(
+                vars.string("OPENAI_BASE_URL")
+                    .as_deref()
+                    .unwrap_or("https://api.openai.com"),
+            )?,
+            openai_model: vars
+                .string("OPENAI_MODEL")
+                .unwrap_or_else(|| "gpt-4".into()),
+            openai_api_style: match vars.string("OPENAI_API_STYLE").as_deref() {
+                None | Some("chat") => ApiStyle::Chat,
+                Some("responses") => ApiStyle::Responses,
+                Some(other) => {
+                    return Err(bad(
+                        "OPENAI_API_STYLE",
+                        format!("must be \"chat\" or \"responses\" (got {other:?})"),
+                    ));
+                }
+            },
+
+            assemblyai_api_key: vars.string("ASSEMBLYAI_API_KEY").map(Secret::new),
+            assemblyai_base_url: base_url(
+                "ASSEMBLYAI_BASE_URL",
+                vars.string("ASSEMBLYAI_BASE_URL")
+                    .as_deref()
+                    .unwrap_or("https://api.assemblyai.com"),
+            )?,
+            assemblyai_poll_interval: Duration::from_millis(poll_ms),
+
+            basic_auth,
+            rate_limit_window: Duration::from_millis(rate_limit_window_ms),
+            rate_limit_max_requests: vars.parse("RATE_LIMIT_MAX_REQUESTS", 60)?,
+            trusted_proxies: parse_cidrs(
+                "TRUSTED_PROXIES",
+                vars.string("TRUSTED_PROXIES")
+                    .as_deref()
+                    .unwrap_or(DEFAULT_TRUSTED_PROXIES),
+            )?,
+
+            prompt_path,
+            title_prompt_path,
+
+            plaud_web_base_url: base_url(
+                "PLAUD_WEB_BASE_URL",
+                vars.string("PLAUD_WEB_BASE_URL")
+                    .as_deref()
+                    .unwrap_or("https://web.plaud.ai"),
+            )?,
+            plaud_api_base_url: base_url(
+                "PLAUD_API_BASE_URL",
+                vars.string("PLAUD_API_BASE_URL")
+                    .as_deref()
+                    .unwrap_or("https://api.plaud.ai"),
+            )?,
+
+            allow_private_urls: vars.boolean("ALLOW_PRIVATE_URLS", false)?,
+            allow_private_cidrs: parse_cidrs(
+                "ALLOW_PRIVATE_CIDRS",
+                vars.string("ALLOW_PRIVATE_CIDRS").as_deref().unwrap_or(""),
+            )?,
+            max_download_bytes: vars.parse("MAX_DOWNLOAD_BYTES", 1_073_741_824)?,
+            job_timeout: Duration::from_secs(job_timeout_secs),
+            worker_concurrency,
+
+            log_format: match vars.string("LOG_FORMAT").as_deref() {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => {
+                    return Err(bad(
+                        "LOG_FORMAT",
+                        format!("must be \"text\" or \"json\" (got {other:?})"),
+                    ));
+                }
+            },
+            rust_log: vars.string("RUST_LOG").unwrap_or_else(|| "info".into()),
+
+            provider_read_timeout: Duration::from_secs(read_timeout_secs),
+            connect_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            hosts_override: HashMap::new(),
+        })
+    }
+
+    /// A configuration for tests and tools: every default, data in `data_dir`.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let mut config = Self::from_lookup(|_| None).expect("the defaults are valid");
+        config.data_dir = data_dir.into();
+        config
+    }
+
+    pub fn summaries_enabled(&self) -> bool {
+        self.openai_api_key.is_some()
+    }
+
+    pub fn transcription_enabled(&self) -> bool {
+        self.assemblyai_api_key.is_some()
+    }
+}
+
+struct Vars<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Vars<'_> {
+    fn string(&self, name: &str) -> Option<String> {
+        (self.get)(name).map(|value| value.trim().to_string())
+    }
+
+    fn parse<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError> {
+        match self.string(name) {
+            None => Ok(default),
+            Some(value) => value
+                .parse()
+                .map_err(|_| bad(name, format!("must be a whole number (got {value:?})"))),
+        }
+    }
+
+    fn boolean(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.string(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None => Ok(default),
+            Some("true" | "1" | "yes" | "on") => Ok(true),
+            Some("false" | "0" | "no" | "off") => Ok(false),
+            Some(other) => Err(bad(name, format!("must be true or false (got {other:?})"))),
+        }
+    }
+}
+
+fn parse_host(value: &str) -> Result<IpAddr, ConfigError> {
+    if value.eq_ignore_ascii_case("localhost") {
+        return Ok(IpAddr::from([127, 0, 0, 1]));
+    }
+    value.trim_matches(['[', ']']).parse().map_err(|_| {
+        bad(
+            "HOST",
+            format!("must be an IP address such as 0.0.0.0 or 127.0.0.1 (got {value:?})"),
+        )
+    })
+}
+
+/// An http(s) URL, returned without its trailing slash.
+fn base_url(variable: &'static str, value: &str) -> Result<String, ConfigError> {
+    let url = Url::parse(value)
+        .map_err(|error| bad(variable, format!("is not a URL ({error}): {value:?}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(bad(
+            variable,
+            format!("must be an http or https URL (got {value:?})"),
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// A bare origin gets `/v1`; a URL with a path is used as given.
+fn openai_root(value: &str) -> Result<String, ConfigError> {
+    let root = base_url("OPENAI_BASE_URL", value)?;
+    let url = Url::parse(&root).map_err(|error| bad("OPENAI_BASE_URL", error.to_string()))?;
+    if url.path() == "/" || url.path().is_empty() {
+        Ok(format!("{root}/v1"))
+    } else {
+        Ok(root)
+    }
+}
+
+fn parse_cidrs(variable: &'static str, value: &str) -> Result<Vec<IpNet>, ConfigError> {
+    if value.trim().eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<IpNet>()
+                .or_else(|_| part.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    bad(
+                        variable,
+                        format!("has a malformed CIDR {part:?} (expected e.g. 10.0.0.0/8)"),
+                    )
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.port, 3000);
+        assert_eq!(config.host.to_string(), "0.0.0.0");
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.openai_base_url, "https://api.openai.com/v1");
+        assert_eq!(config.openai_model, "gpt-4");
+        assert_eq!(config.openai_api_style, ApiStyle::Chat);
+        assert_eq!(config.assemblyai_base_url, "https://api.assemblyai.com");
+        assert_eq!(config.assemblyai_poll_interval, Duration::from_millis(3000));
+        assert_eq!(config.rate_limit_window, Duration::from_secs(60));
+        assert_eq!(config.rate_limit_max_requests, 60);
+        assert_eq!(config.trusted_proxies.len(), 6);
+        assert_eq!(
+            config.title_prompt_path,
+            PathBuf::from("prompts/title_generator.md")
+        );
+        assert_eq!(config.max_download_bytes, 1_073_741_824);
+        assert_eq!(config.job_timeout, Duration::from_secs(3600));
+        assert_eq!(config.worker_concurrency, 2);
+        assert!(!config.allow_private_urls);
+        assert!(config.basic_auth.is_none());
+    }
+
+    #[test]
+    fn openai_root_appends_v1_only_to_a_bare_origin() {
+        for (given, root) in [
+            ("https://api.openai.com", "https://api.openai.com/v1"),
+            ("https://api.openai.com/", "https://api.openai.com/v1"),
+            ("http://localhost:11434/v1", "http://localhost:11434/v1"),
+            (
+                "https://openrouter.ai/api/v1/",
+                "https://openrouter.ai/api/v1",
+            ),
+        ] {
+            let config = config(&[("OPENAI_BASE_URL", given)]).unwrap();
+            assert_eq!(config.openai_base_url, root, "{given}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (name, value) in [
+            ("PORT", "eighty"),
+            ("PORT", "70000"),
+            ("OPENAI_API_STYLE", "completions"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("LOG_FORMAT", "xml"),
+            ("ALLOW_PRIVATE_URLS", "maybe"),
+            ("WORKER_CONCURRENCY", "0"),
+            ("HOST", "example.com"),
+            ("OPENAI_BASE_URL", "ftp://example.com"),
+            ("MAX_DOWNLOAD_BYTES", "-1"),
+        ] {
+            let error = config(&[(name, value)]).unwrap_err();
+            assert_eq!(error.variable, name);
+            assert!(error.to_string().contains(name), "{error}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let config = config(&[
+            ("OPENAI_API_KEY", "sk-very-secret"),
+            ("ASSEMBLYAI_API_KEY", "aai-very-secret"),
+            ("BASIC_AUTH_USER", "ana"),
+            ("BASIC_AUTH_PASSWORD", "hunter2"),
+        ])
+        .unwrap();
+        let debug = format!("{config:?}");
+        for secret in ["sk-very-secret", "aai-very-secret", "hunter2"] {
+            assert!(!debug.contains(secret), "{secret} leaked");
+        }
+        assert!(config.summaries_enabled() && config.transcription_enabled());
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let config = config(&[("OPENAI_API_KEY", ""), ("PORT", " ")]).unwrap();
+        assert!(config.openai_api_key.is_none());
+        assert_eq!(config.port, 3000);
+    }
+
+    #[test]
+    fn trusted_proxies_accept_bare_addresses_and_none() {
+        let config = config(&[("TRUSTED_PROXIES", "172.18.0.2, 10.0.0.0/8")]).unwrap();
+        assert_eq!(config.trusted_proxies.len(), 2);
+        let none = super::parse_cidrs("TRUSTED_PROXIES", "none").unwrap();
+        assert!(none.is_empty());
+    }
+}

@@ -1,0 +1,427 @@
+//! The domain: a job, its status, its checkpoint and the transitions between them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A job's identifier. Checked once at the edge, so it is always safe inside a file name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct JobId(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("not a valid job id")]
+pub struct InvalidJobId;
+
+impl JobId {
+    /// A fresh random id (a UUID, like the original app's `crypto.randomUUID()`).
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn parse(value: &str) -> Result<Self, InvalidJobId> {
+        let valid = !value.is_empty()
+            && value.len() <= 100
+            && value
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+            && !value.starts_with('-');
+        if valid {
+            Ok(Self(value.to_string()))
+        } else {
+            Err(InvalidJobId)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for JobId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        JobId::parse(&value).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where a job is in its life. The names are the contract's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Queued,
+    Resolving,
+    Downloading,
+    Transcribing,
+    Summarizing,
+    Completed,
+    Error,
+}
+
+impl Status {
+    pub const ALL: [Status; 7] = [
+        Status::Queued,
+        Status::Resolving,
+        Status::Downloading,
+        Status::Transcribing,
+        Status::Summarizing,
+        Status::Completed,
+        Status::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Resolving => "resolving",
+            Status::Downloading => "downloading",
+            Status::Transcribing => "transcribing",
+            Status::Summarizing => "summarizing",
+            Status::Completed => "completed",
+            Status::Error => "error",
+        }
+    }
+
+    /// Completed or failed: nothing will happen to the job until someone acts.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Status::Completed | Status::Error)
+    }
+
+    /// A stage is working on the job right now.
+    pub fn is_running(self) -> bool {
+        matches!(
+            self,
+            Status::Resolving | Status::Downloading | Status::Transcribing | Status::Summarizing
+        )
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown status {0:?}")]
+pub struct UnknownName(pub String);
+
+impl FromStr for Status {
+    type Err = UnknownName;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|status| status.as_str() == value)
+            .ok_or_else(|| UnknownName(value.to_string()))
+    }
+}
+
+/// The pipeline's stages, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Resolve,
+    Download,
+    Transcribe,
+    Summarize,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [
+        Stage::Resolve,
+        Stage::Download,
+        Stage::Transcribe,
+        Stage::Summarize,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Resolve => "resolve",
+            Stage::Download => "download",
+            Stage::Transcribe => "transcribe",
+            Stage::Summarize => "summarize",
+        }
+    }
+
+    /// The status a job shows while this stage runs.
+    pub fn status(self) -> Status {
+        match self {
+            Stage::Resolve => Status::Resolving,
+            Stage::Download => Status::Downloading,
+            Stage::Transcribe => Status::Transcribing,
+            Stage::Summarize => Status::Summarizing,
+        }
+    }
+
+    /// The stage that runs after this one, if any.
+    pub fn next(self) -> Option<Stage> {
+        match self {
+            Stage::Resolve => Some(Stage::Download),
+            Stage::Download => Some(Stage::Transcribe),
+            Stage::Transcribe => Some(Stage::Summarize),
+            Stage::Summarize => None,
+        }
+    }
+
+    /// The first stage still to run for a job whose last finished stage is `checkpoint`.
+    pub fn first_after(checkpoint: Option<Stage>) -> Option<Stage> {
+        match checkpoint {
+            None => Some(Stage::Resolve),
+            Some(done) => done.next(),
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Stage {
+    type Err = UnknownName;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Stage::ALL
+            .into_iter()
+            .find(|stage| stage.as_str() == value)
+            .ok_or_else(|| UnknownName(value.to_string()))
+    }
+}
+
+/// The last finished stage, in the original's JSON shape `{"step": "download"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub step: Stage,
+}
+
+/// Download progress, recorded about once a second while the audio streams in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub bytes: u64,
+    pub total: Option<u64>,
+    pub percent: Option<u8>,
+}
+
+impl Progress {
+    pub fn new(bytes: u64, total: Option<u64>) -> Self {
+        let percent = total
+            .filter(|total| *total > 0)
+            .map(|total| ((bytes.min(total) * 100) / total) as u8);
+        Self {
+            bytes,
+            total,
+            percent,
+        }
+    }
+}
+
+/// A job as the store holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: JobId,
+    pub url: String,
+    pub resolved_url: Option<String>,
+    /// ISO 8601, as given or as found.
+    pub meeting_date: Option<String>,
+    pub status: Status,
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    /// Paths relative to the data directory.
+    pub summary_path: Option<String>,
+    pub transcript_path: Option<String>,
+    pub file_path: Option<String>,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub error: Option<String>,
+    pub checkpoint: Option<Stage>,
+    /// How many times a worker has started on this job.
+    pub attempts: u32,
+    pub progress: Option<Progress>,
+    /// The transcription provider's id for a transcript in flight, so a restart polls it
+    /// instead of uploading the audio again.
+    pub transcription_ref: Option<String>,
+}
+
+impl Job {
+    /// The stage that a worker will run next (None once every stage is done).
+    pub fn next_stage(&self) -> Option<Stage> {
+        Stage::first_after(self.checkpoint)
+    }
+
+    /// The stage working on the job now, from its status.
+    pub fn current_stage(&self) -> Option<Stage> {
+        Stage::ALL
+            .into_iter()
+            .find(|stage| stage.status() == self.status)
+    }
+}
+
+/// One line of a job's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    /// Position in the store; increases across all jobs.
+    #[serde(skip)]
+    pub seq: i64,
+    /// Milliseconds since the epoch.
+    pub ts: i64,
+    pub message: String,
+}
+
+impl LogLine {
+    /// The original app's log string: `[2025-09-25T20:05:39.000Z] message`.
+    pub fn to_legacy_string(&self) -> String {
+        format!("[{}] {}", iso_millis(self.ts), self.message)
+    }
+}
+
+pub fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Milliseconds since the epoch as `2025-09-25T20:05:39.000Z`, JavaScript's `toISOString()`.
+pub fn iso_millis(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// Parses the meeting dates people and pages write: RFC 3339, `2025-09-25 20:05:39`,
+/// `2025-09-25T20:05`, `2025-09-25`, or milliseconds/seconds since the epoch.
+/// Returns the ISO 8601 form; local times without an offset are taken as UTC.
+pub fn parse_meeting_date(value: &str) -> Option<String> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    if let Ok(date) = DateTime::parse_from_rfc3339(value) {
+        return Some(
+            date.with_timezone(&Utc)
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string(),
+        );
+    }
+    for format in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ] {
+        if let Ok(date) = NaiveDateTime::parse_from_str(value, format) {
+            return Some(date.and_utc().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+        }
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        return Some(
+            date.and_hms_opt(0, 0, 0)?
+                .and_utc()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string(),
+        );
+    }
+    if let Ok(number) = value.parse::<i64>() {
+        // Ten digits are seconds (until 2286), more are milliseconds.
+        let millis = if number.abs() < 100_000_000_000 {
+            number.checked_mul(1000)?
+        } else {
+            number
+        };
+        return DateTime::from_timestamp_millis(millis)
+            .filter(|date| date.timestamp() > 0)
+            .map(|date| date.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+    }
+    None
+}
+
+/// Milliseconds since the epoch of an ISO 8601 meeting date, for ordering.
+pub fn meeting_date_millis(value: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .ok()
+        .map(|date| date.timestamp_millis())
+        .or_else(|| {
+            parse_meeting_date(value).and_then(|iso| {
+                chrono::DateTime::parse_from_rfc3339(&iso)
+                    .ok()
+                    .map(|date| date.timestamp_millis())
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_are_safe_in_paths() {
+        assert!(JobId::parse("3f2b8c1e-9d4a-4c2e-8f00-1234567890ab").is_ok());
+        assert!(JobId::parse("1695672339000").is_ok());
+        for bad in ["", "../etc", "a/b", "a.b", "-rf", "a b", &"x".repeat(101)] {
+            assert!(JobId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn stages_follow_their_checkpoint() {
+        assert_eq!(Stage::first_after(None), Some(Stage::Resolve));
+        assert_eq!(
+            Stage::first_after(Some(Stage::Download)),
+            Some(Stage::Transcribe)
+        );
+        assert_eq!(Stage::first_after(Some(Stage::Summarize)), None);
+        let json = serde_json::to_string(&Checkpoint {
+            step: Stage::Download,
+        })
+        .unwrap();
+        assert_eq!(json, r#"{"step":"download"}"#);
+    }
+
+    #[test]
+    fn statuses_round_trip_their_names() {
+        for status in Status::ALL {
+            assert_eq!(status.as_str().parse::<Status>().unwrap(), status);
+        }
+        assert!("running".parse::<Status>().is_err());
+    }
+
+    #[test]
+    fn meeting_dates_in_many_spellings() {
+        let expected = "2025-09-25T20:05:39.000Z";
+        for value in [
+            "2025-09-25 20:05:39",
+            "2025-09-25T20:05:39Z",
+            "2025-09-25T22:05:39+02:00",
+            "1758830739",
+            "1758830739000",
+        ] {
+            assert_eq!(
+                parse_meeting_date(value).as_deref(),
+                Some(expected),
+                "{value}"
+            );
+        }
+        assert_eq!(
+            parse_meeting_date("2025-09-25").as_deref(),
+            Some("2025-09-25T00:00:00.000Z")
+        );
+        assert_eq!(parse_meeting_date("yesterday"), None);
+        assert_eq!(parse_meeting_date("99999999999999999999"), None);
+    }
+
+    #[test]
+    fn progress_percent() {
+        assert_eq!(Progress::new(50, Some(200)).percent, Some(25));
+        assert_eq!(Progress::new(50, None).percent, None);
+        assert_eq!(Progress::new(500, Some(200)).percent, Some(100));
+        assert_eq!(Progress::new(0, Some(0)).percent, None);
+    }
+}

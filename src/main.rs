@@ -1,0 +1,173 @@
+//! Start-up: configuration, tracing, the application, and a graceful stop on SIGTERM or Ctrl-C.
+//!
+//! `focusflow` serves; `focusflow healthcheck` probes a running server (for container health
+//! checks, which have neither curl nor node).
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use focusflow::Application;
+use focusflow::config::Config;
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let command = std::env::args().nth(1);
+    match command.as_deref() {
+        None | Some("serve") => serve(),
+        Some("healthcheck") => healthcheck(),
+        Some("--version" | "-V") => {
+            println!("focusflow {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Some("--help" | "-h" | "help") => {
+            println!(
+                "focusflow {}\n\nUSAGE:\n  focusflow [serve]     run the server (configured by environment variables and .env)\n  focusflow healthcheck probe http://127.0.0.1:$PORT/api/health; exit 0 when healthy\n",
+                env!("CARGO_PKG_VERSION")
+            );
+            ExitCode::SUCCESS
+        }
+        Some(other) => {
+            eprintln!("focusflow: unknown command {other:?}; try --help");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_dotenv() -> Result<(), String> {
+    match dotenvy::dotenv() {
+        Ok(_) => Ok(()),
+        Err(error) if error.not_found() => Ok(()),
+        Err(error) => Err(format!("focusflow: could not read .env: {error}")),
+    }
+}
+
+fn serve() -> ExitCode {
+    if let Err(message) = load_dotenv() {
+        eprintln!("{message}");
+        return ExitCode::from(2);
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("focusflow: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(error) = focusflow::telemetry::init(config.log_format, &config.rust_log) {
+        eprintln!("focusflow: {error}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("focusflow: could not start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let app = Application::build(config).await?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        app.run_until_stopped(shutdown).await
+    });
+    // Blocking tasks (file and database work) get a moment to finish, never longer.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("focusflow: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C received"),
+        _ = terminate => tracing::info!("SIGTERM received"),
+    }
+    shutdown.cancel();
+}
+
+/// Exit 0 when `/api/health` on this machine answers 200, else 1. Plain HTTP/1.1 over a socket,
+/// so the container image needs no curl.
+fn healthcheck() -> ExitCode {
+    let _ = load_dotenv();
+    let port = std::env::var("PORT")
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+        .map(|value| value.trim().parse::<u16>())
+        .unwrap_or(Ok(3000));
+    let Ok(port) = port else {
+        eprintln!("healthcheck: PORT is not a port number");
+        return ExitCode::FAILURE;
+    };
+    let host = std::env::var("HOST")
+        .ok()
+        .and_then(|value| value.trim().trim_matches(['[', ']']).parse::<IpAddr>().ok())
+        .map(|ip| match ip {
+            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            other => other,
+        })
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    match probe(SocketAddr::new(host, port)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("healthcheck: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn probe(address: SocketAddr) -> Result<(), String> {
+    let timeout = Duration::from_secs(4);
+    let mut stream = TcpStream::connect_timeout(&address, timeout)
+        .map_err(|error| format!("cannot connect to {address}: {error}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .and(stream.set_write_timeout(Some(timeout)))
+        .map_err(|error| error.to_string())?;
+    let request = format!(
+        "GET /api/health HTTP/1.1\r\nHost: {address}\r\nUser-Agent: focusflow-healthcheck\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|error| format!("cannot send the request: {error}"))?;
+    let mut head = [0u8; 64];
+    let mut read = 0;
+    while read < 12 {
+        match stream.read(&mut head[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(error) => return Err(format!("no answer: {error}")),
+        }
+    }
+    let status_line = String::from_utf8_lossy(&head[..read]);
+    if status_line.starts_with("HTTP/1.1 200") || status_line.starts_with("HTTP/1.0 200") {
+        Ok(())
+    } else {
+        Err(format!(
+            "unhealthy answer: {}",
+            status_line.lines().next().unwrap_or("")
+        ))
+    }
+}

@@ -1,0 +1,315 @@
+//! The worker: takes queued jobs from the store and moves each through its stages, recording a
+//! checkpoint after every stage so that a retry or a restart resumes where it stopped.
+
+pub mod download;
+pub mod llm;
+pub mod plaud;
+pub mod resolve;
+pub mod summarize;
+pub mod transcribe;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::jobs::{Job, JobId, Stage, Status};
+use crate::net::Clients;
+use crate::store::{Changes, Store, StoreError};
+
+/// Why a stage failed, in words for the person who reads the job.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl StageError {
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::Failed(message.into())
+    }
+}
+
+impl From<crate::net::retry::ProviderError> for StageError {
+    fn from(error: crate::net::retry::ProviderError) -> Self {
+        Self::Failed(error.message().to_string())
+    }
+}
+
+pub type StageResult<T> = Result<T, StageError>;
+
+/// What a stage needs: the store, the configuration, the HTTP clients, and the job it works on.
+#[derive(Clone)]
+pub struct StageContext {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub clients: Clients,
+    pub job_id: JobId,
+}
+
+impl StageContext {
+    /// Appends a line to the job's log (and to the tracing output).
+    pub async fn log(&self, message: impl Into<String>) {
+        let message = message.into();
+        tracing::info!(job = %self.job_id, "{message}");
+        if let Err(error) = self.store.append_log(&self.job_id, message).await {
+            tracing::warn!(job = %self.job_id, %error, "could not append a log line");
+        }
+    }
+
+    pub async fn update(&self, changes: Changes) -> StageResult<Job> {
+        Ok(self.store.update(&self.job_id, changes).await?)
+    }
+}
+
+/// Wakes the workers when a job is queued. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Queue {
+    notify: Arc<Notify>,
+    running: Arc<Mutex<HashMap<JobId, CancellationToken>>>,
+}
+
+impl Queue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Tells one idle worker there is work (or the next worker to look, if none is idle).
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+
+    /// Stops the job's pipeline if a worker runs it now (e.g. because it is being deleted).
+    pub fn cancel(&self, id: &JobId) -> bool {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        match running.get(id) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn is_running(&self, id: &JobId) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(id)
+    }
+}
+
+/// What one call of [`Worker::run_next_job`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Idle,
+    Completed(JobId),
+    Failed(JobId),
+    Interrupted(JobId),
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub clients: Clients,
+    pub queue: Queue,
+}
+
+/// The safety net: a worker looks for work this often even if no wake-up came.
+const IDLE_POLL: Duration = Duration::from_secs(30);
+
+impl Worker {
+    /// Starts `WORKER_CONCURRENCY` worker loops; they end when `shutdown` is cancelled.
+    pub fn spawn(self, shutdown: CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+        (0..self.config.worker_concurrency)
+            .map(|index| {
+                let worker = self.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(
+                    async move { worker.run(shutdown).await }
+                        .instrument(tracing::info_span!("worker", index)),
+                )
+            })
+            .collect()
+    }
+
+    /// One worker loop: take jobs until there are none, then wait for a wake-up.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        loop {
+            // Register interest before looking, so a job queued in between is not missed.
+            let notified = self.queue.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if shutdown.is_cancelled() {
+                return;
+            }
+            match self.run_next_job(&shutdown).await {
+                Ok(Outcome::Idle) => {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = &mut notified => {}
+                        _ = tokio::time::sleep(IDLE_POLL) => {}
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(%error, "the worker could not read the queue; pausing");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes the next queued job, if any, and runs it to its end (or until shutdown).
+    pub async fn run_next_job(&self, shutdown: &CancellationToken) -> Result<Outcome, StoreError> {
+        let Some(job) = self.store.claim_next().await? else {
+            return Ok(Outcome::Idle);
+        };
+        let id = job.id.clone();
+        let cancel = shutdown.child_token();
+        self.queue
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), cancel.clone());
+        let span = tracing::info_span!("job", job = %id, attempt = job.attempts);
+        let outcome = self.process(job, &cancel, shutdown).instrument(span).await;
+        self.queue
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        outcome
+    }
+
+    async fn process(
+        &self,
+        job: Job,
+        cancel: &CancellationToken,
+        shutdown: &CancellationToken,
+    ) -> Result<Outcome, StoreError> {
+        let context = StageContext {
+            store: self.store.clone(),
+            config: self.config.clone(),
+            clients: self.clients.clone(),
+            job_id: job.id.clone(),
+        };
+        let id = job.id.clone();
+        match job.next_stage() {
+            Some(Stage::Resolve) | None if job.attempts > 1 => {
+                context
+                    .log(format!("Attempt {}: starting over", job.attempts))
+                    .await
+            }
+            Some(Stage::Resolve) | None => context.log("Job started").await,
+            Some(stage) => {
+                context
+                    .log(format!(
+                        "Attempt {}: resuming at the {stage} stage (checkpoint: {})",
+                        job.attempts,
+                        job.checkpoint.map(Stage::as_str).unwrap_or("none")
+                    ))
+                    .await
+            }
+        }
+
+        let budget = self.config.job_timeout;
+        let result = tokio::select! {
+            result = tokio::time::timeout(budget, run_stages(&context, job)) => match result {
+                Ok(result) => result,
+                Err(_) => Err(StageError::failed(format!(
+                    "the job took longer than its time budget of {} s (JOB_TIMEOUT_SECS)",
+                    budget.as_secs()
+                ))),
+            },
+            _ = cancel.cancelled() => {
+                if shutdown.is_cancelled() {
+                    // Leave it resumable: back in the queue, checkpoint kept.
+                    let _ = self.store.update(&id, Changes::new().status(Status::Queued)).await;
+                    context.log("Interrupted by shutdown; the job resumes from its checkpoint at the next start").await;
+                }
+                return Ok(Outcome::Interrupted(id));
+            }
+        };
+
+        match result {
+            Ok(()) => {
+                // The line comes first: the status change is what ends a log stream.
+                context.log("Job completed").await;
+                match self
+                    .store
+                    .update(
+                        &id,
+                        Changes::new()
+                            .status(Status::Completed)
+                            .error(None)
+                            .progress(None),
+                    )
+                    .await
+                {
+                    Ok(_) => Ok(Outcome::Completed(id)),
+                    Err(StoreError::NotFound) => Ok(Outcome::Interrupted(id)),
+                    Err(error) => Err(error),
+                }
+            }
+            Err(StageError::Store(StoreError::NotFound)) => Ok(Outcome::Interrupted(id)),
+            Err(error) => {
+                let message = error.to_string();
+                tracing::warn!(error = %message, "job failed");
+                context.log(format!("Failed: {message}")).await;
+                match self
+                    .store
+                    .update(
+                        &id,
+                        Changes::new().status(Status::Error).error(Some(message)),
+                    )
+                    .await
+                {
+                    Ok(_) | Err(StoreError::NotFound) => Ok(Outcome::Failed(id)),
+                    Err(error) => Err(error),
+                }
+            }
+        }
+    }
+}
+
+/// Runs every stage after the job's checkpoint, recording each checkpoint as it is reached.
+async fn run_stages(context: &StageContext, mut job: Job) -> StageResult<()> {
+    while let Some(stage) = job.next_stage() {
+        if job.status != stage.status() {
+            job = context
+                .update(Changes::new().status(stage.status()))
+                .await?;
+        }
+        let started = std::time::Instant::now();
+        async {
+            match stage {
+                Stage::Resolve => resolve::run(context, &job).await,
+                Stage::Download => download::run(context, &job).await,
+                Stage::Transcribe => transcribe::run(context, &job).await,
+                Stage::Summarize => summarize::run(context, &job).await,
+            }
+        }
+        .instrument(tracing::info_span!("stage", stage = stage.as_str()))
+        .await?;
+        job = context
+            .update(Changes::new().checkpoint(Some(stage)))
+            .await?;
+        tracing::info!(
+            stage = stage.as_str(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "stage finished"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,306 @@
+//! The summarize stage: the summary from the summary prompt, streamed and saved as it grows,
+//! then a short title from the title prompt.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::llm::Llm;
+use super::{StageContext, StageError, StageResult};
+use crate::jobs::Job;
+use crate::net::retry::with_retry;
+use crate::store::Changes;
+
+/// Used when the operator's prompt file is missing, so a fresh checkout still works.
+pub const DEFAULT_SUMMARY_PROMPT: &str = include_str!("../../prompts/meeting_summary.md");
+pub const DEFAULT_TITLE_PROMPT: &str = include_str!("../../prompts/title_generator.md");
+
+/// The original app's placeholder line in title prompts.
+const LEGACY_TITLE_PLACEHOLDER: &str = "[The meeting transcript/summary will be inserted here]";
+const TITLE_MAX_CHARS: usize = 60;
+/// How often a growing summary is written out for readers.
+const SAVE_EVERY: Duration = Duration::from_millis(750);
+
+pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
+    let artifacts = context.store.artifacts();
+    let transcript = artifacts
+        .read_text(job.transcript_path.as_deref())
+        .await
+        .map_err(|error| StageError::failed(format!("cannot read the transcript: {error}")))?;
+    let Some(transcript) = transcript.filter(|text| !text.trim().is_empty()) else {
+        context.log("Summary skipped: there is no transcript").await;
+        return Ok(());
+    };
+    let Some(llm) = Llm::from_config(&context.config, context.clients.trusted.clone()) else {
+        context
+            .log("Summary skipped: no LLM is configured (set OPENAI_API_KEY)")
+            .await;
+        return Ok(());
+    };
+
+    let template = read_prompt(context, &context.config.prompt_path, DEFAULT_SUMMARY_PROMPT).await;
+    let prompt = render_summary_prompt(&template, &transcript, job.meeting_date.as_deref());
+    context
+        .log(format!(
+            "Writing the summary with {} ({} characters of transcript)",
+            context.config.openai_model,
+            transcript.chars().count()
+        ))
+        .await;
+
+    let summary_path = artifacts.summary_relative(&job.id);
+    let (sender, receiver) = watch::channel(String::new());
+    let generate = async {
+        let result = with_retry(
+            &context.config.retry,
+            || llm.complete(&prompt, Some(&sender)),
+            |message| context.log(message),
+        )
+        .await;
+        // Closing the channel ends the saver once it has written what it holds.
+        drop(sender);
+        result
+    };
+    let save = save_while_streaming(context, &summary_path, receiver);
+    let (summary, ()) = tokio::join!(generate, save);
+    let summary = summary?;
+    let summary = summary.trim().to_string();
+    if summary.is_empty() {
+        return Err(StageError::failed("the LLM answered with an empty summary"));
+    }
+    artifacts
+        .write_text(&summary_path, summary.clone())
+        .await
+        .map_err(|error| StageError::failed(format!("could not store the summary: {error}")))?;
+    context
+        .update(Changes::new().summary(Some(summary.clone()), Some(summary_path)))
+        .await?;
+    context
+        .log(format!(
+            "Summary saved ({} characters)",
+            summary.chars().count()
+        ))
+        .await;
+
+    let title = title_for(context, &llm, &summary).await;
+    match &title {
+        Some(title) => context.log(format!("Title: {title}")).await,
+        None => context.log("No title could be made").await,
+    }
+    context.update(Changes::new().title(title)).await?;
+    Ok(())
+}
+
+/// Writes the summary as it grows, at most every `SAVE_EVERY`, until the stream ends.
+async fn save_while_streaming(
+    context: &StageContext,
+    relative: &str,
+    mut receiver: watch::Receiver<String>,
+) {
+    loop {
+        if receiver.changed().await.is_err() {
+            return;
+        }
+        let text = receiver.borrow_and_update().clone();
+        if !text.is_empty() {
+            let _ = context
+                .store
+                .artifacts()
+                .write_text(relative, text.clone())
+                .await;
+            let _ = context.update(Changes::new().summary_text(text)).await;
+        }
+        tokio::time::sleep(SAVE_EVERY).await;
+    }
+}
+
+async fn title_for(context: &StageContext, llm: &Llm, summary: &str) -> Option<String> {
+    let template = read_prompt(
+        context,
+        &context.config.title_prompt_path,
+        DEFAULT_TITLE_PROMPT,
+    )
+    .await;
+    let prompt = render_title_prompt(&template, summary);
+    let answer = with_retry(
+        &context.config.retry,
+        || llm.complete(&prompt, None),
+        |message| context.log(message),
+    )
+    .await;
+    match answer {
+        Ok(answer) => clean_title(&answer).or_else(|| heading_title(summary)),
+        Err(error) => {
+            context
+                .log(format!(
+                    "The title request failed ({error}); using the summary's first heading"
+                ))
+                .await;
+            heading_title(summary)
+        }
+    }
+}
+
+/// Prompt files are re-read for every job, so operators can edit them without a restart.
+async fn read_prompt(context: &StageContext, path: &std::path::Path, fallback: &str) -> String {
+    match tokio::fs::read_to_string(path).await {
+        Ok(text) if !text.trim().is_empty() => text,
+        Ok(_) => {
+            context
+                .log(format!(
+                    "The prompt {} is empty; using the built-in one",
+                    path.display()
+                ))
+                .await;
+            fallback.to_string()
+        }
+        Err(error) => {
+            context
+                .log(format!(
+                    "The prompt {} could not be read ({error}); using the built-in one",
+                    path.display()
+                ))
+                .await;
+            fallback.to_string()
+        }
+    }
+}
+
+/// Fills `{{transcript}}` and `{{meeting_date}}`; a template without the transcript
+/// placeholder gets the transcript appended, so it is never silently left out.
+pub fn render_summary_prompt(
+    template: &str,
+    transcript: &str,
+    meeting_date: Option<&str>,
+) -> String {
+    let date = meeting_date
+        .and_then(|date| chrono::DateTime::parse_from_rfc3339(date).ok())
+        .map(|date| date.format("%A, %-d %B %Y, %H:%M UTC").to_string())
+        .unwrap_or_else(|| "unknown (no date was given)".to_string());
+    // Fill the date first, so a transcript that happens to contain "{{meeting_date}}" stays as it is.
+    let with_date = template.replace("{{meeting_date}}", &date);
+    if with_date.contains("{{transcript}}") {
+        with_date.replace("{{transcript}}", transcript)
+    } else {
+        format!("{with_date}\n\n{transcript}")
+    }
+}
+
+pub fn render_title_prompt(template: &str, summary: &str) -> String {
+    if template.contains("{{summary}}") {
+        template.replace("{{summary}}", summary)
+    } else if template.contains(LEGACY_TITLE_PLACEHOLDER) {
+        template.replace(LEGACY_TITLE_PLACEHOLDER, summary)
+    } else {
+        format!("{template}\n\n{summary}")
+    }
+}
+
+/// The model's title, trimmed: first non-empty line, no quotes, no "Title:", at most 60 chars.
+pub fn clean_title(answer: &str) -> Option<String> {
+    let line = answer
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())?;
+    let line = line.trim_start_matches('#').trim();
+    let line = line
+        .strip_prefix("Title:")
+        .or_else(|| line.strip_prefix("title:"))
+        .unwrap_or(line)
+        .trim();
+    let line = line
+        .trim_matches(|c: char| {
+            matches!(
+                c,
+                '"' | '\'' | '`' | '“' | '”' | '‘' | '’' | '*' | '«' | '»'
+            )
+        })
+        .trim();
+    let line = line.strip_suffix('.').unwrap_or(line).trim();
+    (!line.is_empty()).then(|| shorten(line, TITLE_MAX_CHARS))
+}
+
+/// The summary's first heading, as a fallback title.
+pub fn heading_title(summary: &str) -> Option<String> {
+    summary
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with('#'))
+        .and_then(clean_title)
+}
+
+/// At most `max` characters, cut at a word boundary when one is near, with an ellipsis.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max - 1).collect();
+    let cut = match cut.rfind(' ') {
+        Some(space) if space > max / 2 => cut[..space].trim_end().to_string(),
+        _ => cut,
+    };
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_prompt_gets_transcript_and_date() {
+        let prompt = render_summary_prompt(
+            "Date: {{meeting_date}}\n---\n{{transcript}}",
+            "[Speaker A]: hi {{meeting_date}}",
+            Some("2025-09-25T20:05:39.000Z"),
+        );
+        assert_eq!(
+            prompt,
+            "Date: Thursday, 25 September 2025, 20:05 UTC\n---\n[Speaker A]: hi {{meeting_date}}"
+        );
+        let appended = render_summary_prompt("Summarise:", "text", None);
+        assert!(appended.ends_with("\n\ntext"));
+    }
+
+    #[test]
+    fn the_title_prompt_accepts_the_legacy_placeholder() {
+        assert_eq!(render_title_prompt("T: {{summary}}", "S"), "T: S");
+        assert_eq!(
+            render_title_prompt(
+                "Make a title.\n[The meeting transcript/summary will be inserted here]",
+                "S"
+            ),
+            "Make a title.\nS"
+        );
+    }
+
+    #[test]
+    fn titles_are_cleaned_and_shortened() {
+        assert_eq!(
+            clean_title("  \"Quarterly planning\"  \n").as_deref(),
+            Some("Quarterly planning")
+        );
+        assert_eq!(
+            clean_title("Title: Budget review.").as_deref(),
+            Some("Budget review")
+        );
+        assert_eq!(
+            clean_title("# **Roadmap sync**").as_deref(),
+            Some("Roadmap sync")
+        );
+        assert_eq!(clean_title("   \n  "), None);
+        let long = clean_title(&"word ".repeat(30)).unwrap();
+        assert!(long.chars().count() <= 60, "{long}");
+        assert!(long.ends_with('…'));
+        let unbroken = clean_title(&"é".repeat(100)).unwrap();
+        assert_eq!(unbroken.chars().count(), 60);
+    }
+
+    #[test]
+    fn the_first_heading_is_the_fallback_title() {
+        assert_eq!(
+            heading_title("Intro\n\n## Launch plan review\n\ntext").as_deref(),
+            Some("Launch plan review")
+        );
+        assert_eq!(heading_title("no headings"), None);
+    }
+}

@@ -1,0 +1,189 @@
+//! Artifact files in the data directory: audio, transcripts, summaries.
+//!
+//! Every path is built from a [`JobId`], which is checked to be safe in a file name, and stored
+//! relative to the data directory so that moving the directory (or a container volume) keeps
+//! every job readable.
+
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+use crate::jobs::{Job, JobId};
+
+pub const AUDIO_DIR: &str = "files";
+pub const TRANSCRIPTS_DIR: &str = "transcripts";
+pub const SUMMARIES_DIR: &str = "summaries";
+
+#[derive(Debug, Clone)]
+pub struct Artifacts {
+    data_dir: PathBuf,
+}
+
+impl Artifacts {
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self { data_dir }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn create_dirs(&self) -> std::io::Result<()> {
+        for dir in [AUDIO_DIR, TRANSCRIPTS_DIR, SUMMARIES_DIR] {
+            std::fs::create_dir_all(self.data_dir.join(dir))?;
+        }
+        Ok(())
+    }
+
+    /// `files/<id>.<extension>`, relative.
+    pub fn audio_relative(&self, id: &JobId, extension: &str) -> String {
+        let extension: String = extension
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(8)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let extension = if extension.is_empty() {
+            "bin".into()
+        } else {
+            extension
+        };
+        format!("{AUDIO_DIR}/{id}.{extension}")
+    }
+
+    pub fn transcript_relative(&self, id: &JobId) -> String {
+        format!("{TRANSCRIPTS_DIR}/{id}.txt")
+    }
+
+    pub fn utterances_relative(&self, id: &JobId) -> String {
+        format!("{TRANSCRIPTS_DIR}/{id}.json")
+    }
+
+    pub fn summary_relative(&self, id: &JobId) -> String {
+        format!("{SUMMARIES_DIR}/{id}.md")
+    }
+
+    /// The absolute (or data-dir-based) path of a stored relative path. Refuses anything that
+    /// would leave the data directory.
+    pub fn resolve(&self, relative: &str) -> Option<PathBuf> {
+        let path = Path::new(relative);
+        let safe = path
+            .components()
+            .all(|component| matches!(component, Component::Normal(_)));
+        safe.then(|| self.data_dir.join(path))
+    }
+
+    /// Reads a text artifact; None when it does not exist.
+    pub async fn read_text(&self, relative: Option<&str>) -> std::io::Result<Option<String>> {
+        let Some(path) = relative.and_then(|relative| self.resolve(relative)) else {
+            return Ok(None);
+        };
+        match tokio::fs::read_to_string(&path).await {
+            Ok(text) => Ok(Some(text)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Writes a text artifact atomically (temp file, then rename).
+    pub async fn write_text(&self, relative: &str, text: String) -> std::io::Result<()> {
+        let path = self.resolve(relative).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "unsafe artifact path")
+        })?;
+        tokio::task::spawn_blocking(move || write_atomic(&path, text.as_bytes()))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
+    /// Removes every file the job has, including ones under names it no longer points to.
+    pub fn remove_all(&self, job: &Job) {
+        let mut paths: Vec<PathBuf> = [
+            job.file_path.as_deref(),
+            job.transcript_path.as_deref(),
+            job.summary_path.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|relative| self.resolve(relative))
+        .collect();
+        for relative in [
+            self.transcript_relative(&job.id),
+            self.utterances_relative(&job.id),
+            self.summary_relative(&job.id),
+        ] {
+            paths.push(self.data_dir.join(relative));
+        }
+        // Audio of any extension, and temp files left by an interrupted download.
+        if let Ok(entries) = std::fs::read_dir(self.data_dir.join(AUDIO_DIR)) {
+            let prefix = format!("{}.", job.id);
+            let partial = format!(".{}.", job.id);
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with(&prefix) || name.starts_with(&partial) {
+                    paths.push(entry.path());
+                }
+            }
+        }
+        for path in paths {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "could not remove an artifact")
+                }
+            }
+        }
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it into place, so a
+/// reader never sees half a file and a crash never leaves one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_paths_never_leave_the_data_dir() {
+        let artifacts = Artifacts::new(PathBuf::from("/data"));
+        assert_eq!(
+            artifacts.resolve("summaries/a.md"),
+            Some(PathBuf::from("/data/summaries/a.md"))
+        );
+        assert_eq!(artifacts.resolve("../etc/passwd"), None);
+        assert_eq!(artifacts.resolve("/etc/passwd"), None);
+        assert_eq!(artifacts.resolve("files/../../x"), None);
+        let id = JobId::parse("abc").unwrap();
+        assert_eq!(artifacts.audio_relative(&id, "MP3"), "files/abc.mp3");
+        assert_eq!(artifacts.audio_relative(&id, "../x"), "files/abc.x");
+        assert_eq!(artifacts.audio_relative(&id, ""), "files/abc.bin");
+    }
+
+    #[test]
+    fn atomic_writes_replace_whole_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.md");
+        write_atomic(&path, b"first").unwrap();
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "second");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,355 @@
+//! Import of the `jobs.json` left by the original Next.js FocusFlow.
+//!
+//! Runs on start-up, once: the import and the marker that says it happened commit in one
+//! transaction, and the file is then kept on disk under a new name. Artifact files stay where
+//! the old app put them (wherever that was inside the data directory); the jobs point at them.
+
+use std::path::{Component, Path};
+
+use rusqlite::params;
+use serde_json::Value;
+
+use super::{Store, StoreError};
+use crate::jobs::{JobId, Stage, Status, meeting_date_millis, now_millis, parse_meeting_date};
+
+const MARKER: &str = "legacy_import";
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ImportOutcome {
+    NoFile,
+    AlreadyImported,
+    Imported { jobs: usize, renamed_to: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("could not read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a JSON array of jobs: {message}")]
+    Malformed { path: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One job of the old file, mapped to our columns.
+struct LegacyJob {
+    id: String,
+    url: String,
+    resolved_url: Option<String>,
+    meeting_date: Option<String>,
+    sort_ms: i64,
+    status: Status,
+    title: Option<String>,
+    summary: Option<String>,
+    summary_path: Option<String>,
+    transcript_path: Option<String>,
+    file_path: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    error: Option<String>,
+    checkpoint: Option<Stage>,
+    logs: Vec<(i64, String)>,
+}
+
+pub async fn import_if_present(store: &Store) -> Result<ImportOutcome, ImportError> {
+    let path = store.data_dir().join("jobs.json");
+    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Ok(ImportOutcome::NoFile);
+    }
+    if store.meta(MARKER).await?.is_some() {
+        tracing::warn!(
+            path = %path.display(),
+            "a jobs.json is present but the legacy import already ran; it is left alone"
+        );
+        return Ok(ImportOutcome::AlreadyImported);
+    }
+    let display = path.display().to_string();
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|source| ImportError::Read {
+            path: display.clone(),
+            source,
+        })?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|error| ImportError::Malformed {
+        path: display.clone(),
+        message: error.to_string(),
+    })?;
+    // The original wrote a bare array; accept `{"jobs": [...]}` too.
+    let items = match value {
+        Value::Array(items) => items,
+        Value::Object(mut object) => match object.remove("jobs") {
+            Some(Value::Array(items)) => items,
+            _ => {
+                return Err(ImportError::Malformed {
+                    path: display,
+                    message: "expected an array".into(),
+                });
+            }
+        },
+        _ => {
+            return Err(ImportError::Malformed {
+                path: display,
+                message: "expected an array".into(),
+            });
+        }
+    };
+
+    let data_dir = store.data_dir().to_path_buf();
+    let jobs: Vec<LegacyJob> = items
+        .iter()
+        .filter_map(|item| map_job(item, &data_dir))
+        .collect();
+    let skipped = items.len() - jobs.len();
+    let count = jobs.len();
+
+    store
+        .in_transaction(move |transaction| {
+            let mut insert_job = transaction.prepare(
+                "INSERT OR IGNORE INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status,
+                    title, summary, summary_path, transcript_path, file_path, created_at,
+                    updated_at, error, checkpoint, attempts, queued_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 0, ?13)",
+            )?;
+            let mut insert_log = transaction
+                .prepare("INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, ?3)")?;
+            for job in &jobs {
+                let inserted = insert_job.execute(params![
+                    job.id,
+                    job.url,
+                    job.resolved_url,
+                    job.meeting_date,
+                    job.sort_ms,
+                    job.status.as_str(),
+                    job.title,
+                    job.summary,
+                    job.summary_path,
+                    job.transcript_path,
+                    job.file_path,
+                    job.created_at,
+                    job.updated_at,
+                    job.error,
+                    job.checkpoint.map(Stage::as_str),
+                ])?;
+                if inserted == 0 {
+                    continue;
+                }
+                for (ts, message) in &job.logs {
+                    insert_log.execute(params![job.id, ts, message])?;
+                }
+                insert_log.execute(params![
+                    job.id,
+                    now_millis(),
+                    "Imported from the previous FocusFlow's jobs.json"
+                ])?;
+            }
+            transaction.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                params![MARKER, format!("{} jobs at {}", jobs.len(), now_millis())],
+            )?;
+            Ok(())
+        })
+        .await?;
+
+    let renamed = store
+        .data_dir()
+        .join(format!("jobs.json.imported-{}", now_millis()));
+    if let Err(error) = tokio::fs::rename(&path, &renamed).await {
+        tracing::warn!(%error, "imported jobs.json but could not rename it; it will not be imported again");
+    }
+    if skipped > 0 {
+        tracing::warn!(
+            skipped,
+            "jobs.json entries without an id or url were not imported"
+        );
+    }
+    Ok(ImportOutcome::Imported {
+        jobs: count,
+        renamed_to: renamed.display().to_string(),
+    })
+}
+
+fn string_field(item: &Value, names: &[&str]) -> Option<String> {
+    names.iter().find_map(|name| match item.get(*name) {
+        Some(Value::String(text)) if !text.trim().is_empty() => Some(text.clone()),
+        Some(Value::Number(number)) => Some(number.to_string()),
+        _ => None,
+    })
+}
+
+fn millis_field(item: &Value, names: &[&str]) -> Option<i64> {
+    names.iter().find_map(|name| match item.get(*name)? {
+        Value::Number(number) => number
+            .as_i64()
+            .or_else(|| number.as_f64().map(|f| f as i64)),
+        Value::String(text) => meeting_date_millis(text).or_else(|| text.parse().ok()),
+        _ => None,
+    })
+}
+
+fn map_job(item: &Value, data_dir: &Path) -> Option<LegacyJob> {
+    let raw_id = string_field(item, &["id"])?;
+    let url = string_field(item, &["url"])?;
+    let id = match JobId::parse(&raw_id) {
+        Ok(id) => id.to_string(),
+        Err(_) => {
+            let id = JobId::generate().to_string();
+            tracing::warn!(old = %raw_id, new = %id, "a legacy job id is not safe in file names; it gets a new id");
+            id
+        }
+    };
+    let now = now_millis();
+    let created_at = millis_field(item, &["created_at", "createdAt"]).unwrap_or(now);
+    let updated_at = millis_field(item, &["updated_at", "updatedAt"]).unwrap_or(created_at);
+    let raw_date = string_field(item, &["meeting_date", "meetingDate"]);
+    let meeting_date = raw_date
+        .as_deref()
+        .map(|date| parse_meeting_date(date).unwrap_or_else(|| date.to_string()));
+    let sort_ms = meeting_date
+        .as_deref()
+        .and_then(meeting_date_millis)
+        .unwrap_or(created_at);
+
+    let mut error = string_field(item, &["error"]);
+    let raw_status = string_field(item, &["status"]).unwrap_or_else(|| "queued".into());
+    let status = match raw_status.parse::<Status>() {
+        // A job the old app was working on resumes here from its checkpoint.
+        Ok(status) if status.is_running() => Status::Queued,
+        Ok(status) => status,
+        Err(_) => {
+            error.get_or_insert_with(|| format!("imported with an unknown status {raw_status:?}"));
+            Status::Error
+        }
+    };
+    let checkpoint = item
+        .get("checkpoint")
+        .and_then(|c| c.get("step").or(Some(c)))
+        .and_then(Value::as_str)
+        .and_then(|step| step.parse::<Stage>().ok());
+
+    let locate = |names: &[&str]| {
+        string_field(item, names).and_then(|old| {
+            let found = locate_in_data_dir(&old, data_dir);
+            if found.is_none() {
+                tracing::warn!(job = %id, path = %old, "a file of a legacy job was not found in the data directory");
+            }
+            found
+        })
+    };
+    let summary_path = locate(&["summary_path", "summaryPath"]);
+    let transcript_path = locate(&["transcript_path", "transcriptPath"]);
+    let file_path = locate(&["file_path", "filePath"]);
+    let summary = string_field(item, &["summary"]).or_else(|| {
+        summary_path
+            .as_deref()
+            .and_then(|relative| std::fs::read_to_string(data_dir.join(relative)).ok())
+    });
+
+    let logs = match item.get("logs") {
+        Some(Value::Array(lines)) => lines
+            .iter()
+            .filter_map(|line| match line {
+                Value::String(text) => Some(split_log_line(text, updated_at)),
+                Value::Object(_) => {
+                    let message = string_field(line, &["message", "msg"])?;
+                    let ts = millis_field(line, &["ts", "timestamp", "time"]).unwrap_or(updated_at);
+                    Some((ts, message))
+                }
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+
+    Some(LegacyJob {
+        id,
+        url,
+        resolved_url: string_field(item, &["resolved_url", "resolvedUrl"]),
+        meeting_date,
+        sort_ms,
+        status,
+        title: string_field(item, &["title"]),
+        summary,
+        summary_path,
+        transcript_path,
+        file_path,
+        created_at,
+        updated_at,
+        error,
+        checkpoint,
+        logs,
+    })
+}
+
+/// `[2025-09-25T20:05:39.000Z] message` → (ms, "message"); other lines keep their text.
+fn split_log_line(line: &str, fallback_ts: i64) -> (i64, String) {
+    if let Some(rest) = line.strip_prefix('[')
+        && let Some((stamp, message)) = rest.split_once("] ")
+        && let Some(ts) = meeting_date_millis(stamp)
+    {
+        return (ts, message.to_string());
+    }
+    (fallback_ts, line.to_string())
+}
+
+/// Finds a file the old app recorded under some absolute or relative path: the longest tail of
+/// that path that names a file inside the data directory. Returns it relative to the data dir.
+fn locate_in_data_dir(old: &str, data_dir: &Path) -> Option<String> {
+    let parts: Vec<&str> = old
+        .split(['/', '\\'])
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect();
+    if parts.contains(&"..") {
+        return None;
+    }
+    (0..parts.len()).find_map(|start| {
+        let relative = parts[start..].join("/");
+        let safe = Path::new(&relative)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+        (safe && data_dir.join(&relative).is_file()).then_some(relative)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_paths_are_found_wherever_they_lived() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("transcripts")).unwrap();
+        std::fs::write(dir.path().join("transcripts/a.txt"), "hi").unwrap();
+        for old in [
+            "/app/data/transcripts/a.txt",
+            "data/transcripts/a.txt",
+            "./data/transcripts/a.txt",
+            "transcripts/a.txt",
+            "C:\\app\\data\\transcripts\\a.txt",
+        ] {
+            assert_eq!(
+                locate_in_data_dir(old, dir.path()).as_deref(),
+                Some("transcripts/a.txt"),
+                "{old}"
+            );
+        }
+        assert_eq!(
+            locate_in_data_dir("/etc/../transcripts/a.txt", dir.path()),
+            None
+        );
+        assert_eq!(
+            locate_in_data_dir("/app/data/transcripts/b.txt", dir.path()),
+            None
+        );
+    }
+
+    #[test]
+    fn log_lines_keep_their_time() {
+        let (ts, message) = split_log_line("[2025-09-25T20:05:39.000Z] Downloading", 1);
+        assert_eq!(ts, 1_758_830_739_000);
+        assert_eq!(message, "Downloading");
+        assert_eq!(split_log_line("plain", 7), (7, "plain".to_string()));
+    }
+}

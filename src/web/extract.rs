@@ -1,0 +1,100 @@
+//! Extractors whose refusals are JSON errors that say what to fix.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::AppError;
+use crate::jobs::JobId;
+
+/// A JSON body; bad ones become 400, 413 or 415 with a clear message.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> AppError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => AppError::UnsupportedMediaType(
+            "send the body as JSON with Content-Type: application/json".into(),
+        ),
+        JsonRejection::JsonSyntaxError(error) => {
+            AppError::bad_request(format!("the body is not valid JSON: {}", error.body_text()))
+        }
+        JsonRejection::JsonDataError(error) => {
+            AppError::bad_request(format!("the JSON does not fit: {}", error.body_text()))
+        }
+        JsonRejection::BytesRejection(error) => {
+            if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge("the body is too large".into())
+            } else {
+                AppError::bad_request(format!("the body could not be read: {}", error.body_text()))
+            }
+        }
+        other => AppError::bad_request(other.body_text()),
+    }
+}
+
+/// Query parameters; a bad one is a 400 naming it.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(query_rejection(rejection)),
+        }
+    }
+}
+
+fn query_rejection(rejection: QueryRejection) -> AppError {
+    AppError::bad_request(format!("bad query parameters: {}", rejection.body_text()))
+}
+
+/// The `{id}` of a job route. An id that cannot exist is simply an unknown job.
+pub struct JobPath(pub JobId);
+
+impl<S> FromRequestParts<S> for JobPath
+where
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::job_not_found())?;
+        JobId::parse(&raw)
+            .map(Self)
+            .map_err(|_| AppError::job_not_found())
+    }
+}
+
+/// `true`, `1`, `yes` (any case) in a query flag; anything else is false.
+pub fn flag(value: Option<&str>) -> bool {
+    value.is_some_and(|value| {
+        matches!(
+            value.to_ascii_lowercase().as_str(),
+            "true" | "1" | "yes" | "on" | ""
+        )
+    })
+}
