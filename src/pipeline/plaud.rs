@@ -307,12 +307,7 @@ pub fn audio_url_in_page(page: &str) -> Option<String> {
 /// Depth-first search of a JSON tree for an audio URL: one with an audio extension anywhere,
 /// else one under a url-like key.
 fn search_json(value: &Value, depth: usize) -> Option<String> {
-    fn walk(
-        value: &Value,
-        depth: usize,
-        key: Option<&str>,
-        found: &mut Vec<(bool, String)>,
-    ) {
+    fn walk(value: &Value, depth: usize, key: Option<&str>, found: &mut Vec<(bool, String)>) {
         if depth > 64 {
             return;
         }

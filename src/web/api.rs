@@ -46,24 +46,22 @@ pub async fn list_jobs(State(state): State<AppState>) -> AppResult<Json<Value>> 
     Ok(Json(json!({ "jobs": jobs })))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CreateJob {
-    url: Option<Value>,
-    #[serde(rename = "meetingDate", alias = "meeting_date")]
-    meeting_date: Option<Value>,
-}
-
 pub async fn create_job(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<CreateJob>,
+    ApiJson(body): ApiJson<Value>,
 ) -> AppResult<impl IntoResponse> {
-    let url = match body.url {
+    let Value::Object(mut body) = body else {
+        return Err(AppError::bad_request(
+            "the body must be a JSON object such as {\"url\": \"https://…\"}",
+        ));
+    };
+    let url = match body.remove("url") {
         Some(Value::String(url)) => url,
         Some(_) => return Err(AppError::bad_request("\"url\" must be a string")),
         None => return Err(AppError::bad_request("\"url\" is required")),
     };
     let url = validate_url(&state, &url)?;
-    let meeting_date = match body.meeting_date {
+    let meeting_date = match body.remove("meetingDate").or_else(|| body.remove("meeting_date")) {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) if text.trim().is_empty() => None,
         Some(Value::String(text)) => Some(parse_meeting_date(&text).ok_or_else(|| {

@@ -1,0 +1,259 @@
+//! Every malformed request gets a 4xx with a JSON error, never a 5xx.
+
+use serde_json::{Value, json};
+
+use crate::fakes::AssemblyBehaviour;
+use crate::helpers::TestApp;
+
+async fn assert_error(response: reqwest::Response, status: u16, contains: &str) {
+    assert_eq!(response.status().as_u16(), status, "{contains}");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: Value = response.json().await.unwrap();
+    let message = body["error"].as_str().expect("an error message");
+    assert!(
+        message.contains(contains),
+        "{message:?} should mention {contains:?}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_creations_are_refused_clearly() {
+    let app = TestApp::spawn().await;
+    let endpoint = app.url("/api/jobs");
+    let post = |body: &'static str, content_type: Option<&'static str>| {
+        let mut request = app.client.post(&endpoint).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.send()
+    };
+    let json_type = Some("application/json");
+    assert_error(
+        post("{\"url\":\"https://a.example/x.mp3\"}", None)
+            .await
+            .unwrap(),
+        415,
+        "Content-Type: application/json",
+    )
+    .await;
+    assert_error(
+        post("{\"url\":\"https://a.example/x.mp3\"}", Some("text/plain"))
+            .await
+            .unwrap(),
+        415,
+        "application/json",
+    )
+    .await;
+    assert_error(
+        post("{\"url\":", json_type).await.unwrap(),
+        400,
+        "not valid JSON",
+    )
+    .await;
+    assert_error(
+        post("[1,2]", json_type).await.unwrap(),
+        400,
+        "must be a JSON object",
+    )
+    .await;
+    assert_error(
+        post("\"https://a.example/x.mp3\"", json_type)
+            .await
+            .unwrap(),
+        400,
+        "must be a JSON object",
+    )
+    .await;
+    assert_error(
+        post("{}", json_type).await.unwrap(),
+        400,
+        "\"url\" is required",
+    )
+    .await;
+    assert_error(
+        post("{\"url\":42}", json_type).await.unwrap(),
+        400,
+        "must be a string",
+    )
+    .await;
+    assert_error(
+        post("{\"url\":\"   \"}", json_type).await.unwrap(),
+        400,
+        "empty",
+    )
+    .await;
+    assert_error(
+        post("{\"url\":\"not a url\"}", json_type).await.unwrap(),
+        400,
+        "not a valid URL",
+    )
+    .await;
+    assert_error(
+        post("{\"url\":\"ftp://a.example/x.mp3\"}", json_type)
+            .await
+            .unwrap(),
+        400,
+        "http:// or https://",
+    )
+    .await;
+    assert_error(
+        post("{\"url\":\"file:///etc/passwd\"}", json_type)
+            .await
+            .unwrap(),
+        400,
+        "http:// or https://",
+    )
+    .await;
+    assert_error(
+        post("{\"url\":\"javascript:alert(1)\"}", json_type)
+            .await
+            .unwrap(),
+        400,
+        "http:// or https://",
+    )
+    .await;
+    assert_error(
+        post(
+            "{\"url\":\"https://a.example/x.mp3\",\"meetingDate\":\"someday\"}",
+            json_type,
+        )
+        .await
+        .unwrap(),
+        400,
+        "meetingDate",
+    )
+    .await;
+    assert_error(
+        post(
+            "{\"url\":\"https://a.example/x.mp3\",\"meetingDate\":5}",
+            json_type,
+        )
+        .await
+        .unwrap(),
+        400,
+        "meetingDate",
+    )
+    .await;
+    let long = format!("{{\"url\":\"https://a.example/{}\"}}", "a".repeat(5000));
+    let response = app
+        .client
+        .post(&endpoint)
+        .header("content-type", "application/json")
+        .body(long)
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 400, "longer than").await;
+    let huge = format!(
+        "{{\"url\":\"https://a.example/x.mp3\",\"pad\":\"{}\"}}",
+        "a".repeat(200_000)
+    );
+    let response = app
+        .client
+        .post(&endpoint)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 413, "too large").await;
+    let invalid_utf8 = app
+        .client
+        .post(&endpoint)
+        .header("content-type", "application/json")
+        .body(vec![b'{', 0xff, 0xfe, b'}'])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid_utf8.status(), 400);
+
+    let list: Value = app.get("/api/jobs").await.json().await.unwrap();
+    assert!(
+        list["jobs"].as_array().unwrap().is_empty(),
+        "nothing was created"
+    );
+}
+
+#[tokio::test]
+async fn unknown_jobs_are_404_on_every_route() {
+    let app = TestApp::spawn().await;
+    for id in ["does-not-exist", "..%2F..%2Fetc", "a%20b", &"x".repeat(300)] {
+        for (method, path) in [
+            ("GET", format!("/api/jobs/{id}")),
+            ("DELETE", format!("/api/jobs/{id}")),
+            ("POST", format!("/api/jobs/{id}/retry")),
+            ("POST", format!("/api/jobs/{id}/regenerate-summary")),
+            ("POST", format!("/api/jobs/{id}/resummarize")),
+            ("GET", format!("/api/jobs/{id}/transcript")),
+            ("GET", format!("/api/jobs/{id}/logs/stream")),
+        ] {
+            let response = app
+                .client
+                .request(method.parse().unwrap(), app.url(&path))
+                .send()
+                .await
+                .unwrap();
+            assert_error(response, 404, "job not found").await;
+        }
+    }
+    assert_error(app.get("/api/nothing-here").await, 404, "no such API route").await;
+    let response = app.client.put(app.url("/api/jobs")).send().await.unwrap();
+    assert_error(response, 405, "not allowed").await;
+}
+
+#[tokio::test]
+async fn state_errors_are_400_and_409() {
+    let app = TestApp::spawn().await;
+    app.fakes.assemblyai.set(AssemblyBehaviour {
+        polls_before_done: usize::MAX,
+        error: None,
+    });
+    let job = app.create_job(&app.fakes.audio.url("meeting.mp3")).await;
+    let id = job["id"].as_str().unwrap();
+    app.wait_for_status(id, "transcribing").await;
+    let response = app
+        .client
+        .post(app.url(&format!("/api/jobs/{id}/regenerate-summary")))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 400, "no transcript").await;
+    let response = app
+        .client
+        .post(app.url(&format!("/api/jobs/{id}/retry")))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 409, "running").await;
+    let transcript: Value = app
+        .get(&format!("/api/jobs/{id}/transcript"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(transcript, json!({ "transcript": null }));
+}
+
+#[tokio::test]
+async fn health_answers_the_contract_shape() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/api/health").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert!(body["timestamp"].is_string());
+    assert_eq!(body["env"]["assemblyai"], true);
+    assert_eq!(body["env"]["openai"], true);
+    assert_eq!(body["env"]["dataDir"], app.data_dir.display().to_string());
+    let text = serde_json::to_string(&body).unwrap();
+    assert!(
+        !text.contains(crate::fakes::OPENAI_KEY) && !text.contains(crate::fakes::ASSEMBLYAI_KEY)
+    );
+}

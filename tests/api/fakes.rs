@@ -1,0 +1,599 @@
+//! Loopback fakes of every external service, speaking the real wire protocols: an audio host,
+//! Plaud's share page and APIs, AssemblyAI's REST API, and an OpenAI-compatible server in both
+//! the chat-completions and the Responses streaming formats.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+pub const ASSEMBLYAI_KEY: &str = "aai-test-key";
+pub const OPENAI_KEY: &str = "sk-test-key";
+pub const TITLE: &str = "Quarterly Planning Sync";
+
+/// Starts `router` on 127.0.0.1 port 0 and returns its base URL.
+pub async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    format!("http://{address}")
+}
+
+/// Counts calls by name.
+#[derive(Default, Clone)]
+pub struct Counter(Arc<Mutex<HashMap<String, usize>>>);
+
+impl Counter {
+    pub fn hit(&self, name: &str) -> usize {
+        let mut map = self.0.lock().unwrap();
+        let count = map.entry(name.to_string()).or_default();
+        *count += 1;
+        *count
+    }
+
+    pub fn get(&self, name: &str) -> usize {
+        self.0.lock().unwrap().get(name).copied().unwrap_or(0)
+    }
+}
+
+// ---------------------------------------------------------------- audio host
+
+#[derive(Clone, Default)]
+pub struct AudioHost {
+    pub base: String,
+    pub calls: Counter,
+}
+
+/// A few hundred bytes that start like an MP3 file.
+pub fn fake_mp3(size: usize) -> Vec<u8> {
+    let mut bytes = b"ID3\x04\x00\x00\x00\x00\x00\x00".to_vec();
+    bytes.extend((0..size.saturating_sub(10)).map(|i| (i % 251) as u8));
+    bytes
+}
+
+impl AudioHost {
+    pub async fn start() -> Self {
+        let calls = Counter::default();
+        let router = Router::new()
+            .route("/media/{name}", get(audio_file))
+            .with_state(calls.clone());
+        let base = serve(router).await;
+        Self { base, calls }
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        format!("{}/media/{name}", self.base)
+    }
+}
+
+async fn audio_file(State(calls): State<Counter>, Path(name): Path<String>) -> Response {
+    calls.hit(&name);
+    match name.as_str() {
+        "meeting.mp3" | "plaud.mp3" => {
+            ([(header::CONTENT_TYPE, "audio/mpeg")], fake_mp3(4096)).into_response()
+        }
+        // No extension: the type must come from the Content-Type.
+        "recording" => ([(header::CONTENT_TYPE, "audio/mp4")], fake_mp3(2048)).into_response(),
+        "zoom.mp4" => ([(header::CONTENT_TYPE, "video/mp4")], fake_mp3(2048)).into_response(),
+        "page.html" => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<html><body>Sign in to listen</body></html>",
+        )
+            .into_response(),
+        "large.mp3" => ([(header::CONTENT_TYPE, "audio/mpeg")], fake_mp3(50_000)).into_response(),
+        "large-stream.mp3" => {
+            // Chunked, no Content-Length: the limit must hold while streaming.
+            let chunks = (0..50).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![7u8; 1000])));
+            Response::builder()
+                .header(header::CONTENT_TYPE, "audio/mpeg")
+                .body(Body::from_stream(futures_util::stream::iter(chunks)))
+                .unwrap()
+        }
+        "missing.mp3" => StatusCode::NOT_FOUND.into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+// ---------------------------------------------------------------- Plaud
+
+#[derive(Clone)]
+pub struct Plaud {
+    pub web_base: String,
+    pub api_base: String,
+    pub calls: Counter,
+}
+
+#[derive(Clone)]
+struct PlaudState {
+    audio_url: String,
+    calls: Counter,
+}
+
+impl Plaud {
+    /// `audio_url` is where every route of the chain points to.
+    pub async fn start(audio_url: String) -> Self {
+        let calls = Counter::default();
+        let state = PlaudState {
+            audio_url,
+            calls: calls.clone(),
+        };
+        let web = Router::new()
+            .route("/share/{token}", get(plaud_page))
+            .with_state(state.clone());
+        let api = Router::new()
+            .route("/file/share-file-temp/{token}", get(plaud_temp))
+            .route("/file/share-content/{token}", get(plaud_content))
+            .with_state(state);
+        Self {
+            web_base: serve(web).await,
+            api_base: serve(api).await,
+            calls,
+        }
+    }
+}
+
+/// Tokens choose which link of the chain works: `temp`, `content`, `direct`, `nextdata`,
+/// `field`, or `none` (nothing works).
+async fn plaud_page(State(state): State<PlaudState>, Path(token): Path<String>) -> Response {
+    state.calls.hit(&format!("page:{token}"));
+    let audio = &state.audio_url;
+    let escaped = audio.replace('/', "\\u002F");
+    let double_escaped = audio.replace('/', "\\\\u002F");
+    let body = match token.as_str() {
+        "direct" => format!("<a href=\"{audio}\">Download</a>"),
+        "nextdata" => format!(
+            r#"<script id="__NEXT_DATA__" type="application/json">{{"props":{{"pageProps":{{"detail":{{"name":"x","media":{{"src":"{double_escaped}"}}}}}}}}}}</script>"#
+        ),
+        "field" => format!(r#"<script>self.__data = {{"audioUrl":"{escaped}"}};</script>"#),
+        _ => "<div id=\"app\"></div>".to_string(),
+    };
+    let title = if token == "content" {
+        "Shared recording - Plaud".to_string()
+    } else {
+        "Weekly sync 2025-09-25 20:05:39 - Plaud".to_string()
+    };
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        format!(
+            "<!doctype html><html><head><title>{title}</title></head><body>{body}</body></html>"
+        ),
+    )
+        .into_response()
+}
+
+async fn plaud_temp(State(state): State<PlaudState>, Path(token): Path<String>) -> Response {
+    state.calls.hit(&format!("temp:{token}"));
+    if token == "temp" {
+        Json(json!({ "status": 0, "data": { "temp_url": state.audio_url } })).into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "status": -1, "msg": "not found" })),
+        )
+            .into_response()
+    }
+}
+
+async fn plaud_content(State(state): State<PlaudState>, Path(token): Path<String>) -> Response {
+    state.calls.hit(&format!("content:{token}"));
+    if token == "content" {
+        Json(json!({
+            "data": { "fileUrl": state.audio_url, "createTime": 1_758_830_739_000_i64 }
+        }))
+        .into_response()
+    } else {
+        Json(json!({ "data": { "title": "no file here" } })).into_response()
+    }
+}
+
+// ---------------------------------------------------------------- AssemblyAI
+
+#[derive(Clone)]
+pub struct AssemblyAi {
+    pub base: String,
+    pub calls: Counter,
+    pub behaviour: Arc<Mutex<AssemblyBehaviour>>,
+    uploaded_bytes: Arc<AtomicUsize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AssemblyBehaviour {
+    /// Polls answered "processing" before the transcript completes.
+    pub polls_before_done: usize,
+    /// Completes with `status: "error"` and this message instead.
+    pub error: Option<String>,
+}
+
+impl Default for AssemblyBehaviour {
+    fn default() -> Self {
+        Self {
+            polls_before_done: 2,
+            error: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AssemblyState {
+    calls: Counter,
+    behaviour: Arc<Mutex<AssemblyBehaviour>>,
+    uploaded_bytes: Arc<AtomicUsize>,
+}
+
+impl AssemblyAi {
+    pub async fn start() -> Self {
+        let calls = Counter::default();
+        let behaviour = Arc::new(Mutex::new(AssemblyBehaviour::default()));
+        let uploaded_bytes = Arc::new(AtomicUsize::new(0));
+        let state = AssemblyState {
+            calls: calls.clone(),
+            behaviour: behaviour.clone(),
+            uploaded_bytes: uploaded_bytes.clone(),
+        };
+        let router = Router::new()
+            .route("/v2/upload", post(assembly_upload))
+            .route("/v2/transcript", post(assembly_create))
+            .route("/v2/transcript/{id}", get(assembly_poll))
+            .with_state(state);
+        Self {
+            base: serve(router).await,
+            calls,
+            behaviour,
+            uploaded_bytes,
+        }
+    }
+
+    pub fn set(&self, behaviour: AssemblyBehaviour) {
+        *self.behaviour.lock().unwrap() = behaviour;
+    }
+
+    pub fn uploaded_bytes(&self) -> usize {
+        self.uploaded_bytes.load(Ordering::SeqCst)
+    }
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .is_some_and(|value| value == ASSEMBLYAI_KEY)
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({ "error": "Authentication error, API token missing/invalid" })),
+    )
+        .into_response()
+}
+
+async fn assembly_upload(
+    State(state): State<AssemblyState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !authorized(&headers) {
+        return unauthorized();
+    }
+    let count = state.calls.hit("upload");
+    state.uploaded_bytes.fetch_add(body.len(), Ordering::SeqCst);
+    Json(json!({ "upload_url": format!("https://cdn.assemblyai.example/upload/{count}") }))
+        .into_response()
+}
+
+async fn assembly_create(
+    State(state): State<AssemblyState>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if !authorized(&headers) {
+        return unauthorized();
+    }
+    if body.get("speaker_labels") != Some(&Value::Bool(true)) || body.get("audio_url").is_none() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "speaker_labels and audio_url are required by this fake" })),
+        )
+            .into_response();
+    }
+    let count = state.calls.hit("create");
+    Json(json!({ "id": format!("tr-{count}"), "status": "queued" })).into_response()
+}
+
+async fn assembly_poll(
+    State(state): State<AssemblyState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !authorized(&headers) {
+        return unauthorized();
+    }
+    state.calls.hit("poll");
+    let polls = state.calls.hit(&format!("poll:{id}"));
+    let behaviour = state.behaviour.lock().unwrap().clone();
+    if polls <= behaviour.polls_before_done {
+        return Json(
+            json!({ "id": id, "status": if polls == 1 { "queued" } else { "processing" } }),
+        )
+        .into_response();
+    }
+    if let Some(error) = behaviour.error {
+        return Json(json!({ "id": id, "status": "error", "error": error })).into_response();
+    }
+    Json(json!({
+        "id": id,
+        "status": "completed",
+        "text": "Hello everyone. Let's plan the launch. I will ship the beta by Friday.",
+        "utterances": [
+            { "speaker": "A", "text": "Hello everyone.", "start": 0, "end": 1200, "confidence": 0.98 },
+            { "speaker": "A", "text": "Let's plan the launch.", "start": 1300, "end": 2500, "confidence": 0.97 },
+            { "speaker": "B", "text": "I will ship the beta by Friday.", "start": 2600, "end": 4100, "confidence": 0.95 }
+        ]
+    }))
+    .into_response()
+}
+
+// ---------------------------------------------------------------- OpenAI-compatible LLM
+
+#[derive(Clone)]
+pub struct Llm {
+    pub base: String,
+    pub calls: Counter,
+    pub behaviour: Arc<Mutex<LlmBehaviour>>,
+    pub prompts: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct LlmBehaviour {
+    /// The next this-many calls answer 503 (with `Retry-After: 0`).
+    pub fail_with_503: usize,
+    /// The next this-many calls answer 400 with an OpenAI error body.
+    pub fail_with_400: usize,
+    /// Interleave comments, keep-alives, blank data and junk lines in the stream.
+    pub junk: bool,
+    /// Stream the summary slowly (a pause between chunks), to watch it grow.
+    pub slow: bool,
+}
+
+#[derive(Clone)]
+struct LlmState {
+    calls: Counter,
+    behaviour: Arc<Mutex<LlmBehaviour>>,
+    prompts: Arc<Mutex<Vec<String>>>,
+}
+
+impl Llm {
+    pub async fn start() -> Self {
+        let calls = Counter::default();
+        let behaviour = Arc::new(Mutex::new(LlmBehaviour::default()));
+        let prompts = Arc::new(Mutex::new(Vec::new()));
+        let state = LlmState {
+            calls: calls.clone(),
+            behaviour: behaviour.clone(),
+            prompts: prompts.clone(),
+        };
+        let router = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/responses", post(responses))
+            .with_state(state);
+        Self {
+            base: serve(router).await,
+            calls,
+            behaviour,
+            prompts,
+        }
+    }
+
+    pub fn set(&self, behaviour: LlmBehaviour) {
+        *self.behaviour.lock().unwrap() = behaviour;
+    }
+
+    pub fn summary_calls(&self) -> usize {
+        self.calls.get("summary")
+    }
+}
+
+/// The summary the fake writes; `n` makes each one different.
+pub fn summary_text(n: usize) -> String {
+    format!(
+        "# Launch planning\n\n## Overview\nVersion {n}. The team planned the launch.\n\n## Action items\n| Action | Owner | Due date |\n|---|---|---|\n| Ship the beta | Speaker B | 3 October 2025 |\n\n## Next steps\n- Review on Monday.\n"
+    )
+}
+
+/// Splits a text into stream chunks of a few characters (on char boundaries).
+fn chunks(text: &str) -> Vec<String> {
+    let characters: Vec<char> = text.chars().collect();
+    characters.chunks(7).map(|c| c.iter().collect()).collect()
+}
+
+enum Answer {
+    Fail(Response),
+    Text {
+        text: String,
+        junk: bool,
+        slow: bool,
+    },
+}
+
+fn answer_for(state: &LlmState, headers: &HeaderMap, prompt: &str) -> Answer {
+    let bearer = format!("Bearer {OPENAI_KEY}");
+    if headers
+        .get(header::AUTHORIZATION)
+        .is_none_or(|value| value != bearer.as_str())
+    {
+        return Answer::Fail(
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({ "error": { "message": "Incorrect API key provided", "type": "invalid_request_error" } })),
+            )
+                .into_response(),
+        );
+    }
+    state.prompts.lock().unwrap().push(prompt.to_string());
+    let mut behaviour = state.behaviour.lock().unwrap();
+    if behaviour.fail_with_503 > 0 {
+        behaviour.fail_with_503 -= 1;
+        state.calls.hit("503");
+        return Answer::Fail(
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "0")],
+                Json(json!({ "error": { "message": "The server is overloaded" } })),
+            )
+                .into_response(),
+        );
+    }
+    if behaviour.fail_with_400 > 0 {
+        behaviour.fail_with_400 -= 1;
+        state.calls.hit("400");
+        return Answer::Fail(
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": { "message": "This model's maximum context length is 8192 tokens" } })),
+            )
+                .into_response(),
+        );
+    }
+    let is_title = prompt.contains("Write a title for the meeting");
+    let text = if is_title {
+        state.calls.hit("title");
+        format!("\"{TITLE}\"")
+    } else {
+        let n = state.calls.hit("summary");
+        summary_text(n)
+    };
+    Answer::Text {
+        text,
+        junk: behaviour.junk,
+        slow: behaviour.slow && !is_title,
+    }
+}
+
+fn sse_response(frames: Vec<String>, slow: bool) -> Response {
+    let stream = futures_util::stream::unfold(
+        (frames.into_iter(), slow),
+        |(mut frames, slow)| async move {
+            let frame = frames.next()?;
+            if slow {
+                tokio::time::sleep(Duration::from_millis(60)).await;
+            }
+            Some((Ok::<_, std::io::Error>(Bytes::from(frame)), (frames, slow)))
+        },
+    );
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
+
+const JUNK: &[&str] = &[
+    ": keep-alive\n\n",
+    "\n",
+    "data: \n\n",
+    "this line is not SSE at all\n\n",
+    "data: {not json\n\n",
+    "event: ping\ndata: {}\n\n",
+    "id: 42\nretry: 1000\n\n",
+];
+
+async fn chat(
+    State(state): State<LlmState>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    assert_eq!(
+        body.get("stream"),
+        Some(&Value::Bool(true)),
+        "the app must stream"
+    );
+    let prompt = body
+        .pointer("/messages/0/content")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let (text, junk, slow) = match answer_for(&state, &headers, &prompt) {
+        Answer::Fail(response) => return response,
+        Answer::Text { text, junk, slow } => (text, junk, slow),
+    };
+    let mut frames = Vec::new();
+    frames.push(format!(
+        "data: {}\n\n",
+        json!({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]})
+    ));
+    for (index, piece) in chunks(&text).into_iter().enumerate() {
+        if junk {
+            frames.push(JUNK[index % JUNK.len()].to_string());
+        }
+        frames.push(format!(
+            "data: {}\n\n",
+            json!({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":piece},"finish_reason":null}]})
+        ));
+    }
+    frames.push(format!(
+        "data: {}\n\n",
+        json!({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})
+    ));
+    frames.push("data: [DONE]\n\n".to_string());
+    sse_response(frames, slow)
+}
+
+async fn responses(
+    State(state): State<LlmState>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    assert_eq!(
+        body.get("stream"),
+        Some(&Value::Bool(true)),
+        "the app must stream"
+    );
+    let prompt = body
+        .get("input")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let (text, junk, slow) = match answer_for(&state, &headers, &prompt) {
+        Answer::Fail(response) => return response,
+        Answer::Text { text, junk, slow } => (text, junk, slow),
+    };
+    let event = |kind: &str, data: Value| format!("event: {kind}\ndata: {data}\n\n");
+    let mut frames = vec![
+        event(
+            "response.created",
+            json!({"type":"response.created","response":{"id":"resp_1","status":"in_progress"}}),
+        ),
+        event(
+            "response.output_item.added",
+            json!({"type":"response.output_item.added","output_index":0,"item":{"type":"message","role":"assistant","content":[]}}),
+        ),
+    ];
+    for (index, piece) in chunks(&text).into_iter().enumerate() {
+        if junk {
+            frames.push(JUNK[index % JUNK.len()].to_string());
+        }
+        frames.push(event(
+            "response.output_text.delta",
+            json!({"type":"response.output_text.delta","item_id":"msg_1","output_index":0,"content_index":0,"delta":piece}),
+        ));
+    }
+    frames.push(event(
+        "response.output_text.done",
+        json!({"type":"response.output_text.done","item_id":"msg_1","output_index":0,"content_index":0,"text":text}),
+    ));
+    frames.push(event(
+        "response.completed",
+        json!({"type":"response.completed","response":{"id":"resp_1","status":"completed"}}),
+    ));
+    sse_response(frames, slow)
+}

@@ -1,0 +1,346 @@
+//! `TestApp`: the real application on port 0 with a temporary data directory, wired to the
+//! loopback fakes; plus named helpers for what tests do again and again.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use focusflow::Application;
+use focusflow::config::{Config, RetryPolicy, Secret};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::fakes::{self, AssemblyAi, AudioHost, Llm, Plaud};
+
+/// Every fake service, started once per test.
+#[derive(Clone)]
+pub struct Fakes {
+    pub audio: AudioHost,
+    pub plaud: Plaud,
+    pub assemblyai: AssemblyAi,
+    pub llm: Llm,
+}
+
+impl Fakes {
+    pub async fn start() -> Self {
+        let audio = AudioHost::start().await;
+        let plaud = Plaud::start(audio.url("plaud.mp3")).await;
+        Self {
+            plaud,
+            audio,
+            assemblyai: AssemblyAi::start().await,
+            llm: Llm::start().await,
+        }
+    }
+
+    /// The environment a server process needs to use these fakes.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("OPENAI_API_KEY", fakes::OPENAI_KEY.into()),
+            ("OPENAI_BASE_URL", format!("{}/v1", self.llm.base)),
+            ("ASSEMBLYAI_API_KEY", fakes::ASSEMBLYAI_KEY.into()),
+            ("ASSEMBLYAI_BASE_URL", self.assemblyai.base.clone()),
+            ("ASSEMBLYAI_POLL_INTERVAL_MS", "20".into()),
+            ("PLAUD_WEB_BASE_URL", self.plaud.web_base.clone()),
+            ("PLAUD_API_BASE_URL", self.plaud.api_base.clone()),
+            ("ALLOW_PRIVATE_URLS", "true".into()),
+        ]
+    }
+}
+
+/// Quiet unless TEST_LOG is set.
+fn init_tracing() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = focusflow::telemetry::init(focusflow::config::LogFormat::Text, "info");
+    }
+}
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// A configuration pointing at the fakes, with fast polling and retries.
+pub fn test_config(data_dir: &Path, fakes: &Fakes) -> Config {
+    let mut config = Config::for_data_dir(data_dir);
+    config.host = "127.0.0.1".parse().unwrap();
+    config.port = 0;
+    config.openai_api_key = Some(Secret::new(fakes::OPENAI_KEY));
+    config.openai_base_url = format!("{}/v1", fakes.llm.base);
+    config.assemblyai_api_key = Some(Secret::new(fakes::ASSEMBLYAI_KEY));
+    config.assemblyai_base_url = fakes.assemblyai.base.clone();
+    config.assemblyai_poll_interval = Duration::from_millis(20);
+    config.plaud_web_base_url = fakes.plaud.web_base.clone();
+    config.plaud_api_base_url = fakes.plaud.api_base.clone();
+    config.allow_private_urls = true;
+    config.prompt_path = repo_path("prompts/meeting_summary.md");
+    config.title_prompt_path = repo_path("prompts/title_generator.md");
+    config.retry = RetryPolicy {
+        attempts: 4,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+    };
+    config.provider_read_timeout = Duration::from_secs(10);
+    config
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub data_dir: PathBuf,
+    pub fakes: Fakes,
+    pub config: Config,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<()>>,
+    // Kept alive for the test's duration; None when the directory belongs to someone else.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let fakes = Fakes::start().await;
+        let temp = tempfile::tempdir().unwrap();
+        let mut config = test_config(temp.path(), &fakes);
+        adjust(&mut config);
+        let mut app = Self::start(config, fakes).await;
+        app._temp = Some(temp);
+        app
+    }
+
+    /// Starts an application with exactly this configuration.
+    pub async fn start(config: Config, fakes: Fakes) -> Self {
+        init_tracing();
+        let application = Application::build(config.clone())
+            .await
+            .expect("the app builds");
+        let address = format!("http://{}", application.address());
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        let server = tokio::spawn(async move {
+            application.run_until_stopped(token).await.unwrap();
+        });
+        Self {
+            address,
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            data_dir: config.data_dir.clone(),
+            fakes,
+            config,
+            shutdown,
+            server: Some(server),
+            _temp: None,
+        }
+    }
+
+    /// Stops this server (as SIGTERM would) and starts a new one on the same data directory.
+    pub async fn restart(mut self) -> Self {
+        self.stop().await;
+        let temp = self._temp.take();
+        let mut again = Self::start(self.config.clone(), self.fakes.clone()).await;
+        again._temp = temp;
+        again
+    }
+
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(10), server)
+                .await
+                .expect("the server stops within 10 s")
+                .unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Creates a job and returns its JSON; panics unless the answer is 201.
+    pub async fn create_job(&self, url: &str) -> Value {
+        self.create_job_with(json!({ "url": url })).await
+    }
+
+    pub async fn create_job_with(&self, body: Value) -> Value {
+        let response = self.post_json("/api/jobs", body).await;
+        assert_eq!(response.status(), 201, "creating a job");
+        response.json().await.unwrap()
+    }
+
+    pub async fn job(&self, id: &str) -> Value {
+        let response = self.get(&format!("/api/jobs/{id}?content=true")).await;
+        assert_eq!(response.status(), 200, "reading job {id}");
+        response.json().await.unwrap()
+    }
+
+    /// Polls the job until its status is `status`; fails fast if it ends in another state.
+    pub async fn wait_for_status(&self, id: &str, status: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let job = self.job(id).await;
+            let current = job["status"].as_str().unwrap_or_default().to_string();
+            if current == status {
+                return job;
+            }
+            let finished = current == "completed" || current == "error";
+            if finished && status != current {
+                panic!("job {id} ended as {current}, not {status}: {job:#}");
+            }
+            if Instant::now() > deadline {
+                panic!("job {id} did not reach {status} in time: {job:#}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits until `check` holds for the job.
+    pub async fn wait_for(&self, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let job = self.job(id).await;
+            if check(&job) {
+                return job;
+            }
+            if Instant::now() > deadline {
+                panic!("job {id}: {what} did not happen in time: {job:#}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub fn files_in(&self, folder: &str) -> Vec<String> {
+        files_in(&self.data_dir.join(folder))
+    }
+}
+
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+pub fn logs_of(job: &Value) -> String {
+    job["logs"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+/// The release or debug binary as a separate process, for kill -9 and signal tests.
+pub struct ServerProcess {
+    pub child: Child,
+    pub address: String,
+}
+
+impl ServerProcess {
+    pub async fn start(data_dir: &Path, env: &[(&str, String)]) -> Self {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let mut command = Command::new(env!("CARGO_BIN_EXE_focusflow"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("DATA_DIR", data_dir)
+            .env("PROMPT_PATH", repo_path("prompts/meeting_summary.md"))
+            .env("RUST_LOG", "warn")
+            .current_dir(data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command.spawn().expect("the binary starts");
+        let server = Self {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+        };
+        server.wait_healthy().await;
+        server
+    }
+
+    async fn wait_healthy(&self) {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(response) = client
+                .get(format!("{}/api/health", self.address))
+                .send()
+                .await
+                && response.status() == 200
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not become healthy"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Sends SIGTERM and returns how the process ended and how long it took.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
+        let started = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            assert!(Instant::now() < deadline, "the server ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

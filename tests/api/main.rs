@@ -1,0 +1,11 @@
+//! Integration tests: the real router and worker over HTTP, the real SQLite file, and loopback
+//! fakes of every external service. One binary, many modules (linking is slow).
+
+mod api_errors;
+mod durability;
+mod fakes;
+mod helpers;
+mod legacy;
+mod log_stream;
+mod pipeline;
+mod plaud;
