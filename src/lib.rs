@@ -7,6 +7,7 @@
 pub mod config;
 pub mod error;
 pub mod jobs;
+pub mod markdown;
 pub mod net;
 pub mod pipeline;
 pub mod store;

@@ -342,7 +342,9 @@ impl Store {
         .map_err(|error| StoreError::Join(error.to_string()))?
     }
 
-    pub async fn create_job(&self, new: NewJob) -> StoreResult<Job> {
+    /// Inserts a queued job with its first log line, in one transaction. Returns both as
+    /// written, before any worker can have touched the job.
+    pub async fn create_job(&self, new: NewJob) -> StoreResult<(Job, Vec<LogLine>)> {
         let id = JobId::generate();
         let now = now_millis();
         let sort = new
@@ -351,21 +353,29 @@ impl Store {
             .and_then(meeting_date_millis)
             .unwrap_or(now);
         let job_id = id.clone();
-        let job = self
+        let created = self
             .write(move |connection| {
-                connection.execute(
+                let transaction = connection.transaction()?;
+                transaction.execute(
                     "INSERT INTO jobs (id, url, meeting_date, sort_ms, status, created_at, updated_at, queued_at)
                      VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5, ?5)",
                     params![job_id.as_str(), new.url, new.meeting_date, sort, now],
                 )?;
-                get_job(connection, &job_id)
+                transaction.execute(
+                    "INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, 'Job created')",
+                    params![job_id.as_str(), now],
+                )?;
+                let job = get_job(&transaction, &job_id)?;
+                let logs = logs_after(&transaction, &job_id, 0)?;
+                transaction.commit()?;
+                Ok((job, logs))
             })
             .await?;
         self.announce(JobEvent::Status {
             job_id: id,
             status: Status::Queued,
         });
-        Ok(job)
+        Ok(created)
     }
 
     pub async fn job(&self, id: &JobId) -> StoreResult<Job> {
@@ -682,7 +692,7 @@ mod tests {
     async fn a_job_survives_reopening_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let job = store
+        let (job, _) = store
             .create_job(NewJob {
                 url: "https://example.com/a.mp3".into(),
                 meeting_date: Some("2025-09-25T20:05:39.000Z".into()),
@@ -698,6 +708,8 @@ mod tests {
 
         let store = Store::open(dir.path()).unwrap();
         let (again, logs) = store.job_with_logs(&job.id).await.unwrap();
+        assert_eq!(logs[0].message, "Job created");
+        let logs = &logs[1..];
         assert_eq!(again.url, job.url);
         assert_eq!(again.checkpoint, Some(Stage::Download));
         assert_eq!(logs.len(), 1);
@@ -708,7 +720,7 @@ mod tests {
     async fn claim_takes_the_oldest_and_counts_the_attempt() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let first = store
+        let (first, _) = store
             .create_job(NewJob {
                 url: "https://a.example/1".into(),
                 meeting_date: None,
@@ -734,7 +746,7 @@ mod tests {
     async fn update_if_refuses_the_wrong_state() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let job = store
+        let (job, _) = store
             .create_job(NewJob {
                 url: "https://a.example/1".into(),
                 meeting_date: None,

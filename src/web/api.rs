@@ -72,11 +72,9 @@ pub async fn create_job(
         Some(_) => return Err(AppError::bad_request("\"meetingDate\" must be a string")),
     };
 
-    let job = state.store.create_job(NewJob { url, meeting_date }).await?;
-    state.store.append_log(&job.id, "Job created").await?;
+    let (job, logs) = state.store.create_job(NewJob { url, meeting_date }).await?;
     state.queue.wake();
     tracing::info!(job = %job.id, "job created");
-    let (job, logs) = state.store.job_with_logs(&job.id).await?;
     Ok((
         StatusCode::CREATED,
         Json(JobView::new(job, &logs, state.store.artifacts())),
