@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# FocusFlow container check: build the real Dockerfile and run the real compose.yaml with rootful
+# podman, without pulling any image (no container registry is reachable here).
+#
+# usage: bash .ci/container-check.sh [project-dir]        (default: the repository holding this file)
+# env:   CTR_ROOT      podman state, tools and caches          (default /tmp/ctr/focusflow)
+#        HOST_PORT     host port for the compose stack         (default: first free port from 3900)
+#        PREPARE_ONLY=1  install the tools and make the base images, then stop
+#
+# What it proves: the image builds from a clean context; the stack comes up healthy through the
+# image's own healthcheck; the app runs as uid 10001, not root; a job created through the API
+# survives `compose restart` and `compose down` + `up` (the named volume keeps /app/data);
+# `podman stop` (SIGTERM) ends the container in under 10 s. Any failed check prints a FAIL line
+# and exits non-zero. The stack is removed (`down -v`) on exit.
+#
+# Notes (this machine kind: Debian bookworm, 2 cores, no container registry, rootful podman):
+# - netavark (podman's network backend) needs iptables, which podman only "suggests": install it.
+# - crun fails here ("cgroups in hybrid mode"): use runc; raise no ulimits above the hard limits.
+# - build with --format docker, or podman drops HEALTHCHECK from the image.
+# - no systemd: podman never schedules health checks, so this script runs `podman healthcheck run`.
+# - podman-compose's exit code is not trustworthy: every outcome is checked directly.
+# - base images are made locally and tagged with the official names the Dockerfile uses:
+#   debian:bookworm-slim by debootstrap, rust:<ver>-bookworm from the host's rustup toolchain.
+# - HTTPS from inside a build step is intercepted on this network: the host CA bundle is mounted
+#   for the build only (never baked into the Dockerfile) so cargo can fetch crates.
+# - the only job URL used is https://example.com/a.mp3; it is expected to fail (no network, no keys).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PROJ=$(cd "${1:-$HERE/..}" && pwd)
+R=${CTR_ROOT:-/tmp/ctr/focusflow}
+P=focusflowci                      # compose project name
+SERVICE=focusflow
+IMAGE=localhost/focusflow-ci:latest
+T0=$SECONDS
+declare -a TIMINGS=()
+
+say()  { echo "== $*"; }
+fail() {
+  echo "FAIL: $*" >&2
+  if [ -n "${CID:-}" ] && podman container exists "$CID" 2>/dev/null; then
+    echo "---- last container logs ----" >&2; podman logs --tail 40 "$CID" >&2 2>&1 || true
+  fi
+  exit 1
+}
+timed() {  # timed LABEL cmd...: run, record the duration
+  local label=$1; shift; local s; s=$(date +%s%N)
+  "$@"; local rc=$?
+  TIMINGS+=("$(printf '%-34s %7.1fs' "$label" "$(( ($(date +%s%N) - s) / 1000000 ))e-3")")
+  return $rc
+}
+
+[ "$(id -u)" = 0 ] || fail "run as root (rootful podman)"
+[ -f "$PROJ/Dockerfile" ] && [ -f "$PROJ/compose.yaml" ] || fail "no Dockerfile/compose.yaml in $PROJ"
+RUST_IMAGE=$(awk 'toupper($1)=="FROM" && $2 ~ /(^|\/)rust:/ {print $2; exit}' "$PROJ/Dockerfile")
+RUST_IMAGE=${RUST_IMAGE:?the Dockerfile has no FROM rust:... line}
+case $RUST_IMAGE in */*) ;; *) RUST_IMAGE=docker.io/library/$RUST_IMAGE ;; esac
+RUST_VER=$(sed -E 's/.*rust:([0-9]+(\.[0-9]+)*).*/\1/' <<<"$RUST_IMAGE")
+mkdir -p "$R"/{storage,run,tmp,conf}
+
+# 0. tools: Debian packages, podman-compose from PyPI (Debian's 1.0.3 is too old)
+step0() {
+  local need=()
+  for c in podman runc debootstrap curl iptables; do command -v "$c" >/dev/null || need+=("$c"); done
+  if [ ${#need[@]} -gt 0 ]; then
+    say "installing podman & co (missing: ${need[*]})"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      podman buildah runc crun netavark aardvark-dns slirp4netns uidmap catatonit debootstrap \
+      iptables curl ca-certificates >/dev/null
+  fi
+  if [ ! -x "$R/venv/bin/podman-compose" ]; then
+    rm -rf "$R/venv"
+    if ! python3 -m venv "$R/venv" 2>/dev/null; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
+      rm -rf "$R/venv"; /usr/bin/python3 -m venv "$R/venv"
+    fi
+    "$R/venv/bin/pip" install -q --disable-pip-version-check 'podman-compose==1.6.0'
+  fi
+}
+timed "tools" step0
+
+# 1. podman configuration for this sandbox (kept apart from any system podman state)
+cat > "$R/conf/storage.conf" <<EOC
+[storage]
+driver = "overlay"
+graphroot = "$R/storage"
+runroot = "$R/run"
+EOC
+cat > "$R/conf/containers.conf" <<EOC
+[containers]
+# no CAP_SYS_RESOURCE: rootful defaults nofile=1048576/nproc=4194304 -> "setrlimit ... Operation not permitted"
+default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=32768:32768"]
+[network]
+network_backend = "netavark"   # not CNI: its plugins are not installed
+[engine]
+runtime = "runc"   # crun 1.8.1: "cgroups in hybrid mode not supported"
+tmp_dir = "$R/tmp"
+volume_path = "$R/storage/volumes"
+EOC
+export CONTAINERS_STORAGE_CONF=$R/conf/storage.conf CONTAINERS_CONF=$R/conf/containers.conf \
+       TMPDIR=$R/tmp BUILDAH_FORMAT=docker
+PC=("$R/venv/bin/podman-compose" -p "$P")
+
+# 2. base images without a registry, tagged with the official names
+make_debian() {
+  podman image exists docker.io/library/debian:bookworm-slim && { say "debian:bookworm-slim present (cached)"; return 0; }
+  say "debootstrap bookworm -> docker.io/library/debian:bookworm-slim"
+  local mirror rootfs=$R/rootfs
+  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  mirror=${mirror:-http://deb.debian.org/debian}
+  rm -rf "$rootfs"
+  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$R/debootstrap.log" 2>&1 \
+    || { tail -20 "$R/debootstrap.log"; fail "debootstrap"; }
+  # trim it like the official -slim image: no docs, man pages, locales or apt caches
+  cat > "$rootfs/etc/dpkg/dpkg.cfg.d/docker" <<'EOC'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+EOC
+  echo 'APT::Install-Recommends "false";' > "$rootfs/etc/apt/apt.conf.d/docker-no-recommends"
+  find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
+  rm -rf "$rootfs"/usr/share/{man,groff,info,locale,lintian,linda}/* \
+         "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin \
+         "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/*.log "$rootfs"/var/log/apt/*
+  tar --numeric-owner -C "$rootfs" -c . \
+    | podman import -q --change 'CMD ["bash"]' - docker.io/library/debian:bookworm-slim >/dev/null \
+    || fail "podman import"
+  rm -rf "$rootfs"
+}
+make_rust() {
+  podman image exists "$RUST_IMAGE" && { say "${RUST_IMAGE##*/} present (cached)"; return 0; }
+  say "host rustup toolchain $RUST_VER -> $RUST_IMAGE"
+  local rh=${RUSTUP_HOME:-$HOME/.rustup} ch=${CARGO_HOME:-$HOME/.cargo} tc="" d
+  for d in "$rh"/toolchains/stable-* "$rh"/toolchains/"$RUST_VER"*; do
+    [ -x "$d/bin/rustc" ] || continue
+    if "$d/bin/rustc" -V | grep -q "^rustc ${RUST_VER}[. ]"; then tc=$(basename "$d"); break; fi
+  done
+  [ -n "$tc" ] || fail "no rustup toolchain $RUST_VER under $rh/toolchains (the Dockerfile uses $RUST_IMAGE)"
+  local c=$R/rustctx; rm -rf "$c"; mkdir -p "$c/rustup/toolchains" "$c/cargo/bin"
+  printf 'version = "12"\ndefault_toolchain = "%s"\nprofile = "minimal"\n' "$tc" > "$c/rustup/settings.toml"
+  d=$(readlink -f "$rh/toolchains/$tc")   # may be a symlink to another toolchain folder
+  cp -al "$d" "$c/rustup/toolchains/$tc" 2>/dev/null || cp -a "$d" "$c/rustup/toolchains/$tc"
+  rm -rf "$c/rustup/toolchains/$tc/share/doc" "$c/rustup/toolchains/$tc/lib/rustlib/src"
+  cp -a "$ch"/bin/{rustup,cargo,rustc,rustdoc} "$c/cargo/bin/"
+  cat > "$c/Containerfile" <<EOC
+FROM docker.io/library/debian:bookworm-slim
+ENV RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo RUST_VERSION=$RUST_VER \\
+    PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates gcc libc6-dev make pkg-config \\
+ && rm -rf /var/lib/apt/lists/*
+COPY rustup /usr/local/rustup
+COPY cargo /usr/local/cargo
+RUN rustc --version && cargo --version
+EOC
+  podman build -q --pull=never -t "$RUST_IMAGE" "$c" >"$R/rust-image.log" 2>&1 \
+    || { tail -20 "$R/rust-image.log"; fail "building the stand-in $RUST_IMAGE"; }
+  rm -rf "$c"
+}
+timed "base image debian:bookworm-slim" make_debian
+timed "base image ${RUST_IMAGE##*/}" make_rust
+if [ "${PREPARE_ONLY:-0}" = 1 ]; then printf '%s\n' "${TIMINGS[@]}"; echo "PREPARED"; exit 0; fi
+
+# 3. the project image, from the real Dockerfile
+cd "$PROJ"
+say "building the image (release build; slow on 2 cores), log: $R/build.log"
+CA=/etc/ssl/certs/ca-certificates.crt
+build() {
+  podman build --pull=never --format docker -v "$CA:$CA:ro" -t "$IMAGE" . >"$R/build.log" 2>&1 \
+    || { tail -30 "$R/build.log"; fail "image build"; }
+}
+timed "image build" build
+IMG_ID=$(podman image inspect --format '{{.Id}}' "$IMAGE")
+IMG_SIZE=$(podman image inspect --format '{{.Size}}' "$IMAGE")
+# compose builds `<project>_<service>`; tag ours so `up` uses this image instead of rebuilding it
+podman tag "$IMAGE" "localhost/${P}_${SERVICE}:latest"
+podman image inspect "$IMAGE" | grep -q '"/app/focusflow",[[:space:]]*"healthcheck"' \
+  || podman image inspect "$IMAGE" | tr -d ' \n' | grep -q '"/app/focusflow","healthcheck"' \
+  || fail "the image has no HEALTHCHECK running /app/focusflow healthcheck"
+[ "$(podman image inspect --format '{{.Config.User}}' "$IMAGE")" = focusflow ] || fail "image USER is not focusflow"
+echo "OK: image built, HEALTHCHECK and USER focusflow present"
+
+# the binary's healthcheck must fail when nothing listens, and bad config must stop start-up
+if timeout 30 podman run --rm --pull=never --network none "$IMAGE" /app/focusflow healthcheck >/dev/null 2>&1; then
+  fail "'focusflow healthcheck' exits 0 with no server running"
+fi
+set +e; out=$(timeout 30 podman run --rm --pull=never --network none -e PORT=eighty "$IMAGE" 2>&1); rc=$?; set -e
+[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "PORT=eighty did not stop start-up (exit $rc)"
+grep -q PORT <<<"$out" || fail "the start-up error for PORT=eighty does not name PORT: $out"
+echo "OK: healthcheck fails without a server; bad config stops start-up: $(grep PORT <<<"$out" | tail -1)"
+
+# 4. compose: up, healthy, non-root, a job that survives restart and down/up, fast SIGTERM stop
+HOST_PORT=${HOST_PORT:-$(python3 - <<'EOP'
+import socket
+for port in range(3900, 4000):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port)); print(port); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+EOP
+)}
+export HOST_PORT
+BASE=http://127.0.0.1:$HOST_PORT
+CREATED_ENV=0
+[ -f .env ] || { cp .env.example .env; CREATED_ENV=1; }
+cleanup() {
+  "${PC[@]}" down -v -t 5 >/dev/null 2>&1 || true
+  [ "$CREATED_ENV" = 1 ] && rm -f "$PROJ/.env"
+  return 0
+}
+trap cleanup EXIT
+
+container() { podman ps -q --filter "label=com.docker.compose.project=$P" --filter "label=com.docker.compose.service=$SERVICE" | head -1; }
+wait_healthy() {  # podman cannot schedule healthchecks without systemd: run them by hand
+  local _
+  for _ in $(seq 120); do
+    CID=$(container)
+    if [ -n "$CID" ] && podman healthcheck run "$CID" >/dev/null 2>&1; then
+      [ "$(podman inspect -f '{{.State.Health.Status}}' "$CID")" = healthy ] && return 0
+    fi
+    sleep 0.5
+  done
+  fail "container not healthy within 60 s"
+}
+get_job() {  # get_job ID -> prints status, fails unless 200 with that id
+  local code
+  code=$(curl -sS -o "$R/job.json" -w '%{http_code}' "$BASE/api/jobs/$1") || fail "GET /api/jobs/$1: no answer"
+  [ "$code" = 200 ] || fail "GET /api/jobs/$1 -> $code $(cat "$R/job.json")"
+  python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["id"]==sys.argv[2], j; print(j["status"])' \
+    "$R/job.json" "$1" || fail "GET /api/jobs/$1 returned another job"
+}
+
+say "compose up on port $HOST_PORT"
+up_healthy() {
+  "${PC[@]}" up -d >"$R/compose-up.log" 2>&1 || { grep -v systemd "$R/compose-up.log" | tail -5; fail "compose up"; }
+  wait_healthy
+}
+timed "compose up -> healthy" up_healthy
+[ "$(podman inspect -f '{{.Image}}' "$CID")" = "$IMG_ID" ] || fail "compose runs another image than the one built"
+HEALTH=$(curl -fsS "$BASE/api/health") || fail "GET /api/health through the published port"
+echo "OK: healthy; /api/health -> $HEALTH"
+python3 -c 'import json,sys; j=json.loads(sys.argv[1]); assert j["status"]=="ok" and j["env"]["dataDir"].rstrip("/")=="/app/data", j' "$HEALTH" \
+  || fail "/api/health does not say status ok with dataDir /app/data"
+
+HUSER=$(podman top "$CID" huser | awk 'NR==2{print $1}')
+[ "$HUSER" = 10001 ] || fail "pid 1 runs as host uid $HUSER, expected 10001"
+[ "$(podman exec "$CID" id -u)" = 10001 ] || fail "exec user is not 10001"
+[ "$(podman exec "$CID" stat -c %u /app/data)" = 10001 ] || fail "/app/data (the named volume) is not owned by 10001"
+echo "OK: non-root (uid 10001), /app/data owned by it"
+
+code=$(curl -sS -o "$R/created.json" -w '%{http_code}' -X POST -H 'content-type: application/json' \
+  -d '{"url":"https://example.com/a.mp3"}' "$BASE/api/jobs") || fail "POST /api/jobs: no answer"
+[ "$code" = 201 ] || fail "POST /api/jobs -> $code $(cat "$R/created.json")"
+JOB=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$R/created.json") || fail "no id in $(cat "$R/created.json")"
+echo "OK: created job $JOB"
+sleep 2
+
+restart_healthy() { "${PC[@]}" restart >"$R/compose-restart.log" 2>&1 || true; wait_healthy; }
+timed "compose restart -> healthy" restart_healthy
+ST=$(get_job "$JOB") || exit 1
+echo "OK: job $JOB read back after restart, status $ST"
+
+downup_healthy() {
+  "${PC[@]}" down -t 10 >"$R/compose-down.log" 2>&1 || true
+  [ -z "$(container)" ] || fail "container still running after compose down"
+  up_healthy
+}
+timed "compose down + up -> healthy" downup_healthy
+ST=$(get_job "$JOB") || exit 1
+echo "OK: job $JOB read back after down + up (the named volume kept it), status $ST"
+
+stop_it() { podman stop -t 30 "$CID" >/dev/null 2>"$R/stop.log"; }  # stderr: systemd timer noise
+s=$(date +%s%N); timed "podman stop (SIGTERM)" stop_it; STOP_MS=$(( ($(date +%s%N) - s) / 1000000 ))
+EXIT=$(podman inspect -f '{{.State.ExitCode}}' "$CID")
+[ "$STOP_MS" -lt 10000 ] || fail "podman stop took ${STOP_MS} ms (SIGTERM not handled?)"
+echo "OK: podman stop took ${STOP_MS} ms, exit code $EXIT"
+[ "$EXIT" = 137 ] && fail "the container was killed (exit 137) instead of stopping on SIGTERM"
+
+# 5. report
+COMPRESSED=$(podman save "$IMAGE" 2>/dev/null | gzip -1 -c | wc -c)
+echo
+echo "---- timings ----"
+printf '%s\n' "${TIMINGS[@]}"
+printf '%-34s %7ss\n' "total" "$(( SECONDS - T0 ))"
+echo "---- image ----"
+echo "image size: $IMG_SIZE bytes ($(( IMG_SIZE / 1000000 )) MB uncompressed, ~$(( COMPRESSED / 1000000 )) MB gzip)"
+echo "binary: $(podman run --rm --pull=never --network none "$IMAGE" stat -c %s /app/focusflow 2>/dev/null) bytes"
+echo "CONTAINER CHECK PASSED"
