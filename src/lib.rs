@@ -84,13 +84,12 @@ impl Application {
 
         let clients = Clients::new(&config).context("could not build the HTTP clients")?;
         let queue = Queue::new();
-        let state = AppState {
-            config: config.clone(),
-            store: store.clone(),
-            queue: queue.clone(),
-            clients: clients.clone(),
-            shutdown: CancellationToken::new(),
-        };
+        let state = AppState::new(
+            config.clone(),
+            store.clone(),
+            queue.clone(),
+            clients.clone(),
+        );
         let worker = Worker {
             store,
             config,
@@ -129,14 +128,14 @@ impl Application {
         state.queue.wake();
         tracing::info!(%address, "FocusFlow is listening");
 
+        state.limits.spawn_pruner(shutdown.clone());
         let app = web::router(state);
-        let server = axum::serve(
+        let serve = tokio::spawn(web::serve::serve(
             listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-
-        let serve = tokio::spawn(async move { server.await });
+            app,
+            shutdown.clone(),
+            SHUTDOWN_GRACE - Duration::from_secs(2),
+        ));
         shutdown.cancelled().await;
         tracing::info!(
             "shutting down: no new work is taken; running jobs will resume at the next start"

@@ -1,8 +1,16 @@
 //! HTTP: the route table, its layers, and the extractors that turn requests into domain types.
 
 mod api;
+pub mod auth;
+pub mod client;
+pub mod csrf;
 mod extract;
+mod headers;
 mod logs;
+pub mod negotiate;
+pub mod rate_limit;
+pub mod serve;
+pub mod sessions;
 pub mod view;
 
 use std::sync::Arc;
@@ -10,11 +18,19 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::http::{Method, StatusCode};
+use axum::middleware;
+use axum::response::{Html, Response};
+use axum::routing::{MethodFilter, on};
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use negotiate::{Rendering, error_response};
+use rate_limit::RateLimits;
+use sessions::BoundedMemoryStore;
 
 use crate::config::Config;
 use crate::error::AppError;
@@ -31,33 +47,126 @@ pub struct AppState {
     pub clients: Clients,
     /// Cancelled when the server is stopping; long-lived responses (log streams) end with it.
     pub shutdown: CancellationToken,
+    pub limits: RateLimits,
+    pub sessions: BoundedMemoryStore,
+}
+
+impl AppState {
+    pub fn new(config: Arc<Config>, store: Store, queue: Queue, clients: Clients) -> Self {
+        let limits = RateLimits::new(config.rate_limit_window, config.rate_limit_max_requests);
+        Self {
+            config,
+            store,
+            queue,
+            clients,
+            shutdown: CancellationToken::new(),
+            limits,
+            sessions: BoundedMemoryStore::default(),
+        }
+    }
+}
+
+/// The route table as it is being built: every route is recorded with its method, so tests can
+/// walk the real table (an auth matrix that a new route cannot skip).
+struct RouteTable {
+    router: Router<AppState>,
+    routes: Vec<(Method, &'static str)>,
+}
+
+impl RouteTable {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            routes: Vec::new(),
+        }
+    }
+
+    fn add<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("a routable method");
+        self.router = self.router.route(path, on(filter, handler));
+        self.routes.push((method, path));
+        self
+    }
+
+    fn get<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::GET, path, handler)
+    }
+
+    fn post<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::POST, path, handler)
+    }
+
+    fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::DELETE, path, handler)
+    }
+}
+
+/// Every route: which are public, which are limited and which need auth is decided by the
+/// layers in [`router`], in this one place.
+fn route_table() -> RouteTable {
+    RouteTable::new()
+        .get("/", home)
+        .get("/api/health", api::health)
+        .get("/api/jobs", api::list_jobs)
+        .post("/api/jobs", api::create_job)
+        .get("/api/jobs/{id}", api::get_job)
+        .delete("/api/jobs/{id}", api::delete_job)
+        .post("/api/jobs/{id}/retry", api::retry_job)
+        .post("/api/jobs/{id}/regenerate-summary", api::regenerate_summary)
+        .post("/api/jobs/{id}/resummarize", api::resummarize)
+        .get("/api/jobs/{id}/transcript", api::transcript)
+        .get("/api/jobs/{id}/logs/stream", logs::stream)
+}
+
+/// The (method, path pattern) of every route, from the table the router is built from.
+pub fn routes() -> Vec<(Method, &'static str)> {
+    route_table().routes
 }
 
 /// JSON bodies are small: a URL and a date.
 const JSON_BODY_LIMIT: usize = 64 * 1024;
 
-/// The whole route table, and the order of its layers.
+/// The router with its layers. Requests pass them top to bottom: tracing, security headers,
+/// the request timeout, client identification, the rate limit, basic auth, the cross-site
+/// check, sessions, the body limit, then the route.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/health", get(api::health))
-        .route("/jobs", get(api::list_jobs).post(api::create_job))
-        .route("/jobs/{id}", get(api::get_job).delete(api::delete_job))
-        .route("/jobs/{id}/retry", post(api::retry_job))
-        .route(
-            "/jobs/{id}/regenerate-summary",
-            post(api::regenerate_summary),
-        )
-        .route("/jobs/{id}/resummarize", post(api::resummarize))
-        .route("/jobs/{id}/transcript", get(api::transcript))
-        .route("/jobs/{id}/logs/stream", get(logs::stream))
-        .fallback(api_not_found)
-        .method_not_allowed_fallback(method_not_allowed);
+    let sessions = SessionManagerLayer::new(state.sessions.clone())
+        .with_name("focusflow.sid")
+        .with_secure(false)
+        .with_same_site(SameSite::Lax)
+        .with_http_only(true)
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::days(7),
+        ));
 
-    Router::new()
-        .route("/", get(home))
-        .nest("/api", api)
-        .fallback(page_not_found)
+    route_table()
+        .router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(sessions)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            csrf::refuse_cross_site,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client::identify,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(60),
+        ))
+        .layer(middleware::from_fn(headers::secure))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let route = request
@@ -73,10 +182,6 @@ pub fn router(state: AppState) -> Router {
                 )
             }),
         )
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(60),
-        ))
         .with_state(state)
 }
 
@@ -88,19 +193,19 @@ async fn home() -> Html<&'static str> {
     )
 }
 
-async fn api_not_found() -> AppError {
-    AppError::NotFound("no such API route".into())
+async fn not_found(request: Request) -> Response {
+    let path = request.uri().path();
+    let message = if path == "/api" || path.starts_with("/api/") {
+        "no such API route"
+    } else {
+        "there is no page at this address"
+    };
+    error_response(Rendering::of(&request), AppError::NotFound(message.into()))
 }
 
-async fn method_not_allowed() -> AppError {
-    AppError::MethodNotAllowed("this method is not allowed on this route".into())
-}
-
-async fn page_not_found() -> impl IntoResponse {
-    (
-        StatusCode::NOT_FOUND,
-        Html(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found</title></head><body><h1>Not found</h1><p><a href=\"/\">FocusFlow</a></p></body></html>",
-        ),
+async fn method_not_allowed(request: Request) -> Response {
+    error_response(
+        Rendering::of(&request),
+        AppError::MethodNotAllowed("this method is not allowed on this route".into()),
     )
 }

@@ -80,6 +80,8 @@ pub fn test_config(data_dir: &Path, fakes: &Fakes) -> Config {
         max_delay: Duration::from_millis(50),
     };
     config.provider_read_timeout = Duration::from_secs(10);
+    // Tests poll fast; the limiter has tests of its own.
+    config.rate_limit_max_requests = 0;
     config
 }
 

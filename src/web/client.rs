@@ -1,0 +1,173 @@
+//! Who is asking: the client's address, as the rate limiter and the logs should see it.
+//!
+//! It is the peer's address, unless the peer is a trusted proxy (Traefik on a private Docker
+//! network): then it is the right-most `X-Forwarded-For` entry that is not itself a trusted
+//! proxy. Entries further left were written by the client and prove nothing, so a client
+//! cannot pick its own key by sending a made-up header.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use ipnet::IpNet;
+
+use super::AppState;
+
+/// The client's address, set on every request by [`identify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub IpAddr);
+
+/// IPv4 addresses that arrive wrapped in IPv6 (`::ffff:a.b.c.d`) are plain IPv4.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
+    proxies.iter().any(|net| net.contains(&ip))
+}
+
+/// One `X-Forwarded-For` entry: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`, `[2001:db8::1]:80`.
+fn parse_entry(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim().trim_matches('"');
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    if let Ok(socket) = entry.parse::<SocketAddr>() {
+        return Some(canonical(socket.ip()));
+    }
+    None
+}
+
+/// The client address for a request from `peer` with these headers.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
+    let peer = canonical(peer);
+    if !trusted(peer, proxies) {
+        return peer;
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .collect();
+    let mut client = peer;
+    for entry in entries.iter().rev() {
+        match parse_entry(entry) {
+            Some(ip) if trusted(ip, proxies) => client = ip,
+            Some(ip) => return ip,
+            // Garbage: nothing to its left can be believed either.
+            None => return client,
+        }
+    }
+    client
+}
+
+/// Middleware: records the [`ClientAddress`] for the layers and handlers after it.
+pub async fn identify(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let address = client_address(peer, request.headers(), &state.config.trusted_proxies);
+    request.extensions_mut().insert(ClientAddress(address));
+    next.run(request).await
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<ClientAddress>()
+            .copied()
+            .unwrap_or(ClientAddress(IpAddr::V4(Ipv4Addr::LOCALHOST))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_TRUSTED_PROXIES;
+
+    fn proxies() -> Vec<IpNet> {
+        DEFAULT_TRUSTED_PROXIES
+            .split(',')
+            .map(|net| net.parse().unwrap())
+            .collect()
+    }
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append("x-forwarded-for", value.parse().unwrap());
+        }
+        headers
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn an_untrusted_peer_cannot_choose_its_address() {
+        let address = client_address(ip("203.0.113.9"), &headers(&["1.2.3.4"]), &proxies());
+        assert_eq!(address, ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn behind_traefik_the_rightmost_untrusted_entry_counts() {
+        // The client sent a made-up header; Traefik (172.18.0.2) appended the real address.
+        let address = client_address(
+            ip("172.18.0.2"),
+            &headers(&["6.6.6.6, 198.51.100.7"]),
+            &proxies(),
+        );
+        assert_eq!(address, ip("198.51.100.7"));
+        // Two proxies in a row, headers split over several lines.
+        let address = client_address(
+            ip("10.0.0.5"),
+            &headers(&["6.6.6.6", "198.51.100.7, 10.0.0.9"]),
+            &proxies(),
+        );
+        assert_eq!(address, ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn odd_entries_are_handled() {
+        let trusted = ip("127.0.0.1");
+        assert_eq!(
+            client_address(trusted, &headers(&["[2001:db8::7]:443"]), &proxies()),
+            ip("2001:db8::7")
+        );
+        assert_eq!(
+            client_address(trusted, &headers(&["198.51.100.7:5000"]), &proxies()),
+            ip("198.51.100.7")
+        );
+        // Garbage stops the walk at the last believable hop.
+        assert_eq!(
+            client_address(trusted, &headers(&["6.6.6.6, not-an-ip"]), &proxies()),
+            trusted
+        );
+        // No header at all: the proxy itself.
+        assert_eq!(
+            client_address(trusted, &HeaderMap::new(), &proxies()),
+            trusted
+        );
+        // Mapped addresses are IPv4.
+        assert_eq!(
+            client_address(ip("::ffff:203.0.113.9"), &HeaderMap::new(), &proxies()),
+            ip("203.0.113.9")
+        );
+    }
+}

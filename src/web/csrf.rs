@@ -1,0 +1,286 @@
+//! Protection against cross-site requests.
+//!
+//! Browsers resend cached Basic credentials to any site's form, so every state-changing route is
+//! a target. Two defences: (1) a state-changing request that a browser marks as cross-site (an
+//! `Origin` that is not this host, or `Sec-Fetch-Site: cross-site`) is refused on every route;
+//! API clients that send no `Origin` (curl, scripts) are unaffected. (2) HTML forms carry a
+//! per-session token (tower-sessions) that a form handler checks with [`CsrfForm`].
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+use tower_sessions::Session;
+use url::Url;
+
+use super::AppState;
+use super::negotiate::{Rendering, error_response};
+use crate::error::AppError;
+
+/// The hidden form field that carries the token.
+pub const FORM_FIELD: &str = "csrf_token";
+const SESSION_KEY: &str = "csrf_token";
+
+/// Why a request looks cross-site, if it does.
+pub fn cross_site_reason(method: &Method, headers: &HeaderMap) -> Option<String> {
+    if matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    ) {
+        return None;
+    }
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    if header("sec-fetch-site").is_some_and(|site| site.eq_ignore_ascii_case("cross-site")) {
+        return Some("the browser marked this request as cross-site".into());
+    }
+    let origin = header("origin")?;
+    let Some((scheme, origin_host, origin_port)) = Url::parse(origin)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https"))
+        .and_then(|url| {
+            Some((
+                url.scheme().to_string(),
+                url.host_str()?.to_ascii_lowercase(),
+                url.port_or_known_default()?,
+            ))
+        })
+    else {
+        return Some(format!("the request came from an opaque origin ({origin})"));
+    };
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    let matches = |host_header: &str| {
+        host_header
+            .trim()
+            .parse::<axum::http::uri::Authority>()
+            .is_ok_and(|authority| {
+                authority.host().eq_ignore_ascii_case(&origin_host)
+                    && authority.port_u16().unwrap_or(default_port) == origin_port
+            })
+    };
+    let hosts = [header("host"), header("x-forwarded-host")];
+    if hosts
+        .into_iter()
+        .flatten()
+        .any(|host| host.split(',').any(matches))
+    {
+        None
+    } else {
+        Some(format!("the request came from another site ({origin})"))
+    }
+}
+
+/// Middleware: refuses cross-site state-changing requests with 403.
+pub async fn refuse_cross_site(
+    State(_state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match cross_site_reason(request.method(), request.headers()) {
+        None => next.run(request).await,
+        Some(reason) => {
+            tracing::warn!(path = request.uri().path(), %reason, "cross-site request refused");
+            error_response(
+                Rendering::of(&request),
+                AppError::Forbidden(format!("cross-site request refused: {reason}")),
+            )
+        }
+    }
+}
+
+/// The session's form token, created on first use. Pages put it in every form.
+#[derive(Debug, Clone)]
+pub struct CsrfToken(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, message)| AppError::Internal(anyhow::anyhow!(message)))?;
+        token_for(&session).await.map(CsrfToken)
+    }
+}
+
+async fn token_for(session: &Session) -> Result<String, AppError> {
+    let existing: Option<String> = session
+        .get(SESSION_KEY)
+        .await
+        .map_err(|error| AppError::Internal(error.into()))?;
+    if let Some(token) = existing {
+        return Ok(token);
+    }
+    let token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    session
+        .insert(SESSION_KEY, &token)
+        .await
+        .map_err(|error| AppError::Internal(error.into()))?;
+    Ok(token)
+}
+
+/// A URL-encoded form whose `csrf_token` matches the session's; else 403.
+pub struct CsrfForm<T>(pub T);
+
+impl<S, T> FromRequest<S> for CsrfForm<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let is_form = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(AppError::UnsupportedMediaType(
+                "send the form as application/x-www-form-urlencoded".into(),
+            ));
+        }
+        let session = Session::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|(_, message)| AppError::Internal(anyhow::anyhow!(message)))?;
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::PayloadTooLarge("the form is too large".into())
+                } else {
+                    AppError::bad_request(rejection.body_text())
+                }
+            })?;
+        let fields: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(&bytes).map_err(|error| {
+                AppError::bad_request(format!("the form could not be read: {error}"))
+            })?;
+        let submitted = fields
+            .iter()
+            .find(|(name, _)| name == FORM_FIELD)
+            .map(|(_, value)| value.as_str())
+            .unwrap_or("");
+        let expected: Option<String> = session
+            .get(SESSION_KEY)
+            .await
+            .map_err(|error| AppError::Internal(error.into()))?;
+        let valid = expected.is_some_and(|expected| {
+            !submitted.is_empty() && bool::from(submitted.as_bytes().ct_eq(expected.as_bytes()))
+        });
+        if !valid {
+            return Err(AppError::Forbidden(
+                "the form has expired or did not come from this site; reload the page and try again"
+                    .into(),
+            ));
+        }
+        serde_urlencoded::from_bytes(&bytes)
+            .map(CsrfForm)
+            .map_err(|error| AppError::bad_request(format!("the form could not be read: {error}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.insert(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        headers
+    }
+
+    #[test]
+    fn same_origin_and_originless_requests_pass() {
+        let post = Method::POST;
+        assert_eq!(
+            cross_site_reason(&post, &headers(&[("host", "localhost:3000")])),
+            None
+        );
+        assert_eq!(
+            cross_site_reason(
+                &post,
+                &headers(&[
+                    ("host", "localhost:3000"),
+                    ("origin", "http://localhost:3000")
+                ])
+            ),
+            None
+        );
+        assert_eq!(
+            cross_site_reason(
+                &post,
+                &headers(&[
+                    ("host", "focus.example.com"),
+                    ("origin", "https://focus.example.com")
+                ])
+            ),
+            None
+        );
+        assert_eq!(
+            cross_site_reason(
+                &post,
+                &headers(&[("host", "[::1]:3000"), ("origin", "http://[::1]:3000")])
+            ),
+            None
+        );
+        assert_eq!(
+            cross_site_reason(
+                &post,
+                &headers(&[("host", "x:1"), ("sec-fetch-site", "same-origin")])
+            ),
+            None
+        );
+        // Reads are never refused.
+        assert_eq!(
+            cross_site_reason(
+                &Method::GET,
+                &headers(&[("origin", "https://evil.example")])
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn cross_site_requests_are_refused() {
+        let post = Method::POST;
+        for pairs in [
+            vec![
+                ("host", "localhost:3000"),
+                ("origin", "https://evil.example"),
+            ],
+            vec![
+                ("host", "localhost:3000"),
+                ("origin", "http://localhost:3001"),
+            ],
+            vec![("host", "localhost:3000"), ("origin", "null")],
+            vec![("host", "localhost:3000"), ("sec-fetch-site", "cross-site")],
+            vec![
+                ("host", "focus.example.com"),
+                ("origin", "https://focus.example.com.evil.example"),
+            ],
+        ] {
+            assert!(
+                cross_site_reason(&post, &headers(&pairs)).is_some(),
+                "{pairs:?}"
+            );
+            assert!(
+                cross_site_reason(&Method::DELETE, &headers(&pairs)).is_some(),
+                "{pairs:?}"
+            );
+        }
+    }
+}
