@@ -116,6 +116,8 @@ pub struct Config {
     /// How long a provider may stay silent before the call counts as timed out.
     pub provider_read_timeout: Duration,
     pub connect_timeout: Duration,
+    /// A client must send its request head within this time (slow clients are cut off).
+    pub header_timeout: Duration,
 
     // Not read from the environment: tuning that tests set directly.
     pub retry: RetryPolicy,
@@ -287,6 +289,7 @@ impl Config {
 
             provider_read_timeout: Duration::from_secs(read_timeout_secs),
             connect_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(15),
             retry: RetryPolicy::default(),
             hosts_override: HashMap::new(),
         })

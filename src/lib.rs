@@ -129,10 +129,12 @@ impl Application {
         tracing::info!(%address, "FocusFlow is listening");
 
         state.limits.spawn_pruner(shutdown.clone());
+        let header_timeout = state.config.header_timeout;
         let app = web::router(state);
         let serve = tokio::spawn(web::serve::serve(
             listener,
             app,
+            header_timeout,
             shutdown.clone(),
             SHUTDOWN_GRACE - Duration::from_secs(2),
         ));

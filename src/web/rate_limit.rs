@@ -307,6 +307,25 @@ mod tests {
     }
 
     #[test]
+    fn two_tabs_watching_a_job_for_an_hour_never_run_dry_at_the_defaults() {
+        use governor::clock::FakeRelativeClock;
+        let clock = FakeRelativeClock::default();
+        let views = RateLimiter::direct_with_clock(
+            quota(Duration::from_secs(60), 60 * VIEWS_FACTOR).unwrap(),
+            clock.clone(),
+        );
+        // Each tab polls its partial every 2 s and reloads the page once a minute.
+        for second in 0..3600 {
+            let requests =
+                if second % 2 == 0 { 2 } else { 0 } + if second % 60 == 0 { 2 } else { 0 };
+            for _ in 0..requests {
+                assert!(views.check().is_ok(), "denied at second {second}");
+            }
+            clock.advance(Duration::from_secs(1));
+        }
+    }
+
+    #[test]
     fn buckets_by_route() {
         assert_eq!(bucket_for(&Method::GET, "/api/health"), None);
         assert_eq!(bucket_for(&Method::GET, "/static/app.css"), None);

@@ -19,16 +19,15 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-/// A client must send its whole request head within this time.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
 /// Open connections at once; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 4096;
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets open requests finish
-/// for up to `grace`.
+/// for up to `grace`. A client must send each request head within `header_timeout`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    header_timeout: Duration,
     shutdown: CancellationToken,
     grace: Duration,
 ) {
@@ -36,7 +35,7 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
+        .header_read_timeout(header_timeout)
         .keep_alive(true);
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();

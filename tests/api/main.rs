@@ -4,6 +4,7 @@
 mod api_errors;
 mod durability;
 mod fakes;
+mod front;
 mod helpers;
 mod legacy;
 mod log_stream;
