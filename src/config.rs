@@ -43,6 +43,28 @@ pub enum ApiStyle {
     Responses,
 }
 
+/// Which speech-to-text provider transcribes audio (`TRANSCRIBER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TranscriberChoice {
+    /// AssemblyAI when its key is set, else OpenAI-compatible when its URL is set, else none.
+    Auto,
+    AssemblyAi,
+    /// `POST {TRANSCRIBE_BASE_URL}/audio/transcriptions` (OpenAI, local whisper servers).
+    OpenAi,
+    None,
+}
+
+impl TranscriberChoice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::AssemblyAi => "assemblyai",
+            Self::OpenAi => "openai",
+            Self::None => "none",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -90,6 +112,20 @@ pub struct Config {
     /// Origin without a trailing slash, e.g. `https://api.assemblyai.com`.
     pub assemblyai_base_url: String,
     pub assemblyai_poll_interval: Duration,
+
+    /// As configured; [`Config::transcriber`] resolves `auto`.
+    pub transcriber: TranscriberChoice,
+    /// API root of an OpenAI-compatible speech-to-text server (same `/v1` rule as the LLM's).
+    pub transcribe_base_url: Option<String>,
+    /// Optional: local whisper servers need none.
+    pub transcribe_api_key: Option<Secret>,
+    pub transcribe_model: String,
+    /// The largest file the speech-to-text server accepts; larger MP3s are sent in parts.
+    pub transcribe_max_upload_bytes: u64,
+
+    /// Transcripts longer than this (estimated at 4 characters a token) are summarised in
+    /// parts, then the parts are combined.
+    pub summary_max_input_tokens: usize,
 
     pub basic_auth: Option<BasicAuth>,
     pub rate_limit_window: Duration,
@@ -201,6 +237,51 @@ impl Config {
         if poll_ms == 0 {
             return Err(bad("ASSEMBLYAI_POLL_INTERVAL_MS", "must be at least 1"));
         }
+        let assemblyai_api_key = vars.string("ASSEMBLYAI_API_KEY").map(Secret::new);
+        let transcribe_base_url = vars
+            .string("TRANSCRIBE_BASE_URL")
+            .map(|value| api_root("TRANSCRIBE_BASE_URL", &value))
+            .transpose()?;
+        let transcriber = match vars
+            .string("TRANSCRIBER")
+            .map(|value| value.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("auto") => TranscriberChoice::Auto,
+            Some("assemblyai") => TranscriberChoice::AssemblyAi,
+            Some("openai") => TranscriberChoice::OpenAi,
+            Some("none") => TranscriberChoice::None,
+            Some(other) => {
+                return Err(bad(
+                    "TRANSCRIBER",
+                    format!("must be auto, assemblyai, openai or none (got {other:?})"),
+                ));
+            }
+        };
+        if transcriber == TranscriberChoice::AssemblyAi && assemblyai_api_key.is_none() {
+            return Err(bad(
+                "ASSEMBLYAI_API_KEY",
+                "must be set when TRANSCRIBER=assemblyai",
+            ));
+        }
+        if transcriber == TranscriberChoice::OpenAi && transcribe_base_url.is_none() {
+            return Err(bad(
+                "TRANSCRIBE_BASE_URL",
+                "must be set when TRANSCRIBER=openai (e.g. https://api.openai.com, or http://localhost:8000/v1 for a local whisper server)",
+            ));
+        }
+        let transcribe_max_upload_bytes: u64 =
+            vars.parse("TRANSCRIBE_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)?;
+        if transcribe_max_upload_bytes < 64 * 1024 {
+            return Err(bad(
+                "TRANSCRIBE_MAX_UPLOAD_BYTES",
+                "must be at least 65536 (64 KB)",
+            ));
+        }
+        let summary_max_input_tokens: usize = vars.parse("SUMMARY_MAX_INPUT_TOKENS", 6000)?;
+        if summary_max_input_tokens < 100 {
+            return Err(bad("SUMMARY_MAX_INPUT_TOKENS", "must be at least 100"));
+        }
         let read_timeout_secs: u64 = vars.parse("PROVIDER_TIMEOUT_SECS", 300)?;
         if read_timeout_secs == 0 {
             return Err(bad("PROVIDER_TIMEOUT_SECS", "must be at least 1"));
@@ -231,7 +312,7 @@ impl Config {
                 }
             },
 
-            assemblyai_api_key: vars.string("ASSEMBLYAI_API_KEY").map(Secret::new),
+            assemblyai_api_key,
             assemblyai_base_url: base_url(
                 "ASSEMBLYAI_BASE_URL",
                 vars.string("ASSEMBLYAI_BASE_URL")
@@ -239,6 +320,15 @@ impl Config {
                     .unwrap_or("https://api.assemblyai.com"),
             )?,
             assemblyai_poll_interval: Duration::from_millis(poll_ms),
+
+            transcriber,
+            transcribe_base_url,
+            transcribe_api_key: vars.string("TRANSCRIBE_API_KEY").map(Secret::new),
+            transcribe_model: vars
+                .string("TRANSCRIBE_MODEL")
+                .unwrap_or_else(|| "whisper-1".into()),
+            transcribe_max_upload_bytes,
+            summary_max_input_tokens,
 
             basic_auth,
             rate_limit_window: Duration::from_millis(rate_limit_window_ms),
@@ -307,7 +397,29 @@ impl Config {
     }
 
     pub fn transcription_enabled(&self) -> bool {
-        self.assemblyai_api_key.is_some()
+        self.transcriber() != TranscriberChoice::None
+    }
+
+    /// The provider that transcribes, with `auto` resolved (never `Auto`).
+    pub fn transcriber(&self) -> TranscriberChoice {
+        match self.transcriber {
+            TranscriberChoice::Auto if self.assemblyai_api_key.is_some() => {
+                TranscriberChoice::AssemblyAi
+            }
+            TranscriberChoice::Auto if self.transcribe_base_url.is_some() => {
+                TranscriberChoice::OpenAi
+            }
+            TranscriberChoice::Auto => TranscriberChoice::None,
+            chosen => chosen,
+        }
+    }
+
+    /// The folder of `PROMPT_PATH`, where per-job prompt templates live.
+    pub fn prompts_dir(&self) -> PathBuf {
+        self.prompt_path
+            .parent()
+            .map(|dir| dir.to_path_buf())
+            .unwrap_or_else(|| PathBuf::from("."))
     }
 }
 
@@ -366,8 +478,13 @@ fn base_url(variable: &'static str, value: &str) -> Result<String, ConfigError> 
 
 /// A bare origin gets `/v1`; a URL with a path is used as given.
 fn openai_root(value: &str) -> Result<String, ConfigError> {
-    let root = base_url("OPENAI_BASE_URL", value)?;
-    let url = Url::parse(&root).map_err(|error| bad("OPENAI_BASE_URL", error.to_string()))?;
+    api_root("OPENAI_BASE_URL", value)
+}
+
+/// An OpenAI-style API root: a bare origin gets `/v1`; a URL with a path is used as given.
+fn api_root(variable: &'static str, value: &str) -> Result<String, ConfigError> {
+    let root = base_url(variable, value)?;
+    let url = Url::parse(&root).map_err(|error| bad(variable, error.to_string()))?;
     if url.path() == "/" || url.path().is_empty() {
         Ok(format!("{root}/v1"))
     } else {
@@ -470,16 +587,81 @@ mod tests {
     }
 
     #[test]
+    fn the_transcriber_is_chosen_by_what_is_configured() {
+        let none = config(&[]).unwrap();
+        assert_eq!(none.transcriber(), TranscriberChoice::None);
+        assert!(!none.transcription_enabled());
+        let local = config(&[("TRANSCRIBE_BASE_URL", "http://localhost:8000")]).unwrap();
+        assert_eq!(local.transcriber(), TranscriberChoice::OpenAi);
+        assert_eq!(
+            local.transcribe_base_url.as_deref(),
+            Some("http://localhost:8000/v1")
+        );
+        assert_eq!(local.transcribe_model, "whisper-1");
+        assert_eq!(local.transcribe_max_upload_bytes, 25 * 1024 * 1024);
+        let both = config(&[
+            ("TRANSCRIBE_BASE_URL", "http://localhost:8000/v1"),
+            ("ASSEMBLYAI_API_KEY", "k"),
+        ])
+        .unwrap();
+        assert_eq!(both.transcriber(), TranscriberChoice::AssemblyAi);
+        let forced = config(&[
+            ("TRANSCRIBER", "openai"),
+            ("TRANSCRIBE_BASE_URL", "http://localhost:8000/v1"),
+            ("ASSEMBLYAI_API_KEY", "k"),
+        ])
+        .unwrap();
+        assert_eq!(forced.transcriber(), TranscriberChoice::OpenAi);
+        let off = config(&[("TRANSCRIBER", "none"), ("ASSEMBLYAI_API_KEY", "k")]).unwrap();
+        assert_eq!(off.transcriber(), TranscriberChoice::None);
+        assert_eq!(off.summary_max_input_tokens, 6000);
+        for (vars, variable) in [
+            (vec![("TRANSCRIBER", "whisper")], "TRANSCRIBER"),
+            (vec![("TRANSCRIBER", "openai")], "TRANSCRIBE_BASE_URL"),
+            (vec![("TRANSCRIBER", "assemblyai")], "ASSEMBLYAI_API_KEY"),
+            (vec![("TRANSCRIBE_BASE_URL", "localhost:8000")], "TRANSCRIBE_BASE_URL"),
+            (vec![("TRANSCRIBE_MAX_UPLOAD_BYTES", "25MB")], "TRANSCRIBE_MAX_UPLOAD_BYTES"),
+            (vec![("TRANSCRIBE_MAX_UPLOAD_BYTES", "10")], "TRANSCRIBE_MAX_UPLOAD_BYTES"),
+            (vec![("SUMMARY_MAX_INPUT_TOKENS", "0")], "SUMMARY_MAX_INPUT_TOKENS"),
+        ] {
+            let error = config(&vars).unwrap_err();
+            assert_eq!(error.variable, variable, "{vars:?}: {error}");
+        }
+    }
+
+    /// Every variable this file reads is documented in `.env.example`.
+    #[test]
+    fn env_example_names_every_variable() {
+        let source = include_str!("config.rs");
+        let example = include_str!("../.env.example");
+        let pattern = regex::Regex::new(r#"vars\s*\.(?:string|parse|boolean)\(\s*"([A-Z0-9_]+)""#)
+            .unwrap();
+        let mut names: Vec<&str> = pattern
+            .captures_iter(source)
+            .map(|captures| captures.get(1).unwrap().as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        assert!(names.len() > 20, "the pattern found {names:?}");
+        let missing: Vec<&&str> = names
+            .iter()
+            .filter(|name| !example.contains(&format!("{name}=")))
+            .collect();
+        assert!(missing.is_empty(), ".env.example lacks {missing:?}");
+    }
+
+    #[test]
     fn secrets_are_redacted_in_debug() {
         let config = config(&[
             ("OPENAI_API_KEY", "sk-very-secret"),
             ("ASSEMBLYAI_API_KEY", "aai-very-secret"),
+            ("TRANSCRIBE_API_KEY", "tr-very-secret"),
             ("BASIC_AUTH_USER", "ana"),
             ("BASIC_AUTH_PASSWORD", "hunter2"),
         ])
         .unwrap();
         let debug = format!("{config:?}");
-        for secret in ["sk-very-secret", "aai-very-secret", "hunter2"] {
+        for secret in ["sk-very-secret", "aai-very-secret", "tr-very-secret", "hunter2"] {
             assert!(!debug.contains(secret), "{secret} leaked");
         }
         assert!(config.summaries_enabled() && config.transcription_enabled());
