@@ -27,6 +27,7 @@ async fn seed(store: &Store, target: usize) {
                 .create_job(NewJob {
                     url: format!("https://example.com/{n}.mp3"),
                     meeting_date: None,
+                    ..Default::default()
                 })
                 .await
                 .unwrap();
@@ -126,6 +127,7 @@ fn main() {
                         .create_job(NewJob {
                             url: format!("https://example.com/extra/{size}/{n}.mp3"),
                             meeting_date: None,
+                            ..Default::default()
                         })
                         .await
                         .unwrap();

@@ -247,7 +247,14 @@ pub struct Job {
     /// The transcription provider's id for a transcript in flight, so a restart polls it
     /// instead of uploading the audio again.
     pub transcription_ref: Option<String>,
+    /// Names for the transcript's speaker labels (`"A"` → `"Ana"`).
+    pub speakers: SpeakerNames,
+    /// The prompt template chosen for the job; None = the default.
+    pub template: Option<String>,
 }
+
+/// Speaker label (`A` of `[Speaker A]`, or a name a caption file gave) → a person's name.
+pub type SpeakerNames = std::collections::BTreeMap<String, String>;
 
 impl Job {
     /// The stage that a worker will run next (None once every stage is done).

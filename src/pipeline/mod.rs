@@ -5,7 +5,9 @@ pub mod download;
 pub mod llm;
 pub mod plaud;
 pub mod resolve;
+pub mod split;
 pub mod summarize;
+pub mod templates;
 pub mod transcribe;
 
 use std::collections::HashMap;

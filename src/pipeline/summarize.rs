@@ -6,6 +6,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::llm::Llm;
+use super::split::{estimated_tokens, split_transcript};
+use super::templates;
+use super::transcribe::apply_speaker_names;
 use super::{StageContext, StageError, StageResult};
 use crate::jobs::Job;
 use crate::net::retry::with_retry;
@@ -38,15 +41,58 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
         return Ok(());
     };
 
-    let template = read_prompt(context, &context.config.prompt_path, DEFAULT_SUMMARY_PROMPT).await;
-    let prompt = render_summary_prompt(&template, &transcript, job.meeting_date.as_deref());
-    context
-        .log(format!(
-            "Writing the summary with {} ({} characters of transcript)",
-            context.config.openai_model,
-            transcript.chars().count()
-        ))
-        .await;
+    // People's names in place of speaker labels, so the summary can say who did what.
+    let transcript = apply_speaker_names(&transcript, &job.speakers);
+    let template_path = match &job.template {
+        Some(name) => match templates::resolve(&context.config.prompts_dir(), name) {
+            Ok(path) => {
+                context.log(format!("Using the prompt template {name:?}")).await;
+                path
+            }
+            Err(error) => {
+                context
+                    .log(format!(
+                        "The job's template {name:?} is gone ({error}); using the default prompt"
+                    ))
+                    .await;
+                context.config.prompt_path.clone()
+            }
+        },
+        None => context.config.prompt_path.clone(),
+    };
+    let template = read_prompt(context, &template_path, DEFAULT_SUMMARY_PROMPT).await;
+    let date = job.meeting_date.as_deref();
+    let budget_chars = context.config.summary_max_input_tokens.saturating_mul(4);
+    let prompt = if transcript.chars().count() > budget_chars {
+        let parts = split_transcript(&transcript, budget_chars);
+        context
+            .log(format!(
+                "The transcript (about {} tokens) is longer than SUMMARY_MAX_INPUT_TOKENS ({}): summarising it in {} parts, then combining them",
+                estimated_tokens(&transcript),
+                context.config.summary_max_input_tokens,
+                parts.len()
+            ))
+            .await;
+        let summaries = summarise_parts(context, &llm, &template, &parts, date).await?;
+        let summaries = reduce_summaries(context, &llm, &template, summaries, budget_chars, date).await?;
+        context
+            .log(format!(
+                "Combining the {} part summaries into one with {}",
+                summaries.len(),
+                context.config.openai_model
+            ))
+            .await;
+        render_combine_prompt(&template, &summaries, date)
+    } else {
+        context
+            .log(format!(
+                "Writing the summary with {} ({} characters of transcript)",
+                context.config.openai_model,
+                transcript.chars().count()
+            ))
+            .await;
+        render_summary_prompt(&template, &transcript, date)
+    };
 
     let summary_path = artifacts.summary_relative(&job.id);
     let (sender, receiver) = watch::channel(String::new());
@@ -89,6 +135,95 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
     }
     context.update(Changes::new().title(title)).await?;
     Ok(())
+}
+
+/// Summarises each part of a long transcript with the job's prompt, told which part it is.
+async fn summarise_parts(
+    context: &StageContext,
+    llm: &Llm,
+    template: &str,
+    parts: &[String],
+    date: Option<&str>,
+) -> StageResult<Vec<String>> {
+    let mut summaries = Vec::with_capacity(parts.len());
+    for (index, part) in parts.iter().enumerate() {
+        let prompt = render_part_prompt(template, part, index + 1, parts.len(), date);
+        let summary = with_retry(
+            &context.config.retry,
+            || llm.complete(&prompt, None),
+            |message| context.log(message),
+        )
+        .await?;
+        let summary = summary.trim().to_string();
+        if summary.is_empty() {
+            return Err(StageError::failed(format!(
+                "the LLM answered with an empty summary of part {} of {}",
+                index + 1,
+                parts.len()
+            )));
+        }
+        context
+            .log(format!(
+                "Part {} of {} summarised ({} characters)",
+                index + 1,
+                parts.len(),
+                summary.chars().count()
+            ))
+            .await;
+        summaries.push(summary);
+    }
+    Ok(summaries)
+}
+
+/// While the part summaries together are still too long for one combining call, combines
+/// them in groups, so the final call always fits.
+async fn reduce_summaries(
+    context: &StageContext,
+    llm: &Llm,
+    template: &str,
+    mut summaries: Vec<String>,
+    budget_chars: usize,
+    date: Option<&str>,
+) -> StageResult<Vec<String>> {
+    let total = |summaries: &[String]| summaries.iter().map(|s| s.chars().count() + 40).sum::<usize>();
+    while summaries.len() > 2 && total(&summaries) > budget_chars {
+        let mut groups: Vec<Vec<String>> = vec![Vec::new()];
+        for summary in summaries {
+            let group = groups.last_mut().expect("one group at least");
+            if !group.is_empty() && total(group) + summary.chars().count() > budget_chars {
+                groups.push(vec![summary]);
+            } else {
+                group.push(summary);
+            }
+        }
+        if groups.iter().all(|group| group.len() == 1) {
+            // Each summary alone fills the budget: combining cannot shrink them further.
+            return Ok(groups.into_iter().flatten().collect());
+        }
+        context
+            .log(format!(
+                "The part summaries are still too long to combine at once: combining them in {} groups first",
+                groups.len()
+            ))
+            .await;
+        let mut next = Vec::with_capacity(groups.len());
+        for group in groups {
+            if group.len() == 1 {
+                next.extend(group);
+                continue;
+            }
+            let prompt = render_combine_prompt(template, &group, date);
+            let combined = with_retry(
+                &context.config.retry,
+                || llm.complete(&prompt, None),
+                |message| context.log(message),
+            )
+            .await?;
+            next.push(combined.trim().to_string());
+        }
+        summaries = next;
+    }
+    Ok(summaries)
 }
 
 /// Writes the summary as it grows, at most every `SAVE_EVERY`, until the stream ends.
@@ -186,6 +321,58 @@ pub fn render_summary_prompt(
     }
 }
 
+/// The summary prompt for one part of a long transcript.
+pub fn render_part_prompt(
+    template: &str,
+    part: &str,
+    number: usize,
+    count: usize,
+    meeting_date: Option<&str>,
+) -> String {
+    format!(
+        "This is part {number} of {count} of the transcript of one long meeting, which was split \
+         at speaker turns because of its length. Summarise this part only, following the \
+         instructions below. The summaries of all {count} parts will be combined into one \
+         afterwards, so keep every decision, action item, owner, date, number and open question \
+         that appears in this part.\n\n{}",
+        render_summary_prompt(template, part, meeting_date)
+    )
+}
+
+/// The prompt that combines part summaries into one summary in the template's structure.
+pub fn render_combine_prompt(
+    template: &str,
+    summaries: &[String],
+    meeting_date: Option<&str>,
+) -> String {
+    let count = summaries.len();
+    let instructions = render_summary_prompt(
+        template,
+        "(The transcript is not repeated here: work from the part summaries below.)",
+        meeting_date,
+    );
+    let mut prompt = format!(
+        "You are writing the final summary of one long meeting. Its transcript was too long to \
+         read at once, so it was summarised in {count} consecutive parts; the part summaries \
+         follow, in order. Combine them into one coherent summary of the whole meeting, in \
+         exactly the structure the summary instructions below ask for (the same headings, \
+         sections and tables, each appearing once). Merge what the parts repeat, keep every \
+         decision, action item, owner, date and open question, and keep events in the order \
+         they happened. Do not mention the parts.\n\n\
+         === Summary instructions (written for the whole transcript) ===\n{instructions}\n\
+         === End of the summary instructions ===\n\n=== Part summaries ===\n"
+    );
+    for (index, summary) in summaries.iter().enumerate() {
+        prompt.push_str(&format!(
+            "\n--- Part {} of {count} ---\n{}\n",
+            index + 1,
+            summary.trim()
+        ));
+    }
+    prompt.push_str("\n=== End of the part summaries ===\n");
+    prompt
+}
+
 pub fn render_title_prompt(template: &str, summary: &str) -> String {
     if template.contains("{{summary}}") {
         template.replace("{{summary}}", summary)
@@ -259,6 +446,19 @@ mod tests {
         );
         let appended = render_summary_prompt("Summarise:", "text", None);
         assert!(appended.ends_with("\n\ntext"));
+    }
+
+    #[test]
+    fn part_and_combine_prompts_keep_the_template_structure() {
+        let template = "## Overview\n## Action items\n---\n{{transcript}}";
+        let part = render_part_prompt(template, "[Ana]: hi", 2, 3, None);
+        assert!(part.starts_with("This is part 2 of 3 "), "{part}");
+        assert!(part.ends_with("---\n[Ana]: hi"));
+        let combined = render_combine_prompt(template, &["one".into(), "two".into()], None);
+        assert!(combined.contains("## Overview\n## Action items"));
+        assert!(combined.contains("--- Part 1 of 2 ---\none\n"));
+        assert!(combined.contains("--- Part 2 of 2 ---\ntwo\n"));
+        assert!(!combined.contains("{{transcript}}"));
     }
 
     #[test]

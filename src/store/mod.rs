@@ -18,7 +18,10 @@ pub use files::{Artifacts, write_atomic};
 
 use crate::jobs::{Job, JobId, LogLine, Progress, Stage, Status, meeting_date_millis, now_millis};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_speakers_and_templates.sql"),
+];
 const READERS: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,10 +59,19 @@ impl JobEvent {
 }
 
 /// What a new job starts with.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewJob {
     pub url: String,
     pub meeting_date: Option<String>,
+    /// The prompt template chosen for the job (a name checked against the prompts folder).
+    pub template: Option<String>,
+    /// Stages already done at creation: an upload starts after `download`, a transcript
+    /// brought along starts after `transcribe`.
+    pub checkpoint: Option<Stage>,
+    pub file_path: Option<String>,
+    pub transcript_path: Option<String>,
+    /// A log line after "Job created" that says where the job came from.
+    pub origin_log: Option<String>,
 }
 
 /// A set of column changes, applied in one statement with `updated_at`.
@@ -157,6 +169,17 @@ impl Changes {
         self
     }
 
+    /// The names given to the transcript's speakers; an empty map clears them.
+    pub fn speakers(mut self, speakers: &crate::jobs::SpeakerNames) -> Self {
+        let value = if speakers.is_empty() {
+            Value::Null
+        } else {
+            Value::Text(serde_json::to_string(speakers).unwrap_or_default())
+        };
+        self.sets.push(("speakers", value));
+        self
+    }
+
     pub fn transcription_ref(mut self, reference: Option<String>) -> Self {
         self.sets.push(("transcription_ref", text(reference)));
         self
@@ -197,7 +220,7 @@ impl std::fmt::Debug for Store {
 
 const JOB_COLUMNS: &str = "id, url, resolved_url, meeting_date, status, title, summary, \
     summary_path, transcript_path, file_path, created_at, updated_at, error, checkpoint, \
-    attempts, progress_bytes, progress_total, transcription_ref";
+    attempts, progress_bytes, progress_total, transcription_ref, speakers, template";
 
 fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
     let id: String = row.get(0)?;
@@ -229,6 +252,17 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         progress: progress_bytes
             .map(|bytes| Progress::new(bytes.max(0) as u64, progress_total.map(|t| t as u64))),
         transcription_ref: row.get(17)?,
+        speakers: {
+            let speakers: Option<String> = row.get(18)?;
+            speakers
+                .map(|json| {
+                    serde_json::from_str(&json)
+                        .map_err(|e| bad_text(18, format!("bad speakers {json:?}: {e}")))
+                })
+                .transpose()?
+                .unwrap_or_default()
+        },
+        template: row.get(19)?,
     })
 }
 
@@ -345,7 +379,16 @@ impl Store {
     /// Inserts a queued job with its first log line, in one transaction. Returns both as
     /// written, before any worker can have touched the job.
     pub async fn create_job(&self, new: NewJob) -> StoreResult<(Job, Vec<LogLine>)> {
-        let id = JobId::generate();
+        self.create_job_with_id(JobId::generate(), new).await
+    }
+
+    /// As [`Self::create_job`], under an id chosen beforehand (an upload's files are named
+    /// after the job before the job exists).
+    pub async fn create_job_with_id(
+        &self,
+        id: JobId,
+        new: NewJob,
+    ) -> StoreResult<(Job, Vec<LogLine>)> {
         let now = now_millis();
         let sort = new
             .meeting_date
@@ -357,14 +400,31 @@ impl Store {
             .write(move |connection| {
                 let transaction = connection.transaction()?;
                 transaction.execute(
-                    "INSERT INTO jobs (id, url, meeting_date, sort_ms, status, created_at, updated_at, queued_at)
-                     VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5, ?5)",
-                    params![job_id.as_str(), new.url, new.meeting_date, sort, now],
+                    "INSERT INTO jobs (id, url, meeting_date, sort_ms, status, created_at, updated_at, queued_at,
+                                       template, checkpoint, file_path, transcript_path)
+                     VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        job_id.as_str(),
+                        new.url,
+                        new.meeting_date,
+                        sort,
+                        now,
+                        new.template,
+                        new.checkpoint.map(Stage::as_str),
+                        new.file_path,
+                        new.transcript_path
+                    ],
                 )?;
                 transaction.execute(
                     "INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, 'Job created')",
                     params![job_id.as_str(), now],
                 )?;
+                if let Some(line) = &new.origin_log {
+                    transaction.execute(
+                        "INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, ?3)",
+                        params![job_id.as_str(), now, line],
+                    )?;
+                }
                 let job = get_job(&transaction, &job_id)?;
                 let logs = logs_after(&transaction, &job_id, 0)?;
                 transaction.commit()?;
@@ -696,6 +756,7 @@ mod tests {
             .create_job(NewJob {
                 url: "https://example.com/a.mp3".into(),
                 meeting_date: Some("2025-09-25T20:05:39.000Z".into()),
+                ..Default::default()
             })
             .await
             .unwrap();
@@ -724,6 +785,7 @@ mod tests {
             .create_job(NewJob {
                 url: "https://a.example/1".into(),
                 meeting_date: None,
+                ..Default::default()
             })
             .await
             .unwrap();
@@ -731,6 +793,7 @@ mod tests {
             .create_job(NewJob {
                 url: "https://a.example/2".into(),
                 meeting_date: None,
+                ..Default::default()
             })
             .await
             .unwrap();
@@ -750,6 +813,7 @@ mod tests {
             .create_job(NewJob {
                 url: "https://a.example/1".into(),
                 meeting_date: None,
+                ..Default::default()
             })
             .await
             .unwrap();

@@ -72,7 +72,14 @@ pub async fn create_job(
         Some(_) => return Err(AppError::bad_request("\"meetingDate\" must be a string")),
     };
 
-    let (job, logs) = state.store.create_job(NewJob { url, meeting_date }).await?;
+    let (job, logs) = state
+        .store
+        .create_job(NewJob {
+            url,
+            meeting_date,
+            ..Default::default()
+        })
+        .await?;
     state.queue.wake();
     tracing::info!(job = %job.id, "job created");
     Ok((

@@ -2,11 +2,16 @@
 //! with the provider's raw utterances as JSON beside it).
 
 pub mod assemblyai;
+pub mod captions;
+pub mod mp3;
+pub mod openai;
 
 use serde::{Deserialize, Serialize};
 
 use super::{StageContext, StageError, StageResult};
-use crate::jobs::Job;
+use crate::config::TranscriberChoice;
+use crate::jobs::{Job, JobId, SpeakerNames};
+use crate::store::Artifacts;
 use crate::store::Changes;
 
 /// One stretch of speech by one speaker. Times are milliseconds from the start.
@@ -33,17 +38,24 @@ pub struct Transcript {
 /// The configured transcription provider.
 pub enum Transcriber {
     AssemblyAi,
+    /// An OpenAI-compatible `/audio/transcriptions` endpoint (OpenAI, local whisper servers).
+    OpenAi,
     None { reason: &'static str },
 }
 
 impl Transcriber {
     pub fn from_config(config: &crate::config::Config) -> Self {
-        if config.assemblyai_api_key.is_some() {
-            Transcriber::AssemblyAi
-        } else {
-            Transcriber::None {
-                reason: "no transcription provider is configured (set ASSEMBLYAI_API_KEY)",
-            }
+        match config.transcriber() {
+            TranscriberChoice::AssemblyAi => Transcriber::AssemblyAi,
+            TranscriberChoice::OpenAi => Transcriber::OpenAi,
+            TranscriberChoice::None => Transcriber::None {
+                reason: if config.transcriber == TranscriberChoice::None {
+                    "transcription is turned off (TRANSCRIBER=none)"
+                } else {
+                    "no transcription provider is configured (set ASSEMBLYAI_API_KEY, or TRANSCRIBE_BASE_URL for an OpenAI-compatible server)"
+                },
+            },
+            TranscriberChoice::Auto => unreachable!("Config::transcriber resolves auto"),
         }
     }
 }
@@ -70,29 +82,24 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
 
     let transcript = match provider {
         Transcriber::AssemblyAi => assemblyai::transcribe(context, job, &audio).await?,
+        Transcriber::OpenAi => openai::transcribe(context, job, &audio).await?,
         Transcriber::None { .. } => unreachable!("handled above"),
     };
+    save(context, job, &transcript).await
+}
 
-    let text = format_transcript(&transcript);
+/// Writes the transcript (`transcripts/<id>.txt`) and its utterances beside it, and records
+/// the path on the job.
+pub async fn save(context: &StageContext, job: &Job, transcript: &Transcript) -> StageResult<()> {
+    let artifacts = context.store.artifacts();
+    let (transcript_path, text) = write_files(artifacts, &job.id, transcript)
+        .await
+        .map_err(|error| StageError::failed(format!("could not store the transcript: {error}")))?;
     if text.trim().is_empty() {
         context
             .log("The transcript is empty: no speech was recognised")
             .await;
     }
-    let transcript_path = artifacts.transcript_relative(&job.id);
-    let utterances_path = artifacts.utterances_relative(&job.id);
-    let raw = serde_json::json!({
-        "utterances": transcript.utterances,
-        "provider": transcript.raw,
-    });
-    artifacts
-        .write_text(&utterances_path, raw.to_string())
-        .await
-        .map_err(|error| StageError::failed(format!("could not store the transcript: {error}")))?;
-    artifacts
-        .write_text(&transcript_path, text.clone())
-        .await
-        .map_err(|error| StageError::failed(format!("could not store the transcript: {error}")))?;
     context
         .update(Changes::new().transcript_path(Some(transcript_path)))
         .await?;
@@ -104,6 +111,90 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
         ))
         .await;
     Ok(())
+}
+
+/// Writes `transcripts/<id>.json` (the utterances and the provider's answer), then
+/// `transcripts/<id>.txt`; returns the transcript's relative path and its text.
+pub async fn write_files(
+    artifacts: &Artifacts,
+    id: &JobId,
+    transcript: &Transcript,
+) -> std::io::Result<(String, String)> {
+    let text = format_transcript(transcript);
+    let transcript_path = artifacts.transcript_relative(id);
+    let utterances_path = artifacts.utterances_relative(id);
+    let raw = serde_json::json!({
+        "utterances": transcript.utterances,
+        "provider": transcript.raw,
+    });
+    artifacts
+        .write_text(&utterances_path, raw.to_string())
+        .await?;
+    artifacts.write_text(&transcript_path, text.clone()).await?;
+    Ok((transcript_path, text))
+}
+
+/// `[Speaker A]` for a provider's label, `[Ana]` for a name a caption file gave.
+pub fn speaker_heading(speaker: &str) -> String {
+    if captions::is_label(speaker) {
+        format!("[Speaker {speaker}]")
+    } else {
+        format!("[{speaker}]")
+    }
+}
+
+/// The transcript with people's names in place of speaker labels: a block that starts with
+/// `[Speaker A]:` (or `[A]:`) becomes `[Ana]:` when `names` has `"A": "Ana"`. Only the
+/// heading of a block changes, never the words spoken.
+pub fn apply_speaker_names(transcript: &str, names: &SpeakerNames) -> String {
+    if names.is_empty() {
+        return transcript.to_string();
+    }
+    let mut out = String::with_capacity(transcript.len());
+    let mut block_start = true;
+    for line in transcript.split_inclusive('\n') {
+        if block_start
+            && let Some(rest) = line.strip_prefix('[')
+            && let Some((heading, after)) = rest.split_once("]:")
+        {
+            let label = heading.strip_prefix("Speaker ").unwrap_or(heading);
+            let name = names.get(label).or_else(|| names.get(heading));
+            if let Some(name) = name {
+                out.push('[');
+                out.push_str(name);
+                out.push_str("]:");
+                out.push_str(after);
+                block_start = line.trim().is_empty();
+                continue;
+            }
+        }
+        out.push_str(line);
+        block_start = line.trim().is_empty();
+    }
+    out
+}
+
+/// The speaker labels of a formatted transcript, in order of first appearance.
+pub fn speakers_in(transcript: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut block_start = true;
+    for line in transcript.lines() {
+        if block_start
+            && let Some(rest) = line.strip_prefix('[')
+            && let Some((heading, _)) = rest.split_once("]:")
+        {
+            let label = heading
+                .strip_prefix("Speaker ")
+                .filter(|label| captions::is_label(label))
+                .unwrap_or(heading)
+                .to_string();
+            if !found.contains(&label) {
+                found.push(label);
+            }
+        }
+        block_start = line.trim().is_empty();
+    }
+    found
 }
 
 /// `[Speaker A]: …` blocks, one per turn; consecutive utterances of a speaker are merged.
@@ -129,7 +220,7 @@ pub fn format_transcript(transcript: &Transcript) -> String {
     blocks
         .into_iter()
         .map(|(speaker, text)| match speaker {
-            Some(speaker) => format!("[Speaker {speaker}]: {text}"),
+            Some(speaker) => format!("{}: {text}", speaker_heading(speaker)),
             None => text,
         })
         .collect::<Vec<_>>()
@@ -165,6 +256,25 @@ mod tests {
             format_transcript(&transcript),
             "[Speaker A]: Hello. Shall we start?\n\n[Speaker B]: Yes.\n\n[Speaker A]: Good."
         );
+    }
+
+    #[test]
+    fn names_replace_labels_only_in_headings() {
+        let transcript = "[Speaker A]: Hello [Speaker B]: inside.\n\n[Speaker B]: Yes.\nmore\n\n[Cleo]: Hi.";
+        let names: SpeakerNames = [("A".to_string(), "Ana".to_string()), ("Cleo".into(), "Cleo P".into())]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            apply_speaker_names(transcript, &names),
+            "[Ana]: Hello [Speaker B]: inside.\n\n[Speaker B]: Yes.\nmore\n\n[Cleo P]: Hi."
+        );
+        assert_eq!(speakers_in(transcript), vec!["A", "B", "Cleo"]);
+        let named = Transcript {
+            text: String::new(),
+            utterances: vec![utterance("Ana", "Hi."), utterance("B", "Yo.")],
+            raw: serde_json::Value::Null,
+        };
+        assert_eq!(format_transcript(&named), "[Ana]: Hi.\n\n[Speaker B]: Yo.");
     }
 
     #[test]
