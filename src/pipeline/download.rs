@@ -62,24 +62,39 @@ fn redacted(url: &Url) -> String {
 
 /// Whether the answer is audio or video we can transcribe.
 pub fn accepts(content_type: Option<&str>, url: &Url) -> bool {
-    let media = content_type
-        .map(|value| {
-            value
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
-    media.starts_with("audio/")
-        || media.starts_with("video/")
-        || media == "application/octet-stream"
-        || path_extension(url).is_some()
+    is_audio_or_video(content_type, url_file_name(url).as_deref(), true)
 }
 
-fn path_extension(url: &Url) -> Option<String> {
-    let name = url.path_segments()?.next_back()?.to_ascii_lowercase();
+/// Whether a file (downloaded, or uploaded under `file_name`) is audio or video: by its media
+/// type, or by a known audio/video extension. `application/octet-stream` counts only when
+/// `trust_octet_stream` (servers send it for audio; browsers send it for anything unknown).
+pub fn is_audio_or_video(
+    content_type: Option<&str>,
+    file_name: Option<&str>,
+    trust_octet_stream: bool,
+) -> bool {
+    let media = media_type(content_type);
+    media.starts_with("audio/")
+        || media.starts_with("video/")
+        || (trust_octet_stream && media == "application/octet-stream")
+        || file_name.and_then(name_extension).is_some()
+}
+
+/// The media type without parameters, lowercase; empty when there is none.
+pub fn media_type(content_type: Option<&str>) -> String {
+    content_type
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+fn url_file_name(url: &Url) -> Option<String> {
+    url.path_segments()?.next_back().map(str::to_string)
+}
+
+/// The extension of a file name, if it is a known audio or video one.
+fn name_extension(name: &str) -> Option<String> {
+    let name = name.to_ascii_lowercase();
     let (_, extension) = name.rsplit_once('.')?;
     AUDIO_VIDEO_EXTENSIONS
         .contains(&extension)
@@ -88,13 +103,15 @@ fn path_extension(url: &Url) -> Option<String> {
 
 /// The file extension to store the audio under: the path's, else one for the media type.
 pub fn extension_for(content_type: Option<&str>, url: &Url) -> String {
-    if let Some(extension) = path_extension(url) {
+    extension_for_name(content_type, url_file_name(url).as_deref())
+}
+
+/// The file extension to store audio under: the name's, else one for the media type.
+pub fn extension_for_name(content_type: Option<&str>, file_name: Option<&str>) -> String {
+    if let Some(extension) = file_name.and_then(name_extension) {
         return extension;
     }
-    let media = content_type
-        .and_then(|value| value.split(';').next())
-        .map(|value| value.trim().to_ascii_lowercase())
-        .unwrap_or_default();
+    let media = media_type(content_type);
     let preferred = match media.as_str() {
         "audio/mpeg" | "audio/mp3" => Some("mp3"),
         "audio/mp4" | "audio/x-m4a" | "audio/m4a" | "audio/aac-mp4" => Some("m4a"),
@@ -252,7 +269,7 @@ async fn stream_to(
     Ok(written)
 }
 
-fn too_large(bytes: u64, max: u64) -> String {
+pub fn too_large(bytes: u64, max: u64) -> String {
     format!(
         "the audio is larger than the limit of {} (MAX_DOWNLOAD_BYTES); got at least {}",
         human_bytes(max),

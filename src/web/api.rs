@@ -13,6 +13,7 @@ use super::extract::{ApiJson, ApiQuery, JobPath, flag};
 use super::view::JobView;
 use crate::error::{AppError, AppResult};
 use crate::jobs::{Job, JobId, Stage, Status, iso_millis, now_millis, parse_meeting_date};
+use crate::pipeline::transcribe::apply_speaker_names;
 use crate::store::{Changes, NewJob};
 
 const MAX_URL_LENGTH: usize = 4096;
@@ -23,7 +24,8 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         "status": if healthy { "ok" } else { "error" },
         "timestamp": iso_millis(now_millis()),
         "env": {
-            "assemblyai": state.config.transcription_enabled(),
+            "assemblyai": state.config.transcriber() == crate::config::TranscriberChoice::AssemblyAi,
+            "transcriber": state.config.transcriber().as_str(),
             "openai": state.config.summaries_enabled(),
             "dataDir": state.config.data_dir.display().to_string(),
         }
@@ -46,15 +48,57 @@ pub async fn list_jobs(State(state): State<AppState>) -> AppResult<Json<Value>> 
     Ok(Json(json!({ "jobs": jobs })))
 }
 
+/// The route lifts the default body limit so that uploads can stream; JSON keeps the limit of
+/// every other JSON route (a longer transcript comes as a multipart `file` or `transcript`).
+const CREATE_JSON_LIMIT: usize = super::JSON_BODY_LIMIT;
+
 pub async fn create_job(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<Value>,
-) -> AppResult<impl IntoResponse> {
+    request: axum::extract::Request,
+) -> AppResult<axum::response::Response> {
+    if super::intake::is_multipart(&request) {
+        return super::intake::create_from_multipart(&state, request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, CREATE_JSON_LIMIT)
+        .await
+        .map_err(|_| AppError::PayloadTooLarge("the body is too large".into()))?;
+    let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+    let ApiJson(body) = <ApiJson<Value> as axum::extract::FromRequest<()>>::from_request(request, &()).await?;
+    create_from_json(state, body).await
+}
+
+async fn create_from_json(state: AppState, body: Value) -> AppResult<axum::response::Response> {
     let Value::Object(mut body) = body else {
         return Err(AppError::bad_request(
             "the body must be a JSON object such as {\"url\": \"https://…\"}",
         ));
     };
+    if let Some(transcript) = body.remove("transcript") {
+        let Value::String(text) = transcript else {
+            return Err(AppError::bad_request("\"transcript\" must be a string"));
+        };
+        if body.contains_key("url") {
+            return Err(AppError::bad_request(
+                "send either a \"url\" or a \"transcript\", not both",
+            ));
+        }
+        let meeting_date = match body.remove("meetingDate").or_else(|| body.remove("meeting_date")) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => super::intake::meeting_date(&text)?,
+            Some(_) => return Err(AppError::bad_request("\"meetingDate\" must be a string")),
+        };
+        let template = super::intake::template_from_json(&state, &mut body)?;
+        return super::intake::create_from_json_transcript(
+            &state,
+            text,
+            super::intake::CommonFields {
+                meeting_date,
+                template,
+            },
+        )
+        .await;
+    }
     let url = match body.remove("url") {
         Some(Value::String(url)) => url,
         Some(_) => return Err(AppError::bad_request("\"url\" must be a string")),
@@ -71,12 +115,14 @@ pub async fn create_job(
         })?),
         Some(_) => return Err(AppError::bad_request("\"meetingDate\" must be a string")),
     };
+    let template = super::intake::template_from_json(&state, &mut body)?;
 
     let (job, logs) = state
         .store
         .create_job(NewJob {
             url,
             meeting_date,
+            template,
             ..Default::default()
         })
         .await?;
@@ -85,7 +131,8 @@ pub async fn create_job(
     Ok((
         StatusCode::CREATED,
         Json(JobView::new(job, &logs, state.store.artifacts())),
-    ))
+    )
+        .into_response())
 }
 
 /// A URL a user asks us to fetch: http(s), a host, not absurdly long, and (when it can be
@@ -136,9 +183,13 @@ pub async fn get_job(
     let want_content = flag(query.content.as_deref());
     let transcript_path = job.transcript_path.clone();
     let summary_path = job.summary_path.clone();
+    let speakers = job.speakers.clone();
     let mut view = JobView::new(job, &logs, artifacts);
     if want_content {
-        view.transcript = artifacts.read_text(transcript_path.as_deref()).await?;
+        view.transcript = artifacts
+            .read_text(transcript_path.as_deref())
+            .await?
+            .map(|text| apply_speaker_names(&text, &speakers));
         if let Some(summary) = artifacts.read_text(summary_path.as_deref()).await? {
             view.summary = Some(summary);
         }
@@ -288,6 +339,7 @@ pub async fn transcript(
         .store
         .artifacts()
         .read_text(job.transcript_path.as_deref())
-        .await?;
+        .await?
+        .map(|text| apply_speaker_names(&text, &job.speakers));
     Ok(Json(json!({ "transcript": text })))
 }

@@ -6,6 +6,7 @@ pub mod client;
 pub mod csrf;
 mod extract;
 mod headers;
+mod intake;
 mod logs;
 pub mod negotiate;
 pub mod rate_limit;
@@ -103,6 +104,10 @@ impl RouteTable {
     fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
         self.add(Method::DELETE, path, handler)
     }
+
+    fn put<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::PUT, path, handler)
+    }
 }
 
 /// Every route: which are public, which are limited and which need auth is decided by the
@@ -112,7 +117,9 @@ fn route_table() -> RouteTable {
         .get("/", home)
         .get("/api/health", api::health)
         .get("/api/jobs", api::list_jobs)
-        .post("/api/jobs", api::create_job)
+        // Uploads stream to disk under MAX_DOWNLOAD_BYTES, counted by the handler, which also
+        // bounds the JSON form of this route.
+        .post("/api/jobs", api::create_job.layer(DefaultBodyLimit::disable()))
         .get("/api/jobs/{id}", api::get_job)
         .delete("/api/jobs/{id}", api::delete_job)
         .post("/api/jobs/{id}/retry", api::retry_job)
@@ -120,6 +127,8 @@ fn route_table() -> RouteTable {
         .post("/api/jobs/{id}/resummarize", api::resummarize)
         .get("/api/jobs/{id}/transcript", api::transcript)
         .get("/api/jobs/{id}/logs/stream", logs::stream)
+        .put("/api/jobs/{id}/speakers", intake::set_speakers)
+        .get("/api/templates", intake::list_templates)
 }
 
 /// The (method, path pattern) of every route, from the table the router is built from.
@@ -128,7 +137,7 @@ pub fn routes() -> Vec<(Method, &'static str)> {
 }
 
 /// JSON bodies are small: a URL and a date.
-const JSON_BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const JSON_BODY_LIMIT: usize = 64 * 1024;
 
 /// The router with its layers. Requests pass them top to bottom: tracing, security headers,
 /// the request timeout, client identification, the rate limit, basic auth, the cross-site

@@ -37,6 +37,12 @@ pub struct JobView {
     pub attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<Progress>,
+    /// Names given to the transcript's speakers (`{"A": "Ana"}`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub speakers: crate::jobs::SpeakerNames,
+    /// The prompt template chosen for the job, if not the default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
     /// Only with `?content=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transcript: Option<String>,
@@ -72,6 +78,8 @@ impl JobView {
             stage,
             attempts: job.attempts,
             progress: job.progress.filter(|_| job.status == Status::Downloading),
+            speakers: job.speakers,
+            template: job.template,
             transcript: None,
         }
     }

@@ -1,0 +1,498 @@
+//! Jobs that bring their own input: an uploaded audio or video file (streamed to disk under
+//! `MAX_DOWNLOAD_BYTES`, then the pipeline from the transcribe stage), or a transcript —
+//! uploaded as `.txt`/`.vtt`/`.srt` or sent as text — which goes straight to the summary.
+//! Also the speaker names of a job and the list of prompt templates.
+
+use std::path::{Path, PathBuf};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use tokio::io::AsyncWriteExt;
+
+use super::AppState;
+use super::extract::{ApiJson, JobPath};
+use super::view::JobView;
+use crate::error::{AppError, AppResult};
+use crate::jobs::{JobId, SpeakerNames, Stage, parse_meeting_date};
+use crate::pipeline::download::{extension_for_name, human_bytes, is_audio_or_video, media_type};
+use crate::pipeline::templates;
+use crate::pipeline::transcribe::captions::{self, CaptionFormat};
+use crate::pipeline::transcribe::{self, Transcript, apply_speaker_names, speakers_in};
+use crate::store::{Changes, NewJob};
+
+/// A transcript is text: generous for a day of talk, small next to audio.
+const MAX_TRANSCRIPT_BYTES: usize = 10 * 1024 * 1024;
+/// Form fields other than the file (a date, a template name).
+const MAX_FIELD_BYTES: usize = 1024;
+/// After a file is refused as too large, this much more of the body is read (and thrown away)
+/// so the client gets to read the 413 instead of a reset connection.
+const DRAIN_AFTER_REFUSAL: u64 = 64 * 1024 * 1024;
+const MAX_SPEAKER_NAME: usize = 60;
+
+/// True for `multipart/form-data` requests.
+pub fn is_multipart(request: &Request) -> bool {
+    request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+/// The fields of a create request that every kind of job shares.
+#[derive(Default)]
+pub struct CommonFields {
+    pub meeting_date: Option<String>,
+    pub template: Option<String>,
+}
+
+/// `meetingDate` as given → ISO 8601, or a 400 that shows how to write it.
+pub fn meeting_date(text: &str) -> AppResult<Option<String>> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    parse_meeting_date(text).map(Some).ok_or_else(|| {
+        AppError::bad_request(format!(
+            "\"meetingDate\" is not a date we understand: {text:?} (use e.g. 2025-09-25T20:05:00Z)"
+        ))
+    })
+}
+
+/// A template name checked against the prompts folder; 400 lists the ones there are.
+pub fn template(state: &AppState, name: &str) -> AppResult<Option<String>> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    templates::resolve(&state.config.prompts_dir(), name)
+        .map_err(|error| AppError::bad_request(error.to_string()))?;
+    Ok(Some(name.to_string()))
+}
+
+/// The `template` member of a JSON create request.
+pub fn template_from_json(state: &AppState, body: &mut Map<String, Value>) -> AppResult<Option<String>> {
+    match body.remove("template") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(name)) => template(state, &name),
+        Some(_) => Err(AppError::bad_request("\"template\" must be a string")),
+    }
+}
+
+/// `POST /api/jobs` with JSON `{"transcript": "..."}`.
+pub async fn create_from_json_transcript(
+    state: &AppState,
+    text: String,
+    common: CommonFields,
+) -> AppResult<Response> {
+    let format = CaptionFormat::sniff(&text);
+    create_from_transcript(state, JobId::generate(), "pasted", format, &text, common).await
+}
+
+/// `POST /api/jobs` as `multipart/form-data`: a `file` part (audio, video, or a transcript
+/// file), or a `transcript` text field; optional `meetingDate` and `template`.
+pub async fn create_from_multipart(state: &AppState, request: Request) -> AppResult<Response> {
+    let mut multipart = Multipart::from_request(request, state)
+        .await
+        .map_err(|rejection| AppError::bad_request(format!("the form could not be read: {}", rejection.body_text())))?;
+    let id = JobId::generate();
+    let mut upload: Option<Upload> = None;
+    let mut pasted: Option<String> = None;
+    let mut date_text = String::new();
+    let mut template_text = String::new();
+
+    // Whatever goes wrong below, a half-written file does not stay behind.
+    let result: AppResult<()> = async {
+        while let Some(mut field) = multipart.next_field().await.map_err(form_error)? {
+            let name = field.name().unwrap_or("").to_string();
+            match name.as_str() {
+                "file" => {
+                    if upload.is_some() {
+                        return Err(AppError::bad_request("send one \"file\" per job"));
+                    }
+                    upload = Some(receive_file(state, &id, &mut field).await?);
+                }
+                "transcript" => {
+                    let bytes = read_limited(&mut field, MAX_TRANSCRIPT_BYTES, "\"transcript\"").await?;
+                    pasted = Some(text_of(bytes, "\"transcript\"")?);
+                }
+                "meetingDate" | "meeting_date" => {
+                    let bytes = read_limited(&mut field, MAX_FIELD_BYTES, "\"meetingDate\"").await?;
+                    date_text = text_of(bytes, "\"meetingDate\"")?;
+                }
+                "template" => {
+                    let bytes = read_limited(&mut field, MAX_FIELD_BYTES, "\"template\"").await?;
+                    template_text = text_of(bytes, "\"template\"")?;
+                }
+                // Unknown fields (a form token, a submit button) are read past.
+                _ => while field.chunk().await.map_err(form_error)?.is_some() {},
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let cleanup = |upload: &Option<Upload>| {
+        if let Some(Upload::Audio { path, .. }) = upload {
+            let _ = std::fs::remove_file(path);
+        }
+    };
+    if let Err(error) = result {
+        cleanup(&upload);
+        if matches!(error, AppError::PayloadTooLarge(_)) {
+            drain(&mut multipart).await;
+        }
+        return Err(error);
+    }
+    let common = match (meeting_date(&date_text), template(state, &template_text)) {
+        (Ok(meeting_date), Ok(template)) => CommonFields {
+            meeting_date,
+            template,
+        },
+        (Err(error), _) | (_, Err(error)) => {
+            cleanup(&upload);
+            return Err(error);
+        }
+    };
+
+    if upload.is_some() && pasted.is_some() {
+        cleanup(&upload);
+        return Err(AppError::bad_request(
+            "send either a \"file\" or a \"transcript\", not both",
+        ));
+    }
+    match (upload, pasted) {
+        (Some(Upload::Audio { path, name, bytes, extension, media }), None) => {
+            let result = create_audio_job(state, &id, &path, &name, bytes, &extension, &media, common).await;
+            if result.is_err() {
+                let _ = tokio::fs::remove_file(&path).await;
+            }
+            result
+        }
+        (Some(Upload::Transcript { name, format, text }), None) => {
+            create_from_transcript(state, id, &name, format, &text, common).await
+        }
+        (None, Some(text)) => {
+            let format = CaptionFormat::sniff(&text);
+            create_from_transcript(state, id, "pasted", format, &text, common).await
+        }
+        (None, _) => Err(AppError::bad_request(
+            "send a \"file\" part (audio, video, or a .txt, .vtt or .srt transcript) or a \"transcript\" field",
+        )),
+        (Some(_), Some(_)) => unreachable!("refused above"),
+    }
+}
+
+/// A received `file` part.
+enum Upload {
+    /// Streamed to a temporary file under `files/`.
+    Audio {
+        path: PathBuf,
+        name: String,
+        bytes: u64,
+        extension: String,
+        media: String,
+    },
+    Transcript {
+        name: String,
+        format: CaptionFormat,
+        text: String,
+    },
+}
+
+/// What the client called the file, safe to show: no folders, no control characters.
+fn clean_file_name(name: Option<&str>) -> String {
+    let name = name.unwrap_or("").rsplit(['/', '\\']).next().unwrap_or("");
+    let name: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
+    let name = name.trim();
+    if name.is_empty() { "recording".to_string() } else { name.to_string() }
+}
+
+fn caption_format(name: &str, content_type: &str) -> Option<CaptionFormat> {
+    CaptionFormat::from_file_name(name).or(match content_type {
+        "text/vtt" => Some(CaptionFormat::WebVtt),
+        "application/x-subrip" | "text/srt" => Some(CaptionFormat::Srt),
+        "text/plain" => Some(CaptionFormat::Text),
+        _ => None,
+    })
+}
+
+async fn receive_file(state: &AppState, id: &JobId, field: &mut Field<'_>) -> AppResult<Upload> {
+    let name = clean_file_name(field.file_name());
+    let content_type = field.content_type().map(str::to_string);
+    let media = media_type(content_type.as_deref());
+    if let Some(format) = caption_format(&name, &media) {
+        let bytes = read_limited(field, MAX_TRANSCRIPT_BYTES, "the transcript file").await?;
+        let text = text_of(bytes, "the transcript file")?;
+        return Ok(Upload::Transcript { name, format, text });
+    }
+    if !is_audio_or_video(content_type.as_deref(), Some(&name), false) {
+        let got = if media.is_empty() { "no media type".to_string() } else { media };
+        return Err(AppError::UnsupportedMediaType(format!(
+            "{name:?} ({got}) is not audio or video; upload a recording (mp3, m4a, wav, mp4, …) or a transcript (.txt, .vtt, .srt)"
+        )));
+    }
+    let extension = extension_for_name(content_type.as_deref(), Some(&name));
+    let artifacts = state.store.artifacts();
+    let relative = artifacts.audio_relative(id, &extension);
+    let destination = artifacts
+        .resolve(&relative)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unsafe audio path {relative}")))?;
+    // The `.<id>.` prefix lets a delete of the job find a temp file an interrupted upload left.
+    let temp = destination.with_file_name(format!(".{id}.{}.part", uuid::Uuid::new_v4().simple()));
+    let max = state.config.max_download_bytes;
+    let written = match stream_to_file(field, &temp, max).await {
+        Ok(written) => written,
+        Err(error) => {
+            let _ = tokio::fs::remove_file(&temp).await;
+            return Err(error);
+        }
+    };
+    if written == 0 {
+        let _ = tokio::fs::remove_file(&temp).await;
+        return Err(AppError::bad_request(format!("the file {name:?} is empty")));
+    }
+    Ok(Upload::Audio {
+        path: temp,
+        name,
+        bytes: written,
+        extension,
+        media: content_type.unwrap_or_default(),
+    })
+}
+
+async fn stream_to_file(field: &mut Field<'_>, path: &Path, max: u64) -> AppResult<u64> {
+    let mut file = tokio::fs::File::create(path).await?;
+    let mut written: u64 = 0;
+    while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+        written += chunk.len() as u64;
+        if written > max {
+            return Err(AppError::PayloadTooLarge(format!(
+                "the file is larger than the limit of {} (MAX_DOWNLOAD_BYTES)",
+                human_bytes(max)
+            )));
+        }
+        file.write_all(&chunk).await?;
+    }
+    file.flush().await?;
+    file.sync_all().await?;
+    Ok(written)
+}
+
+/// Reads the rest of a refused body, up to a bound, so the client reads the answer.
+async fn drain(multipart: &mut Multipart) {
+    let mut drained: u64 = 0;
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            drained += chunk.len() as u64;
+            if drained > DRAIN_AFTER_REFUSAL {
+                return;
+            }
+        }
+    }
+}
+
+async fn read_limited(field: &mut Field<'_>, max: usize, what: &str) -> AppResult<Bytes> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+        if bytes.len() + chunk.len() > max {
+            return Err(AppError::PayloadTooLarge(format!(
+                "{what} is larger than {}",
+                human_bytes(max as u64)
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes.into())
+}
+
+fn text_of(bytes: Bytes, what: &str) -> AppResult<String> {
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| AppError::bad_request(format!("{what} is not UTF-8 text")))
+}
+
+fn form_error(error: MultipartError) -> AppError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::PayloadTooLarge("the upload is too large".into())
+    } else {
+        AppError::bad_request(format!("the form could not be read: {}", error.body_text()))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn create_audio_job(
+    state: &AppState,
+    id: &JobId,
+    temp: &Path,
+    name: &str,
+    bytes: u64,
+    extension: &str,
+    media: &str,
+    common: CommonFields,
+) -> AppResult<Response> {
+    let artifacts = state.store.artifacts();
+    let relative = artifacts.audio_relative(id, extension);
+    let destination = artifacts
+        .resolve(&relative)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unsafe audio path {relative}")))?;
+    tokio::fs::rename(temp, &destination).await?;
+    let media = if media.is_empty() { "unknown type" } else { media };
+    let new = NewJob {
+        url: format!("upload:{name}"),
+        meeting_date: common.meeting_date,
+        template: common.template,
+        checkpoint: Some(Stage::Download),
+        file_path: Some(relative),
+        transcript_path: None,
+        origin_log: Some(format!(
+            "Uploaded {name} ({}, {media}); the resolve and download stages are not needed",
+            human_bytes(bytes)
+        )),
+    };
+    let created = state.store.create_job_with_id(id.clone(), new).await;
+    let (job, logs) = match created {
+        Ok(created) => created,
+        Err(error) => {
+            let _ = tokio::fs::remove_file(&destination).await;
+            return Err(error.into());
+        }
+    };
+    state.queue.wake();
+    tracing::info!(job = %job.id, bytes, "job created from an upload");
+    Ok((StatusCode::CREATED, Json(JobView::new(job, &logs, artifacts))).into_response())
+}
+
+async fn create_from_transcript(
+    state: &AppState,
+    id: JobId,
+    name: &str,
+    format: CaptionFormat,
+    text: &str,
+    common: CommonFields,
+) -> AppResult<Response> {
+    let parsed: Transcript = captions::parse(format, text).map_err(|error| {
+        AppError::bad_request(format!(
+            "the {} transcript could not be read: {error}",
+            format.name()
+        ))
+    })?;
+    let artifacts = state.store.artifacts();
+    let (transcript_path, formatted) = transcribe::write_files(artifacts, &id, &parsed).await?;
+    let speakers = speakers_in(&formatted);
+    let new = NewJob {
+        url: format!("transcript:{name}"),
+        meeting_date: common.meeting_date,
+        template: common.template,
+        checkpoint: Some(Stage::Transcribe),
+        file_path: None,
+        transcript_path: Some(transcript_path.clone()),
+        origin_log: Some(format!(
+            "Transcript received ({}, {} cues, {} speakers, {} characters); transcription is not needed",
+            format.name(),
+            parsed.utterances.len(),
+            speakers.len(),
+            formatted.chars().count()
+        )),
+    };
+    let (job, logs) = match state.store.create_job_with_id(id.clone(), new).await {
+        Ok(created) => created,
+        Err(error) => {
+            for relative in [transcript_path, artifacts.utterances_relative(&id)] {
+                if let Some(path) = artifacts.resolve(&relative) {
+                    let _ = tokio::fs::remove_file(path).await;
+                }
+            }
+            return Err(error.into());
+        }
+    };
+    state.queue.wake();
+    tracing::info!(job = %job.id, "job created from a transcript");
+    Ok((StatusCode::CREATED, Json(JobView::new(job, &logs, artifacts))).into_response())
+}
+
+/// `GET /api/templates`: the summary templates a job may choose.
+pub async fn list_templates(State(state): State<AppState>) -> Json<Value> {
+    let default = state
+        .config
+        .prompt_path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned());
+    let templates: Vec<Value> = templates::list(&state.config.prompts_dir())
+        .into_iter()
+        .map(|name| json!({ "name": name, "default": Some(&name) == default.as_ref() }))
+        .collect();
+    Json(json!({ "templates": templates, "default": default }))
+}
+
+/// `PUT /api/jobs/{id}/speakers` with `{"speakers": {"A": "Ana"}}`: names for the transcript's
+/// speakers (an empty name removes one). Answers the job with its named transcript.
+pub async fn set_speakers(
+    State(state): State<AppState>,
+    JobPath(id): JobPath,
+    ApiJson(body): ApiJson<Value>,
+) -> AppResult<Json<JobView>> {
+    let Some(Value::Object(given)) = body.get("speakers") else {
+        return Err(AppError::bad_request(
+            "the body must be {\"speakers\": {\"A\": \"Ana\", …}}",
+        ));
+    };
+    let job = state.store.job(&id).await?;
+    let artifacts = state.store.artifacts();
+    let transcript = artifacts
+        .read_text(job.transcript_path.as_deref())
+        .await?
+        .filter(|text| !text.trim().is_empty())
+        .ok_or_else(|| AppError::bad_request("the job has no transcript yet, so no speakers to name"))?;
+    let known = speakers_in(&transcript);
+    let mut names = SpeakerNames::new();
+    for (label, value) in given {
+        if !known.contains(label) {
+            return Err(AppError::bad_request(format!(
+                "the transcript has no speaker {label:?} (its speakers: {})",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            )));
+        }
+        let name = match value {
+            Value::Null => continue,
+            Value::String(name) => name.trim(),
+            _ => {
+                return Err(AppError::bad_request(format!(
+                    "the name for speaker {label:?} must be a string"
+                )));
+            }
+        };
+        if name.is_empty() {
+            continue;
+        }
+        if name.chars().count() > MAX_SPEAKER_NAME {
+            return Err(AppError::bad_request(format!(
+                "the name for speaker {label:?} is longer than {MAX_SPEAKER_NAME} characters"
+            )));
+        }
+        if name.chars().any(|c| c.is_control() || matches!(c, '[' | ']')) {
+            return Err(AppError::bad_request(format!(
+                "the name for speaker {label:?} must not contain line breaks or brackets"
+            )));
+        }
+        names.insert(label.clone(), name.to_string());
+    }
+    let job = state.store.update(&id, Changes::new().speakers(&names)).await?;
+    let described = if names.is_empty() {
+        "Speaker names cleared".to_string()
+    } else {
+        let pairs: Vec<String> = names.iter().map(|(label, name)| format!("{label} → {name}")).collect();
+        format!("Speaker names set: {}", pairs.join(", "))
+    };
+    state.store.append_log(&id, described).await?;
+    let (job, logs) = (job.clone(), state.store.logs_after(&job.id, 0).await?);
+    let summary_path = job.summary_path.clone();
+    let speakers = job.speakers.clone();
+    let mut view = JobView::new(job, &logs, artifacts);
+    view.transcript = Some(apply_speaker_names(&transcript, &speakers));
+    if let Some(summary) = artifacts.read_text(summary_path.as_deref()).await? {
+        view.summary = Some(summary);
+    }
+    Ok(Json(view))
+}
