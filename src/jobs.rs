@@ -262,6 +262,19 @@ impl Job {
         Stage::first_after(self.checkpoint)
     }
 
+    /// The checkpoint a job was created at when it brought its own input: `Download` for an
+    /// uploaded recording (`upload:<name>`), `Transcribe` for a transcript
+    /// (`transcript:<name>`). A full retry starts over from there, not from a URL.
+    pub fn brought_input(&self) -> Option<Stage> {
+        if self.url.starts_with("upload:") {
+            Some(Stage::Download)
+        } else if self.url.starts_with("transcript:") {
+            Some(Stage::Transcribe)
+        } else {
+            None
+        }
+    }
+
     /// The stage working on the job now, from its status.
     pub fn current_stage(&self) -> Option<Stage> {
         Stage::ALL

@@ -136,6 +136,32 @@ impl Artifacts {
     }
 }
 
+impl Artifacts {
+    /// Removes what the stages after `kept` made: a job created from an upload keeps its
+    /// audio (`Download`), one created from a transcript keeps that too (`Transcribe`).
+    pub fn remove_after(&self, job: &Job, kept: crate::jobs::Stage) {
+        use crate::jobs::Stage;
+        let mut relatives = vec![self.summary_relative(&job.id)];
+        relatives.extend(job.summary_path.clone());
+        if kept < Stage::Transcribe {
+            relatives.push(self.transcript_relative(&job.id));
+            relatives.push(self.utterances_relative(&job.id));
+            relatives.extend(job.transcript_path.clone());
+        }
+        for relative in relatives {
+            if let Some(path) = self.resolve(&relative) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(error) => {
+                        tracing::warn!(path = %path.display(), %error, "could not remove an artifact")
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it into place, so a
 /// reader never sees half a file and a crash never leaves one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

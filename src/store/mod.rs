@@ -80,6 +80,9 @@ pub struct Changes {
     sets: Vec<(&'static str, Value)>,
     status: Option<Status>,
     remove_artifacts: bool,
+    /// With `remove_artifacts`: the inputs a job brought along (for stages up to this one)
+    /// are kept.
+    keep_inputs_of: Option<Stage>,
 }
 
 fn text(value: Option<String>) -> Value {
@@ -188,6 +191,14 @@ impl Changes {
     /// Deletes the job's artifact files in the same step (a full retry).
     pub fn remove_artifacts(mut self) -> Self {
         self.remove_artifacts = true;
+        self
+    }
+
+    /// Deletes what the job's stages made, but keeps what it was created with (an uploaded
+    /// recording for `Download`, a transcript brought along for `Transcribe`).
+    pub fn remove_artifacts_after(mut self, kept: Stage) -> Self {
+        self.remove_artifacts = true;
+        self.keep_inputs_of = Some(kept);
         self
     }
 
@@ -594,7 +605,10 @@ impl Store {
                 let job = get_job(&transaction, &job_id)?;
                 if changes.remove_artifacts {
                     // Under the writer lock: no worker can claim the job until this commits.
-                    artifacts.remove_all(&current);
+                    match changes.keep_inputs_of {
+                        None => artifacts.remove_all(&current),
+                        Some(kept) => artifacts.remove_after(&current, kept),
+                    }
                 }
                 transaction.commit()?;
                 Ok(Some(job))

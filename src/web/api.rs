@@ -247,7 +247,20 @@ pub async fn retry_job(
         .status(Status::Queued)
         .error(None)
         .progress(None);
-    let message = if full {
+    let message = if let (true, Some(kept)) = (full, current.brought_input()) {
+        // An upload or a transcript brought along is the job's only source: keep it.
+        changes = changes
+            .checkpoint(Some(kept))
+            .summary(None, None)
+            .title(None)
+            .transcription_ref(None)
+            .remove_artifacts_after(kept);
+        if kept < Stage::Transcribe {
+            changes = changes.transcript_path(None);
+        }
+        let next = Stage::first_after(Some(kept)).unwrap_or(Stage::Summarize);
+        format!("Job queued to start over from the {next} stage (its uploaded input is kept)")
+    } else if full {
         changes = changes
             .checkpoint(None)
             .resolved_url(None)
