@@ -597,3 +597,168 @@ async fn responses(
     ));
     sse_response(frames, slow)
 }
+
+// ---------------------------------------------------------------- OpenAI-compatible speech-to-text
+
+pub const TRANSCRIBE_KEY: &str = "stt-test-key";
+pub const TRANSCRIBE_MODEL: &str = "whisper-test";
+/// OpenAI's own limit, which the fake enforces like the real service.
+pub const TRANSCRIBE_LIMIT: usize = 25 * 1024 * 1024;
+
+/// One request the fake accepted.
+#[derive(Clone, Debug)]
+pub struct SpeechRequest {
+    pub file_name: String,
+    pub bytes: usize,
+    pub content_type: String,
+}
+
+#[derive(Clone)]
+pub struct SpeechToText {
+    pub base: String,
+    pub calls: Counter,
+    pub requests: Arc<Mutex<Vec<SpeechRequest>>>,
+}
+
+#[derive(Clone)]
+struct SpeechState {
+    calls: Counter,
+    requests: Arc<Mutex<Vec<SpeechRequest>>>,
+}
+
+impl SpeechToText {
+    pub async fn start() -> Self {
+        let calls = Counter::default();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let state = SpeechState {
+            calls: calls.clone(),
+            requests: requests.clone(),
+        };
+        let router = Router::new()
+            .route("/v1/audio/transcriptions", post(speech_transcribe))
+            // Read past the limit, so the fake can answer 413 itself (as OpenAI does).
+            .layer(axum::extract::DefaultBodyLimit::max(TRANSCRIBE_LIMIT * 2))
+            .with_state(state);
+        Self {
+            base: serve(router).await,
+            calls,
+            requests,
+        }
+    }
+
+    pub fn requests(&self) -> Vec<SpeechRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// `{"error": {...}}` as OpenAI words it.
+fn openai_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(json!({ "error": { "message": message, "type": "invalid_request_error" } })),
+    )
+        .into_response()
+}
+
+/// Seconds of audio the fake "hears": 128 kbps MP3 frames are 16 000 bytes a second; the
+/// small test files count as three seconds.
+fn heard_seconds(audio: &[u8]) -> f64 {
+    if audio.len() > 4 && audio[0] == 0xFF && audio[1] & 0xE0 == 0xE0 {
+        audio.len() as f64 / 16_000.0
+    } else {
+        3.0
+    }
+}
+
+async fn speech_transcribe(
+    State(state): State<SpeechState>,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Response {
+    let bearer = format!("Bearer {TRANSCRIBE_KEY}");
+    if headers
+        .get(header::AUTHORIZATION)
+        .is_none_or(|value| value != bearer.as_str())
+    {
+        return openai_error(StatusCode::UNAUTHORIZED, "Incorrect API key provided");
+    }
+    let declared: usize = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0);
+    // The whole form is read before answering, so the client reads the answer, 413 or not.
+    let mut fields: HashMap<String, String> = HashMap::new();
+    let mut file: Option<(String, String, Bytes)> = None;
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(error) => {
+                return openai_error(StatusCode::BAD_REQUEST, &format!("bad form: {error}"));
+            }
+        };
+        let name = field.name().unwrap_or("").to_string();
+        if name == "file" {
+            let file_name = field.file_name().unwrap_or("").to_string();
+            let content_type = field.content_type().unwrap_or("").to_string();
+            let bytes = field.bytes().await.unwrap_or_default();
+            file = Some((file_name, content_type, bytes));
+        } else {
+            fields.insert(name, field.text().await.unwrap_or_default());
+        }
+    }
+    if declared > TRANSCRIBE_LIMIT {
+        state.calls.hit("413");
+        return openai_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Maximum content size limit (26214400) exceeded",
+        );
+    }
+    if fields.get("model").map(String::as_str) != Some(TRANSCRIBE_MODEL) {
+        return openai_error(StatusCode::BAD_REQUEST, "model must be whisper-test here");
+    }
+    if fields.get("response_format").map(String::as_str) != Some("verbose_json") {
+        return openai_error(StatusCode::BAD_REQUEST, "this fake wants verbose_json");
+    }
+    let Some((file_name, content_type, audio)) = file else {
+        return openai_error(StatusCode::BAD_REQUEST, "the file part is missing");
+    };
+    if file_name.is_empty() || audio.is_empty() {
+        return openai_error(StatusCode::BAD_REQUEST, "the file part needs a name and bytes");
+    }
+    let n = state.calls.hit("transcribe");
+    state.requests.lock().unwrap().push(SpeechRequest {
+        file_name,
+        bytes: audio.len(),
+        content_type,
+    });
+    let duration = heard_seconds(&audio);
+    let half = duration / 2.0;
+    let first = format!("Part {n} begins.");
+    let second = format!("Part {n} ends.");
+    Json(json!({
+        "task": "transcribe",
+        "language": "english",
+        "duration": duration,
+        "text": format!("{first} {second}"),
+        "segments": [
+            { "id": 0, "seek": 0, "start": 0.0, "end": half, "text": format!(" {first}") },
+            { "id": 1, "seek": 0, "start": half, "end": duration, "text": format!(" {second}") }
+        ]
+    }))
+    .into_response()
+}
+
+/// A valid MPEG-1 Layer III stream (128 kbps, 44.1 kHz) of `frames` frames with silent
+/// (zero) payloads, padded the way an encoder pads, so it can be cut at frame boundaries.
+pub fn mp3_frames(frames: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(frames * 418);
+    for index in 0..frames {
+        let padded = index % 3 != 2;
+        bytes.extend_from_slice(&[0xFF, 0xFB, if padded { 0x92 } else { 0x90 }, 0x64]);
+        let length = if padded { 418 } else { 417 };
+        bytes.resize(bytes.len() + length - 4, 0);
+    }
+    bytes
+}

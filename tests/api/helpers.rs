@@ -10,7 +10,7 @@ use focusflow::config::{Config, RetryPolicy, Secret};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::fakes::{self, AssemblyAi, AudioHost, Llm, Plaud};
+use crate::fakes::{self, AssemblyAi, AudioHost, Llm, Plaud, SpeechToText};
 
 /// Every fake service, started once per test.
 #[derive(Clone)]
@@ -19,6 +19,7 @@ pub struct Fakes {
     pub plaud: Plaud,
     pub assemblyai: AssemblyAi,
     pub llm: Llm,
+    pub speech: SpeechToText,
 }
 
 impl Fakes {
@@ -30,6 +31,7 @@ impl Fakes {
             audio,
             assemblyai: AssemblyAi::start().await,
             llm: Llm::start().await,
+            speech: SpeechToText::start().await,
         }
     }
 
@@ -79,6 +81,11 @@ pub fn test_config(data_dir: &Path, fakes: &Fakes) -> Config {
         base_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(50),
     };
+    // The OpenAI-compatible speech-to-text fake is configured, but AssemblyAI (whose key is
+    // set) wins under TRANSCRIBER=auto; tests choose it with `TranscriberChoice::OpenAi`.
+    config.transcribe_base_url = Some(format!("{}/v1", fakes.speech.base));
+    config.transcribe_api_key = Some(Secret::new(fakes::TRANSCRIBE_KEY));
+    config.transcribe_model = fakes::TRANSCRIBE_MODEL.into();
     config.provider_read_timeout = Duration::from_secs(10);
     // Tests poll fast; the limiter has tests of its own.
     config.rate_limit_max_requests = 0;

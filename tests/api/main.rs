@@ -6,6 +6,7 @@ mod durability;
 mod fakes;
 mod front;
 mod helpers;
+mod intake;
 mod legacy;
 mod log_stream;
 mod pipeline;
