@@ -619,10 +619,22 @@ mod tests {
             (vec![("TRANSCRIBER", "whisper")], "TRANSCRIBER"),
             (vec![("TRANSCRIBER", "openai")], "TRANSCRIBE_BASE_URL"),
             (vec![("TRANSCRIBER", "assemblyai")], "ASSEMBLYAI_API_KEY"),
-            (vec![("TRANSCRIBE_BASE_URL", "localhost:8000")], "TRANSCRIBE_BASE_URL"),
-            (vec![("TRANSCRIBE_MAX_UPLOAD_BYTES", "25MB")], "TRANSCRIBE_MAX_UPLOAD_BYTES"),
-            (vec![("TRANSCRIBE_MAX_UPLOAD_BYTES", "10")], "TRANSCRIBE_MAX_UPLOAD_BYTES"),
-            (vec![("SUMMARY_MAX_INPUT_TOKENS", "0")], "SUMMARY_MAX_INPUT_TOKENS"),
+            (
+                vec![("TRANSCRIBE_BASE_URL", "localhost:8000")],
+                "TRANSCRIBE_BASE_URL",
+            ),
+            (
+                vec![("TRANSCRIBE_MAX_UPLOAD_BYTES", "25MB")],
+                "TRANSCRIBE_MAX_UPLOAD_BYTES",
+            ),
+            (
+                vec![("TRANSCRIBE_MAX_UPLOAD_BYTES", "10")],
+                "TRANSCRIBE_MAX_UPLOAD_BYTES",
+            ),
+            (
+                vec![("SUMMARY_MAX_INPUT_TOKENS", "0")],
+                "SUMMARY_MAX_INPUT_TOKENS",
+            ),
         ] {
             let error = config(&vars).unwrap_err();
             assert_eq!(error.variable, variable, "{vars:?}: {error}");
@@ -634,8 +646,8 @@ mod tests {
     fn env_example_names_every_variable() {
         let source = include_str!("config.rs");
         let example = include_str!("../.env.example");
-        let pattern = regex::Regex::new(r#"vars\s*\.(?:string|parse|boolean)\(\s*"([A-Z0-9_]+)""#)
-            .unwrap();
+        let pattern =
+            regex::Regex::new(r#"vars\s*\.(?:string|parse|boolean)\(\s*"([A-Z0-9_]+)""#).unwrap();
         let mut names: Vec<&str> = pattern
             .captures_iter(source)
             .map(|captures| captures.get(1).unwrap().as_str())
@@ -661,7 +673,12 @@ mod tests {
         ])
         .unwrap();
         let debug = format!("{config:?}");
-        for secret in ["sk-very-secret", "aai-very-secret", "tr-very-secret", "hunter2"] {
+        for secret in [
+            "sk-very-secret",
+            "aai-very-secret",
+            "tr-very-secret",
+            "hunter2",
+        ] {
             assert!(!debug.contains(secret), "{secret} leaked");
         }
         assert!(config.summaries_enabled() && config.transcription_enabled());

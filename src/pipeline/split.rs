@@ -47,7 +47,10 @@ pub fn split_transcript(text: &str, max_chars: usize) -> Vec<String> {
 /// One speaker's turn, longer than a part: sentences packed into pieces; each piece after the
 /// first repeats the speaker heading, so the model knows who is still speaking.
 fn split_turn(turn: &str, max_chars: usize) -> Vec<String> {
-    let (heading, body) = match turn.strip_prefix('[').and_then(|rest| rest.split_once("]: ")) {
+    let (heading, body) = match turn
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once("]: "))
+    {
         Some((name, body)) => (format!("[{name}]: "), body),
         None => (String::new(), turn),
     };
@@ -145,7 +148,12 @@ mod tests {
     #[test]
     fn parts_end_at_speaker_turns() {
         let turns: Vec<String> = (0..40)
-            .map(|i| format!("[Speaker {}]: Turn number {i} says something.", if i % 2 == 0 { "A" } else { "B" }))
+            .map(|i| {
+                format!(
+                    "[Speaker {}]: Turn number {i} says something.",
+                    if i % 2 == 0 { "A" } else { "B" }
+                )
+            })
             .collect();
         let text = turns.join("\n\n");
         let parts = split_transcript(&text, 200);
@@ -167,7 +175,11 @@ mod tests {
         let text = format!("[Ben]: Before.\n\n{long}\n\n[Ben]: After.");
         let parts = split_transcript(&text, 100);
         for part in &parts {
-            assert!(part.chars().count() <= 100, "{} chars: {part}", part.chars().count());
+            assert!(
+                part.chars().count() <= 100,
+                "{} chars: {part}",
+                part.chars().count()
+            );
         }
         assert!(parts.iter().filter(|p| p.starts_with("[Ana]: ")).count() > 3);
         assert_eq!(words(&parts.join(" ")).concat(), words(&text).concat());

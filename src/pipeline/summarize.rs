@@ -46,7 +46,9 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
     let template_path = match &job.template {
         Some(name) => match templates::resolve(&context.config.prompts_dir(), name) {
             Ok(path) => {
-                context.log(format!("Using the prompt template {name:?}")).await;
+                context
+                    .log(format!("Using the prompt template {name:?}"))
+                    .await;
                 path
             }
             Err(error) => {
@@ -74,7 +76,8 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
             ))
             .await;
         let summaries = summarise_parts(context, &llm, &template, &parts, date).await?;
-        let summaries = reduce_summaries(context, &llm, &template, summaries, budget_chars, date).await?;
+        let summaries =
+            reduce_summaries(context, &llm, &template, summaries, budget_chars, date).await?;
         context
             .log(format!(
                 "Combining the {} part summaries into one with {}",
@@ -185,7 +188,12 @@ async fn reduce_summaries(
     budget_chars: usize,
     date: Option<&str>,
 ) -> StageResult<Vec<String>> {
-    let total = |summaries: &[String]| summaries.iter().map(|s| s.chars().count() + 40).sum::<usize>();
+    let total = |summaries: &[String]| {
+        summaries
+            .iter()
+            .map(|s| s.chars().count() + 40)
+            .sum::<usize>()
+    };
     while summaries.len() > 2 && total(&summaries) > budget_chars {
         let mut groups: Vec<Vec<String>> = vec![Vec::new()];
         for summary in summaries {

@@ -76,7 +76,13 @@ mod tests {
     #[test]
     fn names_are_checked_against_the_folder() {
         let dir = tempfile::tempdir().unwrap();
-        for file in ["meeting_summary.md", "one_on_one.md", "title_generator.md", "Bad Name.md", "notes.txt"] {
+        for file in [
+            "meeting_summary.md",
+            "one_on_one.md",
+            "title_generator.md",
+            "Bad Name.md",
+            "notes.txt",
+        ] {
             std::fs::write(dir.path().join(file), "x").unwrap();
         }
         std::fs::create_dir(dir.path().join("folder.md")).unwrap();
@@ -85,7 +91,14 @@ mod tests {
             resolve(dir.path(), "one_on_one").unwrap(),
             dir.path().join("one_on_one.md")
         );
-        for bad in ["../etc/passwd", "One", "interview", "", "title_generator", "a.md"] {
+        for bad in [
+            "../etc/passwd",
+            "One",
+            "interview",
+            "",
+            "title_generator",
+            "a.md",
+        ] {
             let error = resolve(dir.path(), bad).unwrap_err();
             assert!(
                 error.to_string().contains("meeting_summary, one_on_one"),

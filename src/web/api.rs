@@ -64,7 +64,8 @@ pub async fn create_job(
         .await
         .map_err(|_| AppError::PayloadTooLarge("the body is too large".into()))?;
     let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
-    let ApiJson(body) = <ApiJson<Value> as axum::extract::FromRequest<()>>::from_request(request, &()).await?;
+    let ApiJson(body) =
+        <ApiJson<Value> as axum::extract::FromRequest<()>>::from_request(request, &()).await?;
     create_from_json(state, body).await
 }
 
@@ -83,7 +84,10 @@ async fn create_from_json(state: AppState, body: Value) -> AppResult<axum::respo
                 "send either a \"url\" or a \"transcript\", not both",
             ));
         }
-        let meeting_date = match body.remove("meetingDate").or_else(|| body.remove("meeting_date")) {
+        let meeting_date = match body
+            .remove("meetingDate")
+            .or_else(|| body.remove("meeting_date"))
+        {
             None | Some(Value::Null) => None,
             Some(Value::String(text)) => super::intake::meeting_date(&text)?,
             Some(_) => return Err(AppError::bad_request("\"meetingDate\" must be a string")),

@@ -40,7 +40,12 @@ pub fn is_multipart(request: &Request) -> bool {
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
+        .is_some_and(|value| {
+            value
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
 }
 
 /// The fields of a create request that every kind of job shares.
@@ -74,7 +79,10 @@ pub fn template(state: &AppState, name: &str) -> AppResult<Option<String>> {
 }
 
 /// The `template` member of a JSON create request.
-pub fn template_from_json(state: &AppState, body: &mut Map<String, Value>) -> AppResult<Option<String>> {
+pub fn template_from_json(
+    state: &AppState,
+    body: &mut Map<String, Value>,
+) -> AppResult<Option<String>> {
     match body.remove("template") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(name)) => template(state, &name),
@@ -97,7 +105,12 @@ pub async fn create_from_json_transcript(
 pub async fn create_from_multipart(state: &AppState, request: Request) -> AppResult<Response> {
     let mut multipart = Multipart::from_request(request, state)
         .await
-        .map_err(|rejection| AppError::bad_request(format!("the form could not be read: {}", rejection.body_text())))?;
+        .map_err(|rejection| {
+            AppError::bad_request(format!(
+                "the form could not be read: {}",
+                rejection.body_text()
+            ))
+        })?;
     let id = JobId::generate();
     let mut upload: Option<Upload> = None;
     let mut pasted: Option<String> = None;
@@ -116,11 +129,13 @@ pub async fn create_from_multipart(state: &AppState, request: Request) -> AppRes
                     upload = Some(receive_file(state, &id, &mut field).await?);
                 }
                 "transcript" => {
-                    let bytes = read_limited(&mut field, MAX_TRANSCRIPT_BYTES, "\"transcript\"").await?;
+                    let bytes =
+                        read_limited(&mut field, MAX_TRANSCRIPT_BYTES, "\"transcript\"").await?;
                     pasted = Some(text_of(bytes, "\"transcript\"")?);
                 }
                 "meetingDate" | "meeting_date" => {
-                    let bytes = read_limited(&mut field, MAX_FIELD_BYTES, "\"meetingDate\"").await?;
+                    let bytes =
+                        read_limited(&mut field, MAX_FIELD_BYTES, "\"meetingDate\"").await?;
                     date_text = text_of(bytes, "\"meetingDate\"")?;
                 }
                 "template" => {
@@ -164,8 +179,18 @@ pub async fn create_from_multipart(state: &AppState, request: Request) -> AppRes
         ));
     }
     match (upload, pasted) {
-        (Some(Upload::Audio { path, name, bytes, extension, media }), None) => {
-            let result = create_audio_job(state, &id, &path, &name, bytes, &extension, &media, common).await;
+        (
+            Some(Upload::Audio {
+                path,
+                name,
+                bytes,
+                extension,
+                media,
+            }),
+            None,
+        ) => {
+            let result =
+                create_audio_job(state, &id, &path, &name, bytes, &extension, &media, common).await;
             if result.is_err() {
                 let _ = tokio::fs::remove_file(&path).await;
             }
@@ -207,7 +232,11 @@ fn clean_file_name(name: Option<&str>) -> String {
     let name = name.unwrap_or("").rsplit(['/', '\\']).next().unwrap_or("");
     let name: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
     let name = name.trim();
-    if name.is_empty() { "recording".to_string() } else { name.to_string() }
+    if name.is_empty() {
+        "recording".to_string()
+    } else {
+        name.to_string()
+    }
 }
 
 fn caption_format(name: &str, content_type: &str) -> Option<CaptionFormat> {
@@ -229,7 +258,11 @@ async fn receive_file(state: &AppState, id: &JobId, field: &mut Field<'_>) -> Ap
         return Ok(Upload::Transcript { name, format, text });
     }
     if !is_audio_or_video(content_type.as_deref(), Some(&name), false) {
-        let got = if media.is_empty() { "no media type".to_string() } else { media };
+        let got = if media.is_empty() {
+            "no media type".to_string()
+        } else {
+            media
+        };
         return Err(AppError::UnsupportedMediaType(format!(
             "{name:?} ({got}) is not audio or video; upload a recording (mp3, m4a, wav, mp4, …) or a transcript (.txt, .vtt, .srt)"
         )));
@@ -338,7 +371,11 @@ async fn create_audio_job(
         .resolve(&relative)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unsafe audio path {relative}")))?;
     tokio::fs::rename(temp, &destination).await?;
-    let media = if media.is_empty() { "unknown type" } else { media };
+    let media = if media.is_empty() {
+        "unknown type"
+    } else {
+        media
+    };
     let new = NewJob {
         url: format!("upload:{name}"),
         meeting_date: common.meeting_date,
@@ -361,7 +398,11 @@ async fn create_audio_job(
     };
     state.queue.wake();
     tracing::info!(job = %job.id, bytes, "job created from an upload");
-    Ok((StatusCode::CREATED, Json(JobView::new(job, &logs, artifacts))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(JobView::new(job, &logs, artifacts)),
+    )
+        .into_response())
 }
 
 async fn create_from_transcript(
@@ -409,7 +450,11 @@ async fn create_from_transcript(
     };
     state.queue.wake();
     tracing::info!(job = %job.id, "job created from a transcript");
-    Ok((StatusCode::CREATED, Json(JobView::new(job, &logs, artifacts))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(JobView::new(job, &logs, artifacts)),
+    )
+        .into_response())
 }
 
 /// `GET /api/templates`: the summary templates a job may choose.
@@ -444,14 +489,20 @@ pub async fn set_speakers(
         .read_text(job.transcript_path.as_deref())
         .await?
         .filter(|text| !text.trim().is_empty())
-        .ok_or_else(|| AppError::bad_request("the job has no transcript yet, so no speakers to name"))?;
+        .ok_or_else(|| {
+            AppError::bad_request("the job has no transcript yet, so no speakers to name")
+        })?;
     let known = speakers_in(&transcript);
     let mut names = SpeakerNames::new();
     for (label, value) in given {
         if !known.contains(label) {
             return Err(AppError::bad_request(format!(
                 "the transcript has no speaker {label:?} (its speakers: {})",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             )));
         }
         let name = match value {
@@ -471,18 +522,27 @@ pub async fn set_speakers(
                 "the name for speaker {label:?} is longer than {MAX_SPEAKER_NAME} characters"
             )));
         }
-        if name.chars().any(|c| c.is_control() || matches!(c, '[' | ']')) {
+        if name
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '[' | ']'))
+        {
             return Err(AppError::bad_request(format!(
                 "the name for speaker {label:?} must not contain line breaks or brackets"
             )));
         }
         names.insert(label.clone(), name.to_string());
     }
-    let job = state.store.update(&id, Changes::new().speakers(&names)).await?;
+    let job = state
+        .store
+        .update(&id, Changes::new().speakers(&names))
+        .await?;
     let described = if names.is_empty() {
         "Speaker names cleared".to_string()
     } else {
-        let pairs: Vec<String> = names.iter().map(|(label, name)| format!("{label} → {name}")).collect();
+        let pairs: Vec<String> = names
+            .iter()
+            .map(|(label, name)| format!("{label} → {name}"))
+            .collect();
         format!("Speaker names set: {}", pairs.join(", "))
     };
     state.store.append_log(&id, described).await?;

@@ -119,7 +119,10 @@ fn route_table() -> RouteTable {
         .get("/api/jobs", api::list_jobs)
         // Uploads stream to disk under MAX_DOWNLOAD_BYTES, counted by the handler, which also
         // bounds the JSON form of this route.
-        .post("/api/jobs", api::create_job.layer(DefaultBodyLimit::disable()))
+        .post(
+            "/api/jobs",
+            api::create_job.layer(DefaultBodyLimit::disable()),
+        )
         .get("/api/jobs/{id}", api::get_job)
         .delete("/api/jobs/{id}", api::delete_job)
         .post("/api/jobs/{id}/retry", api::retry_job)

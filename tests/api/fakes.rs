@@ -725,7 +725,10 @@ async fn speech_transcribe(
         return openai_error(StatusCode::BAD_REQUEST, "the file part is missing");
     };
     if file_name.is_empty() || audio.is_empty() {
-        return openai_error(StatusCode::BAD_REQUEST, "the file part needs a name and bytes");
+        return openai_error(
+            StatusCode::BAD_REQUEST,
+            "the file part needs a name and bytes",
+        );
     }
     let n = state.calls.hit("transcribe");
     state.requests.lock().unwrap().push(SpeechRequest {

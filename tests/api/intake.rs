@@ -62,7 +62,12 @@ async fn an_uploaded_recording_skips_resolve_and_download() {
 
     let job = app.wait_for_status(id, "completed").await;
     assert_eq!(job["title"], fakes::TITLE);
-    assert!(job["file_path"].as_str().unwrap().ends_with(&format!("{id}.mp3")));
+    assert!(
+        job["file_path"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{id}.mp3"))
+    );
     assert_eq!(app.fakes.assemblyai.uploaded_bytes(), 4096);
     assert_eq!(app.files_in("files"), vec![format!("{id}.mp3")]);
     let logs = logs_of(&job);
@@ -95,7 +100,11 @@ async fn uploads_that_are_not_audio_too_large_or_empty_are_refused_without_lefto
     let app = TestApp::spawn_with(|config| config.max_download_bytes = 64 * 1024).await;
 
     let response = app
-        .post_form(file_form("notes.pdf", "application/pdf", b"%PDF-1.7".to_vec()))
+        .post_form(file_form(
+            "notes.pdf",
+            "application/pdf",
+            b"%PDF-1.7".to_vec(),
+        ))
         .await;
     let message = error_of(response, 415).await;
     assert!(message.contains("not audio or video"), "{message}");
@@ -124,7 +133,11 @@ async fn uploads_that_are_not_audio_too_large_or_empty_are_refused_without_lefto
         .await;
     assert!(error_of(response, 400).await.contains("\"file\""));
 
-    assert!(app.files_in("files").is_empty(), "{:?}", app.files_in("files"));
+    assert!(
+        app.files_in("files").is_empty(),
+        "{:?}",
+        app.files_in("files")
+    );
     let jobs: Value = app.get("/api/jobs").await.json().await.unwrap();
     assert_eq!(jobs["jobs"].as_array().unwrap().len(), 0);
 }
@@ -203,9 +216,14 @@ async fn srt_and_text_transcripts_by_upload_or_json_and_broken_cues_name_their_l
     assert!(message.contains("00:00:xx.000"), "{message}");
 
     let backwards = "1\n00:00:05,000 --> 00:00:01,000\nHi\n";
-    let response = app.post_json("/api/jobs", json!({ "transcript": backwards })).await;
+    let response = app
+        .post_json("/api/jobs", json!({ "transcript": backwards }))
+        .await;
     let message = error_of(response, 400).await;
-    assert!(message.contains("line 2") && message.contains("before it starts"), "{message}");
+    assert!(
+        message.contains("line 2") && message.contains("before it starts"),
+        "{message}"
+    );
 
     let orphan = "1\n00:00:01,000 --> 00:00:02,000\nHi\n\n2\nNo timing here\n";
     let response = app
@@ -214,12 +232,22 @@ async fn srt_and_text_transcripts_by_upload_or_json_and_broken_cues_name_their_l
     assert!(error_of(response, 400).await.contains("line 5"));
 
     let response = app
-        .post_form(file_form("empty.vtt", "text/vtt", b"\xef\xbb\xbf\r\n".to_vec()))
+        .post_form(file_form(
+            "empty.vtt",
+            "text/vtt",
+            b"\xef\xbb\xbf\r\n".to_vec(),
+        ))
         .await;
     assert!(error_of(response, 400).await.contains("empty"));
-    let response = app.post_json("/api/jobs", json!({ "transcript": 42 })).await;
+    let response = app
+        .post_json("/api/jobs", json!({ "transcript": 42 }))
+        .await;
     assert_eq!(response.status(), 400);
-    assert!(app.files_in("transcripts").len() == 6, "{:?}", app.files_in("transcripts"));
+    assert!(
+        app.files_in("transcripts").len() == 6,
+        "{:?}",
+        app.files_in("transcripts")
+    );
 }
 
 #[tokio::test]
@@ -281,7 +309,12 @@ async fn audio_that_cannot_be_split_fails_with_the_limit_and_what_to_do() {
         .wait_for_status(created["id"].as_str().unwrap(), "error")
         .await;
     let error = job["error"].as_str().unwrap();
-    for expected in ["100.0 KB", "TRANSCRIBE_MAX_UPLOAD_BYTES", "MP3", "TRANSCRIBER=assemblyai"] {
+    for expected in [
+        "100.0 KB",
+        "TRANSCRIBE_MAX_UPLOAD_BYTES",
+        "MP3",
+        "TRANSCRIBER=assemblyai",
+    ] {
         assert!(error.contains(expected), "{expected:?} missing in {error}");
     }
     assert_eq!(app.fakes.speech.calls.get("transcribe"), 0);
@@ -295,13 +328,20 @@ async fn a_server_limit_below_the_configured_one_is_a_clear_413() {
     })
     .await;
     let created = app
-        .post_form_created(file_form("big.wav", "audio/wav", vec![1u8; TRANSCRIBE_LIMIT + 1024]))
+        .post_form_created(file_form(
+            "big.wav",
+            "audio/wav",
+            vec![1u8; TRANSCRIBE_LIMIT + 1024],
+        ))
         .await;
     let job = app
         .wait_for_status(created["id"].as_str().unwrap(), "error")
         .await;
     let error = job["error"].as_str().unwrap();
-    assert!(error.contains("413") && error.contains("TRANSCRIBE_MAX_UPLOAD_BYTES"), "{error}");
+    assert!(
+        error.contains("413") && error.contains("TRANSCRIBE_MAX_UPLOAD_BYTES"),
+        "{error}"
+    );
     assert_eq!(app.fakes.speech.calls.get("413"), 1, "a 413 is not retried");
 }
 
@@ -334,7 +374,10 @@ async fn a_transcript_four_times_the_budget_is_summarised_in_parts_then_combined
             part.starts_with(&format!("This is part {} of {count} ", index + 1)),
             "{part}"
         );
-        assert!(part.contains("## Action items"), "each part uses the template");
+        assert!(
+            part.contains("## Action items"),
+            "each part uses the template"
+        );
     }
     for i in 0..32 {
         let needle = format!("Point number {i:02} about the launch and its budget.");
@@ -350,7 +393,10 @@ async fn a_transcript_four_times_the_budget_is_summarised_in_parts_then_combined
         .collect();
     assert_eq!(combines.len(), 1);
     let combine = combines[0];
-    assert!(combine.contains("## Key decisions"), "the template's structure");
+    assert!(
+        combine.contains("## Key decisions"),
+        "the template's structure"
+    );
     for n in 1..=count {
         assert!(combine.contains(&format!("Version {n}. The team planned the launch.")));
     }
@@ -364,7 +410,12 @@ async fn a_transcript_four_times_the_budget_is_summarised_in_parts_then_combined
     );
     assert_eq!(job["title"], fakes::TITLE);
     let logs = logs_of(&job);
-    assert!(logs.contains(&format!("summarising it in {count} parts, then combining them")), "{logs}");
+    assert!(
+        logs.contains(&format!(
+            "summarising it in {count} parts, then combining them"
+        )),
+        "{logs}"
+    );
 }
 
 #[tokio::test]
@@ -378,7 +429,10 @@ async fn renamed_speakers_reach_the_transcript_and_the_next_summary() {
     for (body, expected) in [
         (json!({ "speakers": { "A": "Ana [CEO]" } }), "brackets"),
         (json!({ "speakers": { "A": "Ana\nLopez" } }), "line breaks"),
-        (json!({ "speakers": { "A": "x".repeat(61) } }), "60 characters"),
+        (
+            json!({ "speakers": { "A": "x".repeat(61) } }),
+            "60 characters",
+        ),
         (json!({ "speakers": { "Z": "Zoe" } }), "no speaker \"Z\""),
         (json!({ "names": {} }), "speakers"),
     ] {
@@ -458,14 +512,17 @@ async fn templates_are_listed_chosen_per_job_and_checked() {
     assert_eq!(listed["templates"][1]["default"], true);
 
     let job = app
-        .create_job_with(json!({ "url": app.fakes.audio.url("meeting.mp3"), "template": "interview" }))
+        .create_job_with(
+            json!({ "url": app.fakes.audio.url("meeting.mp3"), "template": "interview" }),
+        )
         .await;
     assert_eq!(job["template"], "interview");
     app.wait_for_status(job["id"].as_str().unwrap(), "completed")
         .await;
     assert!(app.prompts()[0].contains("## Skills demonstrated"));
 
-    let form = file_form("a.mp3", "audio/mpeg", fakes::fake_mp3(1024)).text("template", "one_on_one");
+    let form =
+        file_form("a.mp3", "audio/mpeg", fakes::fake_mp3(1024)).text("template", "one_on_one");
     let job = app.post_form_created(form).await;
     app.wait_for_status(job["id"].as_str().unwrap(), "completed")
         .await;
@@ -488,5 +545,8 @@ async fn templates_are_listed_chosen_per_job_and_checked() {
         .post_form(file_form("a.mp3", "audio/mpeg", fakes::fake_mp3(1024)).text("template", "nope"))
         .await;
     assert_eq!(response.status(), 400);
-    assert!(app.files_in("files").len() == 2, "the refused upload left nothing");
+    assert!(
+        app.files_in("files").len() == 2,
+        "the refused upload left nothing"
+    );
 }

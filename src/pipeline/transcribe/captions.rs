@@ -151,11 +151,7 @@ pub fn parse_timestamp(value: &str) -> Option<u64> {
     };
     let (hours, minutes, seconds) = match parts.as_slice() {
         [minutes, seconds] => (0, number(minutes, 4)?, number(seconds, 2)?),
-        [hours, minutes, seconds] => (
-            number(hours, 6)?,
-            number(minutes, 2)?,
-            number(seconds, 2)?,
-        ),
+        [hours, minutes, seconds] => (number(hours, 6)?, number(minutes, 2)?, number(seconds, 2)?),
         _ => return None,
     };
     if seconds >= 60 || (parts.len() == 3 && minutes >= 60) {
@@ -232,7 +228,10 @@ fn read_cues(text: &str, vtt: bool) -> Result<Vec<RawCue>, CaptionError> {
     let mut pending: Option<(usize, String)> = None;
     let mut skipping_block = false;
     let mut at_block_start = true;
-    let mut lines = text.lines().enumerate().map(|(index, line)| (index + 1, line));
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(index, line)| (index + 1, line));
 
     if vtt {
         let (number, first) = lines.next().unwrap_or((1, ""));
@@ -521,7 +520,8 @@ pub fn parse_text(text: &str) -> Transcript {
                 end: None,
             });
         } else if let Some(last) = utterances.last_mut() {
-            last.text.push_str(if paragraph_break { "\n\n" } else { " " });
+            last.text
+                .push_str(if paragraph_break { "\n\n" } else { " " });
             last.text.push_str(&body);
         } else {
             utterances.push(Utterance {
@@ -586,10 +586,10 @@ fn looks_like_speaker(name: &str) -> bool {
 
 /// A provider's speaker label (`A`, `B`, `AA`, `1`) as opposed to a person's name.
 pub fn is_label(speaker: &str) -> bool {
-    (!speaker.is_empty()
-        && speaker.len() <= 2
-        && speaker.bytes().all(|b| b.is_ascii_uppercase()))
-        || (!speaker.is_empty() && speaker.len() <= 3 && speaker.bytes().all(|b| b.is_ascii_digit()))
+    (!speaker.is_empty() && speaker.len() <= 2 && speaker.bytes().all(|b| b.is_ascii_uppercase()))
+        || (!speaker.is_empty()
+            && speaker.len() <= 3
+            && speaker.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A speaker name as it may appear inside `[…]:`: no brackets, no line breaks, trimmed.
@@ -632,8 +632,16 @@ mod tests {
             assert_eq!(parse_timestamp(value), Some(millis), "{value}");
         }
         for bad in [
-            "", "1", "00:60:00.000", "00:00:60.000", "aa:bb:cc", "00:00:01.x", "1:2:3:4",
-            "00:00:01.", "-1:00.000", "00:00:1a.000",
+            "",
+            "1",
+            "00:60:00.000",
+            "00:00:60.000",
+            "aa:bb:cc",
+            "00:00:01.x",
+            "1:2:3:4",
+            "00:00:01.",
+            "-1:00.000",
+            "00:00:1a.000",
         ] {
             assert_eq!(parse_timestamp(bad), None, "{bad:?}");
         }
@@ -686,11 +694,13 @@ mod tests {
         let backwards =
             parse_webvtt("WEBVTT\n\n1\n00:00:05.000 --> 00:00:02.000\nHi\n").unwrap_err();
         assert_eq!(backwards.line, Some(4));
-        assert!(backwards.message.contains("before it starts"), "{backwards}");
+        assert!(
+            backwards.message.contains("before it starts"),
+            "{backwards}"
+        );
 
         // An arrow with one dash is not a timing line: the text has no cue.
-        let broken =
-            parse_webvtt("WEBVTT\n\n00:00:01.000 -> 00:00:02.000\nHello\n").unwrap_err();
+        let broken = parse_webvtt("WEBVTT\n\n00:00:01.000 -> 00:00:02.000\nHello\n").unwrap_err();
         assert_eq!(broken.line, Some(3), "{broken}");
         assert!(broken.message.contains("belongs to no cue"), "{broken}");
 
@@ -759,7 +769,11 @@ mod tests {
 
     #[test]
     fn empty_inputs_are_refused() {
-        for format in [CaptionFormat::WebVtt, CaptionFormat::Srt, CaptionFormat::Text] {
+        for format in [
+            CaptionFormat::WebVtt,
+            CaptionFormat::Srt,
+            CaptionFormat::Text,
+        ] {
             let error = parse(format, "\u{feff} \r\n\r\n").unwrap_err();
             assert!(error.to_string().contains("empty"), "{error}");
         }
@@ -803,8 +817,14 @@ mod tests {
             split_speaker_prefix("Ana: hi"),
             (Some("Ana".into()), "hi".into())
         );
-        assert_eq!(split_speaker_prefix("Speaker A: hi").0.as_deref(), Some("A"));
-        assert_eq!(split_speaker_prefix("[Ana Lopez]: hi").0.as_deref(), Some("Ana Lopez"));
+        assert_eq!(
+            split_speaker_prefix("Speaker A: hi").0.as_deref(),
+            Some("A")
+        );
+        assert_eq!(
+            split_speaker_prefix("[Ana Lopez]: hi").0.as_deref(),
+            Some("Ana Lopez")
+        );
         for not_a_name in [
             "10:30: the meeting started",
             "We agreed on one thing and then another: the budget",

@@ -40,7 +40,9 @@ pub enum Transcriber {
     AssemblyAi,
     /// An OpenAI-compatible `/audio/transcriptions` endpoint (OpenAI, local whisper servers).
     OpenAi,
-    None { reason: &'static str },
+    None {
+        reason: &'static str,
+    },
 }
 
 impl Transcriber {
@@ -260,10 +262,14 @@ mod tests {
 
     #[test]
     fn names_replace_labels_only_in_headings() {
-        let transcript = "[Speaker A]: Hello [Speaker B]: inside.\n\n[Speaker B]: Yes.\nmore\n\n[Cleo]: Hi.";
-        let names: SpeakerNames = [("A".to_string(), "Ana".to_string()), ("Cleo".into(), "Cleo P".into())]
-            .into_iter()
-            .collect();
+        let transcript =
+            "[Speaker A]: Hello [Speaker B]: inside.\n\n[Speaker B]: Yes.\nmore\n\n[Cleo]: Hi.";
+        let names: SpeakerNames = [
+            ("A".to_string(), "Ana".to_string()),
+            ("Cleo".into(), "Cleo P".into()),
+        ]
+        .into_iter()
+        .collect();
         assert_eq!(
             apply_speaker_names(transcript, &names),
             "[Ana]: Hello [Speaker B]: inside.\n\n[Speaker B]: Yes.\nmore\n\n[Cleo P]: Hi."

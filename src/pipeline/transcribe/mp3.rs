@@ -219,7 +219,10 @@ mod tests {
         assert_eq!(parse_header([0xFF, 0xFB, 0x92, 0x64]).unwrap().length, 418);
         // MPEG-2 Layer III, 64 kbps, 22.05 kHz.
         let mpeg2 = parse_header([0xFF, 0xF3, 0x80, 0xC4]).unwrap();
-        assert_eq!((mpeg2.length, mpeg2.samples, mpeg2.sample_rate), (208, 576, 22_050));
+        assert_eq!(
+            (mpeg2.length, mpeg2.samples, mpeg2.sample_rate),
+            (208, 576, 22_050)
+        );
         // MPEG-1 Layer II, 192 kbps, 48 kHz.
         let layer2 = parse_header([0xFF, 0xFD, 0xA4, 0x04]).unwrap();
         assert_eq!((layer2.length, layer2.sample_rate), (576, 48_000));
@@ -267,9 +270,8 @@ mod tests {
         bytes.extend(vec![0u8; 125]);
         let parts = plan_parts(Cursor::new(&bytes), 10_000).unwrap().unwrap();
         assert_eq!(parts[0].offset, audio_start);
-        let frames: u64 = parts.iter().map(|p| p.duration_nanos).sum::<u64>() * 44_100
-            / 1152
-            / 1_000_000_000;
+        let frames: u64 =
+            parts.iter().map(|p| p.duration_nanos).sum::<u64>() * 44_100 / 1152 / 1_000_000_000;
         assert!((49..=50).contains(&frames), "{frames}");
     }
 

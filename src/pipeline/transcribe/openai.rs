@@ -33,7 +33,9 @@ pub async fn transcribe(
 ) -> StageResult<Transcript> {
     let config = &context.config;
     let root = config.transcribe_base_url.as_deref().ok_or_else(|| {
-        StageError::failed("TRANSCRIBE_BASE_URL is not set (needed for OpenAI-compatible transcription)")
+        StageError::failed(
+            "TRANSCRIBE_BASE_URL is not set (needed for OpenAI-compatible transcription)",
+        )
     })?;
     let endpoint = Endpoint {
         url: format!("{root}/audio/transcriptions"),
@@ -181,11 +183,13 @@ async fn request(
     let mime = mime_guess::from_path(file_name)
         .first_raw()
         .unwrap_or("application/octet-stream");
-    let file_part =
-        reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), part.length)
-            .file_name(file_name.to_string())
-            .mime_str(mime)
-            .map_err(|error| ProviderError::permanent(format!("bad media type: {error}")))?;
+    let file_part = reqwest::multipart::Part::stream_with_length(
+        reqwest::Body::wrap_stream(stream),
+        part.length,
+    )
+    .file_name(file_name.to_string())
+    .mime_str(mime)
+    .map_err(|error| ProviderError::permanent(format!("bad media type: {error}")))?;
     let form = reqwest::multipart::Form::new()
         .text("model", endpoint.model.clone())
         .text("response_format", "verbose_json")
@@ -194,10 +198,9 @@ async fn request(
     if let Some(key) = &endpoint.key {
         builder = builder.bearer_auth(key);
     }
-    let response = builder
-        .send()
-        .await
-        .map_err(|error| ProviderError::from_reqwest("the speech-to-text request failed", &error))?;
+    let response = builder.send().await.map_err(|error| {
+        ProviderError::from_reqwest("the speech-to-text request failed", &error)
+    })?;
     let status = response.status();
     if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
         return Err(ProviderError::permanent(format!(
@@ -212,9 +215,10 @@ async fn request(
             ProviderError::from_response("the speech-to-text request failed", response).await,
         );
     }
-    response.json::<Value>().await.map_err(|_| {
-        ProviderError::transient("the speech-to-text server's answer was not JSON")
-    })
+    response
+        .json::<Value>()
+        .await
+        .map_err(|_| ProviderError::transient("the speech-to-text server's answer was not JSON"))
 }
 
 fn seconds_to_millis(seconds: f64) -> u64 {
