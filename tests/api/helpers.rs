@@ -81,9 +81,8 @@ pub fn test_config(data_dir: &Path, fakes: &Fakes) -> Config {
         base_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(50),
     };
-    // The OpenAI-compatible speech-to-text fake is configured, but AssemblyAI (whose key is
-    // set) wins under TRANSCRIBER=auto; tests choose it with `TranscriberChoice::OpenAi`.
-    config.transcribe_base_url = Some(format!("{}/v1", fakes.speech.base));
+    // The OpenAI-compatible speech-to-text fake is used only by tests that set
+    // `transcribe_base_url` (see `TestApp::spawn_with_openai_transcriber`).
     config.transcribe_api_key = Some(Secret::new(fakes::TRANSCRIBE_KEY));
     config.transcribe_model = fakes::TRANSCRIBE_MODEL.into();
     config.provider_read_timeout = Duration::from_secs(10);
@@ -110,10 +109,24 @@ impl TestApp {
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_with_fakes(|config, _| adjust(config)).await
+    }
+
+    /// Transcription by the OpenAI-compatible fake instead of AssemblyAI.
+    pub async fn spawn_with_openai_transcriber(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_with_fakes(|config, fakes| {
+            config.transcriber = focusflow::config::TranscriberChoice::OpenAi;
+            config.transcribe_base_url = Some(format!("{}/v1", fakes.speech.base));
+            adjust(config);
+        })
+        .await
+    }
+
+    pub async fn spawn_with_fakes(adjust: impl FnOnce(&mut Config, &Fakes)) -> Self {
         let fakes = Fakes::start().await;
         let temp = tempfile::tempdir().unwrap();
         let mut config = test_config(temp.path(), &fakes);
-        adjust(&mut config);
+        adjust(&mut config, &fakes);
         let mut app = Self::start(config, fakes).await;
         app._temp = Some(temp);
         app

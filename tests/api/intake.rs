@@ -5,8 +5,6 @@
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
-use focusflow::config::TranscriberChoice;
-
 use crate::fakes::{self, TRANSCRIBE_LIMIT, mp3_frames};
 use crate::helpers::{TestApp, logs_of};
 
@@ -252,10 +250,7 @@ async fn srt_and_text_transcripts_by_upload_or_json_and_broken_cues_name_their_l
 
 #[tokio::test]
 async fn openai_compatible_transcription_splits_an_mp3_above_its_limit() {
-    let app = TestApp::spawn_with(|config| {
-        config.transcriber = TranscriberChoice::OpenAi;
-    })
-    .await;
+    let app = TestApp::spawn_with_openai_transcriber(|_| {}).await;
     // About 30 MB of 128 kbps audio: above the fake's (and OpenAI's) 25 MB.
     let audio = mp3_frames(72_000);
     assert!(audio.len() > TRANSCRIBE_LIMIT);
@@ -297,8 +292,7 @@ async fn openai_compatible_transcription_splits_an_mp3_above_its_limit() {
 
 #[tokio::test]
 async fn audio_that_cannot_be_split_fails_with_the_limit_and_what_to_do() {
-    let app = TestApp::spawn_with(|config| {
-        config.transcriber = TranscriberChoice::OpenAi;
+    let app = TestApp::spawn_with_openai_transcriber(|config| {
         config.transcribe_max_upload_bytes = 100 * 1024;
     })
     .await;
@@ -322,8 +316,7 @@ async fn audio_that_cannot_be_split_fails_with_the_limit_and_what_to_do() {
 
 #[tokio::test]
 async fn a_server_limit_below_the_configured_one_is_a_clear_413() {
-    let app = TestApp::spawn_with(|config| {
-        config.transcriber = TranscriberChoice::OpenAi;
+    let app = TestApp::spawn_with_openai_transcriber(|config| {
         config.transcribe_max_upload_bytes = 64 * 1024 * 1024;
     })
     .await;

@@ -54,7 +54,7 @@ impl Transcriber {
                 reason: if config.transcriber == TranscriberChoice::None {
                     "transcription is turned off (TRANSCRIBER=none)"
                 } else {
-                    "no transcription provider is configured (set ASSEMBLYAI_API_KEY, or TRANSCRIBE_BASE_URL for an OpenAI-compatible server)"
+                    "no transcription provider is configured (set ASSEMBLYAI_API_KEY), nor an OpenAI-compatible one (set TRANSCRIBE_BASE_URL)"
                 },
             },
             TranscriberChoice::Auto => unreachable!("Config::transcriber resolves auto"),
