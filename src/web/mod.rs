@@ -174,10 +174,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             client::identify,
         ))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(60),
-        ))
+        .layer(middleware::from_fn(request_timeout))
         .layer(middleware::from_fn(headers::secure))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -195,6 +192,23 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+/// Time for a request to be answered: a minute, except an upload (which may be a recording of a
+/// gigabyte over a slow link, streamed to disk while it arrives).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+async fn request_timeout(request: Request, next: middleware::Next) -> Response {
+    let budget = if request.method() == Method::POST && intake::is_multipart(&request) {
+        UPLOAD_TIMEOUT
+    } else {
+        REQUEST_TIMEOUT
+    };
+    match tokio::time::timeout(budget, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => axum::response::IntoResponse::into_response(StatusCode::REQUEST_TIMEOUT),
+    }
 }
 
 async fn home() -> Html<&'static str> {
