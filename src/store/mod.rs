@@ -5,6 +5,7 @@
 
 mod files;
 pub mod legacy;
+pub mod search;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,10 +16,14 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use tokio::sync::broadcast;
 
 pub use files::{Artifacts, write_atomic};
+pub use search::{Cursor, Found, JobFilter, JobPage};
 
 use crate::jobs::{Job, JobId, LogLine, Progress, Stage, Status, meeting_date_millis, now_millis};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0003_search.sql"),
+];
 const READERS: usize = 4;
 
 #[derive(Debug, thiserror::Error)]

@@ -97,6 +97,10 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
         .update(Changes::new().transcript_path(Some(transcript_path)))
         .await?;
     context
+        .store
+        .index_transcript(&job.id, text.clone())
+        .await?;
+    context
         .log(format!(
             "Transcript saved: {} speaker turns, {} characters",
             transcript.utterances.len(),
