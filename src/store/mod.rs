@@ -3,6 +3,7 @@
 //! SQL lives here and nowhere else. Every call runs on the blocking pool, so the async runtime
 //! never waits on the disk. One connection writes; a few more read, which WAL lets run alongside.
 
+pub mod backup;
 mod files;
 pub mod legacy;
 pub mod search;
