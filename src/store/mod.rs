@@ -446,6 +446,22 @@ impl Store {
         .await
     }
 
+    /// How many jobs have each status (statuses with none are left out).
+    pub async fn count_by_status(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status",
+            )?;
+            let counts = statement
+                .query_map([], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(counts)
+        })
+        .await
+    }
+
     pub async fn count_jobs(&self) -> StoreResult<u64> {
         self.read(|connection| {
             Ok(

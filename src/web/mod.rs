@@ -17,17 +17,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
 use axum::middleware;
-use axum::response::{Html, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::metrics::Metrics;
 use negotiate::{Rendering, error_response};
 use rate_limit::RateLimits;
 use sessions::BoundedMemoryStore;
@@ -49,6 +50,7 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     pub limits: RateLimits,
     pub sessions: BoundedMemoryStore,
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -62,6 +64,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             limits,
             sessions: BoundedMemoryStore::default(),
+            metrics: Metrics::new(),
         }
     }
 }
@@ -120,6 +123,7 @@ fn route_table() -> RouteTable {
         .post("/api/jobs/{id}/resummarize", api::resummarize)
         .get("/api/jobs/{id}/transcript", api::transcript)
         .get("/api/jobs/{id}/logs/stream", logs::stream)
+        .get("/metrics", metrics)
 }
 
 /// The (method, path pattern) of every route, from the table the router is built from.
@@ -167,6 +171,7 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(60),
         ))
         .layer(middleware::from_fn(headers::secure))
+        .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let route = request
@@ -183,6 +188,38 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+/// Prometheus text format; behind the same auth as everything else.
+async fn metrics(State(state): State<AppState>) -> Result<Response, AppError> {
+    let jobs = state.store.count_by_status().await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&jobs),
+    )
+        .into_response())
+}
+
+/// Counts every request by its route pattern (not its path, which would grow without bound).
+async fn count_request(
+    State(state): State<AppState>,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .http_request(&route, &method, response.status().as_u16());
+    response
 }
 
 async fn home() -> Html<&'static str> {

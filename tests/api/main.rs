@@ -9,5 +9,6 @@ mod front;
 mod helpers;
 mod legacy;
 mod log_stream;
+mod observability;
 mod pipeline;
 mod plaud;
