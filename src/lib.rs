@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod jobs;
 pub mod markdown;
 pub mod metrics;

@@ -472,6 +472,22 @@ impl Store {
         .await
     }
 
+    /// The logs of several jobs at once (for a page of the list).
+    pub async fn logs_for(
+        &self,
+        ids: Vec<JobId>,
+    ) -> StoreResult<std::collections::HashMap<JobId, Vec<LogLine>>> {
+        self.read(move |connection| {
+            let mut all = std::collections::HashMap::with_capacity(ids.len());
+            for id in ids {
+                let lines = logs_after(connection, &id, 0)?;
+                all.insert(id, lines);
+            }
+            Ok(all)
+        })
+        .await
+    }
+
     /// Log lines of a job after position `seq` (0 for all).
     pub async fn logs_after(&self, id: &JobId, seq: i64) -> StoreResult<Vec<LogLine>> {
         let id = id.clone();

@@ -1,6 +1,7 @@
 //! HTTP: the route table, its layers, and the extractors that turn requests into domain types.
 
 mod api;
+pub mod archive;
 pub mod auth;
 pub mod client;
 pub mod csrf;
@@ -106,6 +107,10 @@ impl RouteTable {
     fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
         self.add(Method::DELETE, path, handler)
     }
+
+    fn patch<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::PATCH, path, handler)
+    }
 }
 
 /// Every route: which are public, which are limited and which need auth is decided by the
@@ -114,10 +119,12 @@ fn route_table() -> RouteTable {
     RouteTable::new()
         .get("/", home)
         .get("/api/health", api::health)
-        .get("/api/jobs", api::list_jobs)
+        .get("/api/jobs", archive::list_jobs)
         .post("/api/jobs", api::create_job)
         .get("/api/jobs/{id}", api::get_job)
         .delete("/api/jobs/{id}", api::delete_job)
+        .patch("/api/jobs/{id}", archive::patch_job)
+        .get("/api/jobs/{id}/export", archive::export)
         .post("/api/jobs/{id}/retry", api::retry_job)
         .post("/api/jobs/{id}/regenerate-summary", api::regenerate_summary)
         .post("/api/jobs/{id}/resummarize", api::resummarize)
