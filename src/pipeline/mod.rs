@@ -246,8 +246,14 @@ impl Worker {
             _ = cancel.cancelled() => {
                 if shutdown.is_cancelled() {
                     // Leave it resumable: back in the queue, checkpoint kept.
-                    let _ = self.store.update(&id, Changes::new().status(Status::Queued)).await;
-                    context.log("Interrupted by shutdown; the job resumes from its checkpoint at the next start").await;
+                    let _ = self
+                        .store
+                        .update_with_log(
+                            &id,
+                            Changes::new().status(Status::Queued),
+                            "Interrupted by shutdown; the job resumes from its checkpoint at the next start",
+                        )
+                        .await;
                 }
                 return Ok(Outcome::Interrupted(id));
             }
@@ -255,17 +261,14 @@ impl Worker {
 
         match result {
             Ok(()) => {
-                // The line comes first: the status change is what ends a log stream.
-                context.log("Job completed").await;
+                let changes = Changes::new()
+                    .status(Status::Completed)
+                    .error(None)
+                    .progress(None);
+                tracing::info!("Job completed");
                 match self
                     .store
-                    .update(
-                        &id,
-                        Changes::new()
-                            .status(Status::Completed)
-                            .error(None)
-                            .progress(None),
-                    )
+                    .update_with_log(&id, changes, "Job completed")
                     .await
                 {
                     Ok(job) => {
@@ -284,13 +287,12 @@ impl Worker {
                     let stage = failed.current_stage().map(Stage::as_str).unwrap_or("queue");
                     self.metrics.stage_failed(stage);
                 }
-                context.log(format!("Failed: {message}")).await;
+                let changes = Changes::new()
+                    .status(Status::Error)
+                    .error(Some(message.clone()));
                 match self
                     .store
-                    .update(
-                        &id,
-                        Changes::new().status(Status::Error).error(Some(message)),
-                    )
+                    .update_with_log(&id, changes, format!("Failed: {message}"))
                     .await
                 {
                     Ok(job) => {

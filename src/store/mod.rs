@@ -550,6 +550,49 @@ impl Store {
         Ok(job)
     }
 
+    /// Applies `changes` and appends a log line in one transaction: a crash leaves both or
+    /// neither (a job never says "completed" in its log without being completed).
+    pub async fn update_with_log(
+        &self,
+        id: &JobId,
+        changes: Changes,
+        message: impl Into<String>,
+    ) -> StoreResult<Job> {
+        let job_id = id.clone();
+        let status = changes.status;
+        let message = message.into();
+        let (job, line) = self
+            .write(move |connection| {
+                let transaction = connection.transaction()?;
+                update_job(&transaction, &job_id, &changes)?;
+                let ts = now_millis();
+                transaction.execute(
+                    "INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, ?3)",
+                    params![job_id.as_str(), ts, message],
+                )?;
+                let line = LogLine {
+                    seq: transaction.last_insert_rowid(),
+                    ts,
+                    message,
+                };
+                let job = get_job(&transaction, &job_id)?;
+                transaction.commit()?;
+                Ok((job, line))
+            })
+            .await?;
+        self.announce(JobEvent::Log {
+            job_id: id.clone(),
+            line,
+        });
+        if let Some(status) = status {
+            self.announce(JobEvent::Status {
+                job_id: id.clone(),
+                status,
+            });
+        }
+        Ok(job)
+    }
+
     /// Applies `changes` only while the job's status is one of `from`; None if it was not.
     /// This is how state transitions stay atomic (e.g. "retry unless running").
     pub async fn update_if(

@@ -6,6 +6,7 @@ mod archive;
 mod backup;
 mod durability;
 mod fakes;
+mod faults;
 mod front;
 mod helpers;
 mod legacy;
