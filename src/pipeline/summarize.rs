@@ -103,7 +103,7 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
         let result = with_retry(
             &context.config.retry,
             || llm.complete(&prompt, Some(&sender)),
-            |message| context.log(message),
+            |message| context.retrying("llm", message),
         )
         .await;
         // Closing the channel ends the saver once it has written what it holds.
@@ -154,7 +154,7 @@ async fn summarise_parts(
         let summary = with_retry(
             &context.config.retry,
             || llm.complete(&prompt, None),
-            |message| context.log(message),
+            |message| context.retrying("llm", message),
         )
         .await?;
         let summary = summary.trim().to_string();
@@ -224,7 +224,7 @@ async fn reduce_summaries(
             let combined = with_retry(
                 &context.config.retry,
                 || llm.complete(&prompt, None),
-                |message| context.log(message),
+                |message| context.retrying("llm", message),
             )
             .await?;
             next.push(combined.trim().to_string());
@@ -268,7 +268,7 @@ async fn title_for(context: &StageContext, llm: &Llm, summary: &str) -> Option<S
     let answer = with_retry(
         &context.config.retry,
         || llm.complete(&prompt, None),
-        |message| context.log(message),
+        |message| context.retrying("llm", message),
     )
     .await;
     match answer {

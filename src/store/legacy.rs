@@ -52,6 +52,8 @@ struct LegacyJob {
     error: Option<String>,
     checkpoint: Option<Stage>,
     logs: Vec<(i64, String)>,
+    /// For the search index.
+    transcript_text: Option<String>,
 }
 
 pub async fn import_if_present(store: &Store) -> Result<ImportOutcome, ImportError> {
@@ -135,6 +137,12 @@ pub async fn import_if_present(store: &Store) -> Result<ImportOutcome, ImportErr
                 ])?;
                 if inserted == 0 {
                     continue;
+                }
+                if let Some(text) = &job.transcript_text {
+                    transaction.execute(
+                        "UPDATE job_search SET transcript = ?1 WHERE rowid = last_insert_rowid()",
+                        params![text],
+                    )?;
                 }
                 for (ts, message) in &job.logs {
                     insert_log.execute(params![job.id, ts, message])?;
@@ -241,6 +249,9 @@ fn map_job(item: &Value, data_dir: &Path) -> Option<LegacyJob> {
     let summary_path = locate(&["summary_path", "summaryPath"]);
     let transcript_path = locate(&["transcript_path", "transcriptPath"]);
     let file_path = locate(&["file_path", "filePath"]);
+    let transcript_text = transcript_path
+        .as_deref()
+        .and_then(|relative| std::fs::read_to_string(data_dir.join(relative)).ok());
     let summary = string_field(item, &["summary"]).or_else(|| {
         summary_path
             .as_deref()
@@ -280,6 +291,7 @@ fn map_job(item: &Value, data_dir: &Path) -> Option<LegacyJob> {
         error,
         checkpoint,
         logs,
+        transcript_text,
     })
 }
 

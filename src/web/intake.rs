@@ -448,6 +448,10 @@ async fn create_from_transcript(
             return Err(error.into());
         }
     };
+    // Searchable like a transcript the pipeline made (best effort: the job exists already).
+    if let Err(error) = state.store.index_transcript(&job.id, formatted).await {
+        tracing::warn!(job = %job.id, %error, "could not index the transcript for search");
+    }
     state.queue.wake();
     tracing::info!(job = %job.id, "job created from a transcript");
     Ok((

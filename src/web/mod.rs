@@ -1,6 +1,7 @@
 //! HTTP: the route table, its layers, and the extractors that turn requests into domain types.
 
 mod api;
+pub mod archive;
 pub mod auth;
 pub mod client;
 pub mod csrf;
@@ -18,17 +19,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
 use axum::middleware;
-use axum::response::{Html, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::metrics::Metrics;
 use negotiate::{Rendering, error_response};
 use rate_limit::RateLimits;
 use sessions::BoundedMemoryStore;
@@ -50,6 +52,7 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     pub limits: RateLimits,
     pub sessions: BoundedMemoryStore,
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -63,6 +66,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             limits,
             sessions: BoundedMemoryStore::default(),
+            metrics: Metrics::new(),
         }
     }
 }
@@ -105,6 +109,10 @@ impl RouteTable {
         self.add(Method::DELETE, path, handler)
     }
 
+    fn patch<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::PATCH, path, handler)
+    }
+
     fn put<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
         self.add(Method::PUT, path, handler)
     }
@@ -116,7 +124,7 @@ fn route_table() -> RouteTable {
     RouteTable::new()
         .get("/", home)
         .get("/api/health", api::health)
-        .get("/api/jobs", api::list_jobs)
+        .get("/api/jobs", archive::list_jobs)
         // Uploads stream to disk under MAX_DOWNLOAD_BYTES, counted by the handler, which also
         // bounds the JSON form of this route.
         .post(
@@ -125,6 +133,8 @@ fn route_table() -> RouteTable {
         )
         .get("/api/jobs/{id}", api::get_job)
         .delete("/api/jobs/{id}", api::delete_job)
+        .patch("/api/jobs/{id}", archive::patch_job)
+        .get("/api/jobs/{id}/export", archive::export)
         .post("/api/jobs/{id}/retry", api::retry_job)
         .post("/api/jobs/{id}/regenerate-summary", api::regenerate_summary)
         .post("/api/jobs/{id}/resummarize", api::resummarize)
@@ -132,6 +142,7 @@ fn route_table() -> RouteTable {
         .get("/api/jobs/{id}/logs/stream", logs::stream)
         .put("/api/jobs/{id}/speakers", intake::set_speakers)
         .get("/api/templates", intake::list_templates)
+        .get("/metrics", metrics)
 }
 
 /// The (method, path pattern) of every route, from the table the router is built from.
@@ -176,6 +187,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(request_timeout))
         .layer(middleware::from_fn(headers::secure))
+        .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let route = request
@@ -207,8 +219,40 @@ async fn request_timeout(request: Request, next: middleware::Next) -> Response {
     };
     match tokio::time::timeout(budget, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => axum::response::IntoResponse::into_response(StatusCode::REQUEST_TIMEOUT),
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
     }
+}
+
+/// Prometheus text format; behind the same auth as everything else.
+async fn metrics(State(state): State<AppState>) -> Result<Response, AppError> {
+    let jobs = state.store.count_by_status().await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&jobs),
+    )
+        .into_response())
+}
+
+/// Counts every request by its route pattern (not its path, which would grow without bound).
+async fn count_request(
+    State(state): State<AppState>,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .http_request(&route, &method, response.status().as_u16());
+    response
 }
 
 async fn home() -> Html<&'static str> {

@@ -2,12 +2,16 @@
 //! fakes of every external service. One binary, many modules (linking is slow).
 
 mod api_errors;
+mod archive;
+mod backup;
 mod durability;
 mod fakes;
+mod faults;
 mod front;
 mod helpers;
 mod intake;
 mod legacy;
 mod log_stream;
+mod observability;
 mod pipeline;
 mod plaud;

@@ -106,6 +106,10 @@ pub async fn save(context: &StageContext, job: &Job, transcript: &Transcript) ->
         .update(Changes::new().transcript_path(Some(transcript_path)))
         .await?;
     context
+        .store
+        .index_transcript(&job.id, text.clone())
+        .await?;
+    context
         .log(format!(
             "Transcript saved: {} speaker turns, {} characters",
             transcript.utterances.len(),

@@ -65,7 +65,9 @@ pub async fn transcribe(
     } else {
         plan_split(context, audio, size, limit, &extension).await?
     };
-    let log_retry = |message: String| context.log(format!("Speech-to-text: {message}"));
+    let log_retry = |message: String| {
+        context.retrying("openai_transcribe", format!("Speech-to-text: {message}"))
+    };
 
     let mut utterances = Vec::new();
     let mut answers = Vec::new();

@@ -1,0 +1,87 @@
+//! `focusflow backup DIR` while the server works, and a server started on the copy.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::fakes::AssemblyBehaviour;
+use crate::helpers::{TestApp, files_in, test_config};
+
+#[tokio::test]
+async fn a_backup_taken_while_jobs_run_restores_every_job() {
+    let app = TestApp::spawn().await;
+    let done = app.create_job(&app.fakes.audio.url("meeting.mp3")).await;
+    let done_id = done["id"].as_str().unwrap().to_string();
+    app.wait_for_status(&done_id, "completed").await;
+    // Keep one job transcribing while the backup runs.
+    app.fakes.assemblyai.set(AssemblyBehaviour {
+        polls_before_done: usize::MAX,
+        error: None,
+    });
+    let running = app.create_job(&app.fakes.audio.url("meeting.mp3")).await;
+    let running_id = running["id"].as_str().unwrap().to_string();
+    app.wait_for_status(&running_id, "transcribing").await;
+    let queued: Vec<String> = {
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            ids.push(
+                app.create_job(&app.fakes.audio.url("page.html")).await["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        ids
+    };
+
+    let target = tempfile::tempdir().unwrap();
+    let backup_dir = target.path().join("snapshot");
+    let output = Command::new(env!("CARGO_BIN_EXE_focusflow"))
+        .arg("backup")
+        .arg(&backup_dir)
+        .env_clear()
+        .env("DATA_DIR", &app.data_dir)
+        .current_dir(target.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("backed up 7 jobs"), "{said}");
+
+    // Backing up into a folder that is not empty is refused, and nothing is overwritten.
+    let again = Command::new(env!("CARGO_BIN_EXE_focusflow"))
+        .arg("backup")
+        .arg(&backup_dir)
+        .env_clear()
+        .env("DATA_DIR", &app.data_dir)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+
+    let fakes = app.fakes.clone();
+    fakes.assemblyai.set(AssemblyBehaviour::default());
+    let restored = TestApp::start(test_config(&backup_dir, &fakes), fakes).await;
+    let list: Value = restored.get("/api/jobs").await.json().await.unwrap();
+    let ids: Vec<&str> = list["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 7);
+    for id in queued.iter().chain([&done_id, &running_id]) {
+        assert!(ids.contains(&id.as_str()), "{id} missing from the restore");
+    }
+    let job = restored.job(&done_id).await;
+    assert_eq!(job["status"], "completed");
+    assert!(job["transcript"].as_str().unwrap().contains("[Speaker B]"));
+    assert!(job["summary"].as_str().unwrap().contains("Launch planning"));
+    assert_eq!(files_in(&backup_dir.join("summaries")).len(), 1);
+    // The job that was running resumes on the restored server and completes.
+    restored.wait_for_status(&running_id, "completed").await;
+}
