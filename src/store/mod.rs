@@ -872,6 +872,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_database_at_the_search_migration_gets_speakers_and_templates() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // What a build without migration 0002 left: 0001 and 0003, user_version 2.
+            let mut connection = open_connection(&dir.path().join("focusflow.db")).unwrap();
+            let transaction = connection.transaction().unwrap();
+            transaction.execute_batch(MIGRATIONS[0]).unwrap();
+            transaction
+                .execute_batch(include_str!("../../migrations/0003_search.sql"))
+                .unwrap();
+            transaction.pragma_update(None, "user_version", 2).unwrap();
+            transaction.commit().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let (job, _) = store
+            .create_job(NewJob {
+                url: "upload:a.mp3".into(),
+                template: Some("one_on_one".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let names: crate::jobs::SpeakerNames =
+            [("A".to_string(), "Ana".to_string())].into_iter().collect();
+        let job = store
+            .update(&job.id, Changes::new().speakers(&names))
+            .await
+            .unwrap();
+        assert_eq!(job.speakers, names);
+        assert_eq!(job.template.as_deref(), Some("one_on_one"));
+        assert_eq!(job.brought_input(), Some(Stage::Download));
+    }
+
+    #[tokio::test]
     async fn claim_takes_the_oldest_and_counts_the_attempt() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();

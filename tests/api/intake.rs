@@ -473,6 +473,13 @@ async fn renamed_speakers_reach_the_transcript_and_the_next_summary() {
         .find(|p| !p.contains("Write a title for the meeting"))
         .unwrap();
     assert!(last_summary_prompt.contains(named), "{last_summary_prompt}");
+    let export = app
+        .get(&format!("/api/jobs/{id}/export?format=txt"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(export, named);
     // The stored transcript keeps the labels; names are applied when read.
     let stored =
         std::fs::read_to_string(app.data_dir.join(format!("transcripts/{id}.txt"))).unwrap();
