@@ -1,5 +1,6 @@
 //! HTTP: the route table, its layers, and the extractors that turn requests into domain types.
 
+mod actions;
 mod api;
 pub mod auth;
 pub mod client;
