@@ -2,6 +2,7 @@
 
 mod actions;
 mod api;
+pub mod assets;
 pub mod auth;
 pub mod client;
 pub mod csrf;
@@ -146,6 +147,8 @@ pub fn router(state: AppState) -> Router {
 
     route_table()
         .router
+        // Public and never limited (see auth and rate_limit), so outside the recorded table.
+        .route("/static/{*path}", axum::routing::get(assets::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
