@@ -10,6 +10,7 @@ mod extract;
 mod headers;
 mod logs;
 pub mod negotiate;
+mod pages;
 pub mod rate_limit;
 pub mod serve;
 pub mod sessions;
@@ -23,7 +24,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
 use axum::middleware;
-use axum::response::{Html, Response};
+use axum::response::Response;
 use axum::routing::{MethodFilter, on};
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
@@ -111,7 +112,16 @@ impl RouteTable {
 /// layers in [`router`], in this one place.
 fn route_table() -> RouteTable {
     RouteTable::new()
-        .get("/", home)
+        .get("/", pages::home)
+        .post("/jobs", pages::create)
+        .get("/jobs/{id}", pages::job_page)
+        .get("/jobs/{id}/panel", pages::panel_partial)
+        .get("/jobs/{id}/audio", pages::audio)
+        .post("/jobs/{id}/retry", pages::retry)
+        .post("/jobs/{id}/start-over", pages::start_over)
+        .post("/jobs/{id}/resummarize", pages::resummarize)
+        .post("/jobs/{id}/delete", pages::delete)
+        .get("/partials/jobs", pages::list_partial)
         .get("/api/health", api::health)
         .get("/api/jobs", api::list_jobs)
         .post("/api/jobs", api::create_job)
@@ -187,14 +197,6 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .with_state(state)
-}
-
-async fn home() -> Html<&'static str> {
-    Html(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>FocusFlow</title></head>\
-         <body><h1>FocusFlow</h1><p>The server is running. The JSON API is at \
-         <a href=\"/api/jobs\">/api/jobs</a>; health at <a href=\"/api/health\">/api/health</a>.</p></body></html>",
-    )
 }
 
 async fn not_found(request: Request) -> Response {
