@@ -3,11 +3,14 @@
 
 mod api_errors;
 mod backup;
+mod browser;
 mod durability;
 mod fakes;
 mod front;
 mod helpers;
 mod legacy;
 mod log_stream;
+mod pages;
 mod pipeline;
 mod plaud;
+mod webdriver;
