@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
+use crate::fakes::LlmBehaviour;
 use crate::helpers::TestApp;
 use crate::webdriver::{Browser, Driver, find_chromedriver};
 
@@ -38,24 +39,35 @@ async fn assert_fits(browser: &Browser, page: &str) {
     );
 }
 
-#[tokio::test]
-async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
+/// A desktop-sized headless browser, or None (after saying why) when chromedriver is missing
+/// outside CI.
+async fn open_browser() -> Option<(Driver, Browser, tempfile::TempDir)> {
     let Some(chromedriver) = find_chromedriver() else {
         if std::env::var_os("CI").is_some() {
-            panic!("chromedriver is missing: install the Debian packages chromium and chromium-driver");
+            panic!(
+                "chromedriver is missing: install the Debian packages chromium and chromium-driver"
+            );
         }
         eprintln!(
-            "SKIPPED the browser test: chromedriver is not installed \
+            "SKIPPED a browser test: chromedriver is not installed \
              (apt-get install chromium chromium-driver)"
         );
-        return;
+        return None;
     };
-    let app = TestApp::spawn().await;
     let driver = Driver::start(&chromedriver).await;
     let profile = tempfile::tempdir().unwrap();
     let browser = Browser::new(&driver, profile.path()).await;
     browser.set_window_rect(DESKTOP.0, DESKTOP.1).await;
     browser.emulate_viewport(DESKTOP.0, DESKTOP.1, false).await;
+    Some((driver, browser, profile))
+}
+
+#[tokio::test]
+async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
+    let Some((_driver, browser, _profile)) = open_browser().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
     let shots = screenshots();
 
     // A new user: the empty state says what to paste.
@@ -103,6 +115,9 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
         .execute("return window.focusflowNoReload === true;", vec![])
         .await;
     assert_eq!(no_reload, json!(true), "the page reloaded");
+    // The welcome beside the list changed with it.
+    let welcome = browser.text_of("#job-panel h1").await.unwrap();
+    assert_eq!(welcome, "Pick a meeting");
     let done_steps = browser.find_all("#job-list .step-done").await.len();
     assert_eq!(done_steps, 4);
     browser.screenshot(&shots.join("02-home-desktop.png")).await;
@@ -144,10 +159,13 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
         .await;
     assert_fits(&browser, "job at desktop width").await;
     browser.emulate_dark_mode(true).await;
+    // Let the buttons' colour transitions finish before the picture.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     browser
         .screenshot_full_page(&shots.join("05-job-desktop-dark.png"))
         .await;
     browser.emulate_dark_mode(false).await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
 
     // A phone: one column, nothing sideways.
     browser.emulate_viewport(PHONE.0, PHONE.1, true).await;
@@ -171,8 +189,24 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
     browser
         .execute("window.focusflowNoReload = true; return true;", vec![])
         .await;
+    // A slow model, to see the summary while it is written.
+    app.fakes.llm.set(LlmBehaviour {
+        slow: true,
+        ..Default::default()
+    });
     browser
         .click(&browser.find(&format!("#resummarize-{id}")).await)
+        .await;
+    browser
+        .wait_for("the summary being written", || async {
+            let status = browser.text_of("#job-panel .job-status-large").await?;
+            let summary = browser.text_of("#job-panel .summary.is-streaming").await?;
+            (status.contains("Writing the summary") && summary.contains("Version 2"))
+                .then_some(())
+        })
+        .await;
+    browser
+        .screenshot(&shots.join("09-job-streaming-desktop.png"))
         .await;
     browser
         .wait_for("the new summary", || async {
@@ -192,7 +226,7 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
     browser
         .click(&browser.find("details.confirm > summary").await)
         .await;
-    browser.screenshot(&shots.join("09-delete-confirm-desktop.png")).await;
+    browser.screenshot(&shots.join("10-delete-confirm-desktop.png")).await;
     browser
         .click(&browser.find("details.confirm .button-danger").await)
         .await;
@@ -207,7 +241,7 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
     assert!(flash.contains("Deleted"), "{flash}");
     assert!(browser.current_url().await.ends_with('/'));
     assert_eq!(app.get(&format!("/api/jobs/{id}")).await.status(), 404);
-    browser.screenshot(&shots.join("10-after-delete-desktop.png")).await;
+    browser.screenshot(&shots.join("11-after-delete-desktop.png")).await;
 
     // A failed job on a phone: the error in words and a retry button.
     let failed = app.create_job(&app.fakes.audio.url("page.html")).await;
@@ -219,12 +253,149 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
     assert!(error.contains("text/html"), "{error}");
     assert!(browser.try_find("#job-list form button").await.is_some());
     assert_fits(&browser, "a failed job on a phone").await;
-    browser.screenshot(&shots.join("11-failed-home-phone.png")).await;
+    browser.screenshot(&shots.join("12-failed-home-phone.png")).await;
     browser
         .goto(&app.url(&format!("/jobs/{failed_id}")))
         .await;
     assert_fits(&browser, "a failed job page on a phone").await;
-    browser.screenshot(&shots.join("12-failed-job-phone.png")).await;
+    browser.screenshot(&shots.join("13-failed-job-phone.png")).await;
 
+    browser.quit().await;
+}
+
+/// Two seconds of a 440 Hz tone as a WAV file: real audio the browser can decode and seek.
+fn tone_wav() -> Vec<u8> {
+    let rate: u32 = 8000;
+    let samples: Vec<i16> = (0..rate * 2)
+        .map(|n| {
+            let t = n as f64 / f64::from(rate);
+            ((t * 440.0 * std::f64::consts::TAU).sin() * 8000.0) as i16
+        })
+        .collect();
+    let data_len = (samples.len() * 2) as u32;
+    let mut wav = Vec::with_capacity(44 + data_len as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&(rate * 2).to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    for sample in samples {
+        wav.extend_from_slice(&sample.to_le_bytes());
+    }
+    wav
+}
+
+#[tokio::test]
+async fn the_recording_plays_seeks_and_keeps_playing_through_live_updates() {
+    let Some((_driver, browser, _profile)) = open_browser().await else {
+        return;
+    };
+    let fakes = crate::helpers::Fakes::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    for folder in ["files", "transcripts"] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+    }
+    std::fs::write(dir.join("files/standup.wav"), tone_wav()).unwrap();
+    std::fs::write(
+        dir.join("transcripts/standup.txt"),
+        "[Speaker A]: Morning all.\n\n[Speaker B]: Morning.",
+    )
+    .unwrap();
+    let jobs = json!([{
+        "id": "standup",
+        "url": "https://example.com/standup.wav",
+        "status": "completed",
+        "title": "Daily standup",
+        "summary": "# Standup\n\nAll good.",
+        "file_path": "files/standup.wav",
+        "transcript_path": "transcripts/standup.txt",
+        "created_at": 1758830000000_i64,
+        "updated_at": 1758830000000_i64,
+        "logs": [],
+        "checkpoint": { "step": "summarize" }
+    }]);
+    std::fs::write(dir.join("jobs.json"), jobs.to_string()).unwrap();
+    let app = TestApp::start(crate::helpers::test_config(dir, &fakes), fakes).await;
+
+    browser.goto(&app.url("/jobs/standup")).await;
+    let duration = browser
+        .wait_for("the recording's length", || async {
+            let duration = browser
+                .execute(
+                    "const a = document.querySelector('audio.player'); \
+                     return a && a.readyState >= 1 ? a.duration : null;",
+                    vec![],
+                )
+                .await;
+            duration.as_f64()
+        })
+        .await;
+    assert!((duration - 2.0).abs() < 0.05, "{duration}");
+    // Seeking works because the server answers ranges.
+    let seekable = browser
+        .execute(
+            "const a = document.querySelector('audio.player'); \
+             return a.seekable.length > 0 ? a.seekable.end(0) : 0;",
+            vec![],
+        )
+        .await;
+    assert!(seekable.as_f64().unwrap() > 1.9, "{seekable}");
+    browser
+        .execute(
+            "const a = document.querySelector('audio.player'); a.dataset.kept = 'yes'; \
+             a.currentTime = 1.5; return true;",
+            vec![],
+        )
+        .await;
+
+    browser
+        .click(&browser.find("details.transcript > summary").await)
+        .await;
+
+    // A new summary makes the panel poll; the player is the same element throughout.
+    app.fakes.llm.set(LlmBehaviour {
+        slow: true,
+        ..Default::default()
+    });
+    browser
+        .click(&browser.find("#resummarize-standup").await)
+        .await;
+    browser
+        .wait_for("a poll while the summary is written", || async {
+            browser
+                .text_of("#job-panel .summary.is-streaming")
+                .await
+                .filter(|text| text.contains("Launch planning"))
+        })
+        .await;
+    browser
+        .screenshot(&screenshots().join("14-audio-while-polling-desktop.png"))
+        .await;
+    browser
+        .wait_for("the new summary", || async {
+            let status = browser.text_of("#job-panel .job-status-large").await?;
+            status.contains("Completed").then_some(())
+        })
+        .await;
+    let player = browser
+        .execute(
+            "const a = document.querySelector('audio.player'); \
+             return { kept: a.dataset.kept || null, time: a.currentTime, duration: a.duration };",
+            vec![],
+        )
+        .await;
+    assert_eq!(player["kept"], "yes", "the player was replaced: {player}");
+    assert!((player["time"].as_f64().unwrap() - 1.5).abs() < 0.1, "{player}");
+    assert!(player["duration"].as_f64().unwrap() > 1.9, "{player}");
+    // The transcript, opened by the person, stays open through the updates too.
+    assert!(browser.try_find("details.transcript[open] .turn").await.is_some());
     browser.quit().await;
 }

@@ -488,10 +488,12 @@ async fn job_actions_redirect_or_swap_in_place() {
         .await;
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
-    assert!(html.contains("<article id=\"job-panel\""), "{html}");
+    assert!(html.contains("<div id=\"job-live\""), "{html}");
     assert!(html.contains("id=\"job-list\""));
     assert!(html.contains("id=\"flash\""));
-    assert_eq!(html.matches("hx-swap-oob=\"true\"").count(), 3, "{html}");
+    // The live part, the details, the list and the message; not the recording.
+    assert_eq!(html.matches("hx-swap-oob=\"true\"").count(), 4, "{html}");
+    assert!(!html.contains("id=\"job-media\""));
     app.wait_for_status(&id, "completed").await;
 
     // Deleting the open job with htmx: the panel becomes the welcome, the address becomes /.
@@ -533,6 +535,13 @@ async fn polling_runs_while_a_job_works_and_stops_when_it_is_done() {
     assert!(panel.contains("hx-trigger=\"every 2s\""), "{panel}");
     assert!(panel.contains("is-streaming"));
     assert!(panel.contains("writing…"));
+    // The poll names the recording and transcript the browser has, so they are not resent.
+    let media = Regex::new(r#"hx-get="/jobs/[^"/]+/panel\?media=([a-z0-9]+)""#)
+        .unwrap()
+        .captures(&panel)
+        .expect("the poll URL")[1]
+        .to_string();
+    assert!(media.starts_with("a4096t"), "{media}");
     // On the job page only the panel polls (it carries the list); on the home page, the list.
     let page = browser.page(&format!("/jobs/{id}")).await;
     assert_eq!(page.matches("hx-trigger=").count(), 1, "{page}");
@@ -543,7 +552,7 @@ async fn polling_runs_while_a_job_works_and_stops_when_it_is_done() {
     app.wait_for_status(&id, "completed").await;
     for path in [
         format!("/jobs/{id}/panel"),
-        format!("/jobs/{id}/panel?transcript=shown"),
+        format!("/jobs/{id}/panel?media={media}"),
         "/partials/jobs".to_string(),
         format!("/partials/jobs?open={id}"),
         format!("/jobs/{id}"),
@@ -555,12 +564,14 @@ async fn polling_runs_while_a_job_works_and_stops_when_it_is_done() {
     let panel = browser.page(&format!("/jobs/{id}/panel")).await;
     assert!(panel.contains("<table>") && panel.contains("Ship the beta"));
     assert!(!panel.contains("is-streaming"));
-    // A browser that shows the transcript gets a placeholder, not the whole text again.
-    let placeholder = browser
-        .page(&format!("/jobs/{id}/panel?transcript=shown"))
+    // A browser that has the recording and transcript is not sent them again: a poll never
+    // interrupts playback or closes the transcript.
+    let unchanged = browser
+        .page(&format!("/jobs/{id}/panel?media={media}"))
         .await;
-    assert!(placeholder.contains(&format!("id=\"transcript-{id}\" hx-preserve")));
-    assert!(!placeholder.contains("I will ship the beta by Friday"));
+    assert!(!unchanged.contains("id=\"job-media\""));
+    assert!(!unchanged.contains("I will ship the beta by Friday"));
+    assert!(panel.contains("id=\"job-media\" class=\"job-region\" hx-swap-oob=\"true\""));
     assert!(panel.contains("I will ship the beta by Friday"));
 }
 

@@ -22,7 +22,9 @@ use tower_sessions::Session;
 
 use self::flash::Flash;
 use self::templates::{AddForm, Gone, HomePage, JobPage, ListPartial, PanelPartial, Updates};
-use self::view::{AudioShown, JobList, JobPanel, LIST_PAGE, PanelInputs, Providers, TranscriptShown};
+use self::view::{
+    AudioShown, JobList, JobPanel, LIST_PAGE, PanelInputs, Providers, TranscriptShown,
+};
 use super::AppState;
 use super::actions;
 use super::api;
@@ -48,7 +50,8 @@ fn rendering(uri: &Uri, headers: &HeaderMap) -> Rendering {
 struct PageQuery {
     page: Option<String>,
     open: Option<String>,
-    transcript: Option<String>,
+    /// The recording and transcript the browser shows (see [`media_key`]).
+    media: Option<String>,
 }
 
 impl PageQuery {
@@ -97,38 +100,70 @@ async fn job_list(state: &AppState, open: Option<&Job>, page: usize) -> AppResul
     Ok(JobList::new(jobs, open, page))
 }
 
-/// The panel of a job, with its artifacts read from disk. `transcript_shown`: the browser
-/// already has the transcript, so only a placeholder is sent.
+/// Which recording and transcript a job has now: their sizes, cheap to compare on every poll.
+async fn media_key(state: &AppState, job: &Job) -> String {
+    let artifacts = state.store.artifacts();
+    let mut key = String::new();
+    for (letter, relative) in [('a', &job.file_path), ('t', &job.transcript_path)] {
+        let size = match relative.as_deref().and_then(|relative| artifacts.resolve(relative)) {
+            Some(path) => tokio::fs::metadata(&path).await.map(|meta| meta.len()).ok(),
+            None => None,
+        };
+        if let Some(size) = size {
+            key.push(letter);
+            key.push_str(&size.to_string());
+        }
+    }
+    if key.is_empty() { "none".into() } else { key }
+}
+
+/// How much of the panel to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    /// Everything: a full page, or an action that may have changed the files.
+    Always,
+    /// The recording and transcript only if they differ from what the browser has (a poll).
+    IfChanged,
+    /// Not the recording and transcript: an action that leaves them as they are.
+    Never,
+}
+
+/// The panel of a job, with its artifacts read from disk.
 async fn job_panel(
     state: &AppState,
     job: &Job,
     logs: &[LogLine],
-    transcript_shown: bool,
+    media: Media,
+    client_media: Option<&str>,
 ) -> AppResult<JobPanel> {
     let artifacts = state.store.artifacts();
     let summary = match job.summary.clone() {
         Some(summary) => Some(summary),
         None => artifacts.read_text(job.summary_path.as_deref()).await?,
     };
-    let transcript = if transcript_shown && job.transcript_path.is_some() {
-        Some(TranscriptShown::placeholder())
-    } else {
-        artifacts
+    let key = media_key(state, job).await;
+    let include_media = match media {
+        Media::Always => true,
+        Media::IfChanged => client_media != Some(key.as_str()),
+        Media::Never => false,
+    };
+    let (transcript, audio) = if include_media {
+        let transcript = artifacts
             .read_text(job.transcript_path.as_deref())
             .await?
             .filter(|text| !text.trim().is_empty())
-            .map(TranscriptShown::new)
-    };
-    let audio_path = job
-        .file_path
-        .as_deref()
-        .and_then(|relative| artifacts.resolve(relative));
-    let audio = match audio_path {
-        Some(path) if tokio::fs::try_exists(&path).await.unwrap_or(false) => Some(AudioShown {
+            .map(TranscriptShown::new);
+        let audio = key.contains('a').then(|| AudioShown {
             url: format!("/jobs/{}/audio", job.id),
-            mime: audio_type(&path),
-        }),
-        _ => None,
+            mime: job
+                .file_path
+                .as_deref()
+                .map(|path| audio_type(std::path::Path::new(path)))
+                .unwrap_or_default(),
+        });
+        (transcript, audio)
+    } else {
+        (None, None)
     };
     Ok(JobPanel::new(
         job,
@@ -137,6 +172,8 @@ async fn job_panel(
             summary,
             transcript,
             audio,
+            media_key: key,
+            include_media,
         },
     ))
 }
@@ -216,7 +253,7 @@ pub async fn job_page(
     let page = PageQuery::of(&uri).page();
     let result = async {
         let (job, logs) = state.store.job_with_logs(&id).await?;
-        let panel = job_panel(&state, &job, &logs, false).await?;
+        let panel = job_panel(&state, &job, &logs, Media::Always, None).await?;
         let list = job_list(&state, Some(&job), page).await?;
         Ok::<_, AppError>(JobPage {
             csrf_token: token.0,
@@ -278,8 +315,9 @@ pub async fn panel_partial(
         let Some((job, logs)) = maybe_job(&state, &id).await? else {
             return Ok(None);
         };
-        let transcript_shown = query.transcript.as_deref() == Some("shown");
-        let panel = job_panel(&state, &job, &logs, transcript_shown).await?;
+        let panel = job_panel(&state, &job, &logs, Media::IfChanged, query.media.as_deref())
+            .await?
+            .polled();
         // While the panel polls it carries the list; the response that ends its polling
         // carries the list too, so the list can take over if other jobs still run.
         let list = job_list(&state, Some(&job), query.page()).await?.out_of_band();
@@ -358,6 +396,8 @@ struct Outcome {
     flash: Flash,
     /// The job the action was about is gone (deleted).
     deleted: Option<JobId>,
+    /// Whether the open job's recording and transcript must be sent again.
+    media: Media,
 }
 
 /// The answer to a form: a redirect for a plain browser, the changed parts for htmx.
@@ -384,7 +424,11 @@ async fn answer(
             None => None,
         };
         let panel = match &open_job {
-            Some((job, logs)) => Some(job_panel(state, job, logs, false).await?.out_of_band()),
+            Some((job, logs)) => Some(
+                job_panel(state, job, logs, outcome.media, None)
+                    .await?
+                    .out_of_band(),
+            ),
             None => None,
         };
         let list = job_list(
@@ -489,12 +533,14 @@ pub async fn create(
         let list = job_list(&state, open_job.as_ref(), page_of(&back))
             .await?
             .out_of_band();
+        // On the home page the welcome beside the list changes with it.
+        let welcome = open_job.is_none();
         Ok::<_, AppError>(Updates {
             csrf_token: token.0,
             providers: Providers::new(&state.config),
             add_form: Some(AddForm::empty(&back)),
             panel: None,
-            panel_oob: false,
+            panel_oob: welcome,
             list,
             flash: vec![flash],
             flash_oob: true,
@@ -539,7 +585,7 @@ async fn invalid_form(
                 providers,
                 form,
                 list,
-                panel: job_panel(state, &job, &logs, false).await?,
+                panel: job_panel(state, &job, &logs, Media::Always, None).await?,
             }
             .into_response(),
             None => HomePage {
@@ -576,6 +622,7 @@ async fn act(state: &AppState, id: &JobId, action: Action) -> AppResult<Outcome>
     let outcome = |flash| Outcome {
         flash,
         deleted: None,
+        media: Media::Never,
     };
     Ok(match action {
         Action::Retry => {
@@ -584,9 +631,12 @@ async fn act(state: &AppState, id: &JobId, action: Action) -> AppResult<Outcome>
         }
         Action::StartOver => {
             actions::retry_job(state, id, true).await?;
-            outcome(Flash::success(
-                "Starting over: the recording is fetched and transcribed again.",
-            ))
+            Outcome {
+                media: Media::Always,
+                ..outcome(Flash::success(
+                    "Starting over: the recording is fetched and transcribed again.",
+                ))
+            }
         }
         Action::Resummarize => {
             actions::queue_summary(state, id).await?;
@@ -605,6 +655,7 @@ async fn act(state: &AppState, id: &JobId, action: Action) -> AppResult<Outcome>
             Outcome {
                 flash: Flash::success(format!("Deleted “{title}”.")),
                 deleted: Some(id.clone()),
+                media: Media::Never,
             }
         }
     })
@@ -636,6 +687,7 @@ async fn job_action(
         Err(error) => Outcome {
             flash: Flash::error(sentence(&error.public_message())),
             deleted: matches!(error, AppError::NotFound(_)).then(|| id.clone()),
+            media: Media::Never,
         },
     };
     answer(&state, &headers, &session, token.0, &form.return_to, outcome).await

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::jobs::{Job, JobId, LogLine, Stage, Status};
 use crate::markdown::render_markdown;
+use crate::web::negotiate::sentence;
 
 /// A status in words, with the icon that goes with it (never colour alone).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +149,36 @@ pub fn safe_href(url: &str) -> Option<String> {
     matches!(parsed.scheme(), "http" | "https").then(|| parsed.to_string())
 }
 
+/// `web.plaud.ai` or `example.com · meeting.mp3`: enough of a link to recognise it.
+pub fn source_hint(url: &str) -> String {
+    let Ok(parsed) = url::Url::parse(url.trim()) else {
+        return url.chars().take(60).collect();
+    };
+    let host = parsed.host_str().unwrap_or_default().to_string();
+    let file = parsed
+        .path_segments()
+        .and_then(|mut segments| segments.next_back())
+        .filter(|name| name.contains('.'))
+        .map(|name| {
+            percent_decode(name)
+                .chars()
+                .take(60)
+                .collect::<String>()
+        });
+    match file {
+        Some(file) if !host.is_empty() => format!("{host} · {file}"),
+        Some(file) => file,
+        None => host,
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    url::form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_else(|| text.to_string())
+}
+
 /// One job in the list.
 #[derive(Debug, Clone)]
 pub struct JobCard {
@@ -160,6 +191,8 @@ pub struct JobCard {
     pub status: StatusShown,
     pub steps: Vec<Step>,
     pub error: Option<String>,
+    /// Host and file name of the link, to tell untitled meetings apart.
+    pub source: String,
     pub can_retry: bool,
     pub active: bool,
     pub open: bool,
@@ -184,7 +217,12 @@ impl JobCard {
             date_kind,
             status: StatusShown::of(job),
             steps: steps(job),
-            error: job.error.clone().filter(|_| job.status == Status::Error),
+            error: job
+                .error
+                .as_deref()
+                .filter(|_| job.status == Status::Error)
+                .map(sentence),
+            source: source_hint(&job.url),
             can_retry: job.status == Status::Error,
             active: !job.status.is_finished(),
             open: open.is_some_and(|open| *open == job.id),
@@ -322,9 +360,6 @@ pub struct TranscriptShown {
     pub turns: Vec<Turn>,
     pub text: String,
     pub speakers: usize,
-    /// The browser already shows it: the partial sends an empty placeholder that htmx swaps
-    /// for the element in the page (`hx-preserve`), instead of the whole text every poll.
-    pub placeholder: bool,
 }
 
 impl TranscriptShown {
@@ -341,16 +376,6 @@ impl TranscriptShown {
             turns,
             text,
             speakers,
-            placeholder: false,
-        }
-    }
-
-    pub fn placeholder() -> Self {
-        Self {
-            turns: Vec::new(),
-            text: String::new(),
-            speakers: 0,
-            placeholder: true,
         }
     }
 }
@@ -405,7 +430,12 @@ pub struct JobPanel {
     pub error_hint: Option<&'static str>,
     pub poll: bool,
     pub poll_url: String,
+    /// The live part is an out-of-band swap (in an action's answer).
     pub oob: bool,
+    /// The other parts are out-of-band swaps (in a poll's or an action's answer).
+    pub oob_rest: bool,
+    /// The recording and the transcript are sent (they changed, or the whole page is built).
+    pub include_media: bool,
 }
 
 /// What the panel needs besides the job: artifacts read by the handler.
@@ -413,13 +443,17 @@ pub struct PanelInputs {
     pub summary: Option<String>,
     pub transcript: Option<TranscriptShown>,
     pub audio: Option<AudioShown>,
+    /// Names the recording and transcript files as they are now (their sizes), so a poll can
+    /// tell whether the browser's copy is current.
+    pub media_key: String,
+    pub include_media: bool,
 }
 
 impl JobPanel {
     pub fn new(job: &Job, logs: &[LogLine], inputs: PanelInputs) -> Self {
         let card = JobCard::new(job, Some(&job.id));
         let finished = job.status.is_finished();
-        let has_transcript = inputs.transcript.is_some();
+        let has_transcript = job.transcript_path.is_some();
         let summary_markdown = inputs.summary.filter(|text| !text.trim().is_empty());
         let summary_html = summary_markdown.as_deref().map(render_markdown);
         let resume_at = (job.status == Status::Error).then(|| {
@@ -429,10 +463,7 @@ impl JobPanel {
             };
             stage_name(Stage::first_after(checkpoint).unwrap_or(Stage::Summarize))
         });
-        let mut poll_url = format!("/jobs/{}/panel", job.id);
-        if inputs.transcript.is_some() {
-            poll_url.push_str("?transcript=shown");
-        }
+        let poll_url = format!("/jobs/{}/panel?media={}", job.id, inputs.media_key);
         Self {
             url: job.url.clone(),
             url_href: safe_href(&job.url),
@@ -457,12 +488,22 @@ impl JobPanel {
             poll: !finished,
             poll_url,
             oob: false,
+            oob_rest: false,
+            include_media: inputs.include_media,
             card,
         }
     }
 
+    /// For an action's answer: every part is swapped out of band.
     pub fn out_of_band(mut self) -> Self {
         self.oob = true;
+        self.oob_rest = true;
+        self
+    }
+
+    /// For a poll's answer: the live part replaces the polling element, the rest out of band.
+    pub fn polled(mut self) -> Self {
+        self.oob_rest = true;
         self
     }
 }
@@ -571,6 +612,15 @@ mod tests {
         assert_eq!(turns[2].tone, 0);
         assert_eq!(turns[3].speaker, None);
         assert_eq!(turns[3].text, "no label here");
+    }
+
+    #[test]
+    fn untitled_meetings_are_told_apart_by_their_link() {
+        assert_eq!(
+            source_hint("https://cdn.example.com/rec/Team%20sync.mp3?sig=1"),
+            "cdn.example.com · Team sync.mp3"
+        );
+        assert_eq!(source_hint("https://web.plaud.ai/share/abc123"), "web.plaud.ai");
     }
 
     #[test]
