@@ -7,9 +7,9 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AppState, actions};
 use super::extract::{ApiJson, ApiQuery, JobPath, flag};
 use super::view::JobView;
+use super::{AppState, actions};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{iso_millis, now_millis, parse_meeting_date};
 

@@ -143,6 +143,9 @@ mod tests {
         assert_ne!(content_hash(b"a"), content_hash(b"b"));
         assert_eq!(content_type("app.css"), "text/css; charset=utf-8");
         assert!(content_type("app.js").ends_with("javascript; charset=utf-8"));
-        assert_eq!(content_type("vendor/htmx/LICENSE"), "text/plain; charset=utf-8");
+        assert_eq!(
+            content_type("vendor/htmx/LICENSE"),
+            "text/plain; charset=utf-8"
+        );
     }
 }

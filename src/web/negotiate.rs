@@ -84,7 +84,9 @@ fn hint_for(error: &AppError) -> Option<&'static str> {
         AppError::RateLimited { .. } => {
             Some("FocusFlow limits how fast one address may send requests. Wait a moment.")
         }
-        AppError::Internal(_) => Some("Try again in a moment; if it keeps happening, tell whoever runs this FocusFlow."),
+        AppError::Internal(_) => {
+            Some("Try again in a moment; if it keeps happening, tell whoever runs this FocusFlow.")
+        }
         _ => None,
     }
 }
@@ -98,7 +100,8 @@ pub fn error_response(rendering: Rendering, error: AppError) -> Response {
             if let AppError::Internal(cause) = &error {
                 tracing::error!(error = ?cause, "request failed");
             }
-            let job_missing = matches!(&error, AppError::NotFound(message) if message == "job not found");
+            let job_missing =
+                matches!(&error, AppError::NotFound(message) if message == "job not found");
             let page = ErrorPage {
                 code: status.as_u16(),
                 title: if job_missing {

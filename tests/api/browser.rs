@@ -74,7 +74,9 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
     browser.goto(&app.url("/")).await;
     let empty = browser.text_of(".empty-state").await.unwrap();
     assert!(empty.contains("Plaud share link"), "{empty}");
-    browser.screenshot(&shots.join("01-home-empty-desktop.png")).await;
+    browser
+        .screenshot(&shots.join("01-home-empty-desktop.png"))
+        .await;
 
     // Add a meeting with the form; from now on the page must not reload.
     browser
@@ -84,7 +86,9 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
     browser
         .send_keys(&field, &app.fakes.audio.url("meeting.mp3"))
         .await;
-    browser.click(&browser.find("#add-job button[type=submit]").await).await;
+    browser
+        .click(&browser.find("#add-job button[type=submit]").await)
+        .await;
     let flash = browser
         .wait_for("the flash message", || async {
             browser
@@ -124,7 +128,9 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
     assert_fits(&browser, "home at desktop width").await;
 
     // Open it: the summary's table is rendered.
-    browser.click(&browser.find("#job-list .job-link").await).await;
+    browser
+        .click(&browser.find("#job-list .job-link").await)
+        .await;
     browser
         .wait_for("the summary table", || async {
             browser.try_find("#job-panel .summary table").await
@@ -150,7 +156,9 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
             .is_some_and(|text| text.contains("Copy summary"))
     );
     assert!(browser.try_find("audio.player source").await.is_some());
-    browser.click(&browser.find("details.transcript > summary").await).await;
+    browser
+        .click(&browser.find("details.transcript > summary").await)
+        .await;
     let turns = browser.find_all(".turns .turn").await.len();
     assert_eq!(turns, 2, "two speaker turns");
     browser.screenshot(&shots.join("03-job-desktop.png")).await;
@@ -170,10 +178,11 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
     // A phone: one column, nothing sideways.
     browser.emulate_viewport(PHONE.0, PHONE.1, true).await;
     browser.refresh().await;
-    browser.wait_for("the job page", || async {
-        browser.try_find("#job-panel .summary table").await
-    })
-    .await;
+    browser
+        .wait_for("the job page", || async {
+            browser.try_find("#job-panel .summary table").await
+        })
+        .await;
     assert_fits(&browser, "job on a phone").await;
     browser.screenshot(&shots.join("06-job-phone.png")).await;
     browser
@@ -201,8 +210,7 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
         .wait_for("the summary being written", || async {
             let status = browser.text_of("#job-panel .job-status-large").await?;
             let summary = browser.text_of("#job-panel .summary.is-streaming").await?;
-            (status.contains("Writing the summary") && summary.contains("Version 2"))
-                .then_some(())
+            (status.contains("Writing the summary") && summary.contains("Version 2")).then_some(())
         })
         .await;
     browser
@@ -226,14 +234,19 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
     browser
         .click(&browser.find("details.confirm > summary").await)
         .await;
-    browser.screenshot(&shots.join("10-delete-confirm-desktop.png")).await;
+    browser
+        .screenshot(&shots.join("10-delete-confirm-desktop.png"))
+        .await;
     browser
         .click(&browser.find("details.confirm .button-danger").await)
         .await;
     browser
         .wait_for("the job gone from the page", || async {
             let gone = browser.try_find("#job-list .job-card").await.is_none();
-            let welcome = browser.try_find("#job-panel.job-panel-empty").await.is_some();
+            let welcome = browser
+                .try_find("#job-panel.job-panel-empty")
+                .await
+                .is_some();
             (gone && welcome).then_some(())
         })
         .await;
@@ -241,7 +254,9 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
     assert!(flash.contains("Deleted"), "{flash}");
     assert!(browser.current_url().await.ends_with('/'));
     assert_eq!(app.get(&format!("/api/jobs/{id}")).await.status(), 404);
-    browser.screenshot(&shots.join("11-after-delete-desktop.png")).await;
+    browser
+        .screenshot(&shots.join("11-after-delete-desktop.png"))
+        .await;
 
     // A failed job on a phone: the error in words and a retry button.
     let failed = app.create_job(&app.fakes.audio.url("page.html")).await;
@@ -253,12 +268,14 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
     assert!(error.contains("text/html"), "{error}");
     assert!(browser.try_find("#job-list form button").await.is_some());
     assert_fits(&browser, "a failed job on a phone").await;
-    browser.screenshot(&shots.join("12-failed-home-phone.png")).await;
     browser
-        .goto(&app.url(&format!("/jobs/{failed_id}")))
+        .screenshot(&shots.join("12-failed-home-phone.png"))
         .await;
+    browser.goto(&app.url(&format!("/jobs/{failed_id}"))).await;
     assert_fits(&browser, "a failed job page on a phone").await;
-    browser.screenshot(&shots.join("13-failed-job-phone.png")).await;
+    browser
+        .screenshot(&shots.join("13-failed-job-phone.png"))
+        .await;
 
     browser.quit().await;
 }
@@ -393,9 +410,17 @@ async fn the_recording_plays_seeks_and_keeps_playing_through_live_updates() {
         )
         .await;
     assert_eq!(player["kept"], "yes", "the player was replaced: {player}");
-    assert!((player["time"].as_f64().unwrap() - 1.5).abs() < 0.1, "{player}");
+    assert!(
+        (player["time"].as_f64().unwrap() - 1.5).abs() < 0.1,
+        "{player}"
+    );
     assert!(player["duration"].as_f64().unwrap() > 1.9, "{player}");
     // The transcript, opened by the person, stays open through the updates too.
-    assert!(browser.try_find("details.transcript[open] .turn").await.is_some());
+    assert!(
+        browser
+            .try_find("details.transcript[open] .turn")
+            .await
+            .is_some()
+    );
     browser.quit().await;
 }

@@ -126,12 +126,16 @@ fn location(response: &reqwest::Response) -> String {
 fn assert_no_injected_markup(html: &str, page: &str) {
     static HANDLER: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"(?i)<[^>]*\son[a-z]+\s*=").unwrap());
-    static SCRIPT_URL: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r#"(?i)(href|src|action)\s*=\s*["']?\s*(javascript|data):"#).unwrap());
+    static SCRIPT_URL: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"(?i)(href|src|action)\s*=\s*["']?\s*(javascript|data):"#).unwrap()
+    });
     static SCRIPT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)<script\b[^>]*>").unwrap());
     static TAGS: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"(?i)<(iframe|object|embed|svg\s+onload|img)\b").unwrap());
-    assert!(!HANDLER.is_match(html), "{page}: an event handler attribute");
+    assert!(
+        !HANDLER.is_match(html),
+        "{page}: an event handler attribute"
+    );
     assert!(!SCRIPT_URL.is_match(html), "{page}: a script URL");
     assert!(!TAGS.is_match(html), "{page}: an embedded element");
     for script in SCRIPT.find_iter(html) {
@@ -205,7 +209,9 @@ async fn pages_show_what_the_store_holds_escaped() {
     // What the store holds is there, as text.
     for html in [&home, &job, &list] {
         assert!(html.contains("&#60;img src=x onerror=alert(&#34;title&#34;)&#62;Board"));
-        assert!(html.contains("Meeting <time datetime=\"2025-09-25T20:05:39Z\">Thu 25 Sep 2025, 20:05 UTC</time>"));
+        assert!(html.contains(
+            "Meeting <time datetime=\"2025-09-25T20:05:39Z\">Thu 25 Sep 2025, 20:05 UTC</time>"
+        ));
         assert!(html.contains("Failed"), "status in words");
         assert!(html.contains("&#60;svg onload=alert(&#34;error&#34;)&#62; went wrong"));
     }
@@ -353,7 +359,10 @@ async fn a_form_post_creates_a_job_and_redirects_with_a_message() {
         .await;
     assert_eq!(response.status(), 303);
     let target = location(&response);
-    let id = target.strip_prefix("/jobs/").expect("to the new job").to_string();
+    let id = target
+        .strip_prefix("/jobs/")
+        .expect("to the new job")
+        .to_string();
     let job = app.job(&id).await;
     assert_eq!(job["url"], url.as_str());
     assert_eq!(job["meeting_date"], "2025-09-25T14:30:00.000Z");
@@ -383,12 +392,21 @@ async fn a_form_post_creates_a_job_and_redirects_with_a_message() {
     assert!(html.contains("must start with http:// or https://"));
     assert!(html.contains("id=\"job-date-error\""));
     assert!(html.contains("aria-invalid=\"true\""));
-    assert!(html.contains("value=\"ftp://example.com/a.mp3\""), "what was typed stays");
+    assert!(
+        html.contains("value=\"ftp://example.com/a.mp3\""),
+        "what was typed stays"
+    );
     let response = browser
         .post("/jobs", &[("csrf_token", &token), ("url", "  ")], &[])
         .await;
     assert_eq!(response.status(), 422);
-    assert!(response.text().await.unwrap().contains("Paste a Plaud share link"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Paste a Plaud share link")
+    );
 
     // With htmx: the form is swapped for an empty one and the list comes along out of band.
     let response = browser
@@ -400,7 +418,10 @@ async fn a_form_post_creates_a_job_and_redirects_with_a_message() {
         .await;
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
-    assert!(html.trim_start().starts_with("<form id=\"add-job\""), "{html}");
+    assert!(
+        html.trim_start().starts_with("<form id=\"add-job\""),
+        "{html}"
+    );
     assert!(html.contains("id=\"job-list\"") && html.contains("hx-swap-oob=\"true\""));
     assert!(html.contains("Meeting added"));
     let jobs: Value = app.get("/api/jobs").await.json().await.unwrap();
@@ -470,7 +491,10 @@ async fn job_actions_redirect_or_swap_in_place() {
     let response = browser
         .post(
             &format!("/jobs/{id}/start-over"),
-            &[("csrf_token", &token), ("return_to", "https://evil.example/")],
+            &[
+                ("csrf_token", &token),
+                ("return_to", "https://evil.example/"),
+            ],
             &[],
         )
         .await;
@@ -621,7 +645,10 @@ async fn static_files_are_typed_and_cached() {
         .to_string();
     let css = app.get(&href).await;
     assert_eq!(css.status(), 200);
-    assert_eq!(css.headers()[header::CONTENT_TYPE], "text/css; charset=utf-8");
+    assert_eq!(
+        css.headers()[header::CONTENT_TYPE],
+        "text/css; charset=utf-8"
+    );
     assert_eq!(
         css.headers()[header::CACHE_CONTROL],
         "public, max-age=31536000, immutable"
@@ -671,7 +698,10 @@ async fn static_files_are_typed_and_cached() {
                 .contains(kind),
             "{path}"
         );
-        assert_eq!(response.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(
+            response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+            "nosniff"
+        );
     }
     assert_eq!(app.get("/static/nope.js").await.status(), 404);
     assert_eq!(app.get("/static/../Cargo.toml").await.status(), 404);
@@ -709,11 +739,17 @@ async fn the_home_page_welcomes_a_new_user_and_names_missing_services() {
     assert!(home.contains("No meetings yet"));
     assert!(home.contains("Plaud share link"));
     assert!(home.contains("Transcription</strong> (AssemblyAI): not configured"));
-    assert!(home.contains("Summaries</strong> (LLM, gpt-4): configured"), "{home}");
+    assert!(
+        home.contains("Summaries</strong> (LLM, gpt-4): configured"),
+        "{home}"
+    );
     assert!(home.contains("ASSEMBLYAI_API_KEY"));
     // Labels for every field, and the htmx settings the CSP needs.
     assert!(home.contains("<label for=\"job-url\">"));
     assert!(home.contains("<label for=\"job-date\">"));
-    assert!(home.contains("&quot;includeIndicatorStyles&quot;:false") || home.contains("\"includeIndicatorStyles\":false"));
+    assert!(
+        home.contains("&quot;includeIndicatorStyles&quot;:false")
+            || home.contains("\"includeIndicatorStyles\":false")
+    );
     assert!(!home.contains("style="));
 }

@@ -79,7 +79,10 @@ impl Driver {
             {
                 return driver;
             }
-            assert!(Instant::now() < deadline, "chromedriver did not become ready");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not become ready"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -170,9 +173,7 @@ impl Browser {
         body: Option<Value>,
     ) -> Result<Value, Value> {
         let post = method == reqwest::Method::POST;
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base));
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
         // WebDriver wants a JSON body on every POST, even an empty one.
         if post {
             request = request.json(&body.unwrap_or_else(|| json!({})));
@@ -349,17 +350,16 @@ impl Browser {
             if let Some(value) = check().await {
                 return value;
             }
-            assert!(Instant::now() < deadline, "the browser never showed: {what}");
+            assert!(
+                Instant::now() < deadline,
+                "the browser never showed: {what}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     pub async fn quit(self) {
-        let _ = self
-            .client
-            .delete(self.base.clone())
-            .send()
-            .await;
+        let _ = self.client.delete(self.base.clone()).send().await;
     }
 }
 

@@ -12,7 +12,8 @@ mod templates;
 pub mod view;
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -105,7 +106,10 @@ async fn media_key(state: &AppState, job: &Job) -> String {
     let artifacts = state.store.artifacts();
     let mut key = String::new();
     for (letter, relative) in [('a', &job.file_path), ('t', &job.transcript_path)] {
-        let size = match relative.as_deref().and_then(|relative| artifacts.resolve(relative)) {
+        let size = match relative
+            .as_deref()
+            .and_then(|relative| artifacts.resolve(relative))
+        {
             Some(path) => tokio::fs::metadata(&path).await.map(|meta| meta.len()).ok(),
             None => None,
         };
@@ -315,12 +319,20 @@ pub async fn panel_partial(
         let Some((job, logs)) = maybe_job(&state, &id).await? else {
             return Ok(None);
         };
-        let panel = job_panel(&state, &job, &logs, Media::IfChanged, query.media.as_deref())
-            .await?
-            .polled();
+        let panel = job_panel(
+            &state,
+            &job,
+            &logs,
+            Media::IfChanged,
+            query.media.as_deref(),
+        )
+        .await?
+        .polled();
         // While the panel polls it carries the list; the response that ends its polling
         // carries the list too, so the list can take over if other jobs still run.
-        let list = job_list(&state, Some(&job), query.page()).await?.out_of_band();
+        let list = job_list(&state, Some(&job), query.page())
+            .await?
+            .out_of_band();
         Ok::<_, AppError>(Some(PanelPartial {
             csrf_token: token.0,
             providers: Providers::new(&state.config),
@@ -350,9 +362,7 @@ pub async fn audio(
         Ok(job) => job,
         Err(error) => return error_response(rendering, error.into()),
     };
-    let no_audio = || {
-        AppError::NotFound("this meeting has no downloaded recording (yet)".into())
-    };
+    let no_audio = || AppError::NotFound("this meeting has no downloaded recording (yet)".into());
     let Some(path) = job
         .file_path
         .as_deref()
@@ -361,7 +371,9 @@ pub async fn audio(
         return error_response(rendering, no_audio());
     };
     let mime = mime_guess::from_path(&path).first_or_octet_stream();
-    let Ok(response) = ServeFile::new_with_mime(&path, &mime).oneshot(request).await;
+    let Ok(response) = ServeFile::new_with_mime(&path, &mime)
+        .oneshot(request)
+        .await;
     if response.status() == StatusCode::NOT_FOUND {
         return error_response(rendering, no_audio());
     }
@@ -431,13 +443,9 @@ async fn answer(
             ),
             None => None,
         };
-        let list = job_list(
-            state,
-            open_job.as_ref().map(|(job, _)| job),
-            page_of(&back),
-        )
-        .await?
-        .out_of_band();
+        let list = job_list(state, open_job.as_ref().map(|(job, _)| job), page_of(&back))
+            .await?
+            .out_of_band();
         Ok::<_, AppError>(Updates {
             csrf_token: token,
             providers: Providers::new(&state.config),
@@ -661,16 +669,45 @@ async fn act(state: &AppState, id: &JobId, action: Action) -> AppResult<Outcome>
     })
 }
 
-async fn job_action(
-    state: AppState,
-    raw: String,
+/// What a form handler needs besides its form: the address and headers (to choose the kind
+/// of answer), the session (for flash messages) and the token (for the forms it sends back).
+pub struct FormRequest {
     uri: Uri,
     headers: HeaderMap,
     session: Session,
     token: CsrfToken,
+}
+
+impl FromRequestParts<AppState> for FormRequest {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, message)| AppError::Internal(anyhow::anyhow!(message)))?;
+        let token = CsrfToken::from_request_parts(parts, state).await?;
+        Ok(Self {
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+            session,
+            token,
+        })
+    }
+}
+
+async fn job_action(
+    state: AppState,
+    raw: String,
+    request: FormRequest,
     form: Result<CsrfForm<ActionForm>, AppError>,
     action: Action,
 ) -> Response {
+    let FormRequest {
+        uri,
+        headers,
+        session,
+        token,
+    } = request;
     let CsrfForm(form) = match form {
         Ok(form) => form,
         Err(error) => return refused(&headers, &uri, error),
@@ -690,7 +727,15 @@ async fn job_action(
             media: Media::Never,
         },
     };
-    answer(&state, &headers, &session, token.0, &form.return_to, outcome).await
+    answer(
+        &state,
+        &headers,
+        &session,
+        token.0,
+        &form.return_to,
+        outcome,
+    )
+    .await
 }
 
 macro_rules! action_handler {
@@ -698,13 +743,10 @@ macro_rules! action_handler {
         pub async fn $name(
             State(state): State<AppState>,
             Path(raw): Path<String>,
-            uri: Uri,
-            headers: HeaderMap,
-            session: Session,
-            token: CsrfToken,
+            request: FormRequest,
             form: Result<CsrfForm<ActionForm>, AppError>,
         ) -> Response {
-            job_action(state, raw, uri, headers, session, token, form, $action).await
+            job_action(state, raw, request, form, $action).await
         }
     };
 }
@@ -736,5 +778,4 @@ mod tests {
             assert_eq!(safe_return(hostile), ("/".to_string(), None), "{hostile}");
         }
     }
-
 }

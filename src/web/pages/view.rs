@@ -159,12 +159,7 @@ pub fn source_hint(url: &str) -> String {
         .path_segments()
         .and_then(|mut segments| segments.next_back())
         .filter(|name| name.contains('.'))
-        .map(|name| {
-            percent_decode(name)
-                .chars()
-                .take(60)
-                .collect::<String>()
-        });
+        .map(|name| percent_decode(name).chars().take(60).collect::<String>());
     match file {
         Some(file) if !host.is_empty() => format!("{host} · {file}"),
         Some(file) => file,
@@ -468,7 +463,10 @@ impl JobPanel {
             url: job.url.clone(),
             url_href: safe_href(&job.url),
             resolved_href: job.resolved_url.as_deref().and_then(safe_href),
-            resolved_url: job.resolved_url.clone().filter(|resolved| *resolved != job.url),
+            resolved_url: job
+                .resolved_url
+                .clone()
+                .filter(|resolved| *resolved != job.url),
             added: DateShown::millis(job.created_at),
             attempts: job.attempts,
             resume_at,
@@ -603,9 +601,8 @@ mod tests {
 
     #[test]
     fn transcripts_split_into_speaker_turns() {
-        let turns = turns(
-            "[Speaker A]: Hello.\n\n[Speaker B]: Hi.\n\n[Speaker A]: Bye.\n\nno label here",
-        );
+        let turns =
+            turns("[Speaker A]: Hello.\n\n[Speaker B]: Hi.\n\n[Speaker A]: Bye.\n\nno label here");
         assert_eq!(turns.len(), 4);
         assert_eq!(turns[0].speaker.as_deref(), Some("Speaker A"));
         assert_eq!(turns[1].tone, 1);
@@ -620,7 +617,10 @@ mod tests {
             source_hint("https://cdn.example.com/rec/Team%20sync.mp3?sig=1"),
             "cdn.example.com · Team sync.mp3"
         );
-        assert_eq!(source_hint("https://web.plaud.ai/share/abc123"), "web.plaud.ai");
+        assert_eq!(
+            source_hint("https://web.plaud.ai/share/abc123"),
+            "web.plaud.ai"
+        );
     }
 
     #[test]
