@@ -47,6 +47,25 @@
     });
   });
 
+  // Success messages fade after a while; any message goes when clicked.
+  function dismiss(message) {
+    message.classList.add("is-leaving");
+    setTimeout(function () { message.remove(); }, 300);
+  }
+  function schedule(root) {
+    root.querySelectorAll(".flash-success:not([data-timed])").forEach(function (message) {
+      message.setAttribute("data-timed", "");
+      setTimeout(function () { dismiss(message); }, 8000);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { schedule(document); });
+  document.addEventListener("htmx:afterSettle", function () { schedule(document); });
+  document.addEventListener("htmx:oobAfterSwap", function () { schedule(document); });
+  document.addEventListener("click", function (event) {
+    var message = event.target.closest(".flash");
+    if (message) dismiss(message);
+  });
+
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
     if (status === 429) say("Too many requests for a moment; FocusFlow will catch up shortly.");

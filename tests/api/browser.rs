@@ -184,6 +184,9 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
         })
         .await;
     assert_fits(&browser, "job on a phone").await;
+    browser
+        .execute("window.scrollTo(0, 0); return true;", vec![])
+        .await;
     browser.screenshot(&shots.join("06-job-phone.png")).await;
     browser
         .screenshot_full_page(&shots.join("07-job-phone-full.png"))
@@ -207,6 +210,14 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
         .click(&browser.find(&format!("#resummarize-{id}")).await)
         .await;
     browser
+        .wait_for("the message about the new summary", || async {
+            browser
+                .text_of("#flash")
+                .await
+                .filter(|text| text.contains("new summary"))
+        })
+        .await;
+    browser
         .wait_for("the summary being written", || async {
             let status = browser.text_of("#job-panel .job-status-large").await?;
             let summary = browser.text_of("#job-panel .summary.is-streaming").await?;
@@ -223,8 +234,6 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
             (summary.contains("Version 2") && status.contains("Completed")).then_some(())
         })
         .await;
-    let flash = browser.text_of("#flash").await.unwrap_or_default();
-    assert!(flash.contains("new summary"), "{flash}");
     let no_reload = browser
         .execute("return window.focusflowNoReload === true;", vec![])
         .await;
