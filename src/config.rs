@@ -113,6 +113,11 @@ pub struct Config {
     pub log_format: LogFormat,
     pub rust_log: String,
 
+    /// Where job completion and failure events are POSTed, if anywhere.
+    pub webhook_url: Option<String>,
+    /// Signs webhook events (HMAC-SHA256) when set.
+    pub webhook_secret: Option<Secret>,
+
     /// How long a provider may stay silent before the call counts as timed out.
     pub provider_read_timeout: Duration,
     pub connect_timeout: Duration,
@@ -286,6 +291,15 @@ impl Config {
                 }
             },
             rust_log: vars.string("RUST_LOG").unwrap_or_else(|| "info".into()),
+
+            webhook_url: vars
+                .string("WEBHOOK_URL")
+                .map(|url| {
+                    base_url("WEBHOOK_URL", &url)?;
+                    Ok::<_, ConfigError>(url)
+                })
+                .transpose()?,
+            webhook_secret: vars.string("WEBHOOK_SECRET").map(Secret::new),
 
             provider_read_timeout: Duration::from_secs(read_timeout_secs),
             connect_timeout: Duration::from_secs(10),

@@ -6,8 +6,10 @@
 
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod jobs;
 pub mod markdown;
+pub mod metrics;
 pub mod net;
 pub mod pipeline;
 pub mod store;
@@ -84,17 +86,20 @@ impl Application {
 
         let clients = Clients::new(&config).context("could not build the HTTP clients")?;
         let queue = Queue::new();
-        let state = AppState::new(
+        let metrics = metrics::Metrics::new();
+        let mut state = AppState::new(
             config.clone(),
             store.clone(),
             queue.clone(),
             clients.clone(),
         );
+        state.metrics = metrics.clone();
         let worker = Worker {
             store,
             config,
             clients,
             queue,
+            metrics,
         };
         let address = listener.local_addr()?;
         Ok(Self {

@@ -35,7 +35,7 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
     let relative = with_retry(
         &context.config.retry,
         || attempt(context, job, &url),
-        |message| context.log(message),
+        |message| context.retrying("download", message),
     )
     .await?;
     context

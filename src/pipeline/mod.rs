@@ -7,6 +7,7 @@ pub mod plaud;
 pub mod resolve;
 pub mod summarize;
 pub mod transcribe;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,7 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::jobs::{Job, JobId, Stage, Status};
+use crate::metrics::Metrics;
 use crate::net::Clients;
 use crate::store::{Changes, Store, StoreError};
 
@@ -51,6 +53,7 @@ pub struct StageContext {
     pub config: Arc<Config>,
     pub clients: Clients,
     pub job_id: JobId,
+    pub metrics: Metrics,
 }
 
 impl StageContext {
@@ -61,6 +64,12 @@ impl StageContext {
         if let Err(error) = self.store.append_log(&self.job_id, message).await {
             tracing::warn!(job = %self.job_id, %error, "could not append a log line");
         }
+    }
+
+    /// Hears about a provider call that will be tried again: counted, and logged for the job.
+    pub async fn retrying(&self, provider: &'static str, message: String) {
+        self.metrics.provider_retry(provider);
+        self.log(message).await;
     }
 
     pub async fn update(&self, changes: Changes) -> StageResult<Job> {
@@ -120,6 +129,7 @@ pub struct Worker {
     pub config: Arc<Config>,
     pub clients: Clients,
     pub queue: Queue,
+    pub metrics: Metrics,
 }
 
 /// The safety net: a worker looks for work this often even if no wake-up came.
@@ -203,6 +213,7 @@ impl Worker {
             config: self.config.clone(),
             clients: self.clients.clone(),
             job_id: job.id.clone(),
+            metrics: self.metrics.clone(),
         };
         let id = job.id.clone();
         match job.next_stage() {
@@ -235,8 +246,14 @@ impl Worker {
             _ = cancel.cancelled() => {
                 if shutdown.is_cancelled() {
                     // Leave it resumable: back in the queue, checkpoint kept.
-                    let _ = self.store.update(&id, Changes::new().status(Status::Queued)).await;
-                    context.log("Interrupted by shutdown; the job resumes from its checkpoint at the next start").await;
+                    let _ = self
+                        .store
+                        .update_with_log(
+                            &id,
+                            Changes::new().status(Status::Queued),
+                            "Interrupted by shutdown; the job resumes from its checkpoint at the next start",
+                        )
+                        .await;
                 }
                 return Ok(Outcome::Interrupted(id));
             }
@@ -244,20 +261,20 @@ impl Worker {
 
         match result {
             Ok(()) => {
-                // The line comes first: the status change is what ends a log stream.
-                context.log("Job completed").await;
+                let changes = Changes::new()
+                    .status(Status::Completed)
+                    .error(None)
+                    .progress(None);
+                tracing::info!("Job completed");
                 match self
                     .store
-                    .update(
-                        &id,
-                        Changes::new()
-                            .status(Status::Completed)
-                            .error(None)
-                            .progress(None),
-                    )
+                    .update_with_log(&id, changes, "Job completed")
                     .await
                 {
-                    Ok(_) => Ok(Outcome::Completed(id)),
+                    Ok(job) => {
+                        webhook::notify(&context, &job);
+                        Ok(Outcome::Completed(id))
+                    }
                     Err(StoreError::NotFound) => Ok(Outcome::Interrupted(id)),
                     Err(error) => Err(error),
                 }
@@ -266,16 +283,23 @@ impl Worker {
             Err(error) => {
                 let message = error.to_string();
                 tracing::warn!(error = %message, "job failed");
-                context.log(format!("Failed: {message}")).await;
+                if let Ok(failed) = self.store.job(&id).await {
+                    let stage = failed.current_stage().map(Stage::as_str).unwrap_or("queue");
+                    self.metrics.stage_failed(stage);
+                }
+                let changes = Changes::new()
+                    .status(Status::Error)
+                    .error(Some(message.clone()));
                 match self
                     .store
-                    .update(
-                        &id,
-                        Changes::new().status(Status::Error).error(Some(message)),
-                    )
+                    .update_with_log(&id, changes, format!("Failed: {message}"))
                     .await
                 {
-                    Ok(_) | Err(StoreError::NotFound) => Ok(Outcome::Failed(id)),
+                    Ok(job) => {
+                        webhook::notify(&context, &job);
+                        Ok(Outcome::Failed(id))
+                    }
+                    Err(StoreError::NotFound) => Ok(Outcome::Failed(id)),
                     Err(error) => Err(error),
                 }
             }
@@ -305,6 +329,9 @@ async fn run_stages(context: &StageContext, mut job: Job) -> StageResult<()> {
         job = context
             .update(Changes::new().checkpoint(Some(stage)))
             .await?;
+        context
+            .metrics
+            .stage_finished(stage.as_str(), started.elapsed());
         tracing::info!(
             stage = stage.as_str(),
             elapsed_ms = started.elapsed().as_millis() as u64,

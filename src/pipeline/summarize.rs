@@ -54,7 +54,7 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
         let result = with_retry(
             &context.config.retry,
             || llm.complete(&prompt, Some(&sender)),
-            |message| context.log(message),
+            |message| context.retrying("llm", message),
         )
         .await;
         // Closing the channel ends the saver once it has written what it holds.
@@ -125,7 +125,7 @@ async fn title_for(context: &StageContext, llm: &Llm, summary: &str) -> Option<S
     let answer = with_retry(
         &context.config.retry,
         || llm.complete(&prompt, None),
-        |message| context.log(message),
+        |message| context.retrying("llm", message),
     )
     .await;
     match answer {

@@ -446,12 +446,44 @@ impl Store {
         .await
     }
 
+    /// How many jobs have each status (statuses with none are left out).
+    pub async fn count_by_status(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status",
+            )?;
+            let counts = statement
+                .query_map([], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(counts)
+        })
+        .await
+    }
+
     pub async fn count_jobs(&self) -> StoreResult<u64> {
         self.read(|connection| {
             Ok(
                 connection.query_row("SELECT COUNT(*) FROM jobs", [], |row| row.get::<_, i64>(0))?
                     as u64,
             )
+        })
+        .await
+    }
+
+    /// The logs of several jobs at once (for a page of the list).
+    pub async fn logs_for(
+        &self,
+        ids: Vec<JobId>,
+    ) -> StoreResult<std::collections::HashMap<JobId, Vec<LogLine>>> {
+        self.read(move |connection| {
+            let mut all = std::collections::HashMap::with_capacity(ids.len());
+            for id in ids {
+                let lines = logs_after(connection, &id, 0)?;
+                all.insert(id, lines);
+            }
+            Ok(all)
         })
         .await
     }
@@ -509,6 +541,49 @@ impl Store {
                 get_job(connection, &job_id)
             })
             .await?;
+        if let Some(status) = status {
+            self.announce(JobEvent::Status {
+                job_id: id.clone(),
+                status,
+            });
+        }
+        Ok(job)
+    }
+
+    /// Applies `changes` and appends a log line in one transaction: a crash leaves both or
+    /// neither (a job never says "completed" in its log without being completed).
+    pub async fn update_with_log(
+        &self,
+        id: &JobId,
+        changes: Changes,
+        message: impl Into<String>,
+    ) -> StoreResult<Job> {
+        let job_id = id.clone();
+        let status = changes.status;
+        let message = message.into();
+        let (job, line) = self
+            .write(move |connection| {
+                let transaction = connection.transaction()?;
+                update_job(&transaction, &job_id, &changes)?;
+                let ts = now_millis();
+                transaction.execute(
+                    "INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, ?3)",
+                    params![job_id.as_str(), ts, message],
+                )?;
+                let line = LogLine {
+                    seq: transaction.last_insert_rowid(),
+                    ts,
+                    message,
+                };
+                let job = get_job(&transaction, &job_id)?;
+                transaction.commit()?;
+                Ok((job, line))
+            })
+            .await?;
+        self.announce(JobEvent::Log {
+            job_id: id.clone(),
+            line,
+        });
         if let Some(status) = status {
             self.announce(JobEvent::Status {
                 job_id: id.clone(),

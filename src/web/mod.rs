@@ -2,6 +2,7 @@
 
 mod actions;
 mod api;
+pub mod archive;
 pub mod assets;
 pub mod auth;
 pub mod client;
@@ -20,17 +21,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
 use axum::middleware;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::metrics::Metrics;
 use negotiate::{Rendering, error_response};
 use rate_limit::RateLimits;
 use sessions::BoundedMemoryStore;
@@ -52,6 +54,7 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     pub limits: RateLimits,
     pub sessions: BoundedMemoryStore,
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -65,6 +68,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             limits,
             sessions: BoundedMemoryStore::default(),
+            metrics: Metrics::new(),
         }
     }
 }
@@ -106,6 +110,10 @@ impl RouteTable {
     fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
         self.add(Method::DELETE, path, handler)
     }
+
+    fn patch<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::PATCH, path, handler)
+    }
 }
 
 /// Every route: which are public, which are limited and which need auth is decided by the
@@ -123,15 +131,18 @@ fn route_table() -> RouteTable {
         .post("/jobs/{id}/delete", pages::delete)
         .get("/partials/jobs", pages::list_partial)
         .get("/api/health", api::health)
-        .get("/api/jobs", api::list_jobs)
+        .get("/api/jobs", archive::list_jobs)
         .post("/api/jobs", api::create_job)
         .get("/api/jobs/{id}", api::get_job)
         .delete("/api/jobs/{id}", api::delete_job)
+        .patch("/api/jobs/{id}", archive::patch_job)
+        .get("/api/jobs/{id}/export", archive::export)
         .post("/api/jobs/{id}/retry", api::retry_job)
         .post("/api/jobs/{id}/regenerate-summary", api::regenerate_summary)
         .post("/api/jobs/{id}/resummarize", api::resummarize)
         .get("/api/jobs/{id}/transcript", api::transcript)
         .get("/api/jobs/{id}/logs/stream", logs::stream)
+        .get("/metrics", metrics)
 }
 
 /// The (method, path pattern) of every route, from the table the router is built from.
@@ -181,6 +192,7 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(60),
         ))
         .layer(middleware::from_fn(headers::secure))
+        .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let route = request
@@ -197,6 +209,38 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+/// Prometheus text format; behind the same auth as everything else.
+async fn metrics(State(state): State<AppState>) -> Result<Response, AppError> {
+    let jobs = state.store.count_by_status().await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&jobs),
+    )
+        .into_response())
+}
+
+/// Counts every request by its route pattern (not its path, which would grow without bound).
+async fn count_request(
+    State(state): State<AppState>,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .http_request(&route, &method, response.status().as_u16());
+    response
 }
 
 async fn not_found(request: Request) -> Response {

@@ -92,6 +92,7 @@ async fn audio_file(State(calls): State<Counter>, Path(name): Path<String>) -> R
         )
             .into_response(),
         "large.mp3" => ([(header::CONTENT_TYPE, "audio/mpeg")], fake_mp3(50_000)).into_response(),
+        "huge.mp3" => ([(header::CONTENT_TYPE, "audio/mpeg")], fake_mp3(4 << 20)).into_response(),
         "large-stream.mp3" => {
             // Chunked, no Content-Length: the limit must hold while streaming.
             let chunks = (0..50).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![7u8; 1000])));
@@ -103,6 +104,22 @@ async fn audio_file(State(calls): State<Counter>, Path(name): Path<String>) -> R
         "missing.mp3" => StatusCode::NOT_FOUND.into_response(),
         _ => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// A server that accepts connections and never answers: the worst kind of provider.
+pub async fn black_hole() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (format!("http://{address}"), accepted)
 }
 
 // ---------------------------------------------------------------- Plaud

@@ -2,14 +2,17 @@
 //! fakes of every external service. One binary, many modules (linking is slow).
 
 mod api_errors;
+mod archive;
 mod backup;
 mod browser;
 mod durability;
 mod fakes;
+mod faults;
 mod front;
 mod helpers;
 mod legacy;
 mod log_stream;
+mod observability;
 mod pages;
 mod pipeline;
 mod plaud;

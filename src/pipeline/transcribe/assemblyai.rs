@@ -27,7 +27,8 @@ pub async fn transcribe(
         .to_string();
     let origin = config.assemblyai_base_url.clone();
     let client = &context.clients.trusted;
-    let log_retry = |message: String| context.log(format!("AssemblyAI: {message}"));
+    let log_retry =
+        |message: String| context.retrying("assemblyai", format!("AssemblyAI: {message}"));
 
     let transcript_id = match &job.transcription_ref {
         Some(id) => {

@@ -28,10 +28,10 @@ use self::view::{
 };
 use super::AppState;
 use super::actions;
-use super::api;
 use super::csrf::{CsrfForm, CsrfToken};
 use super::extract::{ApiQuery, JobPath};
 use super::negotiate::{Rendering, error_response, sentence};
+use super::{api, archive};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{Job, JobId, LogLine, parse_meeting_date};
 
@@ -200,17 +200,23 @@ async fn maybe_job(state: &AppState, id: &JobId) -> AppResult<Option<(Job, Vec<L
 
 // ------------------------------------------------------------------------------ pages
 
-/// `GET /`: the list and the add form; JSON clients get `GET /api/jobs`.
+/// `GET /`: the list and the add form; JSON clients get `GET /api/jobs` (with its filters).
 pub async fn home(
     State(state): State<AppState>,
     uri: Uri,
     headers: HeaderMap,
     session: Session,
     token: CsrfToken,
+    query: Result<ApiQuery<archive::ListQuery>, AppError>,
 ) -> Response {
     let rendering = rendering(&uri, &headers);
     if rendering == Rendering::Json {
-        return api::list_jobs(State(state)).await.into_response();
+        return match query {
+            Ok(query) => archive::list_jobs(State(state), query)
+                .await
+                .into_response(),
+            Err(error) => error.into_response(),
+        };
     }
     let page = PageQuery::of(&uri).page();
     let result = async {

@@ -1,0 +1,475 @@
+//! The archive side of the API: search, filters and pages of the job list, exports, and edits of
+//! a job's title and meeting date.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::extract::{ApiJson, ApiQuery, JobPath};
+use super::view::JobView;
+use crate::error::{AppError, AppResult};
+use crate::jobs::{Job, Status, meeting_date_millis, parse_meeting_date};
+use crate::pipeline::transcribe::Utterance;
+use crate::store::search::{MATCH_END, MATCH_START};
+use crate::store::{Changes, Cursor, JobFilter};
+
+pub const DEFAULT_PAGE: usize = 50;
+pub const MAX_PAGE: usize = 500;
+const MAX_TITLE_CHARS: usize = 200;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+    offset: Option<String>,
+}
+
+impl ListQuery {
+    fn is_empty(&self) -> bool {
+        self.q.is_none()
+            && self.status.is_none()
+            && self.from.is_none()
+            && self.to.is_none()
+            && self.limit.is_none()
+            && self.cursor.is_none()
+            && self.offset.is_none()
+    }
+
+    /// The filter it asks for, or a 400 naming the bad parameter.
+    pub fn filter(&self) -> AppResult<JobFilter> {
+        let number = |name: &str, value: &Option<String>, max: usize| -> AppResult<Option<usize>> {
+            value
+                .as_deref()
+                .filter(|v| !v.is_empty())
+                .map(|v| {
+                    v.parse::<usize>()
+                        .ok()
+                        .filter(|n| *n <= max)
+                        .ok_or_else(|| {
+                            AppError::bad_request(format!(
+                                "\"{name}\" must be a whole number from 0 to {max}"
+                            ))
+                        })
+                })
+                .transpose()
+        };
+        let date = |name: &str, value: &Option<String>| -> AppResult<Option<i64>> {
+            value
+                .as_deref()
+                .filter(|v| !v.is_empty())
+                .map(|v| {
+                    parse_meeting_date(v)
+                        .and_then(|iso| meeting_date_millis(&iso))
+                        .ok_or_else(|| {
+                            AppError::bad_request(format!(
+                                "\"{name}\" is not a date (use e.g. 2025-09-25)"
+                            ))
+                        })
+                })
+                .transpose()
+        };
+        let statuses = match self.status.as_deref().filter(|v| !v.is_empty()) {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|name| {
+                    name.trim().parse::<Status>().map_err(|_| {
+                        AppError::bad_request(format!(
+                            "\"status\" has an unknown value {:?} (use queued, resolving, downloading, transcribing, summarizing, completed or error)",
+                            name.trim()
+                        ))
+                    })
+                })
+                .collect::<AppResult<Vec<_>>>()?,
+        };
+        let after = match self.cursor.as_deref().filter(|v| !v.is_empty()) {
+            None => None,
+            Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
+                AppError::bad_request("\"cursor\" is not one this server handed out")
+            })?),
+        };
+        Ok(JobFilter {
+            query: self
+                .q
+                .as_deref()
+                .map(str::trim)
+                .filter(|q| !q.is_empty())
+                .map(|q| q.chars().take(200).collect()),
+            statuses,
+            from_ms: date("from", &self.from)?,
+            // "to" is a day: include all of it.
+            to_ms: date("to", &self.to)?.map(|ms| {
+                if self.to.as_deref().is_some_and(|to| to.trim().len() == 10) {
+                    ms + 86_400_000
+                } else {
+                    ms
+                }
+            }),
+            limit: number("limit", &self.limit, MAX_PAGE)?
+                .unwrap_or(DEFAULT_PAGE)
+                .max(1),
+            after,
+            offset: number("offset", &self.offset, 1_000_000)?.unwrap_or(0),
+        })
+    }
+}
+
+/// An FTS snippet as safe HTML: the text escaped, the matches in `<mark>`.
+pub fn snippet_html(snippet: &str) -> String {
+    let mut html = String::with_capacity(snippet.len() + 16);
+    for c in snippet.chars() {
+        match c {
+            '&' => html.push_str("&amp;"),
+            '<' => html.push_str("&lt;"),
+            '>' => html.push_str("&gt;"),
+            '"' => html.push_str("&quot;"),
+            '\'' => html.push_str("&#39;"),
+            MATCH_START => html.push_str("<mark>"),
+            MATCH_END => html.push_str("</mark>"),
+            other => html.push(other),
+        }
+    }
+    html
+}
+
+/// `GET /api/jobs`: every job (the original's answer) without parameters; with `q`, `status`,
+/// `from`, `to`, `limit`, `cursor` or `offset`, a page plus where the next one starts.
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> AppResult<Json<Value>> {
+    if query.is_empty() {
+        return super::api::list_jobs(State(state)).await;
+    }
+    let filter = query.filter()?;
+    let page = state.store.find_jobs(filter).await?;
+    let ids = page.jobs.iter().map(|found| found.job.id.clone()).collect();
+    let mut logs = state.store.logs_for(ids).await?;
+    let artifacts = state.store.artifacts();
+    let jobs: Vec<Value> = page
+        .jobs
+        .into_iter()
+        .map(|found| {
+            let lines = logs.remove(&found.job.id).unwrap_or_default();
+            let mut view = serde_json::to_value(JobView::new(found.job, &lines, artifacts))
+                .unwrap_or(Value::Null);
+            if let (Some(snippet), Value::Object(object)) = (found.snippet, &mut view) {
+                object.insert("snippet".into(), Value::String(snippet_html(&snippet)));
+            }
+            view
+        })
+        .collect();
+    let mut body = json!({ "jobs": jobs });
+    if let Some(next) = page.next {
+        body["next_cursor"] = Value::String(next.encode());
+    }
+    if let Some(offset) = page.next_offset {
+        body["next_offset"] = json!(offset);
+    }
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    format: Option<String>,
+}
+
+/// A file name from the job's title (or id), safe in a header.
+fn file_stem(job: &Job) -> String {
+    let base = job.title.as_deref().unwrap_or("meeting");
+    let mut stem: String = base
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while stem.contains("--") {
+        stem = stem.replace("--", "-");
+    }
+    let stem = stem.trim_matches('-').chars().take(80).collect::<String>();
+    let date = job
+        .meeting_date
+        .as_deref()
+        .and_then(|date| date.get(..10))
+        .map(|day| format!("{day}-"))
+        .unwrap_or_default();
+    if stem.is_empty() {
+        format!("{date}{}", job.id)
+    } else {
+        format!("{date}{stem}")
+    }
+}
+
+/// `attachment; filename="ascii"; filename*=UTF-8''percent-encoded`.
+pub fn content_disposition(name: &str) -> HeaderValue {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+                (byte as char).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect();
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+fn download(name: String, content_type: &str, body: impl Into<Body>) -> Response {
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(content_type)
+                .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        )],
+        body.into(),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_DISPOSITION, content_disposition(&name));
+    response
+}
+
+async fn utterances(state: &AppState, job: &Job) -> AppResult<Vec<Utterance>> {
+    let artifacts = state.store.artifacts();
+    let raw = artifacts
+        .read_text(Some(&artifacts.utterances_relative(&job.id)))
+        .await?;
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    let value: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+    Ok(value
+        .get("utterances")
+        .cloned()
+        .and_then(|list| serde_json::from_value(list).ok())
+        .unwrap_or_default())
+}
+
+/// `GET /api/jobs/{id}/export?format=md|txt|srt|vtt|json|audio`.
+pub async fn export(
+    State(state): State<AppState>,
+    JobPath(id): JobPath,
+    ApiQuery(query): ApiQuery<ExportQuery>,
+) -> AppResult<Response> {
+    let (job, logs) = state.store.job_with_logs(&id).await?;
+    let artifacts = state.store.artifacts();
+    let stem = file_stem(&job);
+    let missing = |what: &str| AppError::NotFound(format!("this job has no {what} yet"));
+    let format = query.format.as_deref().unwrap_or("json");
+    match format {
+        "md" | "markdown" => {
+            let summary = artifacts
+                .read_text(job.summary_path.as_deref())
+                .await?
+                .or(job.summary.clone())
+                .ok_or_else(|| missing("summary"))?;
+            Ok(download(
+                format!("{stem}.md"),
+                "text/markdown; charset=utf-8",
+                summary,
+            ))
+        }
+        "txt" | "text" => {
+            let transcript = artifacts
+                .read_text(job.transcript_path.as_deref())
+                .await?
+                .ok_or_else(|| missing("transcript"))?;
+            Ok(download(
+                format!("{stem}.txt"),
+                "text/plain; charset=utf-8",
+                transcript,
+            ))
+        }
+        "srt" => {
+            let text = crate::export::to_srt(&utterances(&state, &job).await?)
+                .ok_or_else(|| missing("timed transcript"))?;
+            Ok(download(
+                format!("{stem}.srt"),
+                "application/x-subrip; charset=utf-8",
+                text,
+            ))
+        }
+        "vtt" => {
+            let text = crate::export::to_vtt(&utterances(&state, &job).await?)
+                .ok_or_else(|| missing("timed transcript"))?;
+            Ok(download(
+                format!("{stem}.vtt"),
+                "text/vtt; charset=utf-8",
+                text,
+            ))
+        }
+        "json" => {
+            let transcript = artifacts.read_text(job.transcript_path.as_deref()).await?;
+            let utterances = utterances(&state, &job).await?;
+            let mut view = JobView::new(job.clone(), &logs, artifacts);
+            view.transcript = transcript;
+            let mut value = serde_json::to_value(view).unwrap_or(Value::Null);
+            value["utterances"] = serde_json::to_value(utterances).unwrap_or(Value::Null);
+            let body = serde_json::to_string_pretty(&value).unwrap_or_default();
+            Ok(download(format!("{stem}.json"), "application/json", body))
+        }
+        "audio" => {
+            let path = job
+                .file_path
+                .as_deref()
+                .and_then(|relative| artifacts.resolve(relative))
+                .ok_or_else(|| missing("audio"))?;
+            let file = match tokio::fs::File::open(&path).await {
+                Ok(file) => file,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(missing("audio"));
+                }
+                Err(error) => return Err(error.into()),
+            };
+            let length = file.metadata().await?.len();
+            let extension = path
+                .extension()
+                .map(|e| e.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "bin".into());
+            let mime = mime_guess::from_path(&path).first_or_octet_stream();
+            let mut response = download(
+                format!("{stem}.{extension}"),
+                mime.as_ref(),
+                Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+            );
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+            Ok(response)
+        }
+        other => Err(AppError::bad_request(format!(
+            "unknown export format {other:?} (use md, txt, srt, vtt, json or audio)"
+        ))),
+    }
+}
+
+/// `PATCH /api/jobs/{id}` with `{"title"?: string|null, "meetingDate"?: string|null}`.
+pub async fn patch_job(
+    State(state): State<AppState>,
+    JobPath(id): JobPath,
+    ApiJson(body): ApiJson<Value>,
+) -> AppResult<Json<JobView>> {
+    let Value::Object(fields) = body else {
+        return Err(AppError::bad_request(
+            "the body must be a JSON object such as {\"title\": \"…\"}",
+        ));
+    };
+    let job = state.store.job(&id).await?;
+    let mut changes = Changes::new();
+    let mut changed = false;
+    for (name, value) in fields {
+        match (name.as_str(), value) {
+            ("title", Value::Null) => {
+                changes = changes.title(None);
+                changed = true;
+            }
+            ("title", Value::String(title)) => {
+                let title = title.trim();
+                if title.chars().count() > MAX_TITLE_CHARS {
+                    return Err(AppError::bad_request(format!(
+                        "\"title\" is longer than {MAX_TITLE_CHARS} characters"
+                    )));
+                }
+                if title.chars().any(char::is_control) {
+                    return Err(AppError::bad_request(
+                        "\"title\" must be one line without control characters",
+                    ));
+                }
+                changes = changes.title((!title.is_empty()).then(|| title.to_string()));
+                changed = true;
+            }
+            ("meetingDate" | "meeting_date", Value::Null) => {
+                changes = changes.meeting_date(None, job.created_at);
+                changed = true;
+            }
+            ("meetingDate" | "meeting_date", Value::String(text)) if text.trim().is_empty() => {
+                changes = changes.meeting_date(None, job.created_at);
+                changed = true;
+            }
+            ("meetingDate" | "meeting_date", Value::String(text)) => {
+                let date = parse_meeting_date(&text).ok_or_else(|| {
+                    AppError::bad_request(format!(
+                        "\"meetingDate\" is not a date we understand: {text:?} (use e.g. 2025-09-25T20:05:00Z)"
+                    ))
+                })?;
+                changes = changes.meeting_date(Some(date), job.created_at);
+                changed = true;
+            }
+            ("title" | "meetingDate" | "meeting_date", _) => {
+                return Err(AppError::bad_request(format!(
+                    "\"{name}\" must be a string or null"
+                )));
+            }
+            (other, _) => {
+                return Err(AppError::bad_request(format!(
+                    "\"{other}\" cannot be changed (only \"title\" and \"meetingDate\")"
+                )));
+            }
+        }
+    }
+    if !changed {
+        return Err(AppError::bad_request(
+            "nothing to change: send \"title\" and/or \"meetingDate\"",
+        ));
+    }
+    state.store.update(&id, changes).await?;
+    state
+        .store
+        .append_log(&id, "Title or meeting date edited")
+        .await?;
+    let (job, logs) = state.store.job_with_logs(&id).await?;
+    Ok(Json(JobView::new(job, &logs, state.store.artifacts())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippets_are_escaped_and_marked() {
+        let snippet = format!("a <script>{MATCH_START}budget{MATCH_END}</script> & \"x\"");
+        assert_eq!(
+            snippet_html(&snippet),
+            "a &lt;script&gt;<mark>budget</mark>&lt;/script&gt; &amp; &quot;x&quot;"
+        );
+    }
+
+    #[test]
+    fn file_names_are_safe_in_headers() {
+        let header = content_disposition("2025-09-25-Réunion budget \"Q3\".md");
+        let text = header.to_str().unwrap();
+        assert!(
+            text.starts_with("attachment; filename=\"2025-09-25-R_union_budget__Q3_.md\""),
+            "{text}"
+        );
+        assert!(text.contains("filename*=UTF-8''2025-09-25-R%C3%A9union%20budget%20%22Q3%22.md"));
+    }
+}
