@@ -587,6 +587,15 @@ async fn polling_runs_while_a_job_works_and_stops_when_it_is_done() {
     }
     let panel = browser.page(&format!("/jobs/{id}/panel")).await;
     assert!(panel.contains("<table>") && panel.contains("Ship the beta"));
+    // A finished job offers its exports.
+    for format in ["md", "txt", "srt", "vtt", "audio", "json"] {
+        let href = format!("href=\"/api/jobs/{id}/export?format={format}\"");
+        assert!(panel.contains(&href), "{format}: {panel}");
+        let export = app
+            .get(&format!("/api/jobs/{id}/export?format={format}"))
+            .await;
+        assert_eq!(export.status(), 200, "{format}");
+    }
     assert!(!panel.contains("is-streaming"));
     // A browser that has the recording and transcript is not sent them again: a poll never
     // interrupts playback or closes the transcript.

@@ -169,6 +169,13 @@ async fn job_panel(
     } else {
         (None, None)
     };
+    // Subtitles need the timed utterances; looked for once a job has finished.
+    let timed_transcript = job.status.is_finished()
+        && job.transcript_path.is_some()
+        && match artifacts.resolve(&artifacts.utterances_relative(&job.id)) {
+            Some(path) => tokio::fs::try_exists(path).await.unwrap_or(false),
+            None => false,
+        };
     Ok(JobPanel::new(
         job,
         logs,
@@ -178,6 +185,7 @@ async fn job_panel(
             audio,
             media_key: key,
             include_media,
+            timed_transcript,
         },
     ))
 }

@@ -401,6 +401,13 @@ pub struct AudioShown {
     pub mime: String,
 }
 
+/// A file the job can be downloaded as (the archive API's exports).
+#[derive(Debug, Clone)]
+pub struct Download {
+    pub label: &'static str,
+    pub href: String,
+}
+
 /// Everything the job panel shows.
 #[derive(Debug, Clone)]
 pub struct JobPanel {
@@ -422,6 +429,7 @@ pub struct JobPanel {
     pub transcript: Option<TranscriptShown>,
     pub audio: Option<AudioShown>,
     pub logs: Vec<LogShown>,
+    pub downloads: Vec<Download>,
     pub error_hint: Option<&'static str>,
     pub poll: bool,
     pub poll_url: String,
@@ -442,6 +450,8 @@ pub struct PanelInputs {
     /// tell whether the browser's copy is current.
     pub media_key: String,
     pub include_media: bool,
+    /// The transcript's timed utterances exist (for subtitle exports).
+    pub timed_transcript: bool,
 }
 
 impl JobPanel {
@@ -459,6 +469,38 @@ impl JobPanel {
             stage_name(Stage::first_after(checkpoint).unwrap_or(Stage::Summarize))
         });
         let poll_url = format!("/jobs/{}/panel?media={}", job.id, inputs.media_key);
+        let export = |format: &str| format!("/api/jobs/{}/export?format={format}", job.id);
+        let mut downloads = Vec::new();
+        if summary_markdown.is_some() {
+            downloads.push(Download {
+                label: "Summary (.md)",
+                href: export("md"),
+            });
+        }
+        if has_transcript {
+            downloads.push(Download {
+                label: "Transcript (.txt)",
+                href: export("txt"),
+            });
+        }
+        if inputs.timed_transcript {
+            for (label, format) in [("Subtitles (.srt)", "srt"), ("Subtitles (.vtt)", "vtt")] {
+                downloads.push(Download {
+                    label,
+                    href: export(format),
+                });
+            }
+        }
+        if inputs.media_key.contains('a') {
+            downloads.push(Download {
+                label: "Recording",
+                href: export("audio"),
+            });
+        }
+        downloads.push(Download {
+            label: "Everything (.json)",
+            href: export("json"),
+        });
         Self {
             url: job.url.clone(),
             url_href: safe_href(&job.url),
@@ -478,6 +520,7 @@ impl JobPanel {
             transcript: inputs.transcript,
             audio: inputs.audio,
             logs: logs.iter().map(LogShown::new).collect(),
+            downloads,
             error_hint: job
                 .error
                 .as_deref()
