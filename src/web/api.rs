@@ -6,17 +6,13 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use url::Url;
 
-use super::AppState;
 use super::extract::{ApiJson, ApiQuery, JobPath, flag};
 use super::view::JobView;
+use super::{AppState, actions};
 use crate::error::{AppError, AppResult};
-use crate::jobs::{Job, JobId, Stage, Status, iso_millis, now_millis, parse_meeting_date};
+use crate::jobs::{iso_millis, now_millis, parse_meeting_date};
 use crate::pipeline::transcribe::apply_speaker_names;
-use crate::store::{Changes, NewJob};
-
-const MAX_URL_LENGTH: usize = 4096;
 
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let healthy = state.store.count_jobs().await.is_ok();
@@ -108,7 +104,8 @@ async fn create_from_json(state: AppState, body: Value) -> AppResult<axum::respo
         Some(_) => return Err(AppError::bad_request("\"url\" must be a string")),
         None => return Err(AppError::bad_request("\"url\" is required")),
     };
-    let url = validate_url(&state, &url)?;
+    let url = actions::validate_url(&state, &url)
+        .map_err(|problem| AppError::bad_request(problem.api_message()))?;
     let meeting_date = match body.remove("meetingDate").or_else(|| body.remove("meeting_date")) {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) if text.trim().is_empty() => None,
@@ -121,55 +118,12 @@ async fn create_from_json(state: AppState, body: Value) -> AppResult<axum::respo
     };
     let template = super::intake::template_from_json(&state, &mut body)?;
 
-    let (job, logs) = state
-        .store
-        .create_job(NewJob {
-            url,
-            meeting_date,
-            template,
-            ..Default::default()
-        })
-        .await?;
-    state.queue.wake();
-    tracing::info!(job = %job.id, "job created");
+    let (job, logs) = actions::create_job(&state, url, meeting_date, template).await?;
     Ok((
         StatusCode::CREATED,
         Json(JobView::new(job, &logs, state.store.artifacts())),
     )
         .into_response())
-}
-
-/// A URL a user asks us to fetch: http(s), a host, not absurdly long, and (when it can be
-/// known now) not aimed at a refused address.
-fn validate_url(state: &AppState, raw: &str) -> AppResult<String> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() {
-        return Err(AppError::bad_request(
-            "\"url\" is empty; paste a Plaud share link or an audio URL",
-        ));
-    }
-    if trimmed.len() > MAX_URL_LENGTH {
-        return Err(AppError::bad_request(format!(
-            "\"url\" is longer than {MAX_URL_LENGTH} characters"
-        )));
-    }
-    let url = Url::parse(trimmed)
-        .map_err(|error| AppError::bad_request(format!("\"url\" is not a valid URL ({error})")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(AppError::bad_request(format!(
-            "\"url\" must start with http:// or https:// (got {}:)",
-            url.scheme()
-        )));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(AppError::bad_request("\"url\" has no host"));
-    }
-    state
-        .clients
-        .policy
-        .check_url(&url)
-        .map_err(|refusal| AppError::bad_request(refusal.to_string()))?;
-    Ok(url.to_string())
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,17 +159,7 @@ pub async fn delete_job(
     State(state): State<AppState>,
     JobPath(id): JobPath,
 ) -> AppResult<Json<Value>> {
-    // A running pipeline is stopped first, so it writes no file after the delete.
-    if state.queue.cancel(&id) {
-        for _ in 0..50 {
-            if !state.queue.is_running(&id) {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    }
-    state.store.delete_job(&id).await?;
-    tracing::info!(job = %id, "job deleted");
+    actions::delete_job(&state, &id).await?;
     Ok(Json(json!({ "success": true })))
 }
 
@@ -224,115 +168,21 @@ pub struct RetryQuery {
     full: Option<String>,
 }
 
-const FINISHED: &[Status] = &[Status::Completed, Status::Error];
-
-/// 409 for a job that is queued or running, 404 for one that does not exist.
-async fn not_finished(state: &AppState, id: &JobId) -> AppError {
-    match state.store.job(id).await {
-        Ok(job) if job.status == Status::Queued => {
-            AppError::Conflict("the job is already queued".into())
-        }
-        Ok(job) => AppError::Conflict(format!(
-            "the job is running (status: {}); wait for it to finish",
-            job.status
-        )),
-        Err(error) => error.into(),
-    }
-}
-
 pub async fn retry_job(
     State(state): State<AppState>,
     JobPath(id): JobPath,
     ApiQuery(query): ApiQuery<RetryQuery>,
 ) -> AppResult<Json<Value>> {
     let full = flag(query.full.as_deref());
-    let current = state.store.job(&id).await?;
-    let mut changes = Changes::new()
-        .status(Status::Queued)
-        .error(None)
-        .progress(None);
-    let message = if let (true, Some(kept)) = (full, current.brought_input()) {
-        // An upload or a transcript brought along is the job's only source: keep it.
-        changes = changes
-            .checkpoint(Some(kept))
-            .summary(None, None)
-            .title(None)
-            .transcription_ref(None)
-            .remove_artifacts_after(kept);
-        if kept < Stage::Transcribe {
-            changes = changes.transcript_path(None);
-        }
-        let next = Stage::first_after(Some(kept)).unwrap_or(Stage::Summarize);
-        format!("Job queued to start over from the {next} stage (its uploaded input is kept)")
-    } else if full {
-        changes = changes
-            .checkpoint(None)
-            .resolved_url(None)
-            .file_path(None)
-            .transcript_path(None)
-            .summary(None, None)
-            .title(None)
-            .transcription_ref(None)
-            .remove_artifacts();
-        "Job queued to start over from the beginning".to_string()
-    } else {
-        // A job with every stage done redoes its last one.
-        let checkpoint = match current.checkpoint {
-            Some(Stage::Summarize) => Some(Stage::Transcribe),
-            other => other,
-        };
-        changes = changes.checkpoint(checkpoint);
-        let next = Stage::first_after(checkpoint).unwrap_or(Stage::Summarize);
-        format!("Job queued to resume at the {next} stage")
-    };
-    let Some(_) = state.store.update_if(&id, FINISHED, changes).await? else {
-        return Err(not_finished(&state, &id).await);
-    };
-    state
-        .store
-        .append_log(
-            &id,
-            if full {
-                "Retry requested: starting over"
-            } else {
-                "Retry requested: resuming from the checkpoint"
-            },
-        )
-        .await?;
-    state.queue.wake();
+    let message = actions::retry_job(&state, &id, full).await?;
     Ok(Json(json!({ "success": true, "message": message })))
-}
-
-/// Queues a new summary of the existing transcript.
-async fn queue_summary(state: &AppState, id: &JobId) -> AppResult<Job> {
-    let job = state.store.job(id).await?;
-    let transcript = state
-        .store
-        .artifacts()
-        .read_text(job.transcript_path.as_deref())
-        .await?;
-    if transcript.is_none_or(|text| text.trim().is_empty()) {
-        return Err(AppError::bad_request(
-            "the job has no transcript to summarise yet",
-        ));
-    }
-    let changes = Changes::new()
-        .status(Status::Queued)
-        .error(None)
-        .checkpoint(Some(Stage::Transcribe));
-    let Some(job) = state.store.update_if(id, FINISHED, changes).await? else {
-        return Err(not_finished(state, id).await);
-    };
-    state.store.append_log(id, "New summary requested").await?;
-    state.queue.wake();
-    Ok(job)
 }
 
 pub async fn regenerate_summary(
     State(state): State<AppState>,
     JobPath(id): JobPath,
 ) -> AppResult<Json<Value>> {
-    queue_summary(&state, &id).await?;
+    actions::queue_summary(&state, &id).await?;
     Ok(Json(
         json!({ "success": true, "message": "Summary regeneration started" }),
     ))
@@ -342,7 +192,7 @@ pub async fn resummarize(
     State(state): State<AppState>,
     JobPath(id): JobPath,
 ) -> AppResult<Json<JobView>> {
-    queue_summary(&state, &id).await?;
+    actions::queue_summary(&state, &id).await?;
     let (job, logs) = state.store.job_with_logs(&id).await?;
     Ok(Json(JobView::new(job, &logs, state.store.artifacts())))
 }

@@ -1,7 +1,9 @@
 //! HTTP: the route table, its layers, and the extractors that turn requests into domain types.
 
+mod actions;
 mod api;
 pub mod archive;
+pub mod assets;
 pub mod auth;
 pub mod client;
 pub mod csrf;
@@ -10,6 +12,7 @@ mod headers;
 mod intake;
 mod logs;
 pub mod negotiate;
+mod pages;
 pub mod rate_limit;
 pub mod serve;
 pub mod sessions;
@@ -23,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
 use axum::middleware;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
@@ -122,7 +125,16 @@ impl RouteTable {
 /// layers in [`router`], in this one place.
 fn route_table() -> RouteTable {
     RouteTable::new()
-        .get("/", home)
+        .get("/", pages::home)
+        .post("/jobs", pages::create)
+        .get("/jobs/{id}", pages::job_page)
+        .get("/jobs/{id}/panel", pages::panel_partial)
+        .get("/jobs/{id}/audio", pages::audio)
+        .post("/jobs/{id}/retry", pages::retry)
+        .post("/jobs/{id}/start-over", pages::start_over)
+        .post("/jobs/{id}/resummarize", pages::resummarize)
+        .post("/jobs/{id}/delete", pages::delete)
+        .get("/partials/jobs", pages::list_partial)
         .get("/api/health", api::health)
         .get("/api/jobs", archive::list_jobs)
         // Uploads stream to disk under MAX_DOWNLOAD_BYTES, counted by the handler, which also
@@ -168,6 +180,8 @@ pub fn router(state: AppState) -> Router {
 
     route_table()
         .router
+        // Public and never limited (see auth and rate_limit), so outside the recorded table.
+        .route("/static/{*path}", axum::routing::get(assets::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
@@ -253,14 +267,6 @@ async fn count_request(
         .metrics
         .http_request(&route, &method, response.status().as_u16());
     response
-}
-
-async fn home() -> Html<&'static str> {
-    Html(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>FocusFlow</title></head>\
-         <body><h1>FocusFlow</h1><p>The server is running. The JSON API is at \
-         <a href=\"/api/jobs\">/api/jobs</a>; health at <a href=\"/api/health\">/api/health</a>.</p></body></html>",
-    )
 }
 
 async fn not_found(request: Request) -> Response {

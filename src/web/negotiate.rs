@@ -51,8 +51,10 @@ pub fn wants_json(accept: &str) -> bool {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {
+    code: u16,
     title: String,
     message: String,
+    hint: Option<&'static str>,
 }
 
 fn title_for(status: StatusCode) -> &'static str {
@@ -70,6 +72,25 @@ fn title_for(status: StatusCode) -> &'static str {
     }
 }
 
+/// What a person can do about an error, where there is something to say.
+fn hint_for(error: &AppError) -> Option<&'static str> {
+    match error {
+        AppError::NotFound(message) if message == "job not found" => Some(
+            "It may have been deleted, or the link is incomplete. Your other meetings are on \
+             the home page.",
+        ),
+        AppError::NotFound(_) => Some("Check the address, or start again from the home page."),
+        AppError::Forbidden(_) => Some("Reload the page, then try once more."),
+        AppError::RateLimited { .. } => {
+            Some("FocusFlow limits how fast one address may send requests. Wait a moment.")
+        }
+        AppError::Internal(_) => {
+            Some("Try again in a moment; if it keeps happening, tell whoever runs this FocusFlow.")
+        }
+        _ => None,
+    }
+}
+
 /// Renders `error` for the client.
 pub fn error_response(rendering: Rendering, error: AppError) -> Response {
     match rendering {
@@ -79,9 +100,17 @@ pub fn error_response(rendering: Rendering, error: AppError) -> Response {
             if let AppError::Internal(cause) = &error {
                 tracing::error!(error = ?cause, "request failed");
             }
+            let job_missing =
+                matches!(&error, AppError::NotFound(message) if message == "job not found");
             let page = ErrorPage {
-                title: title_for(status).to_string(),
-                message: error.public_message(),
+                code: status.as_u16(),
+                title: if job_missing {
+                    "We could not find that meeting".to_string()
+                } else {
+                    title_for(status).to_string()
+                },
+                message: sentence(&error.public_message()),
+                hint: hint_for(&error),
             };
             let body = page
                 .render()
@@ -96,6 +125,18 @@ pub fn error_response(rendering: Rendering, error: AppError) -> Response {
             response
         }
     }
+}
+
+/// A message as a sentence: capital first letter, full stop at the end.
+pub fn sentence(message: &str) -> String {
+    let mut text = message.trim().to_string();
+    if let Some(first) = text.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    if !text.ends_with(['.', '!', '?']) {
+        text.push('.');
+    }
+    text
 }
 
 #[cfg(test)]

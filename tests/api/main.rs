@@ -4,6 +4,7 @@
 mod api_errors;
 mod archive;
 mod backup;
+mod browser;
 mod durability;
 mod fakes;
 mod faults;
@@ -13,5 +14,7 @@ mod intake;
 mod legacy;
 mod log_stream;
 mod observability;
+mod pages;
 mod pipeline;
 mod plaud;
+mod webdriver;

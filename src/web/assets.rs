@@ -1,0 +1,151 @@
+//! Static files, embedded in the binary so `cargo run` and the container (which holds only the
+//! binary) serve the same bytes.
+//!
+//! Pages link each file with its content hash (`/static/app.css?v=…`): such a URL never changes
+//! meaning, so it is cached for a year; a request without the current hash is cached briefly and
+//! revalidated with its ETag.
+
+use std::sync::LazyLock;
+
+use axum::extract::{Path, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+struct Asset {
+    path: &'static str,
+    bytes: &'static [u8],
+}
+
+const FILES: &[Asset] = &[
+    Asset {
+        path: "app.css",
+        bytes: include_bytes!("../../static/app.css"),
+    },
+    Asset {
+        path: "app.js",
+        bytes: include_bytes!("../../static/app.js"),
+    },
+    Asset {
+        path: "favicon.svg",
+        bytes: include_bytes!("../../static/favicon.svg"),
+    },
+    Asset {
+        path: "vendor/htmx/htmx.min.js",
+        bytes: include_bytes!("../../static/vendor/htmx/htmx.min.js"),
+    },
+    Asset {
+        path: "vendor/htmx/LICENSE",
+        bytes: include_bytes!("../../static/vendor/htmx/LICENSE"),
+    },
+    Asset {
+        path: "vendor/htmx/VERSION",
+        bytes: include_bytes!("../../static/vendor/htmx/VERSION"),
+    },
+];
+
+const LONG_CACHE: &str = "public, max-age=31536000, immutable";
+const SHORT_CACHE: &str = "public, max-age=300, must-revalidate";
+
+/// FNV-1a, 64 bits: enough to tell versions of a handful of files apart.
+fn content_hash(bytes: &[u8]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+static HASHES: LazyLock<Vec<String>> =
+    LazyLock::new(|| FILES.iter().map(|file| content_hash(file.bytes)).collect());
+
+fn find(path: &str) -> Option<(&'static Asset, &'static str)> {
+    FILES
+        .iter()
+        .zip(HASHES.iter())
+        .find(|(file, _)| file.path == path)
+        .map(|(file, hash)| (file, hash.as_str()))
+}
+
+/// The URL pages use for a static file: with its content hash, so it may be cached for long.
+pub fn url(path: &str) -> String {
+    match find(path) {
+        Some((_, hash)) => format!("/static/{path}?v={hash}"),
+        None => format!("/static/{path}"),
+    }
+}
+
+/// The type from the file name; text gets its charset, and the licence and version notes
+/// (no extension) are plain text.
+fn content_type(path: &str) -> String {
+    if !path.rsplit('/').next().unwrap_or(path).contains('.') {
+        return "text/plain; charset=utf-8".into();
+    }
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let essence = mime.essence_str();
+    let textual = mime.type_() == mime_guess::mime::TEXT
+        || matches!(essence, "application/javascript" | "image/svg+xml");
+    if textual {
+        format!("{essence}; charset=utf-8")
+    } else {
+        essence.to_string()
+    }
+}
+
+/// `GET /static/{*path}`.
+pub async fn serve(Path(path): Path<String>, request: Request) -> Response {
+    let Some((file, hash)) = find(&path) else {
+        return (
+            StatusCode::NOT_FOUND,
+            [(header::CACHE_CONTROL, "no-store")],
+            "no such file",
+        )
+            .into_response();
+    };
+    let etag = format!("\"{hash}\"");
+    let versioned = request
+        .uri()
+        .query()
+        .is_some_and(|query| query.split('&').any(|pair| pair == format!("v={hash}")));
+    let cache = if versioned { LONG_CACHE } else { SHORT_CACHE };
+    let content_type = content_type(file.path);
+    let not_modified = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.split(',').any(|tag| tag.trim() == etag));
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        file.bytes.into_response()
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&content_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_carry_the_content_hash() {
+        let css = url("app.css");
+        assert!(css.starts_with("/static/app.css?v="), "{css}");
+        assert_eq!(css.len(), "/static/app.css?v=".len() + 16);
+        assert_eq!(url("nope.css"), "/static/nope.css");
+        assert_ne!(content_hash(b"a"), content_hash(b"b"));
+        assert_eq!(content_type("app.css"), "text/css; charset=utf-8");
+        assert!(content_type("app.js").ends_with("javascript; charset=utf-8"));
+        assert_eq!(
+            content_type("vendor/htmx/LICENSE"),
+            "text/plain; charset=utf-8"
+        );
+    }
+}

@@ -1,0 +1,795 @@
+//! The browser UI: full pages, the small partials that htmx polls and swaps, and the forms.
+//!
+//! Every page answers JSON (the API's shapes) to a client that asks for `application/json`.
+//! Forms work without JavaScript (POST, then a redirect to a page that shows a flash message);
+//! with htmx the same POST answers the parts of the page that changed, swapped in place.
+//! Polling: the open job's panel polls while the job is unfinished and carries the list with
+//! it; otherwise the list polls by itself while any job is unfinished. One request every two
+//! seconds per tab at most, and none once every job has finished.
+
+mod flash;
+mod templates;
+pub mod view;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+use tower_sessions::Session;
+
+use self::flash::Flash;
+use self::templates::{AddForm, Gone, HomePage, JobPage, ListPartial, PanelPartial, Updates};
+use self::view::{
+    AudioShown, JobList, JobPanel, LIST_PAGE, PanelInputs, Providers, TranscriptShown,
+};
+use super::AppState;
+use super::actions;
+use super::csrf::{CsrfForm, CsrfToken};
+use super::extract::{ApiQuery, JobPath};
+use super::negotiate::{Rendering, error_response, sentence};
+use super::{api, archive};
+use crate::error::{AppError, AppResult};
+use crate::jobs::{Job, JobId, LogLine, parse_meeting_date};
+
+/// A request sent by htmx (it says so in a header), which gets page parts instead of pages.
+fn is_htmx(headers: &HeaderMap) -> bool {
+    headers
+        .get("hx-request")
+        .is_some_and(|value| value.as_bytes() == b"true")
+}
+
+fn rendering(uri: &Uri, headers: &HeaderMap) -> Rendering {
+    Rendering::for_parts(uri.path(), headers)
+}
+
+/// Query parameters of the pages; anything unexpected is ignored rather than refused.
+#[derive(Debug, Default, Deserialize)]
+struct PageQuery {
+    page: Option<String>,
+    open: Option<String>,
+    /// The recording and transcript the browser shows (see [`media_key`]).
+    media: Option<String>,
+}
+
+impl PageQuery {
+    fn of(uri: &Uri) -> Self {
+        uri.query()
+            .and_then(|query| serde_urlencoded::from_str(query).ok())
+            .unwrap_or_default()
+    }
+
+    fn page(&self) -> usize {
+        self.page
+            .as_deref()
+            .and_then(|page| page.parse::<usize>().ok())
+            .filter(|page| (1..=10_000).contains(page))
+            .unwrap_or(1)
+    }
+}
+
+/// Where a form may send the browser back to: the home page or a job page, nothing else.
+fn safe_return(raw: &str) -> (String, Option<JobId>) {
+    let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
+    let page = query
+        .strip_prefix("page=")
+        .and_then(|page| page.parse::<usize>().ok())
+        .filter(|page| (2..=10_000).contains(page));
+    let suffix = page.map(|page| format!("?page={page}")).unwrap_or_default();
+    if let Some(id) = path
+        .strip_prefix("/jobs/")
+        .and_then(|id| JobId::parse(id).ok())
+    {
+        return (format!("/jobs/{id}{suffix}"), Some(id));
+    }
+    (format!("/{suffix}"), None)
+}
+
+fn page_of(return_to: &str) -> usize {
+    return_to
+        .split_once("?page=")
+        .and_then(|(_, page)| page.parse().ok())
+        .unwrap_or(1)
+}
+
+async fn job_list(state: &AppState, open: Option<&Job>, page: usize) -> AppResult<JobList> {
+    let offset = (page - 1) * LIST_PAGE;
+    let jobs = state.store.list_jobs(LIST_PAGE + 1, offset).await?;
+    Ok(JobList::new(jobs, open, page))
+}
+
+/// Which recording and transcript a job has now: their sizes, cheap to compare on every poll.
+async fn media_key(state: &AppState, job: &Job) -> String {
+    let artifacts = state.store.artifacts();
+    let mut key = String::new();
+    for (letter, relative) in [('a', &job.file_path), ('t', &job.transcript_path)] {
+        let size = match relative
+            .as_deref()
+            .and_then(|relative| artifacts.resolve(relative))
+        {
+            Some(path) => tokio::fs::metadata(&path).await.map(|meta| meta.len()).ok(),
+            None => None,
+        };
+        if let Some(size) = size {
+            key.push(letter);
+            key.push_str(&size.to_string());
+        }
+    }
+    if key.is_empty() { "none".into() } else { key }
+}
+
+/// How much of the panel to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    /// Everything: a full page, or an action that may have changed the files.
+    Always,
+    /// The recording and transcript only if they differ from what the browser has (a poll).
+    IfChanged,
+    /// Not the recording and transcript: an action that leaves them as they are.
+    Never,
+}
+
+/// The panel of a job, with its artifacts read from disk.
+async fn job_panel(
+    state: &AppState,
+    job: &Job,
+    logs: &[LogLine],
+    media: Media,
+    client_media: Option<&str>,
+) -> AppResult<JobPanel> {
+    let artifacts = state.store.artifacts();
+    let summary = match job.summary.clone() {
+        Some(summary) => Some(summary),
+        None => artifacts.read_text(job.summary_path.as_deref()).await?,
+    };
+    let key = media_key(state, job).await;
+    let include_media = match media {
+        Media::Always => true,
+        Media::IfChanged => client_media != Some(key.as_str()),
+        Media::Never => false,
+    };
+    let (transcript, audio) = if include_media {
+        let transcript = artifacts
+            .read_text(job.transcript_path.as_deref())
+            .await?
+            .filter(|text| !text.trim().is_empty())
+            .map(TranscriptShown::new);
+        let audio = key.contains('a').then(|| AudioShown {
+            url: format!("/jobs/{}/audio", job.id),
+            mime: job
+                .file_path
+                .as_deref()
+                .map(|path| audio_type(std::path::Path::new(path)))
+                .unwrap_or_default(),
+        });
+        (transcript, audio)
+    } else {
+        (None, None)
+    };
+    // Subtitles need the timed utterances; looked for once a job has finished.
+    let timed_transcript = job.status.is_finished()
+        && job.transcript_path.is_some()
+        && match artifacts.resolve(&artifacts.utterances_relative(&job.id)) {
+            Some(path) => tokio::fs::try_exists(path).await.unwrap_or(false),
+            None => false,
+        };
+    Ok(JobPanel::new(
+        job,
+        logs,
+        PanelInputs {
+            summary,
+            transcript,
+            audio,
+            media_key: key,
+            include_media,
+            timed_transcript,
+        },
+    ))
+}
+
+fn audio_type(path: &std::path::Path) -> String {
+    mime_guess::from_path(path)
+        .first_or_octet_stream()
+        .essence_str()
+        .to_string()
+}
+
+/// A job that may be gone: `None` for an unknown id, other failures are errors.
+async fn maybe_job(state: &AppState, id: &JobId) -> AppResult<Option<(Job, Vec<LogLine>)>> {
+    match state.store.job_with_logs(id).await {
+        Ok(found) => Ok(Some(found)),
+        Err(crate::store::StoreError::NotFound) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+// ------------------------------------------------------------------------------ pages
+
+/// `GET /`: the list and the add form; JSON clients get `GET /api/jobs` (with its filters).
+pub async fn home(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    session: Session,
+    token: CsrfToken,
+    query: Result<ApiQuery<archive::ListQuery>, AppError>,
+) -> Response {
+    let rendering = rendering(&uri, &headers);
+    if rendering == Rendering::Json {
+        return match query {
+            Ok(query) => archive::list_jobs(State(state), query)
+                .await
+                .into_response(),
+            Err(error) => error.into_response(),
+        };
+    }
+    let page = PageQuery::of(&uri).page();
+    let result = async {
+        let list = job_list(&state, None, page).await?;
+        Ok::<_, AppError>(HomePage {
+            csrf_token: token.0,
+            flash: flash::take(&session).await,
+            flash_oob: false,
+            providers: Providers::new(&state.config),
+            form: AddForm::empty(&list.return_to),
+            list,
+            panel_oob: false,
+        })
+    }
+    .await;
+    match result {
+        Ok(page) => page.into_response(),
+        Err(error) => error_response(rendering, error),
+    }
+}
+
+/// `GET /jobs/{id}`: the job beside the list; JSON clients get `GET /api/jobs/{id}`.
+pub async fn job_page(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    session: Session,
+    token: CsrfToken,
+    query: Result<ApiQuery<api::ContentQuery>, AppError>,
+) -> Response {
+    let rendering = rendering(&uri, &headers);
+    let Ok(id) = JobId::parse(&raw) else {
+        return error_response(rendering, AppError::job_not_found());
+    };
+    if rendering == Rendering::Json {
+        return match query {
+            Ok(query) => api::get_job(State(state), JobPath(id), query)
+                .await
+                .into_response(),
+            Err(error) => error.into_response(),
+        };
+    }
+    let page = PageQuery::of(&uri).page();
+    let result = async {
+        let (job, logs) = state.store.job_with_logs(&id).await?;
+        let panel = job_panel(&state, &job, &logs, Media::Always, None).await?;
+        let list = job_list(&state, Some(&job), page).await?;
+        Ok::<_, AppError>(JobPage {
+            csrf_token: token.0,
+            flash: flash::take(&session).await,
+            flash_oob: false,
+            providers: Providers::new(&state.config),
+            form: AddForm::empty(&list.return_to),
+            list,
+            panel,
+        })
+    }
+    .await;
+    match result {
+        Ok(page) => page.into_response(),
+        Err(error) => error_response(rendering, error),
+    }
+}
+
+/// `GET /partials/jobs`: the list alone, polled while jobs run.
+pub async fn list_partial(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    token: CsrfToken,
+) -> Response {
+    let query = PageQuery::of(&uri);
+    let result = async {
+        let open = match query.open.as_deref().and_then(|id| JobId::parse(id).ok()) {
+            Some(id) => maybe_job(&state, &id).await?.map(|(job, _)| job),
+            None => None,
+        };
+        let list = job_list(&state, open.as_ref(), query.page()).await?;
+        Ok::<_, AppError>(ListPartial {
+            csrf_token: token.0,
+            list,
+        })
+    }
+    .await;
+    match result {
+        Ok(partial) => partial.into_response(),
+        Err(error) => error_response(rendering(&uri, &headers), error),
+    }
+}
+
+/// `GET /jobs/{id}/panel`: the job's panel, polled while the job is unfinished. A job deleted
+/// meanwhile answers a panel that says so and polls no more.
+pub async fn panel_partial(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    token: CsrfToken,
+) -> Response {
+    let query = PageQuery::of(&uri);
+    let Ok(id) = JobId::parse(&raw) else {
+        return Gone.into_response();
+    };
+    let result = async {
+        let Some((job, logs)) = maybe_job(&state, &id).await? else {
+            return Ok(None);
+        };
+        let panel = job_panel(
+            &state,
+            &job,
+            &logs,
+            Media::IfChanged,
+            query.media.as_deref(),
+        )
+        .await?
+        .polled();
+        // While the panel polls it carries the list; the response that ends its polling
+        // carries the list too, so the list can take over if other jobs still run.
+        let list = job_list(&state, Some(&job), query.page())
+            .await?
+            .out_of_band();
+        Ok::<_, AppError>(Some(PanelPartial {
+            csrf_token: token.0,
+            providers: Providers::new(&state.config),
+            panel,
+            list: Some(list),
+        }))
+    }
+    .await;
+    match result {
+        Ok(Some(partial)) => partial.into_response(),
+        Ok(None) => Gone.into_response(),
+        Err(error) => error_response(rendering(&uri, &headers), error),
+    }
+}
+
+/// `GET /jobs/{id}/audio`: the downloaded recording, with its type and Range support.
+pub async fn audio(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    request: Request,
+) -> Response {
+    let rendering = Rendering::of(&request);
+    let Ok(id) = JobId::parse(&raw) else {
+        return error_response(rendering, AppError::job_not_found());
+    };
+    let job = match state.store.job(&id).await {
+        Ok(job) => job,
+        Err(error) => return error_response(rendering, error.into()),
+    };
+    let no_audio = || AppError::NotFound("this meeting has no downloaded recording (yet)".into());
+    let Some(path) = job
+        .file_path
+        .as_deref()
+        .and_then(|relative| state.store.artifacts().resolve(relative))
+    else {
+        return error_response(rendering, no_audio());
+    };
+    let mime = mime_guess::from_path(&path).first_or_octet_stream();
+    let Ok(response) = ServeFile::new_with_mime(&path, &mime)
+        .oneshot(request)
+        .await;
+    if response.status() == StatusCode::NOT_FOUND {
+        return error_response(rendering, no_audio());
+    }
+    let mut response = response.map(Body::new);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    response
+}
+
+// ------------------------------------------------------------------------------ forms
+
+#[derive(Debug, Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    meeting_date: String,
+    #[serde(default)]
+    return_to: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    return_to: String,
+}
+
+/// What an action did, for the person: a flash message and where to look next.
+struct Outcome {
+    flash: Flash,
+    /// The job the action was about is gone (deleted).
+    deleted: Option<JobId>,
+    /// Whether the open job's recording and transcript must be sent again.
+    media: Media,
+}
+
+/// The answer to a form: a redirect for a plain browser, the changed parts for htmx.
+async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    token: String,
+    return_to: &str,
+    outcome: Outcome,
+) -> Response {
+    let (mut back, open) = safe_return(return_to);
+    let open_deleted = open.is_some() && open == outcome.deleted;
+    if open_deleted {
+        back = "/".into();
+    }
+    if !is_htmx(headers) {
+        flash::push(session, outcome.flash).await;
+        return Redirect::to(&back).into_response();
+    }
+    let result = async {
+        let open_job = match open.as_ref().filter(|_| !open_deleted) {
+            Some(id) => maybe_job(state, id).await?,
+            None => None,
+        };
+        let panel = match &open_job {
+            Some((job, logs)) => Some(
+                job_panel(state, job, logs, outcome.media, None)
+                    .await?
+                    .out_of_band(),
+            ),
+            None => None,
+        };
+        let list = job_list(state, open_job.as_ref().map(|(job, _)| job), page_of(&back))
+            .await?
+            .out_of_band();
+        Ok::<_, AppError>(Updates {
+            csrf_token: token,
+            providers: Providers::new(&state.config),
+            add_form: None,
+            panel,
+            panel_oob: open_deleted,
+            list,
+            flash: vec![outcome.flash],
+            flash_oob: true,
+        })
+    }
+    .await;
+    match result {
+        Ok(updates) => {
+            let mut response = updates.into_response();
+            if open_deleted {
+                response
+                    .headers_mut()
+                    .insert("hx-replace-url", HeaderValue::from_static("/"));
+            }
+            response
+        }
+        Err(error) => error_response(Rendering::Html, error),
+    }
+}
+
+/// A refused form: 403 page for a browser, the same status for htmx (which shows a message).
+fn refused(headers: &HeaderMap, uri: &Uri, error: AppError) -> Response {
+    error_response(rendering(uri, headers), error)
+}
+
+/// `POST /jobs`: the add form.
+pub async fn create(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    session: Session,
+    token: CsrfToken,
+    form: Result<CsrfForm<CreateForm>, AppError>,
+) -> Response {
+    let CsrfForm(form) = match form {
+        Ok(form) => form,
+        Err(error) => return refused(&headers, &uri, error),
+    };
+    let mut shown = AddForm {
+        url: form.url.trim().to_string(),
+        meeting_date: form.meeting_date.trim().to_string(),
+        url_error: None,
+        date_error: None,
+        return_to: safe_return(&form.return_to).0,
+    };
+    let url = match actions::validate_url(&state, &form.url) {
+        Ok(url) => Some(url),
+        Err(problem) => {
+            shown.url_error = Some(problem.form_message());
+            None
+        }
+    };
+    let meeting_date = if shown.meeting_date.is_empty() {
+        None
+    } else {
+        let parsed = parse_meeting_date(&shown.meeting_date);
+        if parsed.is_none() {
+            shown.date_error = Some(
+                "This is not a date FocusFlow understands. Pick one with the date field, \
+                 or write it like 2025-09-25 14:30."
+                    .into(),
+            );
+        }
+        parsed
+    };
+    let date_ok = shown.date_error.is_none();
+    let url = match url {
+        Some(url) if date_ok => url,
+        _ => return invalid_form(&state, &headers, &session, token, shown).await,
+    };
+    let created = actions::create_job(&state, url, meeting_date, None).await;
+    let (job, _) = match created {
+        Ok(created) => created,
+        Err(error) => return error_response(rendering(&uri, &headers), error),
+    };
+    let flash = Flash::success("Meeting added. FocusFlow is working on it.");
+    if !is_htmx(&headers) {
+        flash::push(&session, flash).await;
+        return Redirect::to(&format!("/jobs/{}", job.id)).into_response();
+    }
+    let (back, open) = safe_return(&form.return_to);
+    let result = async {
+        let open_job = match open {
+            Some(id) => maybe_job(&state, &id).await?.map(|(job, _)| job),
+            None => None,
+        };
+        let list = job_list(&state, open_job.as_ref(), page_of(&back))
+            .await?
+            .out_of_band();
+        // On the home page the welcome beside the list changes with it.
+        let welcome = open_job.is_none();
+        Ok::<_, AppError>(Updates {
+            csrf_token: token.0,
+            providers: Providers::new(&state.config),
+            add_form: Some(AddForm::empty(&back)),
+            panel: None,
+            panel_oob: welcome,
+            list,
+            flash: vec![flash],
+            flash_oob: true,
+        })
+    }
+    .await;
+    match result {
+        Ok(updates) => updates.into_response(),
+        Err(error) => error_response(Rendering::Html, error),
+    }
+}
+
+/// The add form again, with what was typed and what is wrong with it (422).
+async fn invalid_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    token: CsrfToken,
+    form: AddForm,
+) -> Response {
+    let (back, open) = safe_return(&form.return_to);
+    let result = async {
+        if is_htmx(headers) {
+            return Ok(templates::FormPartial {
+                csrf_token: token.0,
+                form,
+            }
+            .into_response());
+        }
+        let open = match open {
+            Some(id) => maybe_job(state, &id).await?,
+            None => None,
+        };
+        let list = job_list(state, open.as_ref().map(|(job, _)| job), page_of(&back)).await?;
+        let providers = Providers::new(&state.config);
+        let flash = flash::take(session).await;
+        Ok::<_, AppError>(match open {
+            Some((job, logs)) => JobPage {
+                csrf_token: token.0,
+                flash,
+                flash_oob: false,
+                providers,
+                form,
+                list,
+                panel: job_panel(state, &job, &logs, Media::Always, None).await?,
+            }
+            .into_response(),
+            None => HomePage {
+                csrf_token: token.0,
+                flash,
+                flash_oob: false,
+                providers,
+                form,
+                list,
+                panel_oob: false,
+            }
+            .into_response(),
+        })
+    };
+    match result.await {
+        Ok(mut response) => {
+            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            response
+        }
+        Err(error) => error_response(Rendering::Html, error),
+    }
+}
+
+/// The job-changing forms differ only in what they do.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Retry,
+    StartOver,
+    Resummarize,
+    Delete,
+}
+
+async fn act(state: &AppState, id: &JobId, action: Action) -> AppResult<Outcome> {
+    let outcome = |flash| Outcome {
+        flash,
+        deleted: None,
+        media: Media::Never,
+    };
+    Ok(match action {
+        Action::Retry => {
+            let message = actions::retry_job(state, id, false).await?;
+            outcome(Flash::success(format!("{message}.")))
+        }
+        Action::StartOver => {
+            actions::retry_job(state, id, true).await?;
+            Outcome {
+                media: Media::Always,
+                ..outcome(Flash::success(
+                    "Starting over: the recording is fetched and transcribed again.",
+                ))
+            }
+        }
+        Action::Resummarize => {
+            actions::queue_summary(state, id).await?;
+            outcome(Flash::success(
+                "A new summary is being written from the transcript.",
+            ))
+        }
+        Action::Delete => {
+            let title = state
+                .store
+                .job(id)
+                .await?
+                .title
+                .unwrap_or_else(|| "Untitled meeting".into());
+            actions::delete_job(state, id).await?;
+            Outcome {
+                flash: Flash::success(format!("Deleted “{title}”.")),
+                deleted: Some(id.clone()),
+                media: Media::Never,
+            }
+        }
+    })
+}
+
+/// What a form handler needs besides its form: the address and headers (to choose the kind
+/// of answer), the session (for flash messages) and the token (for the forms it sends back).
+pub struct FormRequest {
+    uri: Uri,
+    headers: HeaderMap,
+    session: Session,
+    token: CsrfToken,
+}
+
+impl FromRequestParts<AppState> for FormRequest {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, message)| AppError::Internal(anyhow::anyhow!(message)))?;
+        let token = CsrfToken::from_request_parts(parts, state).await?;
+        Ok(Self {
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+            session,
+            token,
+        })
+    }
+}
+
+async fn job_action(
+    state: AppState,
+    raw: String,
+    request: FormRequest,
+    form: Result<CsrfForm<ActionForm>, AppError>,
+    action: Action,
+) -> Response {
+    let FormRequest {
+        uri,
+        headers,
+        session,
+        token,
+    } = request;
+    let CsrfForm(form) = match form {
+        Ok(form) => form,
+        Err(error) => return refused(&headers, &uri, error),
+    };
+    let Ok(id) = JobId::parse(&raw) else {
+        return error_response(rendering(&uri, &headers), AppError::job_not_found());
+    };
+    let outcome = match act(&state, &id, action).await {
+        Ok(outcome) => outcome,
+        Err(error @ AppError::Internal(_)) => {
+            return error_response(rendering(&uri, &headers), error);
+        }
+        // The person is told in words on the page they come back to.
+        Err(error) => Outcome {
+            flash: Flash::error(sentence(&error.public_message())),
+            deleted: matches!(error, AppError::NotFound(_)).then(|| id.clone()),
+            media: Media::Never,
+        },
+    };
+    answer(
+        &state,
+        &headers,
+        &session,
+        token.0,
+        &form.return_to,
+        outcome,
+    )
+    .await
+}
+
+macro_rules! action_handler {
+    ($name:ident, $action:expr) => {
+        pub async fn $name(
+            State(state): State<AppState>,
+            Path(raw): Path<String>,
+            request: FormRequest,
+            form: Result<CsrfForm<ActionForm>, AppError>,
+        ) -> Response {
+            job_action(state, raw, request, form, $action).await
+        }
+    };
+}
+
+action_handler!(retry, Action::Retry);
+action_handler!(start_over, Action::StartOver);
+action_handler!(resummarize, Action::Resummarize);
+action_handler!(delete, Action::Delete);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_send_the_browser_back_only_to_pages_of_this_app() {
+        assert_eq!(safe_return("/").0, "/");
+        assert_eq!(safe_return("/?page=3").0, "/?page=3");
+        let (path, open) = safe_return("/jobs/abc-1");
+        assert_eq!(path, "/jobs/abc-1");
+        assert_eq!(open.unwrap().as_str(), "abc-1");
+        for hostile in [
+            "https://evil.example/",
+            "//evil.example",
+            "/jobs/../admin",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert_eq!(safe_return(hostile), ("/".to_string(), None), "{hostile}");
+        }
+    }
+}

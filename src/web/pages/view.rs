@@ -1,0 +1,685 @@
+//! What the pages show, worked out from the store's jobs: words, icons and states, so the
+//! templates only lay them out. Nothing here is HTML; askama escapes every string.
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::jobs::{Job, JobId, LogLine, Stage, Status};
+use crate::markdown::render_markdown;
+use crate::web::negotiate::sentence;
+
+/// A status in words, with the icon that goes with it (never colour alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusShown {
+    /// `queued`, `downloading`, … for the CSS class.
+    pub key: &'static str,
+    pub label: String,
+    pub icon: &'static str,
+}
+
+impl StatusShown {
+    pub fn of(job: &Job) -> Self {
+        let (label, icon) = match job.status {
+            Status::Queued => ("Waiting to start".to_string(), "clock"),
+            Status::Resolving => ("Finding the audio".to_string(), "spin"),
+            Status::Downloading => (
+                match job.progress.and_then(|progress| progress.percent) {
+                    Some(percent) => format!("Downloading, {percent} %"),
+                    None => "Downloading".to_string(),
+                },
+                "spin",
+            ),
+            Status::Transcribing => ("Transcribing".to_string(), "spin"),
+            Status::Summarizing => ("Writing the summary".to_string(), "spin"),
+            Status::Completed => ("Completed".to_string(), "check"),
+            Status::Error => ("Failed".to_string(), "cross"),
+        };
+        Self {
+            key: job.status.as_str(),
+            label,
+            icon,
+        }
+    }
+}
+
+/// One step of the stepper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub name: &'static str,
+    /// `done`, `current`, `next`, `pending`, `failed` or `skipped`, for the CSS class.
+    pub state: &'static str,
+    /// The state in words, for screen readers and the tooltip.
+    pub words: &'static str,
+    pub icon: &'static str,
+    /// Download progress, while downloading with a known size.
+    pub percent: Option<u8>,
+}
+
+fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Resolve => "Resolve",
+        Stage::Download => "Download",
+        Stage::Transcribe => "Transcribe",
+        Stage::Summarize => "Summarize",
+    }
+}
+
+/// The four stages and where the job is among them.
+pub fn steps(job: &Job) -> Vec<Step> {
+    let next = Stage::first_after(job.checkpoint);
+    Stage::ALL
+        .into_iter()
+        .map(|stage| {
+            let finished = job.checkpoint.is_some_and(|done| stage <= done);
+            let (state, words, icon) = if finished {
+                let produced = match stage {
+                    Stage::Transcribe => job.transcript_path.is_some(),
+                    Stage::Summarize => job.summary.is_some() || job.summary_path.is_some(),
+                    _ => true,
+                };
+                if produced || job.status.is_running() || job.status == Status::Queued {
+                    ("done", "done", "check")
+                } else {
+                    ("skipped", "skipped", "dash")
+                }
+            } else if job.status.is_running() && job.current_stage() == Some(stage) {
+                ("current", "in progress", "spin")
+            } else if job.status == Status::Error && next == Some(stage) {
+                ("failed", "failed", "cross")
+            } else if job.status == Status::Queued && next == Some(stage) {
+                ("next", "up next", "clock")
+            } else if job.status == Status::Completed {
+                ("skipped", "skipped", "dash")
+            } else {
+                ("pending", "not started", "dot")
+            };
+            let percent = (state == "current" && stage == Stage::Download)
+                .then(|| job.progress.and_then(|progress| progress.percent))
+                .flatten();
+            Step {
+                name: stage_name(stage),
+                state,
+                words,
+                icon,
+                percent,
+            }
+        })
+        .collect()
+}
+
+/// A date to show, with its machine-readable form for `<time datetime>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateShown {
+    pub text: String,
+    pub iso: String,
+}
+
+impl DateShown {
+    fn from_datetime(date: DateTime<Utc>, with_time: bool) -> Self {
+        let text = if with_time {
+            date.format("%a %-d %b %Y, %H:%M UTC").to_string()
+        } else {
+            date.format("%a %-d %b %Y").to_string()
+        };
+        Self {
+            text,
+            iso: date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+
+    /// A meeting date as stored (ISO 8601); a midnight date is shown without its time.
+    pub fn meeting(iso: &str) -> Option<Self> {
+        let date = DateTime::parse_from_rfc3339(iso).ok()?.with_timezone(&Utc);
+        let midnight = date.time() == chrono::NaiveTime::MIN;
+        Some(Self::from_datetime(date, !midnight))
+    }
+
+    pub fn millis(millis: i64) -> Self {
+        Self::from_datetime(
+            DateTime::from_timestamp_millis(millis).unwrap_or_default(),
+            true,
+        )
+    }
+}
+
+/// The link a page may make of a URL: only http(s), so a `javascript:` URL from an imported
+/// file can never become a link.
+pub fn safe_href(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url.trim()).ok()?;
+    matches!(parsed.scheme(), "http" | "https").then(|| parsed.to_string())
+}
+
+/// `web.plaud.ai` or `example.com · meeting.mp3`: enough of a link to recognise it.
+pub fn source_hint(url: &str) -> String {
+    let Ok(parsed) = url::Url::parse(url.trim()) else {
+        return url.chars().take(60).collect();
+    };
+    let host = parsed.host_str().unwrap_or_default().to_string();
+    let file = parsed
+        .path_segments()
+        .and_then(|mut segments| segments.next_back())
+        .filter(|name| name.contains('.'))
+        .map(|name| percent_decode(name).chars().take(60).collect::<String>());
+    match file {
+        Some(file) if !host.is_empty() => format!("{host} · {file}"),
+        Some(file) => file,
+        None => host,
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    url::form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_else(|| text.to_string())
+}
+
+/// One job in the list.
+#[derive(Debug, Clone)]
+pub struct JobCard {
+    pub id: String,
+    pub title: String,
+    pub untitled: bool,
+    pub date: DateShown,
+    /// "Meeting" or "Added", for the date above.
+    pub date_kind: &'static str,
+    pub status: StatusShown,
+    pub steps: Vec<Step>,
+    pub error: Option<String>,
+    /// Host and file name of the link, to tell untitled meetings apart.
+    pub source: String,
+    pub can_retry: bool,
+    pub active: bool,
+    pub open: bool,
+}
+
+impl JobCard {
+    pub fn new(job: &Job, open: Option<&JobId>) -> Self {
+        let (date, date_kind) = match job.meeting_date.as_deref().and_then(DateShown::meeting) {
+            Some(date) => (date, "Meeting"),
+            None => (DateShown::millis(job.created_at), "Added"),
+        };
+        let title = job
+            .title
+            .as_deref()
+            .map(str::trim)
+            .filter(|title| !title.is_empty());
+        Self {
+            id: job.id.to_string(),
+            title: title.unwrap_or("Untitled meeting").to_string(),
+            untitled: title.is_none(),
+            date,
+            date_kind,
+            status: StatusShown::of(job),
+            steps: steps(job),
+            error: job
+                .error
+                .as_deref()
+                .filter(|_| job.status == Status::Error)
+                .map(sentence),
+            source: source_hint(&job.url),
+            can_retry: job.status == Status::Error,
+            active: !job.status.is_finished(),
+            open: open.is_some_and(|open| *open == job.id),
+        }
+    }
+}
+
+/// The job list, and whether it polls for changes by itself.
+#[derive(Debug, Clone)]
+pub struct JobList {
+    pub cards: Vec<JobCard>,
+    /// Sent as an out-of-band swap inside another partial's response.
+    pub oob: bool,
+    /// The list polls by itself: some job is unfinished and no open job's panel polls for it.
+    pub poll: bool,
+    pub poll_url: String,
+    /// Where forms in the list send the person back to without JavaScript.
+    pub return_to: String,
+    pub newer_url: Option<String>,
+    pub older_url: Option<String>,
+}
+
+/// Jobs shown per page of the list.
+pub const LIST_PAGE: usize = 100;
+
+impl JobList {
+    /// `jobs` holds up to one more than a page, to tell whether there is an older page.
+    pub fn new(mut jobs: Vec<Job>, open: Option<&Job>, page: usize) -> Self {
+        let has_older = jobs.len() > LIST_PAGE;
+        jobs.truncate(LIST_PAGE);
+        let open_id = open.map(|job| &job.id);
+        let cards: Vec<JobCard> = jobs.iter().map(|job| JobCard::new(job, open_id)).collect();
+        // The open job's panel polls while the job runs and carries the list with it.
+        let panel_polls = open.is_some_and(|job| !job.status.is_finished());
+        let any_active = cards.iter().any(|card| card.active);
+        let page_query = |page: usize| {
+            if page > 1 {
+                format!("page={page}")
+            } else {
+                String::new()
+            }
+        };
+        let base = match open {
+            Some(job) => format!("/jobs/{}", job.id),
+            None => "/".to_string(),
+        };
+        let link = |page: usize| {
+            let query = page_query(page);
+            if query.is_empty() {
+                base.clone()
+            } else {
+                format!("{base}?{query}")
+            }
+        };
+        let mut poll_url = String::from("/partials/jobs");
+        let mut params = Vec::new();
+        if let Some(job) = open {
+            params.push(format!("open={}", job.id));
+        }
+        if page > 1 {
+            params.push(page_query(page));
+        }
+        if !params.is_empty() {
+            poll_url.push('?');
+            poll_url.push_str(&params.join("&"));
+        }
+        Self {
+            cards,
+            oob: false,
+            poll: any_active && !panel_polls,
+            poll_url,
+            return_to: link(page),
+            newer_url: (page > 1).then(|| link(page - 1)),
+            older_url: has_older.then(|| link(page + 1)),
+        }
+    }
+
+    pub fn out_of_band(mut self) -> Self {
+        self.oob = true;
+        self
+    }
+}
+
+/// One speaker's turn in a transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    pub speaker: Option<String>,
+    /// A small number per speaker, for a CSS class that sets the speaker's colour; the name is
+    /// always shown too.
+    pub tone: usize,
+    pub text: String,
+}
+
+/// Splits `[Speaker A]: …` blocks into turns; text without a label is a turn of its own.
+pub fn turns(transcript: &str) -> Vec<Turn> {
+    let mut speakers: Vec<String> = Vec::new();
+    transcript
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|block| !block.is_empty())
+        .map(|block| {
+            let labelled = block.strip_prefix('[').and_then(|rest| {
+                let (speaker, text) = rest.split_once("]:")?;
+                (!speaker.is_empty() && speaker.len() <= 60 && !speaker.contains('\n'))
+                    .then(|| (speaker.trim().to_string(), text.trim().to_string()))
+            });
+            match labelled {
+                Some((speaker, text)) => {
+                    let tone = match speakers.iter().position(|known| *known == speaker) {
+                        Some(index) => index,
+                        None => {
+                            speakers.push(speaker.clone());
+                            speakers.len() - 1
+                        }
+                    } % 6;
+                    Turn {
+                        speaker: Some(speaker),
+                        tone,
+                        text,
+                    }
+                }
+                None => Turn {
+                    speaker: None,
+                    tone: 0,
+                    text: block.to_string(),
+                },
+            }
+        })
+        .collect()
+}
+
+/// The transcript section of a job page.
+#[derive(Debug, Clone)]
+pub struct TranscriptShown {
+    pub turns: Vec<Turn>,
+    pub text: String,
+    pub speakers: usize,
+}
+
+impl TranscriptShown {
+    pub fn new(text: String) -> Self {
+        let turns = turns(&text);
+        let mut names: Vec<&str> = turns
+            .iter()
+            .filter_map(|turn| turn.speaker.as_deref())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let speakers = names.len();
+        Self {
+            turns,
+            text,
+            speakers,
+        }
+    }
+}
+
+/// A log line with its time.
+#[derive(Debug, Clone)]
+pub struct LogShown {
+    pub time: String,
+    pub iso: String,
+    pub message: String,
+}
+
+impl LogShown {
+    pub fn new(line: &LogLine) -> Self {
+        let date = DateTime::from_timestamp_millis(line.ts).unwrap_or_default();
+        Self {
+            time: date.format("%H:%M:%S").to_string(),
+            iso: date.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            message: line.message.clone(),
+        }
+    }
+}
+
+/// The audio player's source.
+#[derive(Debug, Clone)]
+pub struct AudioShown {
+    pub url: String,
+    pub mime: String,
+}
+
+/// A file the job can be downloaded as (the archive API's exports).
+#[derive(Debug, Clone)]
+pub struct Download {
+    pub label: &'static str,
+    pub href: String,
+}
+
+/// Everything the job panel shows.
+#[derive(Debug, Clone)]
+pub struct JobPanel {
+    pub card: JobCard,
+    pub url: String,
+    pub url_href: Option<String>,
+    pub resolved_url: Option<String>,
+    pub resolved_href: Option<String>,
+    pub added: DateShown,
+    pub attempts: u32,
+    /// The stage a retry resumes at, in words.
+    pub resume_at: Option<&'static str>,
+    pub can_start_over: bool,
+    pub can_resummarize: bool,
+    pub summary_markdown: Option<String>,
+    /// Sanitised HTML from [`render_markdown`]; the only string a template shows unescaped.
+    pub summary_html: Option<String>,
+    pub summary_streaming: bool,
+    pub transcript: Option<TranscriptShown>,
+    pub audio: Option<AudioShown>,
+    pub logs: Vec<LogShown>,
+    pub downloads: Vec<Download>,
+    pub error_hint: Option<&'static str>,
+    pub poll: bool,
+    pub poll_url: String,
+    /// The live part is an out-of-band swap (in an action's answer).
+    pub oob: bool,
+    /// The other parts are out-of-band swaps (in a poll's or an action's answer).
+    pub oob_rest: bool,
+    /// The recording and the transcript are sent (they changed, or the whole page is built).
+    pub include_media: bool,
+}
+
+/// What the panel needs besides the job: artifacts read by the handler.
+pub struct PanelInputs {
+    pub summary: Option<String>,
+    pub transcript: Option<TranscriptShown>,
+    pub audio: Option<AudioShown>,
+    /// Names the recording and transcript files as they are now (their sizes), so a poll can
+    /// tell whether the browser's copy is current.
+    pub media_key: String,
+    pub include_media: bool,
+    /// The transcript's timed utterances exist (for subtitle exports).
+    pub timed_transcript: bool,
+}
+
+impl JobPanel {
+    pub fn new(job: &Job, logs: &[LogLine], inputs: PanelInputs) -> Self {
+        let card = JobCard::new(job, Some(&job.id));
+        let finished = job.status.is_finished();
+        let has_transcript = job.transcript_path.is_some();
+        let summary_markdown = inputs.summary.filter(|text| !text.trim().is_empty());
+        let summary_html = summary_markdown.as_deref().map(render_markdown);
+        let resume_at = (job.status == Status::Error).then(|| {
+            let checkpoint = match job.checkpoint {
+                Some(Stage::Summarize) => Some(Stage::Transcribe),
+                other => other,
+            };
+            stage_name(Stage::first_after(checkpoint).unwrap_or(Stage::Summarize))
+        });
+        let poll_url = format!("/jobs/{}/panel?media={}", job.id, inputs.media_key);
+        let export = |format: &str| format!("/api/jobs/{}/export?format={format}", job.id);
+        let mut downloads = Vec::new();
+        if summary_markdown.is_some() {
+            downloads.push(Download {
+                label: "Summary (.md)",
+                href: export("md"),
+            });
+        }
+        if has_transcript {
+            downloads.push(Download {
+                label: "Transcript (.txt)",
+                href: export("txt"),
+            });
+        }
+        if inputs.timed_transcript {
+            for (label, format) in [("Subtitles (.srt)", "srt"), ("Subtitles (.vtt)", "vtt")] {
+                downloads.push(Download {
+                    label,
+                    href: export(format),
+                });
+            }
+        }
+        if inputs.media_key.contains('a') {
+            downloads.push(Download {
+                label: "Recording",
+                href: export("audio"),
+            });
+        }
+        downloads.push(Download {
+            label: "Everything (.json)",
+            href: export("json"),
+        });
+        Self {
+            url: job.url.clone(),
+            url_href: safe_href(&job.url),
+            resolved_href: job.resolved_url.as_deref().and_then(safe_href),
+            resolved_url: job
+                .resolved_url
+                .clone()
+                .filter(|resolved| *resolved != job.url),
+            added: DateShown::millis(job.created_at),
+            attempts: job.attempts,
+            resume_at,
+            can_start_over: finished,
+            can_resummarize: finished && has_transcript,
+            summary_markdown,
+            summary_html,
+            summary_streaming: job.status == Status::Summarizing,
+            transcript: inputs.transcript,
+            audio: inputs.audio,
+            logs: logs.iter().map(LogShown::new).collect(),
+            downloads,
+            error_hint: job
+                .error
+                .as_deref()
+                .filter(|_| job.status == Status::Error)
+                .map(error_hint),
+            poll: !finished,
+            poll_url,
+            oob: false,
+            oob_rest: false,
+            include_media: inputs.include_media,
+            card,
+        }
+    }
+
+    /// For an action's answer: every part is swapped out of band.
+    pub fn out_of_band(mut self) -> Self {
+        self.oob = true;
+        self.oob_rest = true;
+        self
+    }
+
+    /// For a poll's answer: the live part replaces the polling element, the rest out of band.
+    pub fn polled(mut self) -> Self {
+        self.oob_rest = true;
+        self
+    }
+}
+
+/// A next step for the person, from the words of an error.
+fn error_hint(error: &str) -> &'static str {
+    let error = error.to_ascii_lowercase();
+    if error.contains("refused") {
+        "FocusFlow only fetches public addresses. An operator can allow private ones with \
+         ALLOW_PRIVATE_URLS=true."
+    } else if error.contains("did not serve audio") || error.contains("text/html") {
+        "The link opened a web page, not a recording. Use a Plaud share link or a direct link \
+         to the audio file."
+    } else if error.contains("too large") || error.contains("larger than") {
+        "The recording is larger than MAX_DOWNLOAD_BYTES allows."
+    } else if error.contains("timed out") || error.contains("time budget") {
+        "A service was too slow. Retrying usually works."
+    } else {
+        "Retrying resumes after the last stage that finished; starting over fetches everything again."
+    }
+}
+
+/// Which services are set up, and what is skipped without them.
+#[derive(Debug, Clone)]
+pub struct Providers {
+    pub transcription: bool,
+    pub summaries: bool,
+    pub model: String,
+}
+
+impl Providers {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            transcription: config.transcription_enabled(),
+            summaries: config.summaries_enabled(),
+            model: config.openai_model.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::Progress;
+
+    fn job(status: Status, checkpoint: Option<Stage>) -> Job {
+        Job {
+            id: JobId::parse("j1").unwrap(),
+            url: "https://example.com/a.mp3".into(),
+            resolved_url: None,
+            meeting_date: None,
+            status,
+            title: None,
+            summary: None,
+            summary_path: None,
+            transcript_path: None,
+            file_path: None,
+            created_at: 1_758_830_739_000,
+            updated_at: 1_758_830_739_000,
+            error: None,
+            checkpoint,
+            attempts: 1,
+            progress: None,
+            transcription_ref: None,
+            speakers: Default::default(),
+            template: None,
+        }
+    }
+
+    fn states(job: &Job) -> Vec<&'static str> {
+        steps(job).into_iter().map(|step| step.state).collect()
+    }
+
+    #[test]
+    fn the_stepper_follows_the_checkpoint() {
+        let mut downloading = job(Status::Downloading, Some(Stage::Resolve));
+        downloading.progress = Some(Progress::new(42, Some(100)));
+        assert_eq!(
+            states(&downloading),
+            ["done", "current", "pending", "pending"]
+        );
+        assert_eq!(steps(&downloading)[1].percent, Some(42));
+        assert_eq!(StatusShown::of(&downloading).label, "Downloading, 42 %");
+
+        let failed = job(Status::Error, Some(Stage::Download));
+        assert_eq!(states(&failed), ["done", "done", "failed", "pending"]);
+
+        let queued = job(Status::Queued, None);
+        assert_eq!(states(&queued), ["next", "pending", "pending", "pending"]);
+
+        // Completed without transcription or LLM: those stages were skipped.
+        let skipped = job(Status::Completed, Some(Stage::Summarize));
+        assert_eq!(states(&skipped), ["done", "done", "skipped", "skipped"]);
+        let mut full = job(Status::Completed, Some(Stage::Summarize));
+        full.transcript_path = Some("transcripts/j1.txt".into());
+        full.summary = Some("# S".into());
+        assert_eq!(states(&full), ["done", "done", "done", "done"]);
+    }
+
+    #[test]
+    fn transcripts_split_into_speaker_turns() {
+        let turns =
+            turns("[Speaker A]: Hello.\n\n[Speaker B]: Hi.\n\n[Speaker A]: Bye.\n\nno label here");
+        assert_eq!(turns.len(), 4);
+        assert_eq!(turns[0].speaker.as_deref(), Some("Speaker A"));
+        assert_eq!(turns[1].tone, 1);
+        assert_eq!(turns[2].tone, 0);
+        assert_eq!(turns[3].speaker, None);
+        assert_eq!(turns[3].text, "no label here");
+    }
+
+    #[test]
+    fn untitled_meetings_are_told_apart_by_their_link() {
+        assert_eq!(
+            source_hint("https://cdn.example.com/rec/Team%20sync.mp3?sig=1"),
+            "cdn.example.com · Team sync.mp3"
+        );
+        assert_eq!(
+            source_hint("https://web.plaud.ai/share/abc123"),
+            "web.plaud.ai"
+        );
+    }
+
+    #[test]
+    fn only_web_links_become_links() {
+        assert!(safe_href("https://example.com/a").is_some());
+        assert_eq!(safe_href("javascript:alert(1)"), None);
+        assert_eq!(safe_href("data:text/html,x"), None);
+    }
+
+    #[test]
+    fn meeting_dates_read_well() {
+        let date = DateShown::meeting("2025-09-25T20:05:39.000Z").unwrap();
+        assert_eq!(date.text, "Thu 25 Sep 2025, 20:05 UTC");
+        let day = DateShown::meeting("2025-09-25T00:00:00.000Z").unwrap();
+        assert_eq!(day.text, "Thu 25 Sep 2025");
+    }
+}
