@@ -302,16 +302,12 @@ async fn a_server_killed_in_transcription_resumes_without_uploading_again() {
     let data = tempfile::tempdir().unwrap();
     let env = fakes.env();
     let mut server = ServerProcess::start(data.path(), &env).await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let created: Value = client
-        .post(format!("{}/api/jobs", server.address))
-        .json(&json!({ "url": fakes.audio.url("meeting.mp3") }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created: Value = server
+        .post_json(
+            "/api/jobs",
+            json!({ "url": fakes.audio.url("meeting.mp3") }),
+        )
+        .await;
     let id = created["id"].as_str().unwrap().to_string();
     // Wait until AssemblyAI is being polled: the upload and the transcript exist.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -331,14 +327,7 @@ async fn a_server_killed_in_transcription_resumes_without_uploading_again() {
     let server = ServerProcess::start(data.path(), &env).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let job = loop {
-        let job: Value = client
-            .get(format!("{}/api/jobs/{id}", server.address))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job: Value = server.get_json(&format!("/api/jobs/{id}")).await;
         if job["status"] == "completed" {
             break job;
         }
@@ -380,15 +369,12 @@ async fn sigterm_stops_the_server_quickly_and_the_job_resumes() {
     let env = fakes.env();
     let mut server = ServerProcess::start(data.path(), &env).await;
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let created: Value = client
-        .post(format!("{}/api/jobs", server.address))
-        .json(&json!({ "url": fakes.audio.url("meeting.mp3") }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created: Value = server
+        .post_json(
+            "/api/jobs",
+            json!({ "url": fakes.audio.url("meeting.mp3") }),
+        )
+        .await;
     let id = created["id"].as_str().unwrap().to_string();
     // A log stream is open while the server stops: it must not hold the shutdown up.
     let stream = client
@@ -418,14 +404,7 @@ async fn sigterm_stops_the_server_quickly_and_the_job_resumes() {
     let server = ServerProcess::start(data.path(), &env).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let job: Value = client
-            .get(format!("{}/api/jobs/{id}", server.address))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job: Value = server.get_json(&format!("/api/jobs/{id}")).await;
         if job["status"] == "completed" {
             assert!(logs_of(&job).contains("Interrupted by shutdown"));
             break;

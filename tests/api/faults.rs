@@ -47,20 +47,16 @@ async fn kill_9_at_random_moments_across_30_jobs() {
     let mut env = fakes.env();
     env.push(("WORKER_CONCURRENCY", "3".into()));
     env.push(("RATE_LIMIT_MAX_REQUESTS", "0".into()));
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
 
     let mut server = ServerProcess::start(data.path(), &env).await;
     let mut ids = Vec::new();
     for n in 0..30 {
-        let job: Value = client
-            .post(format!("{}/api/jobs", server.address))
-            .json(&json!({ "url": format!("{}?n={n}", fakes.audio.url("meeting.mp3")) }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job: Value = server
+            .post_json(
+                "/api/jobs",
+                json!({ "url": format!("{}?n={n}", fakes.audio.url("meeting.mp3")) }),
+            )
+            .await;
         ids.push(job["id"].as_str().unwrap().to_string());
     }
 
@@ -69,14 +65,7 @@ async fn kill_9_at_random_moments_across_30_jobs() {
     loop {
         // Let it work for a random while, then pull the plug.
         tokio::time::sleep(Duration::from_millis(100 + random.next(600))).await;
-        let list: Value = client
-            .get(format!("{}/api/jobs", server.address))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = server.get_json("/api/jobs").await;
         let done = list["jobs"]
             .as_array()
             .unwrap()
@@ -98,14 +87,9 @@ async fn kill_9_at_random_moments_across_30_jobs() {
     eprintln!("{kills} kills");
 
     for id in &ids {
-        let job: Value = client
-            .get(format!("{}/api/jobs/{id}?content=true", server.address))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job: Value = server
+            .get_json(&format!("/api/jobs/{id}?content=true"))
+            .await;
         assert_eq!(job["status"], "completed", "{job:#}");
         let logs = logs_of(&job);
         assert_eq!(

@@ -336,6 +336,29 @@ impl ServerProcess {
         }
     }
 
+    /// GET `path` and the JSON it answers.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let response = client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    }
+
+    /// POST `body` as JSON to `path` and the JSON it answers.
+    pub async fn post_json(&self, path: &str, body: Value) -> Value {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let response = client
+            .post(format!("{}{path}", self.address))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    }
+
     pub fn kill9(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
