@@ -414,14 +414,19 @@ fn split_voices(line: &str) -> Vec<(Option<String>, String)> {
 
 /// Removes `<…>` markup (`<i>`, `</v>`, `<c.yellow>`, `<00:00:01.000>`); a lone `<` stays.
 fn strip_tags(text: &str) -> String {
+    strip_between(text, "<", '>')
+}
+
+/// Removes every span from `open` to the next `close`; an unclosed `open` stays as text.
+fn strip_between(text: &str, open: &str, close: char) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(open) = rest.find('<') {
-        out.push_str(&rest[..open]);
-        match rest[open..].find('>') {
-            Some(close) => rest = &rest[open + close + 1..],
+    while let Some(start) = rest.find(open) {
+        out.push_str(&rest[..start]);
+        match rest[start..].find(close) {
+            Some(end) => rest = &rest[start + end + close.len_utf8()..],
             None => {
-                out.push_str(&rest[open..]);
+                out.push_str(&rest[start..]);
                 rest = "";
             }
         }
@@ -482,20 +487,7 @@ pub fn parse_srt(text: &str) -> Result<Vec<Utterance>, CaptionError> {
 
 /// `{\an8}` and similar positioning codes some SRT files carry.
 fn strip_ass_overrides(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(open) = rest.find("{\\") {
-        out.push_str(&rest[..open]);
-        match rest[open..].find('}') {
-            Some(close) => rest = &rest[open + close + 1..],
-            None => {
-                out.push_str(&rest[open..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    strip_between(text, "{\\", '}')
 }
 
 /// Plain text: lines that start with `Name:` (or `[Name]:`, our own format) begin a speaker's
