@@ -5,7 +5,6 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::store::StoreError;
 
@@ -92,8 +91,14 @@ impl IntoResponse for AppError {
             tracing::error!(error = ?cause, "request failed");
         }
         let status = self.status();
-        let mut response =
-            (status, Json(json!({ "error": self.public_message() }))).into_response();
+        let mut response = (
+            status,
+            Json(crate::web::view::ErrorBody {
+                error: self.public_message(),
+                details: None,
+            }),
+        )
+            .into_response();
         if let AppError::RateLimited { retry_after_secs } = self {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

@@ -5,27 +5,38 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::extract::{ApiJson, ApiQuery, JobPath, flag};
-use super::view::JobView;
+use super::view::{Health, HealthEnv, JobList, JobView, Success, TranscriptBody};
 use super::{AppState, actions};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{iso_millis, now_millis, parse_meeting_date};
 use crate::pipeline::transcribe::apply_speaker_names;
 
+/// Whether the server and its database answer, and which providers are configured.
+#[utoipa::path(
+    get,
+    path = "/api/health",
+    tag = "health",
+    security(()),
+    responses(
+        (status = 200, description = "The server and its database answer", body = Health),
+        (status = 503, description = "The database does not answer", body = Health),
+    )
+)]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let healthy = state.store.count_jobs().await.is_ok();
-    let body = json!({
-        "status": if healthy { "ok" } else { "error" },
-        "timestamp": iso_millis(now_millis()),
-        "env": {
-            "assemblyai": state.config.transcriber() == crate::config::TranscriberChoice::AssemblyAi,
-            "transcriber": state.config.transcriber().as_str(),
-            "openai": state.config.summaries_enabled(),
-            "dataDir": state.config.data_dir.display().to_string(),
-        }
-    });
+    let body = Health {
+        status: if healthy { "ok" } else { "error" }.into(),
+        timestamp: iso_millis(now_millis()),
+        env: HealthEnv {
+            assemblyai: state.config.transcriber() == crate::config::TranscriberChoice::AssemblyAi,
+            transcriber: state.config.transcriber().as_str().into(),
+            openai: state.config.summaries_enabled(),
+            data_dir: state.config.data_dir.display().to_string(),
+        },
+    };
     let status = if healthy {
         StatusCode::OK
     } else {
@@ -34,20 +45,42 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
-pub async fn list_jobs(State(state): State<AppState>) -> AppResult<Json<Value>> {
+/// Every job, newest meeting first (the original app's answer, without parameters).
+pub async fn list_all_jobs(State(state): State<AppState>) -> AppResult<Json<JobList>> {
     let jobs = state.store.all_jobs_with_logs().await?;
     let artifacts = state.store.artifacts();
     let jobs: Vec<JobView> = jobs
         .into_iter()
         .map(|(job, logs)| JobView::new(job, &logs, artifacts))
         .collect();
-    Ok(Json(json!({ "jobs": jobs })))
+    Ok(Json(JobList {
+        jobs,
+        next_cursor: None,
+        next_offset: None,
+    }))
 }
 
 /// The route lifts the default body limit so that uploads can stream; JSON keeps the limit of
 /// every other JSON route (a longer transcript comes as a multipart `file` or `transcript`).
 const CREATE_JSON_LIMIT: usize = super::JSON_BODY_LIMIT;
 
+/// Creates a job from a link, a pasted transcript (JSON), or an uploaded audio, video or
+/// transcript file (multipart). Without a `meetingDate` a Plaud link's date is used.
+#[utoipa::path(
+    post,
+    path = "/api/jobs",
+    tag = "jobs",
+    request_body(content(
+        (super::openapi::CreateJob = "application/json"),
+        (super::openapi::CreateJobUpload = "multipart/form-data"),
+    )),
+    responses(
+        (status = 201, description = "The job, queued", body = JobView),
+        (status = 400, description = "A missing or refused URL, a bad date, an unknown template", body = super::view::ErrorBody),
+        (status = 413, description = "The body or the upload is too large", body = super::view::ErrorBody),
+        (status = 415, description = "Neither JSON nor multipart, or a file that is not audio, video or a transcript", body = super::view::ErrorBody),
+    )
+)]
 pub async fn create_job(
     State(state): State<AppState>,
     request: axum::extract::Request,
@@ -126,11 +159,25 @@ async fn create_from_json(state: AppState, body: Value) -> AppResult<axum::respo
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ContentQuery {
+    /// `true` adds the `transcript` (with speaker names) and `summary` texts.
+    #[param(value_type = Option<bool>)]
     content: Option<String>,
 }
 
+/// One job.
+#[utoipa::path(
+    get,
+    path = "/api/jobs/{id}",
+    tag = "jobs",
+    params(super::openapi::JobIdParam, ContentQuery),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 404, description = "No such job", body = super::view::ErrorBody),
+    )
+)]
 pub async fn get_job(
     State(state): State<AppState>,
     JobPath(id): JobPath,
@@ -138,7 +185,7 @@ pub async fn get_job(
 ) -> AppResult<Json<JobView>> {
     let (job, logs) = state.store.job_with_logs(&id).await?;
     let artifacts = state.store.artifacts();
-    let want_content = flag(query.content.as_deref());
+    let want_content = flag("content", query.content.as_deref())?;
     let transcript_path = job.transcript_path.clone();
     let summary_path = job.summary_path.clone();
     let speakers = job.speakers.clone();
@@ -155,39 +202,91 @@ pub async fn get_job(
     Ok(Json(view))
 }
 
+/// Deletes a job and its files. A job being worked on is stopped first.
+#[utoipa::path(
+    delete,
+    path = "/api/jobs/{id}",
+    tag = "jobs",
+    params(super::openapi::JobIdParam),
+    responses(
+        (status = 200, description = "Deleted", body = Success),
+        (status = 404, description = "No such job", body = super::view::ErrorBody),
+    )
+)]
 pub async fn delete_job(
     State(state): State<AppState>,
     JobPath(id): JobPath,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Success>> {
     actions::delete_job(&state, &id).await?;
-    Ok(Json(json!({ "success": true })))
+    Ok(Json(Success::new(None)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RetryQuery {
+    /// `true` starts over from the link instead of resuming after the last checkpoint.
+    #[param(value_type = Option<bool>)]
     full: Option<String>,
 }
 
+/// Queues a job again, resuming after its last finished stage.
+#[utoipa::path(
+    post,
+    path = "/api/jobs/{id}/retry",
+    tag = "jobs",
+    params(super::openapi::JobIdParam, RetryQuery),
+    responses(
+        (status = 200, description = "Queued again", body = Success),
+        (status = 404, description = "No such job", body = super::view::ErrorBody),
+        (status = 409, description = "The job is being worked on", body = super::view::ErrorBody),
+    )
+)]
 pub async fn retry_job(
     State(state): State<AppState>,
     JobPath(id): JobPath,
     ApiQuery(query): ApiQuery<RetryQuery>,
-) -> AppResult<Json<Value>> {
-    let full = flag(query.full.as_deref());
+) -> AppResult<Json<Success>> {
+    let full = flag("full", query.full.as_deref())?;
     let message = actions::retry_job(&state, &id, full).await?;
-    Ok(Json(json!({ "success": true, "message": message })))
+    Ok(Json(Success::new(Some(message))))
 }
 
+/// Writes the summary and title again from the transcript (the original app's route).
+#[utoipa::path(
+    post,
+    path = "/api/jobs/{id}/regenerate-summary",
+    tag = "jobs",
+    params(super::openapi::JobIdParam),
+    responses(
+        (status = 200, description = "Queued for a new summary", body = Success),
+        (status = 400, description = "The job has no transcript", body = super::view::ErrorBody),
+        (status = 404, description = "No such job", body = super::view::ErrorBody),
+        (status = 409, description = "The job is being worked on", body = super::view::ErrorBody),
+    )
+)]
 pub async fn regenerate_summary(
     State(state): State<AppState>,
     JobPath(id): JobPath,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Success>> {
     actions::queue_summary(&state, &id).await?;
-    Ok(Json(
-        json!({ "success": true, "message": "Summary regeneration started" }),
-    ))
+    Ok(Json(Success::new(Some(
+        "Summary regeneration started".into(),
+    ))))
 }
 
+/// Writes the summary and title again from the transcript, answering the job.
+#[utoipa::path(
+    post,
+    path = "/api/jobs/{id}/resummarize",
+    tag = "jobs",
+    params(super::openapi::JobIdParam),
+    responses(
+        (status = 200, description = "The job, queued for a new summary", body = JobView),
+        (status = 400, description = "The job has no transcript", body = super::view::ErrorBody),
+        (status = 404, description = "No such job", body = super::view::ErrorBody),
+        (status = 409, description = "The job is being worked on", body = super::view::ErrorBody),
+    )
+)]
 pub async fn resummarize(
     State(state): State<AppState>,
     JobPath(id): JobPath,
@@ -197,10 +296,21 @@ pub async fn resummarize(
     Ok(Json(JobView::new(job, &logs, state.store.artifacts())))
 }
 
+/// The transcript as text, with speaker names.
+#[utoipa::path(
+    get,
+    path = "/api/jobs/{id}/transcript",
+    tag = "jobs",
+    params(super::openapi::JobIdParam),
+    responses(
+        (status = 200, description = "The transcript, or null before there is one", body = TranscriptBody),
+        (status = 404, description = "No such job", body = super::view::ErrorBody),
+    )
+)]
 pub async fn transcript(
     State(state): State<AppState>,
     JobPath(id): JobPath,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<TranscriptBody>> {
     let job = state.store.job(&id).await?;
     let text = state
         .store
@@ -208,5 +318,5 @@ pub async fn transcript(
         .read_text(job.transcript_path.as_deref())
         .await?
         .map(|text| apply_speaker_names(&text, &job.speakers));
-    Ok(Json(json!({ "transcript": text })))
+    Ok(Json(TranscriptBody { transcript: text }))
 }

@@ -7,11 +7,11 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::AppState;
 use super::extract::{ApiJson, ApiQuery, JobPath};
-use super::view::JobView;
+use super::view::{JobExport, JobList, JobView};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{Job, Status, meeting_date_millis, parse_meeting_date};
 use crate::pipeline::transcribe::{Utterance, apply_speaker_names};
@@ -22,14 +22,28 @@ pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 500;
 const MAX_TITLE_CHARS: usize = 200;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Words to find in titles, transcripts and summaries (SQLite FTS5: `budget`, `"exact
+    /// phrase"`, `plan*`). Results come best match first, each with a `snippet`.
     q: Option<String>,
+    /// Only jobs in these states, comma-separated (`completed,error`).
+    #[param(example = "completed,error")]
     status: Option<String>,
+    /// Meetings on or after this date (`2025-09-01` or an ISO 8601 time).
+    #[param(example = "2025-09-01")]
     from: Option<String>,
+    /// Meetings on or before this date (a whole day when given as `2025-09-30`).
+    #[param(example = "2025-09-30")]
     to: Option<String>,
+    /// Jobs per page (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
+    /// Where the page starts: a `next_cursor` from an earlier answer.
     cursor: Option<String>,
+    /// Skip this many jobs (paging by number; `cursor` stays fast on large archives).
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 1000000)]
     offset: Option<String>,
 }
 
@@ -46,17 +60,21 @@ impl ListQuery {
 
     /// The filter it asks for, or a 400 naming the bad parameter.
     pub fn filter(&self) -> AppResult<JobFilter> {
-        let number = |name: &str, value: &Option<String>, max: usize| -> AppResult<Option<usize>> {
+        let number = |name: &str,
+                      value: &Option<String>,
+                      min: usize,
+                      max: usize|
+         -> AppResult<Option<usize>> {
             value
                 .as_deref()
                 .filter(|v| !v.is_empty())
                 .map(|v| {
                     v.parse::<usize>()
                         .ok()
-                        .filter(|n| *n <= max)
+                        .filter(|n| (min..=max).contains(n))
                         .ok_or_else(|| {
                             AppError::bad_request(format!(
-                                "\"{name}\" must be a whole number from 0 to {max}"
+                                "\"{name}\" must be a whole number from {min} to {max}"
                             ))
                         })
                 })
@@ -114,11 +132,9 @@ impl ListQuery {
                     ms
                 }
             }),
-            limit: number("limit", &self.limit, MAX_PAGE)?
-                .unwrap_or(DEFAULT_PAGE)
-                .max(1),
+            limit: number("limit", &self.limit, 1, MAX_PAGE)?.unwrap_or(DEFAULT_PAGE),
             after,
-            offset: number("offset", &self.offset, 1_000_000)?.unwrap_or(0),
+            offset: number("offset", &self.offset, 0, 1_000_000)?.unwrap_or(0),
         })
     }
 }
@@ -141,46 +157,69 @@ pub fn snippet_html(snippet: &str) -> String {
     html
 }
 
-/// `GET /api/jobs`: every job (the original's answer) without parameters; with `q`, `status`,
-/// `from`, `to`, `limit`, `cursor` or `offset`, a page plus where the next one starts.
+/// The job list. Without parameters, every job, newest meeting first (the original app's
+/// answer); with any of them, one page plus where the next one starts.
+#[utoipa::path(
+    get,
+    path = "/api/jobs",
+    tag = "jobs",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Jobs, newest meeting first (best match first with `q`)", body = JobList),
+        (status = 400, description = "A parameter that is not understood, named in the message", body = super::view::ErrorBody),
+    )
+)]
 pub async fn list_jobs(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<JobList>> {
     if query.is_empty() {
-        return super::api::list_jobs(State(state)).await;
+        return super::api::list_all_jobs(State(state)).await;
     }
     let filter = query.filter()?;
     let page = state.store.find_jobs(filter).await?;
     let ids = page.jobs.iter().map(|found| found.job.id.clone()).collect();
     let mut logs = state.store.logs_for(ids).await?;
     let artifacts = state.store.artifacts();
-    let jobs: Vec<Value> = page
+    let jobs = page
         .jobs
         .into_iter()
         .map(|found| {
             let lines = logs.remove(&found.job.id).unwrap_or_default();
-            let mut view = serde_json::to_value(JobView::new(found.job, &lines, artifacts))
-                .unwrap_or(Value::Null);
-            if let (Some(snippet), Value::Object(object)) = (found.snippet, &mut view) {
-                object.insert("snippet".into(), Value::String(snippet_html(&snippet)));
-            }
+            let mut view = JobView::new(found.job, &lines, artifacts);
+            view.snippet = found.snippet.as_deref().map(snippet_html);
             view
         })
         .collect();
-    let mut body = json!({ "jobs": jobs });
-    if let Some(next) = page.next {
-        body["next_cursor"] = Value::String(next.encode());
-    }
-    if let Some(offset) = page.next_offset {
-        body["next_offset"] = json!(offset);
-    }
-    Ok(Json(body))
+    Ok(Json(JobList {
+        jobs,
+        next_cursor: page.next.map(|next| next.encode()),
+        next_offset: page.next_offset,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
+    /// `md` (the summary), `txt`, `srt` or `vtt` (the transcript), `json` (the whole job,
+    /// the default) or `audio` (the original file).
+    #[param(value_type = Option<ExportFormat>)]
     format: Option<String>,
+}
+
+/// The export formats (`markdown` and `text` are accepted for `md` and `txt`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ExportFormat {
+    Md,
+    Markdown,
+    Txt,
+    Text,
+    Srt,
+    Vtt,
+    Json,
+    Audio,
 }
 
 /// A file name from the job's title (or id), safe in a header.
@@ -280,7 +319,30 @@ async fn utterances(state: &AppState, job: &Job) -> AppResult<Vec<Utterance>> {
     Ok(utterances)
 }
 
-/// `GET /api/jobs/{id}/export?format=md|txt|srt|vtt|json|audio`.
+/// Downloads the summary, the transcript, the whole job or its audio, as an attachment named
+/// after the meeting's date and title.
+#[utoipa::path(
+    get,
+    path = "/api/jobs/{id}/export",
+    tag = "archive",
+    params(super::openapi::JobIdParam, ExportQuery),
+    responses(
+        (status = 200, description = "The file, with `Content-Disposition: attachment`",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=…; filename*=UTF-8''…`")),
+            content(
+                (super::view::JobExport = "application/json"),
+                (String = "text/markdown"),
+                (String = "text/plain"),
+                (String = "application/x-subrip"),
+                (String = "text/vtt"),
+                (Vec<u8> = "audio/*"),
+                (Vec<u8> = "video/*"),
+                (Vec<u8> = "application/octet-stream"),
+            )),
+        (status = 400, description = "An unknown format", body = super::view::ErrorBody),
+        (status = 404, description = "No such job, or it has nothing of that kind yet", body = super::view::ErrorBody),
+    )
+)]
 pub async fn export(
     State(state): State<AppState>,
     JobPath(id): JobPath,
@@ -342,9 +404,12 @@ pub async fn export(
             let utterances = utterances(&state, &job).await?;
             let mut view = JobView::new(job.clone(), &logs, artifacts);
             view.transcript = transcript;
-            let mut value = serde_json::to_value(view).unwrap_or(Value::Null);
-            value["utterances"] = serde_json::to_value(utterances).unwrap_or(Value::Null);
-            let body = serde_json::to_string_pretty(&value).unwrap_or_default();
+            let export = JobExport {
+                job: view,
+                utterances,
+            };
+            let body = serde_json::to_string_pretty(&export)
+                .map_err(|error| AppError::Internal(error.into()))?;
             Ok(download(format!("{stem}.json"), "application/json", body))
         }
         "audio" => {
@@ -382,7 +447,20 @@ pub async fn export(
     }
 }
 
-/// `PATCH /api/jobs/{id}` with `{"title"?: string|null, "meetingDate"?: string|null}`.
+/// Changes a job's title and/or meeting date (`null` or `""` clears one).
+#[utoipa::path(
+    patch,
+    path = "/api/jobs/{id}",
+    tag = "archive",
+    params(super::openapi::JobIdParam),
+    request_body(content = super::openapi::PatchJob, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The job as changed", body = JobView),
+        (status = 400, description = "A field that cannot change, a bad date, or a title too long", body = super::view::ErrorBody),
+        (status = 404, description = "No such job", body = super::view::ErrorBody),
+        (status = 415, description = "Not JSON", body = super::view::ErrorBody),
+    )
+)]
 pub async fn patch_job(
     State(state): State<AppState>,
     JobPath(id): JobPath,

@@ -89,12 +89,17 @@ where
     }
 }
 
-/// `true`, `1`, `yes` (any case) in a query flag; anything else is false.
-pub fn flag(value: Option<&str>) -> bool {
-    value.is_some_and(|value| {
-        matches!(
-            value.to_ascii_lowercase().as_str(),
-            "true" | "1" | "yes" | "on" | ""
-        )
-    })
+/// A query flag: absent, `false`, `0`, `no`, `off` are false; `true`, `1`, `yes`, `on` or a
+/// bare `?name` are true (any case). Anything else is a 400 naming the parameter.
+pub fn flag(name: &str, value: Option<&str>) -> Result<bool, AppError> {
+    let Some(value) = value else {
+        return Ok(false);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" | "" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(AppError::bad_request(format!(
+            "\"{name}\" must be true or false, not {value:?}"
+        ))),
+    }
 }

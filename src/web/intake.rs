@@ -11,12 +11,12 @@ use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
 
 use super::AppState;
 use super::extract::{ApiJson, JobPath};
-use super::view::JobView;
+use super::view::{JobView, TemplateInfo, TemplateList};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{JobId, SpeakerNames, Stage, parse_meeting_date};
 use crate::pipeline::download::{extension_for_name, human_bytes, is_audio_or_video, media_type};
@@ -461,22 +461,46 @@ async fn create_from_transcript(
         .into_response())
 }
 
-/// `GET /api/templates`: the summary templates a job may choose.
-pub async fn list_templates(State(state): State<AppState>) -> Json<Value> {
+/// The summary templates a job may choose: the `.md` files in the prompts folder (re-read on
+/// every request, so operators add one without a restart).
+#[utoipa::path(
+    get,
+    path = "/api/templates",
+    tag = "jobs",
+    responses((status = 200, description = "The templates", body = TemplateList))
+)]
+pub async fn list_templates(State(state): State<AppState>) -> Json<TemplateList> {
     let default = state
         .config
         .prompt_path
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned());
-    let templates: Vec<Value> = templates::list(&state.config.prompts_dir())
+    let templates = templates::list(&state.config.prompts_dir())
         .into_iter()
-        .map(|name| json!({ "name": name, "default": Some(&name) == default.as_ref() }))
+        .map(|name| TemplateInfo {
+            default: Some(&name) == default.as_ref(),
+            name,
+        })
         .collect();
-    Json(json!({ "templates": templates, "default": default }))
+    Json(TemplateList { templates, default })
 }
 
-/// `PUT /api/jobs/{id}/speakers` with `{"speakers": {"A": "Ana"}}`: names for the transcript's
-/// speakers (an empty name removes one). Answers the job with its named transcript.
+/// Names the transcript's speakers (`{"speakers": {"A": "Ana"}}`; an empty name or `null`
+/// removes one). Later views, exports and summaries use the names. Answers the job with its
+/// named transcript.
+#[utoipa::path(
+    put,
+    path = "/api/jobs/{id}/speakers",
+    tag = "archive",
+    params(super::openapi::JobIdParam),
+    request_body(content = super::openapi::SpeakerNamesBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The job with its named transcript and summary", body = JobView),
+        (status = 400, description = "No transcript yet, an unknown speaker, or a bad name", body = super::view::ErrorBody),
+        (status = 404, description = "No such job", body = super::view::ErrorBody),
+        (status = 415, description = "Not JSON", body = super::view::ErrorBody),
+    )
+)]
 pub async fn set_speakers(
     State(state): State<AppState>,
     JobPath(id): JobPath,

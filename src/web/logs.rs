@@ -16,6 +16,18 @@ use crate::error::AppResult;
 use crate::jobs::{JobId, LogLine, Status};
 use crate::store::{JobEvent, Store};
 
+/// The job's log as server-sent events: `event: message` with `{"message", "ts"}` for each
+/// line (existing ones first), then `event: status` with `{"status"}` when the job ends.
+#[utoipa::path(
+    get,
+    path = "/api/jobs/{id}/logs/stream",
+    tag = "jobs",
+    params(super::openapi::JobIdParam),
+    responses(
+        (status = 200, description = "The log, as it is written", content_type = "text/event-stream", body = String),
+        (status = 404, description = "No such job", body = super::view::ErrorBody),
+    )
+)]
 pub async fn stream(
     State(state): State<AppState>,
     JobPath(id): JobPath,

@@ -12,6 +12,7 @@ mod headers;
 mod intake;
 mod logs;
 pub mod negotiate;
+pub mod openapi;
 mod pages;
 pub mod rate_limit;
 pub mod serve;
@@ -154,6 +155,8 @@ fn route_table() -> RouteTable {
         .get("/api/jobs/{id}/logs/stream", logs::stream)
         .put("/api/jobs/{id}/speakers", intake::set_speakers)
         .get("/api/templates", intake::list_templates)
+        .get("/api/openapi.json", openapi::openapi_json)
+        .get("/api/docs", openapi::docs_page)
         .get("/metrics", metrics)
 }
 

@@ -1,16 +1,22 @@
 //! The JSON shape of a job: the original app's field names and types, plus a few more.
 
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::jobs::{Checkpoint, Job, LogLine, Progress, Stage, Status};
 use crate::store::Artifacts;
 
-#[derive(Debug, Serialize)]
+/// A job (contract §4): the original app's fields, plus the stage, attempts, progress, speaker
+/// names and template. Paths are where the server keeps the files.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobView {
+    #[schema(example = "0b0f6b8e-8d0e-4a47-9a59-3a7d3f0f4e1c")]
     pub id: String,
+    /// The link the job was created from (`upload:<name>` or `transcript:<name>` for uploads).
     pub url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved_url: Option<String>,
+    /// ISO 8601.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub meeting_date: Option<String>,
     pub status: Status,
@@ -24,11 +30,14 @@ pub struct JobView {
     pub transcript_path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file_path: Option<String>,
+    /// Milliseconds since the epoch.
     pub created_at: i64,
+    /// Milliseconds since the epoch.
     pub updated_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub logs: Vec<String>,
+    /// The last finished stage: a retry resumes after it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<Checkpoint>,
     /// The stage working on the job now, if any.
@@ -46,6 +55,10 @@ pub struct JobView {
     /// Only with `?content=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transcript: Option<String>,
+    /// Only in search results: where the words were found, as HTML (text escaped, matches in
+    /// `<mark>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<String>,
 }
 
 impl JobView {
@@ -81,6 +94,98 @@ impl JobView {
             speakers: job.speakers,
             template: job.template,
             transcript: None,
+            snippet: None,
         }
     }
+}
+
+/// `GET /api/jobs`: every job, or one page of them with where the next page starts.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JobList {
+    pub jobs: Vec<JobView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// Pass as `offset` for the next page (when paging by `offset`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<usize>,
+}
+
+/// The answer of an action: `{"success": true, "message": "…"}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Success {
+    pub success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Success {
+    pub fn new(message: Option<String>) -> Self {
+        Self {
+            success: true,
+            message,
+        }
+    }
+}
+
+/// `GET /api/jobs/{id}/transcript`: the transcript with speaker names, or `null` before there is
+/// one.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TranscriptBody {
+    pub transcript: Option<String>,
+}
+
+/// `GET /api/health`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`, or `error` (with status 503) when the database does not answer.
+    #[schema(example = "ok")]
+    pub status: String,
+    /// ISO 8601, with milliseconds.
+    pub timestamp: String,
+    pub env: HealthEnv,
+}
+
+/// Which providers are configured.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HealthEnv {
+    /// AssemblyAI is the transcriber.
+    pub assemblyai: bool,
+    /// `assemblyai`, `openai` or `none`.
+    pub transcriber: String,
+    /// Summaries and titles are written (an LLM key is set).
+    pub openai: bool,
+    #[serde(rename = "dataDir")]
+    pub data_dir: String,
+}
+
+/// `GET /api/templates`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TemplateList {
+    pub templates: Vec<TemplateInfo>,
+    /// The template used when a job names none.
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TemplateInfo {
+    /// The file name without `.md`, e.g. `one_on_one`.
+    pub name: String,
+    pub default: bool,
+}
+
+/// Every error: a message for a human, with a fitting status.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+/// `export?format=json`: the job with its transcript and timed utterances.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JobExport {
+    #[serde(flatten)]
+    pub job: JobView,
+    pub utterances: Vec<crate::pipeline::transcribe::Utterance>,
 }

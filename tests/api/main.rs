@@ -15,6 +15,7 @@ mod intake;
 mod legacy;
 mod log_stream;
 mod observability;
+mod openapi;
 mod pages;
 mod pipeline;
 mod plaud;

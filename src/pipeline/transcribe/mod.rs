@@ -15,7 +15,7 @@ use crate::store::Artifacts;
 use crate::store::Changes;
 
 /// One stretch of speech by one speaker. Times are milliseconds from the start.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Utterance {
     pub speaker: Option<String>,
     pub text: String,

@@ -1,0 +1,450 @@
+//! The OpenAPI 3 description of the JSON API. It is generated from the handlers' annotations
+//! and from the very types they answer with (utoipa), so it cannot drift from the code; a test
+//! checks that it names exactly the `/api` routes of the route table. Served as JSON at
+//! `/api/openapi.json`, and as a page for people at `/api/docs`.
+
+use std::sync::LazyLock;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Json;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::{ContentBuilder, HttpMethod, OpenApi as Document, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::view::ErrorBody;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "FocusFlow API",
+        description = "Meeting recordings in, summaries out. Create a job from a link, an \
+            upload or a transcript; follow it through resolve, download, transcribe and \
+            summarize; read, search, edit and export the results.\n\n\
+            Every error is JSON `{\"error\": \"…\"}` with a fitting status. When the server \
+            runs with `BASIC_AUTH_USER` and `BASIC_AUTH_PASSWORD`, every route but \
+            `/api/health` needs HTTP Basic auth. Requests are rate limited per client \
+            (`429` with `Retry-After`).",
+        license(name = "MIT"),
+    ),
+    paths(
+        super::api::health,
+        super::archive::list_jobs,
+        super::api::create_job,
+        super::api::get_job,
+        super::archive::patch_job,
+        super::api::delete_job,
+        super::archive::export,
+        super::api::retry_job,
+        super::api::regenerate_summary,
+        super::api::resummarize,
+        super::api::transcript,
+        super::logs::stream,
+        super::intake::set_speakers,
+        super::intake::list_templates,
+        openapi_json,
+    ),
+    components(schemas(ErrorBody, super::archive::ExportFormat)),
+    modifiers(&CommonAnswers),
+    tags(
+        (name = "jobs", description = "Create jobs and follow them through the pipeline"),
+        (name = "archive", description = "Find, edit and export finished meetings"),
+        (name = "health", description = "For load balancers and health checks"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document, built once.
+pub static DOCUMENT: LazyLock<Document> = LazyLock::new(ApiDoc::openapi);
+
+/// The `{id}` of every job route.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct JobIdParam {
+    /// The job's id (a UUID for jobs this server created).
+    id: String,
+}
+
+/// `POST /api/jobs` as JSON: a link, or a pasted transcript.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum CreateJob {
+    Link(CreateFromLink),
+    Transcript(CreateFromTranscript),
+}
+
+/// A job from an audio or video URL, or a Plaud share link.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct CreateFromLink {
+    /// `http` or `https`; hosts that resolve to private addresses are refused unless the server
+    /// allows them.
+    #[schema(
+        example = "https://web.plaud.ai/share/0123456789abcdef",
+        max_length = 2048
+    )]
+    url: String,
+    #[serde(default)]
+    meeting_date: Option<MeetingDate>,
+    #[serde(default)]
+    template: Option<TemplateName>,
+}
+
+/// A job from a pasted transcript (plain text, WebVTT or SRT): it goes straight to the summary.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct CreateFromTranscript {
+    #[schema(example = "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Ana>Shall we start?")]
+    transcript: String,
+    #[serde(default)]
+    meeting_date: Option<MeetingDate>,
+    #[serde(default)]
+    template: Option<TemplateName>,
+}
+
+/// When the meeting took place: ISO 8601 (`2025-09-25T20:05:00Z`) or a day (`2025-09-25`).
+/// Without one, a Plaud link's date or the upload time is used.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = "2025-09-25T20:05:00Z")]
+#[allow(dead_code)]
+pub struct MeetingDate(String);
+
+/// A prompt template from `GET /api/templates`, e.g. `one_on_one`; the default one otherwise.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = "one_on_one")]
+#[allow(dead_code)]
+pub struct TemplateName(String);
+
+/// `POST /api/jobs` as `multipart/form-data`: a `file` (audio, video, or a `.txt`, `.vtt` or
+/// `.srt` transcript), or a `transcript` text field. The file streams to disk under the
+/// server's size limit.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct CreateJobUpload {
+    #[schema(value_type = Option<String>, format = Binary)]
+    file: Option<Vec<u8>>,
+    transcript: Option<String>,
+    meeting_date: Option<String>,
+    template: Option<String>,
+}
+
+/// `PATCH /api/jobs/{id}`: the fields to change.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct PatchJob {
+    /// One line, at most 200 characters; `null` or `""` clears it.
+    #[schema(nullable, max_length = 200, example = "Quarterly budget review")]
+    title: Option<String>,
+    /// ISO 8601 or a day; `null` or `""` clears it.
+    #[schema(nullable, example = "2025-09-25")]
+    meeting_date: Option<String>,
+}
+
+/// `PUT /api/jobs/{id}/speakers`: a name for each speaker label of the transcript.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct SpeakerNamesBody {
+    /// Label to name, e.g. `{"A": "Ana", "B": "Ben"}`; `null` or `""` removes a name.
+    #[schema(value_type = Object, example = json!({"A": "Ana", "B": "Ben"}))]
+    speakers: std::collections::BTreeMap<String, Option<String>>,
+}
+
+/// Adds the answers every operation can give to each operation that does not describe them
+/// itself: 401 (Basic auth), 429 (rate limit) and the 400 of malformed input.
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, document: &mut Document) {
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                                ErrorBody::name(),
+                            ))))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in document.paths.paths.iter_mut() {
+            let public = path == "/api/health";
+            for method in [
+                HttpMethod::Get,
+                HttpMethod::Post,
+                HttpMethod::Put,
+                HttpMethod::Patch,
+                HttpMethod::Delete,
+            ] {
+                let Some(operation) = operation_mut(item, method) else {
+                    continue;
+                };
+                let answers = &mut operation.responses.responses;
+                if !public {
+                    answers.entry("401".into()).or_insert_with(|| {
+                        error("Basic auth is on and the credentials are missing or wrong")
+                    });
+                    answers.entry("429".into()).or_insert_with(|| {
+                        error("Too many requests from this client; see `Retry-After`")
+                    });
+                }
+                let has_input = operation.request_body.is_some()
+                    || operation
+                        .parameters
+                        .as_ref()
+                        .is_some_and(|parameters| !parameters.is_empty());
+                if has_input {
+                    answers.entry("400".into()).or_insert_with(|| {
+                        error("Input that is not understood, named in the message")
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn operation_mut(
+    item: &mut utoipa::openapi::PathItem,
+    method: HttpMethod,
+) -> Option<&mut Operation> {
+    match method {
+        HttpMethod::Get => item.get.as_mut(),
+        HttpMethod::Post => item.post.as_mut(),
+        HttpMethod::Put => item.put.as_mut(),
+        HttpMethod::Patch => item.patch.as_mut(),
+        HttpMethod::Delete => item.delete.as_mut(),
+        _ => None,
+    }
+}
+
+/// This description, as OpenAPI 3 JSON.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "health",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object))
+)]
+pub async fn openapi_json() -> Response {
+    let mut response = Json(&*DOCUMENT).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// The operations of the document, in order, for the API page.
+pub fn operations() -> Vec<OperationView> {
+    let mut list = Vec::new();
+    for (path, item) in &DOCUMENT.paths.paths {
+        let mut item = item.clone();
+        for (method, name) in [
+            (HttpMethod::Get, "GET"),
+            (HttpMethod::Post, "POST"),
+            (HttpMethod::Put, "PUT"),
+            (HttpMethod::Patch, "PATCH"),
+            (HttpMethod::Delete, "DELETE"),
+        ] {
+            let Some(operation) = operation_mut(&mut item, method) else {
+                continue;
+            };
+            let text = [operation.summary.clone(), operation.description.clone()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("\n\n");
+            let description = crate::markdown::render_markdown(&text);
+            let parameters = operation
+                .parameters
+                .iter()
+                .flatten()
+                .filter(|parameter| parameter.name != "id")
+                .map(|parameter| ParameterView {
+                    name: parameter.name.clone(),
+                    description: crate::markdown::render_markdown(
+                        parameter.description.as_deref().unwrap_or_default(),
+                    ),
+                })
+                .collect();
+            let mut statuses: Vec<String> = operation.responses.responses.keys().cloned().collect();
+            statuses.sort();
+            list.push(OperationView {
+                method: name,
+                path: path.clone(),
+                anchor: format!(
+                    "{}-{}",
+                    name.to_lowercase(),
+                    path.replace(['/', '{', '}', '.'], "-")
+                ),
+                description,
+                parameters,
+                statuses: statuses.join(" "),
+            });
+        }
+    }
+    list
+}
+
+/// One operation as the API page shows it.
+pub struct OperationView {
+    pub method: &'static str,
+    pub path: String,
+    pub anchor: String,
+    /// Sanitised HTML, from the handler's doc comment.
+    pub description: String,
+    pub parameters: Vec<ParameterView>,
+    pub statuses: String,
+}
+
+pub struct ParameterView {
+    pub name: String,
+    /// Sanitised HTML.
+    pub description: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "api_docs.html")]
+struct ApiPage {
+    operations: Vec<OperationView>,
+    openapi_version: String,
+    origin: String,
+}
+
+/// `GET /api/docs`: the operations for people; the document itself to clients that ask for
+/// JSON.
+pub async fn docs_page(headers: HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    if super::negotiate::wants_json(accept) {
+        return openapi_json().await;
+    }
+    // The examples use the address the page was asked for, when it looks like one.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .filter(|host| {
+            !host.is_empty()
+                && host.len() <= 255
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+        .unwrap_or("localhost:3000");
+    let scheme = match headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    ApiPage {
+        operations: operations(),
+        openapi_version: serde_json::to_value(&DOCUMENT.openapi)
+            .ok()
+            .and_then(|value| value.as_str().map(str::to_string))
+            .unwrap_or_else(|| "3.1.0".into()),
+        origin: format!("{scheme}://{host}"),
+    }
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn documented() -> BTreeSet<(String, String)> {
+        let document = serde_json::to_value(&*DOCUMENT).unwrap();
+        let mut found = BTreeSet::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                found.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn the_document_names_exactly_the_api_routes() {
+        let routed: BTreeSet<(String, String)> = crate::web::routes()
+            .into_iter()
+            .filter(|(_, path)| path.starts_with("/api/") && *path != "/api/docs")
+            .map(|(method, path)| (method.to_string(), path.to_string()))
+            .collect();
+        assert_eq!(documented(), routed);
+    }
+
+    #[test]
+    fn every_operation_says_what_it_answers_and_how_it_fails() {
+        let document = serde_json::to_value(&*DOCUMENT).unwrap();
+        assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let responses = operation["responses"].as_object().unwrap();
+                assert!(
+                    responses.keys().any(|status| status.starts_with('2')),
+                    "{method} {path} has no success answer"
+                );
+                assert!(
+                    operation["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty())
+                        || operation["summary"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{method} {path} is not described"
+                );
+                if path != "/api/health" {
+                    assert!(responses.contains_key("401"), "{method} {path}: no 401");
+                    assert!(responses.contains_key("429"), "{method} {path}: no 429");
+                }
+                if path.contains("{id}") {
+                    assert!(responses.contains_key("404"), "{method} {path}: no 404");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_job_schema_has_the_contract_fields() {
+        let document = serde_json::to_value(&*DOCUMENT).unwrap();
+        let job = &document["components"]["schemas"]["JobView"];
+        let required: BTreeSet<&str> = job["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|name| name.as_str().unwrap())
+            .collect();
+        for field in ["id", "url", "status", "created_at", "updated_at", "logs"] {
+            assert!(required.contains(field), "{field} is not required: {job}");
+        }
+        for field in ["meeting_date", "title", "summary", "checkpoint", "error"] {
+            assert!(job["properties"].get(field).is_some(), "{field} is missing");
+        }
+        let statuses = &document["components"]["schemas"]["Status"]["enum"];
+        assert_eq!(
+            statuses,
+            &serde_json::json!([
+                "queued",
+                "resolving",
+                "downloading",
+                "transcribing",
+                "summarizing",
+                "completed",
+                "error"
+            ])
+        );
+    }
+}
