@@ -74,7 +74,7 @@ ENV HOST=0.0.0.0 \
 EXPOSE 3000
 
 # The binary probes http://127.0.0.1:$PORT/api/health and exits 0 or 1 (the image has no curl).
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+HEALTHCHECK --interval=5s --timeout=5s --start-period=10s --retries=3 \
   CMD ["/app/focusflow", "healthcheck"]
 
 # Numeric, so the runtime needs no passwd lookup and Kubernetes' runAsNonRoot can verify it;

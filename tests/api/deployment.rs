@@ -14,7 +14,7 @@ const BINARY: &str = "/app/focusflow";
 const HEALTHCHECK: [&str; 2] = [BINARY, "healthcheck"];
 /// interval, timeout, start period, retries: the same in compose.yaml and the Dockerfile.
 const HEALTH_TIMING: [(&str, &str, &str); 4] = [
-    ("interval", "interval", "30s"),
+    ("interval", "interval", "5s"),
     ("timeout", "timeout", "5s"),
     ("start_period", "start-period", "10s"),
     ("retries", "retries", "3"),
