@@ -128,6 +128,14 @@ impl Application {
             worker,
         } = self;
         state.shutdown = shutdown.clone();
+        let dispatcher = pipeline::webhook::Dispatcher {
+            store: worker.store.clone(),
+            config: worker.config.clone(),
+            clients: worker.clients.clone(),
+            metrics: worker.metrics.clone(),
+            wake: worker.queue.webhooks.clone(),
+        }
+        .spawn(shutdown.clone());
         let workers = worker.spawn(shutdown.clone());
         // Anything already waiting (re-queued or imported) starts now.
         state.queue.wake();
@@ -154,6 +162,7 @@ impl Application {
             for worker in workers {
                 let _ = worker.await;
             }
+            let _ = dispatcher.await;
             let _ = serve.await;
         };
         tokio::select! {

@@ -94,8 +94,12 @@ impl Metrics {
     }
 
     /// The exposition text; `jobs_by_status` comes from the store.
-    pub fn render(&self, jobs_by_status: &[(String, u64)]) -> String {
+    pub fn render(&self, jobs_by_status: &[(String, u64)], webhooks_pending: u64) -> String {
         let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP focusflow_webhooks_pending Webhook events in the outbox, waiting to be delivered.\n# TYPE focusflow_webhooks_pending gauge\nfocusflow_webhooks_pending {webhooks_pending}"
+        );
         out.push_str(
             "# HELP focusflow_jobs Jobs in the store by status.\n# TYPE focusflow_jobs gauge\n",
         );
@@ -162,8 +166,9 @@ mod tests {
         metrics.http_request("/api/jobs/{id}", "GET", 200);
         metrics.stage_finished("download", Duration::from_millis(700));
         metrics.provider_retry("llm");
-        let text = metrics.render(&[("completed".into(), 3)]);
+        let text = metrics.render(&[("completed".into(), 3)], 2);
         assert!(text.contains("focusflow_jobs{status=\"completed\"} 3"));
+        assert!(text.contains("\nfocusflow_webhooks_pending 2\n"));
         assert!(text.contains(
             "focusflow_http_requests_total{route=\"/api/jobs/{id}\",method=\"GET\",status=\"200\"} 2"
         ));

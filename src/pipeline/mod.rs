@@ -84,6 +84,8 @@ impl StageContext {
 pub struct Queue {
     notify: Arc<Notify>,
     running: Arc<Mutex<HashMap<JobId, CancellationToken>>>,
+    /// Wakes the webhook dispatcher when an event is written to the outbox.
+    pub webhooks: Arc<Notify>,
 }
 
 impl Queue {
@@ -270,11 +272,16 @@ impl Worker {
                 tracing::info!("Job completed");
                 match self
                     .store
-                    .update_with_log(&id, changes, "Job completed")
+                    .update_with_log_and_event(
+                        &id,
+                        changes,
+                        "Job completed",
+                        webhook::event_maker(&self.config),
+                    )
                     .await
                 {
-                    Ok(job) => {
-                        webhook::notify(&context, &job);
+                    Ok(_) => {
+                        self.queue.webhooks.notify_one();
                         Ok(Outcome::Completed(id))
                     }
                     Err(StoreError::NotFound) => Ok(Outcome::Interrupted(id)),
@@ -294,11 +301,16 @@ impl Worker {
                     .error(Some(message.clone()));
                 match self
                     .store
-                    .update_with_log(&id, changes, format!("Failed: {message}"))
+                    .update_with_log_and_event(
+                        &id,
+                        changes,
+                        format!("Failed: {message}"),
+                        webhook::event_maker(&self.config),
+                    )
                     .await
                 {
-                    Ok(job) => {
-                        webhook::notify(&context, &job);
+                    Ok(_) => {
+                        self.queue.webhooks.notify_one();
                         Ok(Outcome::Failed(id))
                     }
                     Err(StoreError::NotFound) => Ok(Outcome::Failed(id)),

@@ -1,19 +1,30 @@
 //! Webhooks: when a job completes or fails, a JSON event is POSTed to `WEBHOOK_URL`, signed with
-//! HMAC-SHA256 when `WEBHOOK_SECRET` is set, retried with backoff, in its own task so the worker
-//! never waits on a receiver. The URL is guarded like every URL a user could influence.
+//! HMAC-SHA256 when `WEBHOOK_SECRET` is set. The event is written to an outbox in the same
+//! transaction that finishes the job, and a dispatcher task of its own delivers it, retrying with
+//! backoff: the worker never waits on a receiver, and a restart (even `kill -9`) loses no event.
+//! The URL is guarded like every URL a user could influence.
 //!
 //! Receivers verify `X-FocusFlow-Signature: sha256=<hex>`, the HMAC-SHA256 of
 //! `"<X-FocusFlow-Timestamp>.<raw body>"` keyed with the secret, compared in constant time; and
-//! reject old timestamps to stop replays.
+//! reject old timestamps to stop replays (every attempt is signed afresh, with its own
+//! timestamp). `X-FocusFlow-Delivery` stays the same across attempts, to drop duplicates.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
-use super::StageContext;
-use crate::config::RetryPolicy;
-use crate::jobs::{Job, now_millis};
-use crate::net::retry::{ProviderError, with_retry};
+use crate::config::Config;
+use crate::jobs::{Job, JobId, now_millis};
+use crate::metrics::Metrics;
+use crate::net::Clients;
+use crate::net::retry::ProviderError;
+use crate::store::{Delivery, EventMaker, NewDelivery, Store};
 
 pub const SIGNATURE_HEADER: &str = "x-focusflow-signature";
 pub const TIMESTAMP_HEADER: &str = "x-focusflow-timestamp";
@@ -56,99 +67,220 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
-/// Sends the event for `job` (completed or failed) in the background.
-pub fn notify(context: &StageContext, job: &Job) {
-    let Some(url) = context.config.webhook_url.clone() else {
-        return;
-    };
-    let event = if job.status == crate::jobs::Status::Completed {
-        "job.completed"
-    } else {
-        "job.failed"
-    };
-    let timestamp = now_millis();
-    let delivery = uuid::Uuid::new_v4().to_string();
-    let body = serde_json::to_vec(&Event {
-        event,
-        delivery: delivery.clone(),
-        timestamp,
-        job: EventJob {
-            id: job.id.as_str(),
-            url: &job.url,
-            status: job.status.as_str(),
-            title: job.title.as_deref(),
-            meeting_date: job.meeting_date.as_deref(),
-            error: job.error.as_deref(),
-            summary: job.summary.as_deref(),
-            created_at: job.created_at,
-            updated_at: job.updated_at,
-        },
-    })
-    .unwrap_or_default();
-    let signed = context
-        .config
-        .webhook_secret
-        .as_ref()
-        .map(|secret| signature(secret.expose(), timestamp, &body));
-    let context = context.clone();
-    // Receivers get more patience than providers: a restart of the receiver should not lose events.
-    let policy = RetryPolicy {
-        attempts: 6,
-        ..context.config.retry.clone()
-    };
-    tokio::spawn(async move {
-        let parsed = match url::Url::parse(&url) {
-            Ok(parsed) => parsed,
-            Err(_) => return,
+/// Attempts per event, the first included. With the default backoff (1 s doubling, capped at
+/// 5 min) the last is about 2 min after the first; a receiver that is down for a restart or a
+/// deploy gets its events.
+pub const MAX_ATTEMPTS: u32 = 8;
+/// Events read from the outbox at a time.
+const BATCH: usize = 16;
+/// Looks at the outbox at least this often, even without a wake-up.
+const IDLE_POLL: Duration = Duration::from_secs(60);
+
+/// What a finished job's event is, for the outbox; None when no webhook is configured.
+pub fn event_maker(config: &Config) -> Option<EventMaker> {
+    config.webhook_url.as_ref()?;
+    Some(Box::new(|job: &Job| {
+        let event = if job.status == crate::jobs::Status::Completed {
+            "job.completed"
+        } else {
+            "job.failed"
         };
-        if let Err(refusal) = context.clients.policy.check_url(&parsed) {
-            context.metrics.webhook_delivery("refused");
-            context.log(format!("Webhook not sent: {refusal}")).await;
+        let delivery = uuid::Uuid::new_v4().to_string();
+        let body = serde_json::to_vec(&Event {
+            event,
+            delivery: delivery.clone(),
+            timestamp: now_millis(),
+            job: EventJob {
+                id: job.id.as_str(),
+                url: &job.url,
+                status: job.status.as_str(),
+                title: job.title.as_deref(),
+                meeting_date: job.meeting_date.as_deref(),
+                error: job.error.as_deref(),
+                summary: job.summary.as_deref(),
+                created_at: job.created_at,
+                updated_at: job.updated_at,
+            },
+        })
+        .unwrap_or_default();
+        NewDelivery {
+            delivery,
+            job_id: job.id.clone(),
+            event: event.to_string(),
+            body,
+        }
+    }))
+}
+
+/// Delivers the outbox's events, one at a time, until shutdown.
+#[derive(Clone)]
+pub struct Dispatcher {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub clients: Clients,
+    pub metrics: Metrics,
+    pub wake: Arc<Notify>,
+}
+
+impl Dispatcher {
+    pub fn spawn(self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(
+            async move { self.run(shutdown).await }.instrument(tracing::info_span!("webhooks")),
+        )
+    }
+
+    async fn run(&self, shutdown: CancellationToken) {
+        loop {
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if shutdown.is_cancelled() {
+                return;
+            }
+            match self.store.due_deliveries(now_millis(), BATCH).await {
+                Ok(due) if !due.is_empty() => {
+                    for delivery in due {
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = self.attempt(delivery) => {}
+                        }
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "could not read the webhook outbox"),
+            }
+            let wait = match self.store.next_delivery_at().await {
+                Ok(Some(at)) => Duration::from_millis((at - now_millis()).max(0) as u64),
+                _ => IDLE_POLL,
+            }
+            .min(IDLE_POLL);
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn log(&self, job_id: &str, message: String) {
+        tracing::info!(job = job_id, "{message}");
+        if let Ok(id) = JobId::parse(job_id) {
+            // The job may have been deleted since; its event is still delivered.
+            let _ = self.store.append_log(&id, message).await;
+        }
+    }
+
+    async fn give_up(&self, delivery: &Delivery, outcome: &'static str, message: String) {
+        self.metrics.webhook_delivery(outcome);
+        self.log(&delivery.job_id, message).await;
+        if let Err(error) = self.store.remove_delivery(&delivery.delivery).await {
+            tracing::warn!(%error, "could not update the webhook outbox");
+        }
+    }
+
+    /// One attempt at one event: delivered and removed, given up, or postponed.
+    async fn attempt(&self, delivery: Delivery) {
+        let Some(url) = self.config.webhook_url.as_deref() else {
+            self.give_up(
+                &delivery,
+                "failed",
+                format!(
+                    "Webhook {} not sent: WEBHOOK_URL is no longer set",
+                    delivery.event
+                ),
+            )
+            .await;
+            return;
+        };
+        let parsed = match url::Url::parse(url) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                let message = format!("Webhook not sent: WEBHOOK_URL is not a URL ({error})");
+                self.give_up(&delivery, "refused", message).await;
+                return;
+            }
+        };
+        if let Err(refusal) = self.clients.policy.check_url(&parsed) {
+            self.give_up(&delivery, "refused", format!("Webhook not sent: {refusal}"))
+                .await;
             return;
         }
-        let send = || {
-            let mut request = context
-                .clients
-                .user
-                .post(parsed.clone())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(TIMESTAMP_HEADER, timestamp.to_string())
-                .header(EVENT_HEADER, event)
-                .header(DELIVERY_HEADER, delivery.as_str())
-                .body(body.clone());
-            if let Some(signed) = &signed {
-                request = request.header(SIGNATURE_HEADER, signed.as_str());
-            }
-            async move {
-                let response = request
-                    .send()
-                    .await
-                    .map_err(|error| ProviderError::from_reqwest("the webhook failed", &error))?;
-                if response.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(ProviderError::from_response("the webhook failed", response).await)
-                }
-            }
+        let timestamp = now_millis();
+        let mut request = self
+            .clients
+            .user
+            .post(parsed)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(EVENT_HEADER, delivery.event.as_str())
+            .header(DELIVERY_HEADER, delivery.delivery.as_str())
+            .body(delivery.body.clone());
+        if let Some(secret) = &self.config.webhook_secret {
+            request = request.header(
+                SIGNATURE_HEADER,
+                signature(secret.expose(), timestamp, &delivery.body),
+            );
+        }
+        let result = match request.send().await {
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => Err(ProviderError::from_response("the webhook failed", response).await),
+            Err(error) => Err(ProviderError::from_reqwest("the webhook failed", &error)),
         };
-        let result = with_retry(&policy, send, |message| {
-            context.metrics.webhook_delivery("retry");
-            context.log(format!("Webhook: {message}"))
-        })
-        .await;
+        let attempts = delivery.attempts + 1;
         match result {
             Ok(()) => {
-                context.metrics.webhook_delivery("delivered");
-                context.log(format!("Webhook {event} delivered")).await;
+                self.metrics.webhook_delivery("delivered");
+                self.log(
+                    &delivery.job_id,
+                    format!("Webhook {} delivered", delivery.event),
+                )
+                .await;
+                if let Err(error) = self.store.remove_delivery(&delivery.delivery).await {
+                    tracing::warn!(%error, "could not update the webhook outbox");
+                }
+            }
+            Err(ProviderError::Transient {
+                message,
+                retry_after,
+            }) if attempts < MAX_ATTEMPTS => {
+                let policy = &self.config.retry;
+                let backoff = policy
+                    .base_delay
+                    .saturating_mul(2u32.saturating_pow(attempts - 1))
+                    .min(policy.max_delay.saturating_mul(10));
+                let wait = retry_after
+                    .map(|asked| asked.min(Duration::from_secs(600)))
+                    .unwrap_or(backoff);
+                self.metrics.webhook_delivery("retry");
+                self.log(
+                    &delivery.job_id,
+                    format!(
+                        "Webhook: {message} — trying again in {:.1} s (attempt {} of {MAX_ATTEMPTS})",
+                        wait.as_secs_f64(),
+                        attempts + 1
+                    ),
+                )
+                .await;
+                let next_at = now_millis() + wait.as_millis() as i64;
+                if let Err(error) = self
+                    .store
+                    .postpone_delivery(&delivery.delivery, attempts, next_at)
+                    .await
+                {
+                    tracing::warn!(%error, "could not update the webhook outbox");
+                }
             }
             Err(error) => {
-                context.metrics.webhook_delivery("failed");
-                context
-                    .log(format!("Webhook {event} not delivered: {error}"))
-                    .await;
+                let message = format!(
+                    "Webhook {} not delivered after {attempts} attempt{}: {error}",
+                    delivery.event,
+                    if attempts == 1 { "" } else { "s" }
+                );
+                self.give_up(&delivery, "failed", message).await;
             }
         }
-    });
+    }
 }
 
 #[cfg(test)]

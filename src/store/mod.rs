@@ -6,6 +6,7 @@
 pub mod backup;
 mod files;
 pub mod legacy;
+mod outbox;
 pub mod search;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use tokio::sync::broadcast;
 
 pub use files::{Artifacts, write_atomic};
+pub use outbox::{Delivery, EventMaker, NewDelivery};
 pub use search::{Cursor, Found, JobFilter, JobPage};
 
 use crate::jobs::{Job, JobId, LogLine, Progress, Stage, Status, meeting_date_millis, now_millis};
@@ -26,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_search.sql"),
     // Applied after 0003, which databases may already have (user_version counts the entries).
     include_str!("../../migrations/0002_speakers_and_templates.sql"),
+    include_str!("../../migrations/0004_webhook_outbox.sql"),
 ];
 const READERS: usize = 4;
 
@@ -628,6 +631,19 @@ impl Store {
         changes: Changes,
         message: impl Into<String>,
     ) -> StoreResult<Job> {
+        self.update_with_log_and_event(id, changes, message, None)
+            .await
+    }
+
+    /// [`Store::update_with_log`], and in the same transaction the webhook event that `event`
+    /// makes of the job as changed: the job is finished and its event recorded, or neither.
+    pub async fn update_with_log_and_event(
+        &self,
+        id: &JobId,
+        changes: Changes,
+        message: impl Into<String>,
+        event: Option<outbox::EventMaker>,
+    ) -> StoreResult<Job> {
         let job_id = id.clone();
         let status = changes.status;
         let message = message.into();
@@ -646,6 +662,9 @@ impl Store {
                     message,
                 };
                 let job = get_job(&transaction, &job_id)?;
+                if let Some(event) = event {
+                    outbox::insert(&transaction, event(&job), ts)?;
+                }
                 transaction.commit()?;
                 Ok((job, line))
             })

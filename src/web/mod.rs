@@ -243,12 +243,13 @@ async fn request_timeout(request: Request, next: middleware::Next) -> Response {
 /// Prometheus text format; behind the same auth as everything else.
 async fn metrics(State(state): State<AppState>) -> Result<Response, AppError> {
     let jobs = state.store.count_by_status().await?;
+    let webhooks_pending = state.store.pending_deliveries().await?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(&jobs),
+        state.metrics.render(&jobs, webhooks_pending),
     )
         .into_response())
 }

@@ -1,7 +1,9 @@
 //! `/metrics` in the Prometheus text format, and signed webhooks with retries.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -160,16 +162,26 @@ type Received = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
 
 /// A webhook receiver that fails the first `failures` deliveries with 500.
 async fn receiver(failures: usize) -> (String, Received) {
+    let (url, received, _) = switchable_receiver(failures, true).await;
+    (url, received)
+}
+
+/// A webhook receiver that answers 500 to the first `failures` deliveries, and to every one
+/// while its switch is off.
+async fn switchable_receiver(failures: usize, on: bool) -> (String, Received, Arc<AtomicBool>) {
     let received: Received = Arc::default();
+    let switch = Arc::new(AtomicBool::new(on));
     let store = received.clone();
+    let accepting = switch.clone();
     let router = Router::new().route(
         "/hook",
         post(move |headers: HeaderMap, body: Bytes| {
             let store = store.clone();
+            let accepting = accepting.clone();
             async move {
                 let mut all = store.lock().unwrap();
                 all.push((headers, body));
-                if all.len() <= failures {
+                if all.len() <= failures || !accepting.load(Ordering::SeqCst) {
                     StatusCode::INTERNAL_SERVER_ERROR
                 } else {
                     StatusCode::NO_CONTENT
@@ -177,7 +189,7 @@ async fn receiver(failures: usize) -> (String, Received) {
             }
         }),
     );
-    (format!("{}/hook", serve(router).await), received)
+    (format!("{}/hook", serve(router).await), received, switch)
 }
 
 #[tokio::test]
@@ -217,7 +229,8 @@ async fn webhooks_are_signed_and_retried_until_delivered() {
         assert_eq!(event["event"], "job.completed");
         assert_eq!(event["job"]["id"], id.as_str());
         assert_eq!(event["job"]["title"], crate::fakes::TITLE);
-        assert_eq!(event["timestamp"].to_string(), timestamp);
+        // Each attempt is signed afresh, at or after the event.
+        assert!(timestamp.parse::<i64>().unwrap() >= event["timestamp"].as_i64().unwrap());
     }
     // The same delivery id on every retry, so receivers can drop duplicates.
     let ids: Vec<_> = deliveries
@@ -263,4 +276,55 @@ async fn a_webhook_to_a_private_address_is_refused_by_the_guard() {
         received.lock().unwrap().is_empty(),
         "the refused receiver got a request"
     );
+}
+
+#[tokio::test]
+async fn a_webhook_waiting_to_be_retried_survives_a_restart() {
+    let (url, received, switch) = switchable_receiver(0, false).await;
+    let app = TestApp::spawn_with(|config| {
+        config.webhook_url = Some(url);
+        config.webhook_secret = Some(focusflow::config::Secret::new("s3cret"));
+        // Slow enough that the stop comes between two attempts.
+        config.retry.base_delay = Duration::from_millis(300);
+        config.retry.max_delay = Duration::from_millis(300);
+    })
+    .await;
+    let job = app.create_job(&app.fakes.audio.url("meeting.mp3")).await;
+    let id = job["id"].as_str().unwrap().to_string();
+    app.wait_for(&id, "a failed delivery", |job| {
+        logs_of(job).contains("Webhook: ") && logs_of(job).contains("trying again")
+    })
+    .await;
+
+    // Stopped while the event waits for its next attempt; the receiver comes back meanwhile.
+    let database = app.data_dir.join("focusflow.db");
+    let mut app = app;
+    app.stop().await;
+    let waiting: i64 = rusqlite::Connection::open(&database)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM webhook_outbox", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(waiting, 1, "the event waits in the outbox on disk");
+    switch.store(true, Ordering::SeqCst);
+    let app = app.restart().await;
+
+    app.wait_for(&id, "the delivery after the restart", |job| {
+        logs_of(job).contains("Webhook job.completed delivered")
+    })
+    .await;
+    let deliveries = received.lock().unwrap().clone();
+    assert!(deliveries.len() >= 2, "failed before, delivered after");
+    let ids: Vec<_> = deliveries
+        .iter()
+        .map(|(headers, _)| headers["x-focusflow-delivery"].clone())
+        .collect();
+    assert!(
+        ids.windows(2).all(|pair| pair[0] == pair[1]),
+        "one event, one delivery id, across the restart"
+    );
+    let left: i64 = rusqlite::Connection::open(&database)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM webhook_outbox", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(left, 0, "a delivered event leaves the outbox");
 }
