@@ -137,6 +137,31 @@ impl Artifacts {
 }
 
 impl Artifacts {
+    /// Removes the temporary files (`files/.<id>.<random>.part`) of uploads and downloads that
+    /// an earlier process left when it stopped mid-transfer. Called at start-up, before any
+    /// transfer begins; a resumed download starts a new temp file. Returns how many went.
+    pub fn remove_partial_transfers(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(self.data_dir.join(AUDIO_DIR)) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let partial = name.starts_with('.') && name.ends_with(".part");
+            if !partial || !entry.file_type().is_ok_and(|kind| kind.is_file()) {
+                continue;
+            }
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(error) => {
+                    tracing::warn!(path = %entry.path().display(), %error, "could not remove a partial transfer")
+                }
+            }
+        }
+        removed
+    }
+
     /// Removes what the stages after `kept` made: a job created from an upload keeps its
     /// audio (`Download`), one created from a transcript keeps that too (`Transcribe`).
     pub fn remove_after(&self, job: &Job, kept: crate::jobs::Stage) {
@@ -201,6 +226,29 @@ mod tests {
         assert_eq!(artifacts.audio_relative(&id, "MP3"), "files/abc.mp3");
         assert_eq!(artifacts.audio_relative(&id, "../x"), "files/abc.x");
         assert_eq!(artifacts.audio_relative(&id, ""), "files/abc.bin");
+    }
+
+    #[test]
+    fn partial_transfers_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifacts = Artifacts::new(dir.path().to_path_buf());
+        artifacts.create_dirs().unwrap();
+        let files = dir.path().join(AUDIO_DIR);
+        for name in [".abc.1f2e.part", ".def.99.part", "abc.mp3", "notes.part", ".abc.mp3.tmp"] {
+            std::fs::write(files.join(name), b"x").unwrap();
+        }
+        std::fs::create_dir(files.join(".folder.part")).unwrap();
+        assert_eq!(artifacts.remove_partial_transfers(), 2);
+        let mut left: Vec<String> = std::fs::read_dir(&files)
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".abc.mp3.tmp", ".folder.part", "abc.mp3", "notes.part"]);
+        // No folder yet: nothing to do.
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(Artifacts::new(empty.path().to_path_buf()).remove_partial_transfers(), 0);
     }
 
     #[test]

@@ -22,15 +22,22 @@ pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 500;
 const MAX_TITLE_CHARS: usize = 200;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 pub struct ListQuery {
-    q: Option<String>,
-    status: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    limit: Option<String>,
-    cursor: Option<String>,
-    offset: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<String>,
 }
 
 impl ListQuery {
@@ -382,6 +389,19 @@ pub async fn export(
     }
 }
 
+/// A title as given, trimmed (`None` when empty, which clears it), or what is wrong with it,
+/// worded to follow the field's name.
+pub fn checked_title(title: &str) -> Result<Option<String>, String> {
+    let title = title.trim();
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(format!("is longer than {MAX_TITLE_CHARS} characters"));
+    }
+    if title.chars().any(char::is_control) {
+        return Err("must be one line without control characters".into());
+    }
+    Ok((!title.is_empty()).then(|| title.to_string()))
+}
+
 /// `PATCH /api/jobs/{id}` with `{"title"?: string|null, "meetingDate"?: string|null}`.
 pub async fn patch_job(
     State(state): State<AppState>,
@@ -403,18 +423,9 @@ pub async fn patch_job(
                 changed = true;
             }
             ("title", Value::String(title)) => {
-                let title = title.trim();
-                if title.chars().count() > MAX_TITLE_CHARS {
-                    return Err(AppError::bad_request(format!(
-                        "\"title\" is longer than {MAX_TITLE_CHARS} characters"
-                    )));
-                }
-                if title.chars().any(char::is_control) {
-                    return Err(AppError::bad_request(
-                        "\"title\" must be one line without control characters",
-                    ));
-                }
-                changes = changes.title((!title.is_empty()).then(|| title.to_string()));
+                let title = checked_title(&title)
+                    .map_err(|problem| AppError::bad_request(format!("\"title\" {problem}")))?;
+                changes = changes.title(title);
                 changed = true;
             }
             ("meetingDate" | "meeting_date", Value::Null) => {
