@@ -85,7 +85,10 @@ impl Application {
             .await
             .context("the start-up cleanup stopped")?;
         if removed > 0 {
-            tracing::info!(removed, "removed partial uploads and downloads left by the last run");
+            tracing::info!(
+                removed,
+                "removed partial uploads and downloads left by the last run"
+            );
         } else {
             tracing::debug!("no partial uploads or downloads to remove");
         }

@@ -234,7 +234,13 @@ mod tests {
         let artifacts = Artifacts::new(dir.path().to_path_buf());
         artifacts.create_dirs().unwrap();
         let files = dir.path().join(AUDIO_DIR);
-        for name in [".abc.1f2e.part", ".def.99.part", "abc.mp3", "notes.part", ".abc.mp3.tmp"] {
+        for name in [
+            ".abc.1f2e.part",
+            ".def.99.part",
+            "abc.mp3",
+            "notes.part",
+            ".abc.mp3.tmp",
+        ] {
             std::fs::write(files.join(name), b"x").unwrap();
         }
         std::fs::create_dir(files.join(".folder.part")).unwrap();
@@ -245,10 +251,16 @@ mod tests {
             .map(|entry| entry.file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(left, [".abc.mp3.tmp", ".folder.part", "abc.mp3", "notes.part"]);
+        assert_eq!(
+            left,
+            [".abc.mp3.tmp", ".folder.part", "abc.mp3", "notes.part"]
+        );
         // No folder yet: nothing to do.
         let empty = tempfile::tempdir().unwrap();
-        assert_eq!(Artifacts::new(empty.path().to_path_buf()).remove_partial_transfers(), 0);
+        assert_eq!(
+            Artifacts::new(empty.path().to_path_buf()).remove_partial_transfers(),
+            0
+        );
     }
 
     #[test]

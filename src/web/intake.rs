@@ -251,13 +251,16 @@ pub async fn receive(
                 super::csrf::FORM_FIELD if expected_token.is_some() => {
                     let bytes = read_limited(&mut field, MAX_FIELD_BYTES, "the form token").await?;
                     let given = text_of(bytes, "the form token")?;
-                    if !expected_token.is_some_and(|expected| super::csrf::tokens_match(&given, expected)) {
+                    if !expected_token
+                        .is_some_and(|expected| super::csrf::tokens_match(&given, expected))
+                    {
                         return Err(forged());
                     }
                     token_checked = true;
                 }
                 "url" | "return_to" if expected_token.is_some() => {
-                    let bytes = read_limited(&mut field, MAX_FIELD_BYTES * 8, &format!("{name:?}")).await?;
+                    let bytes =
+                        read_limited(&mut field, MAX_FIELD_BYTES * 8, &format!("{name:?}")).await?;
                     let text = text_of(bytes, &format!("{name:?}"))?;
                     received.fields.push((name, text));
                 }

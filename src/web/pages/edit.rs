@@ -11,8 +11,8 @@ use super::flash::{self, Flash};
 use super::templates::{AddForm, HeadingPartial, HeadingSaved, JobPage};
 use super::view::{EditForm, Heading, Providers};
 use super::{
-    FormRequest, Media, Outcome, answer, is_htmx, job_list, job_panel, list_of, refused,
-    rendering, safe_return,
+    FormRequest, Media, Outcome, answer, is_htmx, job_list, job_panel, list_of, refused, rendering,
+    safe_return,
 };
 use crate::error::AppError;
 use crate::jobs::{JobId, parse_meeting_date};

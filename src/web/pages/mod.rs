@@ -29,7 +29,6 @@ use self::templates::{AddForm, Gone, HomePage, JobPage, ListPartial, PanelPartia
 use self::view::{
     AudioShown, JobList, JobPanel, LIST_PAGE, ListState, PanelInputs, Providers, TranscriptShown,
 };
-use crate::pipeline::transcribe::apply_speaker_names;
 use super::AppState;
 use super::actions;
 use super::csrf::{CsrfForm, CsrfToken};
@@ -38,6 +37,7 @@ use super::negotiate::{Rendering, error_response, sentence};
 use super::{api, archive, intake};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{Job, JobId, LogLine, parse_meeting_date};
+use crate::pipeline::transcribe::apply_speaker_names;
 
 /// A request sent by htmx (it says so in a header), which gets page parts instead of pages.
 fn is_htmx(headers: &HeaderMap) -> bool {
@@ -332,7 +332,11 @@ pub async fn list_partial(
     match result {
         // A search typed in the search form puts its page's address in the history, so a
         // reload or the back button shows the same results; a poll leaves the address alone.
-        Ok(partial) if headers.get("hx-trigger").is_some_and(|id| id == "search-form") => {
+        Ok(partial)
+            if headers
+                .get("hx-trigger")
+                .is_some_and(|id| id == "search-form") =>
+        {
             let url = partial.list.page_url.clone();
             let mut response = partial.into_response();
             if let Ok(value) = HeaderValue::from_str(&url) {
@@ -585,11 +589,7 @@ async fn read_add_form(
 
 /// `POST /jobs`: the add form, with a link, a file (recording or transcript) or a pasted
 /// transcript.
-pub async fn create(
-    State(state): State<AppState>,
-    request: FormRequest,
-    raw: Request,
-) -> Response {
+pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Request) -> Response {
     let FormRequest {
         uri,
         headers,
@@ -662,8 +662,7 @@ pub async fn create(
         );
     }
     if has_file && pasted {
-        shown.transcript_error =
-            Some("Choose a file or paste a transcript, not both.".into());
+        shown.transcript_error = Some("Choose a file or paste a transcript, not both.".into());
     }
     let url = if has_file || pasted {
         None
@@ -701,7 +700,12 @@ pub async fn create(
             }
             actions::create_job(&state, url, common.meeting_date, common.template)
                 .await
-                .map(|(job, _)| (job, Flash::success("Meeting added. FocusFlow is working on it.")))
+                .map(|(job, _)| {
+                    (
+                        job,
+                        Flash::success("Meeting added. FocusFlow is working on it."),
+                    )
+                })
         }
         (None, Some(mut received)) => {
             if pasted {
@@ -724,7 +728,12 @@ pub async fn create(
         }
         (None, None) => intake::create_pasted(&state, transcript, common)
             .await
-            .map(|(job, _)| (job, Flash::success("Transcript added. The summary is being written."))),
+            .map(|(job, _)| {
+                (
+                    job,
+                    Flash::success("Transcript added. The summary is being written."),
+                )
+            }),
     };
     let (job, flash) = match created {
         Ok(created) => created,

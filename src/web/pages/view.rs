@@ -656,7 +656,10 @@ pub struct SpeakerField {
 }
 
 /// The transcript's speakers with the names given so far.
-pub fn speaker_fields(raw_transcript: &str, names: &crate::jobs::SpeakerNames) -> Vec<SpeakerField> {
+pub fn speaker_fields(
+    raw_transcript: &str,
+    names: &crate::jobs::SpeakerNames,
+) -> Vec<SpeakerField> {
     crate::pipeline::transcribe::speakers_in(raw_transcript)
         .into_iter()
         .map(|label| SpeakerField {
