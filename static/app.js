@@ -149,7 +149,7 @@
       return null;
     }
     status.hidden = false;
-    status.textContent = "Chosen: " + file.name + " (" + size(file.size) + ")";
+    status.textContent = file.name + " · " + size(file.size);
     var problem = check(file, add);
     fileError(problem);
     return problem;
