@@ -86,7 +86,11 @@
   var MEDIA = /\.(mp3|m4a|wav|ogg|oga|opus|flac|aac|webm|weba|mp4|m4v|mov|mkv|mpga|mpeg|wma|amr|3gp)$/i;
   var upload = null; // the request in flight
 
-  function form() { return document.getElementById("add-job"); }
+  // The add form, when it is on screen (a phone shows no list beside a job).
+  function form() {
+    var add = document.getElementById("add-job");
+    return add && add.offsetParent !== null ? add : null;
+  }
 
   function size(bytes) {
     var units = ["bytes", "KB", "MB", "GB"];

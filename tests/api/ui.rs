@@ -480,9 +480,23 @@ async fn live_search_finds_escapes_filters_and_pages() {
     assert!(bad.contains("is not a date"));
     assert_eq!(card_ids(&bad).len(), 100);
 
-    // A job opened from the results keeps them beside it.
+    // A job opened from the results keeps them beside it, and its panel's answers (which
+    // carry the list) follow the page's address that htmx names.
     let page = browser.page("/jobs/hostile?q=zeppelin").await;
     assert_eq!(card_ids(&page), ["hostile"]);
+    let current = app.url("/jobs/hostile?q=zeppelin");
+    let panel = browser
+        .request(
+            "/jobs/hostile/panel",
+            &[HTMX, ("hx-current-url", current.as_str())],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(card_ids(&panel), ["hostile"]);
+    let panel = browser.page("/jobs/hostile/panel").await;
+    assert_eq!(card_ids(&panel).len(), 100);
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use super::templates::{AddForm, HeadingPartial, HeadingSaved, JobPage};
 use super::view::{EditForm, Heading, Providers};
 use super::{
     FormRequest, Media, Outcome, answer, is_htmx, job_list, job_panel, list_of, refused, rendering,
-    safe_return,
+    safe_return, shown_list,
 };
 use crate::error::AppError;
 use crate::jobs::{JobId, parse_meeting_date};
@@ -199,7 +199,7 @@ pub async fn save_edit(
             flash::push(&session, flash).await;
             return Ok(Redirect::to(&back).into_response());
         }
-        let list = job_list(&state, Some(&job), &list_of(&back))
+        let list = job_list(&state, Some(&job), &shown_list(&headers, &back))
             .await?
             .out_of_band();
         Ok(HeadingSaved {

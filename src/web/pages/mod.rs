@@ -84,6 +84,21 @@ fn safe_return(raw: &str) -> (String, Option<JobId>) {
     (list.url("/"), None)
 }
 
+/// The list the browser shows now: an htmx request names the page's address (which holds the
+/// search, see `hx-push-url`), so a poll or an action answers the list the person is looking
+/// at; otherwise the list in `fallback` (a return address or a request's own address).
+fn shown_list(headers: &HeaderMap, fallback: &str) -> ListState {
+    let current = headers
+        .get("hx-current-url")
+        .filter(|_| is_htmx(headers))
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| url::Url::parse(value).ok());
+    match current {
+        Some(url) => ListState::from_query(url.query().unwrap_or("")),
+        None => list_of(fallback),
+    }
+}
+
 /// The list's search, filters and place in a (safe) return address.
 fn list_of(return_to: &str) -> ListState {
     ListState::from_query(return_to.split_once('?').map_or("", |(_, query)| query))
@@ -377,7 +392,7 @@ pub async fn panel_partial(
         .polled();
         // While the panel polls it carries the list; the response that ends its polling
         // carries the list too, so the list can take over if other jobs still run.
-        let list = job_list(&state, Some(&job), &list_state(&uri))
+        let list = job_list(&state, Some(&job), &shown_list(&headers, &uri.to_string()))
             .await?
             .out_of_band();
         Ok::<_, AppError>(Some(PanelPartial {
@@ -501,7 +516,7 @@ async fn answer(
         let list = job_list(
             state,
             open_job.as_ref().map(|(job, _)| job),
-            &list_of(&back),
+            &shown_list(headers, &back),
         )
         .await?
         .out_of_band();
@@ -763,7 +778,7 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
             Some(id) => maybe_job(&state, &id).await?.map(|(job, _)| job),
             None => None,
         };
-        let list = job_list(&state, open_job.as_ref(), &list_of(&back))
+        let list = job_list(&state, open_job.as_ref(), &shown_list(&headers, &back))
             .await?
             .out_of_band();
         // On the home page the welcome beside the list changes with it.
