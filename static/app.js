@@ -171,6 +171,13 @@
     var label = add.querySelector("#upload-label");
     if (total > 0) {
       var percent = Math.min(100, Math.floor(loaded * 100 / total));
+      // Screen readers hear the quarters, not every event.
+      var announce = add.querySelector("#upload-announce");
+      var quarter = Math.floor(percent / 25) * 25;
+      if (announce && announce.dataset.quarter !== String(quarter)) {
+        announce.dataset.quarter = String(quarter);
+        announce.textContent = "Upload " + quarter + " % done";
+      }
       bar.value = percent;
       label.textContent = loaded >= total
         ? "Uploaded " + name + ", " + size(total) + ". Checking it…"
