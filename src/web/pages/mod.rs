@@ -1013,7 +1013,15 @@ mod tests {
     #[test]
     fn forms_send_the_browser_back_only_to_pages_of_this_app() {
         assert_eq!(safe_return("/").0, "/");
-        assert_eq!(safe_return("/?page=3").0, "/?page=3");
+        // The list's search and place come back, re-encoded; anything else is dropped.
+        assert_eq!(
+            safe_return("/?q=a+b&status=error&cursor=5_x&evil=%22%3E").0,
+            "/?q=a+b&status=error&cursor=5_x"
+        );
+        assert_eq!(
+            safe_return("/jobs/abc-1?q=%3Cscript%3E&offset=100").0,
+            "/jobs/abc-1?q=%3Cscript%3E&offset=100"
+        );
         let (path, open) = safe_return("/jobs/abc-1");
         assert_eq!(path, "/jobs/abc-1");
         assert_eq!(open.unwrap().as_str(), "abc-1");
