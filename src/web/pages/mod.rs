@@ -798,7 +798,7 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
     match result {
         Ok(updates) => {
             let mut response = updates.into_response();
-            // The page's upload script opens the new job from this.
+            // Names the new job for scripts (the list above shows it to people).
             if let Ok(value) = HeaderValue::from_str(job.id.as_str()) {
                 response.headers_mut().insert("x-focusflow-job", value);
             }
