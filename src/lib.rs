@@ -87,10 +87,10 @@ impl Application {
         if removed > 0 {
             tracing::info!(
                 removed,
-                "removed partial uploads and downloads left by the last run"
+                "removed partial uploads, downloads and writes left by the last run"
             );
         } else {
-            tracing::debug!("no partial uploads or downloads to remove");
+            tracing::debug!("no partial uploads, downloads or writes to remove");
         }
         let requeued = store.requeue_interrupted().await?;
         if requeued > 0 {

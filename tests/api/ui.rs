@@ -718,14 +718,12 @@ async fn partial_transfers_left_by_a_crash_are_removed_at_start_up() {
     let data = tempfile::tempdir().unwrap();
     let files = data.path().join("files");
     std::fs::create_dir_all(&files).unwrap();
-    for name in [
-        ".job1.4f3a.part",
-        ".job2.77.part",
-        "keep.mp3",
-        ".keep.mp3.tmp",
-    ] {
+    std::fs::create_dir_all(data.path().join("summaries")).unwrap();
+    for name in [".job1.4f3a.part", ".job2.77.part", "keep.mp3"] {
         std::fs::write(files.join(name), b"partial").unwrap();
     }
+    std::fs::write(data.path().join("summaries/.job1.md.5e.tmp"), b"half").unwrap();
     let app = TestApp::start(test_config(data.path(), &fakes), fakes).await;
-    assert_eq!(app.files_in("files"), [".keep.mp3.tmp", "keep.mp3"]);
+    assert_eq!(app.files_in("files"), ["keep.mp3"]);
+    assert_eq!(app.files_in("summaries"), Vec::<String>::new());
 }
