@@ -79,6 +79,19 @@ impl Application {
                 tracing::error!(%error, "could not import jobs.json; it was left untouched")
             }
         }
+        // Nothing transfers yet, so every partial file is a leftover of the last process.
+        let artifacts = store.artifacts().clone();
+        let removed = tokio::task::spawn_blocking(move || artifacts.remove_partial_transfers())
+            .await
+            .context("the start-up cleanup stopped")?;
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "removed partial uploads, downloads and writes left by the last run"
+            );
+        } else {
+            tracing::debug!("no partial uploads, downloads or writes to remove");
+        }
         let requeued = store.requeue_interrupted().await?;
         if requeued > 0 {
             tracing::info!(requeued, "resuming jobs interrupted by the last shutdown");

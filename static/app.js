@@ -1,5 +1,6 @@
-// FocusFlow's only script of its own (htmx does the rest): copy buttons, and a sentence in the
-// message area when an htmx request fails. Pages work without it.
+// FocusFlow's only script of its own (htmx does the rest): copy buttons, a sentence in the
+// message area when an htmx request fails, and file uploads with their progress (a file picked
+// in the add form or dropped anywhere on the page). Pages work without it.
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -74,5 +75,238 @@
   });
   document.addEventListener("htmx:sendError", function () {
     say("FocusFlow cannot be reached right now. The page catches up once it is back.");
+  });
+
+  // ------------------------------------------------------------------ uploads
+  // htmx sends links and pasted text; a file goes through our own XMLHttpRequest, whose upload
+  // events give real progress. The server answers as it does to htmx (the add form again, the
+  // list and the message out of band), and htmx swaps that answer in.
+
+  var TRANSCRIPT = /\.(txt|vtt|srt)$/i;
+  var MEDIA = /\.(mp3|m4a|wav|ogg|oga|opus|flac|aac|webm|weba|mp4|m4v|mov|mkv|mpga|mpeg|wma|amr|3gp)$/i;
+  var upload = null; // the request in flight
+
+  // The add form, when it is on screen (a phone shows no list beside a job).
+  function form() {
+    var add = document.getElementById("add-job");
+    return add && add.offsetParent !== null ? add : null;
+  }
+
+  function size(bytes) {
+    var units = ["bytes", "KB", "MB", "GB"];
+    var value = bytes, unit = 0;
+    while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit += 1; }
+    return (unit === 0 ? value : value.toFixed(value < 10 ? 1 : 0)) + " " + units[unit];
+  }
+
+  // A problem with the file, said under the file field (and announced).
+  function fileError(text) {
+    var add = form();
+    if (!add) return;
+    var old = add.querySelector("#job-file-error");
+    if (old) old.remove();
+    var field = add.querySelector(".field-file");
+    var input = add.querySelector("#job-file");
+    if (!text) {
+      field.classList.remove("field-invalid");
+      input.removeAttribute("aria-invalid");
+      return;
+    }
+    var line = document.createElement("p");
+    line.id = "job-file-error";
+    line.className = "field-error";
+    line.setAttribute("role", "alert");
+    var words = document.createElement("span");
+    words.textContent = text;
+    line.appendChild(words);
+    add.querySelector("#job-file-status").after(line);
+    field.classList.add("field-invalid");
+    input.setAttribute("aria-invalid", "true");
+  }
+
+  // What is wrong with a file before it is sent, or null.
+  function check(file, add) {
+    var max = Number(add.getAttribute("data-max-bytes")) || 0;
+    var type = file.type || "";
+    var known = TRANSCRIPT.test(file.name) || MEDIA.test(file.name) ||
+      type.indexOf("audio/") === 0 || type.indexOf("video/") === 0;
+    if (!known) {
+      return "“" + file.name + "” is not a recording or a transcript. Choose audio or video " +
+        "(mp3, m4a, wav, mp4…) or a .txt, .vtt or .srt file.";
+    }
+    if (file.size === 0) return "“" + file.name + "” is empty.";
+    if (max && file.size > max && !TRANSCRIPT.test(file.name)) {
+      return "“" + file.name + "” is " + size(file.size) + "; the largest upload is " +
+        add.getAttribute("data-max-size") + " (MAX_DOWNLOAD_BYTES).";
+    }
+    return null;
+  }
+
+  function showChosen(add) {
+    var input = add.querySelector("#job-file");
+    var status = add.querySelector("#job-file-status");
+    var file = input.files && input.files[0];
+    if (!file) {
+      status.hidden = true;
+      status.textContent = "";
+      fileError(null);
+      return null;
+    }
+    status.hidden = false;
+    status.textContent = file.name + " · " + size(file.size);
+    var problem = check(file, add);
+    fileError(problem);
+    return problem;
+  }
+
+  function setBusy(add, busy) {
+    add.classList.toggle("is-uploading", busy);
+    add.querySelector("#upload-progress").hidden = !busy;
+    add.querySelectorAll("button[type=submit], #job-file, #job-url, #job-transcript")
+      .forEach(function (element) { element.disabled = busy; });
+  }
+
+  function progress(add, loaded, total, name) {
+    var bar = add.querySelector("#upload-bar");
+    var label = add.querySelector("#upload-label");
+    if (total > 0) {
+      var percent = Math.min(100, Math.floor(loaded * 100 / total));
+      // Screen readers hear the quarters, not every event.
+      var announce = add.querySelector("#upload-announce");
+      var quarter = Math.floor(percent / 25) * 25;
+      if (announce && announce.dataset.quarter !== String(quarter)) {
+        announce.dataset.quarter = String(quarter);
+        announce.textContent = "Upload " + quarter + " % done";
+      }
+      bar.value = percent;
+      label.textContent = loaded >= total
+        ? "Uploaded " + name + ", " + size(total) + ". Checking it…"
+        : "Uploading " + name + ": " + size(loaded) + " of " + size(total) + " (" + percent + " %)";
+    } else {
+      bar.removeAttribute("value");
+      label.textContent = "Uploading " + name + "…";
+    }
+  }
+
+  function send(add) {
+    var input = add.querySelector("#job-file");
+    var file = input.files && input.files[0];
+    if (!file || upload) return;
+    var problem = showChosen(add);
+    if (problem) { input.focus(); return; }
+    var data = new FormData(add);
+    var request = new XMLHttpRequest();
+    upload = request;
+    request.open("POST", add.getAttribute("action"));
+    request.setRequestHeader("HX-Request", "true");
+    request.setRequestHeader("HX-Current-URL", window.location.href);
+    request.upload.addEventListener("progress", function (event) {
+      progress(add, event.loaded, event.lengthComputable ? event.total : 0, file.name);
+    });
+    function done() {
+      upload = null;
+      if (document.body.contains(add)) setBusy(add, false);
+    }
+    request.addEventListener("load", function () {
+      var status = request.status;
+      done();
+      if ((status >= 200 && status < 300) || status === 422) {
+        // The add form again (empty, or with the reason beside the file), and out of band
+        // the list with the new job and the message.
+        window.htmx.swap(add, request.responseText, { swapStyle: "outerHTML" });
+        var again = form();
+        if (status === 422 && again) {
+          var field = again.querySelector("[aria-invalid=true]");
+          if (field) field.focus();
+        }
+        return;
+      }
+      if (status === 413) fileError("“" + file.name + "” is larger than the server accepts.");
+      else if (status === 403) fileError("This page has expired. Reload it and upload again.");
+      else if (status === 429) fileError("Too many requests for a moment. Wait a little and upload again.");
+      else fileError("The upload failed (error " + status + "). Try again.");
+    });
+    request.addEventListener("error", function () {
+      done();
+      fileError("The upload was interrupted: FocusFlow could not be reached. Check the connection and try again.");
+    });
+    request.addEventListener("abort", function () {
+      done();
+      fileError("Upload cancelled. Nothing was added.");
+    });
+    setBusy(add, true);
+    progress(add, 0, file.size, file.name);
+    request.send(data);
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.id !== "job-file") return;
+    var add = form();
+    if (add) showChosen(add);
+  });
+
+  // Capture phase: before htmx sees the submit, a form with a file is ours.
+  document.addEventListener("submit", function (event) {
+    var add = event.target;
+    if (!add || add.id !== "add-job") return;
+    var input = add.querySelector("#job-file");
+    if (!input || !input.files || input.files.length === 0) return;
+    event.preventDefault();
+    event.stopPropagation();
+    send(add);
+  }, true);
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("#upload-cancel") && upload) upload.abort();
+  });
+
+  window.addEventListener("beforeunload", function (event) {
+    if (!upload) return;
+    event.preventDefault();
+    event.returnValue = "";
+  });
+
+  // Drop a file anywhere on the page: it goes into the add form and is sent at once.
+  var depth = 0;
+  function carriesFiles(event) {
+    var types = event.dataTransfer && event.dataTransfer.types;
+    return !!types && Array.prototype.indexOf.call(types, "Files") !== -1;
+  }
+  function overlay(show) {
+    document.documentElement.classList.toggle("is-dragging", show);
+  }
+  document.addEventListener("dragenter", function (event) {
+    if (!carriesFiles(event) || !form()) return;
+    depth += 1;
+    overlay(true);
+  });
+  document.addEventListener("dragover", function (event) {
+    if (!carriesFiles(event) || !form()) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = upload ? "none" : "copy";
+  });
+  document.addEventListener("dragleave", function (event) {
+    if (!carriesFiles(event)) return;
+    depth = Math.max(0, depth - 1);
+    if (depth === 0) overlay(false);
+  });
+  document.addEventListener("drop", function (event) {
+    depth = 0;
+    overlay(false);
+    var add = form();
+    if (!carriesFiles(event) || !add) return;
+    event.preventDefault();
+    var files = event.dataTransfer.files;
+    if (!files || files.length === 0 || upload) return;
+    if (files.length > 1) {
+      fileError("Drop one file at a time: each file becomes one meeting.");
+      return;
+    }
+    var input = add.querySelector("#job-file");
+    input.files = files;
+    var url = add.querySelector("#job-url");
+    if (url) url.value = "";
+    add.scrollIntoView({ block: "nearest" });
+    send(add);
   });
 })();

@@ -137,6 +137,36 @@ impl Artifacts {
 }
 
 impl Artifacts {
+    /// Removes the temporary files that an earlier process left when it stopped mid-write:
+    /// uploads and downloads (`files/.<id>.<random>.part`) and atomic writes
+    /// (`.<name>.<random>.tmp`, see [`write_atomic`]) in every artifact folder. Called at
+    /// start-up, before any transfer or write begins (a resumed download starts a new temp
+    /// file). Returns how many went.
+    pub fn remove_partial_transfers(&self) -> usize {
+        let mut removed = 0;
+        for dir in [AUDIO_DIR, TRANSCRIPTS_DIR, SUMMARIES_DIR] {
+            let Ok(entries) = std::fs::read_dir(self.data_dir.join(dir)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let leftover = name.starts_with('.')
+                    && (name.ends_with(".tmp") || (dir == AUDIO_DIR && name.ends_with(".part")));
+                if !leftover || !entry.file_type().is_ok_and(|kind| kind.is_file()) {
+                    continue;
+                }
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(error) => {
+                        tracing::warn!(path = %entry.path().display(), %error, "could not remove a leftover temporary file")
+                    }
+                }
+            }
+        }
+        removed
+    }
+
     /// Removes what the stages after `kept` made: a job created from an upload keeps its
     /// audio (`Download`), one created from a transcript keeps that too (`Transcribe`).
     pub fn remove_after(&self, job: &Job, kept: crate::jobs::Stage) {
@@ -201,6 +231,44 @@ mod tests {
         assert_eq!(artifacts.audio_relative(&id, "MP3"), "files/abc.mp3");
         assert_eq!(artifacts.audio_relative(&id, "../x"), "files/abc.x");
         assert_eq!(artifacts.audio_relative(&id, ""), "files/abc.bin");
+    }
+
+    #[test]
+    fn partial_transfers_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifacts = Artifacts::new(dir.path().to_path_buf());
+        artifacts.create_dirs().unwrap();
+        let files = dir.path().join(AUDIO_DIR);
+        for name in [
+            ".abc.1f2e.part",
+            ".def.99.part",
+            "abc.mp3",
+            "notes.part",
+            ".abc.mp3.9.tmp",
+            "keep.tmp",
+        ] {
+            std::fs::write(files.join(name), b"x").unwrap();
+        }
+        std::fs::create_dir(files.join(".folder.part")).unwrap();
+        let summaries = dir.path().join(SUMMARIES_DIR);
+        std::fs::write(summaries.join(".abc.md.77.tmp"), b"half").unwrap();
+        std::fs::write(summaries.join("abc.md"), b"whole").unwrap();
+        std::fs::write(summaries.join(".abc.part"), b"not ours").unwrap();
+        assert_eq!(artifacts.remove_partial_transfers(), 4);
+        let mut left: Vec<String> = std::fs::read_dir(&files)
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".folder.part", "abc.mp3", "keep.tmp", "notes.part"]);
+        assert!(summaries.join("abc.md").exists() && summaries.join(".abc.part").exists());
+        // No folder yet: nothing to do.
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(
+            Artifacts::new(empty.path().to_path_buf()).remove_partial_transfers(),
+            0
+        );
     }
 
     #[test]

@@ -291,8 +291,9 @@ pub async fn resummarize(
     State(state): State<AppState>,
     JobPath(id): JobPath,
 ) -> AppResult<Json<JobView>> {
-    actions::queue_summary(&state, &id).await?;
-    let (job, logs) = state.store.job_with_logs(&id).await?;
+    // The job as queued: read again, a worker may already have taken it.
+    let job = actions::queue_summary(&state, &id).await?;
+    let logs = state.store.logs_after(&id, 0).await?;
     Ok(Json(JobView::new(job, &logs, state.store.artifacts())))
 }
 

@@ -22,29 +22,36 @@ pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 500;
 const MAX_TITLE_CHARS: usize = 200;
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Words to find in titles, transcripts and summaries (SQLite FTS5: `budget`, `"exact
     /// phrase"`, `plan*`). Results come best match first, each with a `snippet`.
-    q: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
     /// Only jobs in these states, comma-separated (`completed,error`).
     #[param(example = "completed,error")]
-    status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
     /// Meetings on or after this date (`2025-09-01` or an ISO 8601 time).
     #[param(example = "2025-09-01")]
-    from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
     /// Meetings on or before this date (a whole day when given as `2025-09-30`).
     #[param(example = "2025-09-30")]
-    to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
     /// Jobs per page (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
-    limit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
     /// Where the page starts: a `next_cursor` from an earlier answer.
-    cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
     /// Skip this many jobs (paging by number; `cursor` stays fast on large archives).
     #[param(value_type = Option<u32>, minimum = 0, maximum = 1000000)]
-    offset: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<String>,
 }
 
 impl ListQuery {
@@ -447,6 +454,19 @@ pub async fn export(
     }
 }
 
+/// A title as given, trimmed (`None` when empty, which clears it), or what is wrong with it,
+/// worded to follow the field's name.
+pub fn checked_title(title: &str) -> Result<Option<String>, String> {
+    let title = title.trim();
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(format!("is longer than {MAX_TITLE_CHARS} characters"));
+    }
+    if title.chars().any(char::is_control) {
+        return Err("must be one line without control characters".into());
+    }
+    Ok((!title.is_empty()).then(|| title.to_string()))
+}
+
 /// Changes a job's title and/or meeting date (`null` or `""` clears one).
 #[utoipa::path(
     patch,
@@ -481,18 +501,9 @@ pub async fn patch_job(
                 changed = true;
             }
             ("title", Value::String(title)) => {
-                let title = title.trim();
-                if title.chars().count() > MAX_TITLE_CHARS {
-                    return Err(AppError::bad_request(format!(
-                        "\"title\" is longer than {MAX_TITLE_CHARS} characters"
-                    )));
-                }
-                if title.chars().any(char::is_control) {
-                    return Err(AppError::bad_request(
-                        "\"title\" must be one line without control characters",
-                    ));
-                }
-                changes = changes.title((!title.is_empty()).then(|| title.to_string()));
+                let title = checked_title(&title)
+                    .map_err(|problem| AppError::bad_request(format!("\"title\" {problem}")))?;
+                changes = changes.title(title);
                 changed = true;
             }
             ("meetingDate" | "meeting_date", Value::Null) => {

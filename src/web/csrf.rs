@@ -126,6 +126,19 @@ async fn token_for(session: &Session) -> Result<String, AppError> {
     Ok(token)
 }
 
+/// The session's token, if it has one yet (a form can only be valid when it has).
+pub async fn session_token(session: &Session) -> Result<Option<String>, AppError> {
+    session
+        .get(SESSION_KEY)
+        .await
+        .map_err(|error| AppError::Internal(error.into()))
+}
+
+/// Compares a submitted token with the session's in constant time.
+pub fn tokens_match(submitted: &str, expected: &str) -> bool {
+    !submitted.is_empty() && bool::from(submitted.as_bytes().ct_eq(expected.as_bytes()))
+}
+
 /// A URL-encoded form whose `csrf_token` matches the session's; else 403.
 pub struct CsrfForm<T>(pub T);
 

@@ -18,7 +18,7 @@ use super::AppState;
 use super::extract::{ApiJson, JobPath};
 use super::view::{JobView, TemplateInfo, TemplateList};
 use crate::error::{AppError, AppResult};
-use crate::jobs::{JobId, SpeakerNames, Stage, parse_meeting_date};
+use crate::jobs::{Job, JobId, LogLine, SpeakerNames, Stage, parse_meeting_date};
 use crate::pipeline::download::{extension_for_name, human_bytes, is_audio_or_video, media_type};
 use crate::pipeline::templates;
 use crate::pipeline::transcribe::captions::{self, CaptionFormat};
@@ -90,6 +90,16 @@ pub fn template_from_json(
     }
 }
 
+/// A job from pasted transcript text (the HTML form's URL-encoded variant).
+pub async fn create_pasted(
+    state: &AppState,
+    text: String,
+    common: CommonFields,
+) -> AppResult<(Job, Vec<LogLine>)> {
+    let format = CaptionFormat::sniff(&text);
+    create_from_transcript(state, JobId::generate(), "pasted", format, &text, common).await
+}
+
 /// `POST /api/jobs` with JSON `{"transcript": "..."}`.
 pub async fn create_from_json_transcript(
     state: &AppState,
@@ -97,12 +107,90 @@ pub async fn create_from_json_transcript(
     common: CommonFields,
 ) -> AppResult<Response> {
     let format = CaptionFormat::sniff(&text);
-    create_from_transcript(state, JobId::generate(), "pasted", format, &text, common).await
+    let (job, logs) =
+        create_from_transcript(state, JobId::generate(), "pasted", format, &text, common).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(JobView::new(job, &logs, state.store.artifacts())),
+    )
+        .into_response())
 }
 
 /// `POST /api/jobs` as `multipart/form-data`: a `file` part (audio, video, or a transcript
 /// file), or a `transcript` text field; optional `meetingDate` and `template`.
 pub async fn create_from_multipart(state: &AppState, request: Request) -> AppResult<Response> {
+    let received = receive(state, request, None).await?;
+    let common = match received.common(state) {
+        Ok(common) => common,
+        Err(error) => {
+            received.discard().await;
+            return Err(error);
+        }
+    };
+    let (job, logs) = create_received(state, received, common).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(JobView::new(job, &logs, state.store.artifacts())),
+    )
+        .into_response())
+}
+
+/// A multipart create request as read: the file (already on disk when it is audio), the
+/// pasted transcript, and the small text fields. Nothing is created yet.
+pub struct Received {
+    id: JobId,
+    upload: Option<Upload>,
+    pub pasted: Option<String>,
+    pub date_text: String,
+    pub template_text: String,
+    /// Other short text fields (the HTML form's `url` and `return_to`), first value wins.
+    pub fields: Vec<(String, String)>,
+}
+
+impl Received {
+    pub fn has_file(&self) -> bool {
+        self.upload.is_some()
+    }
+
+    /// The name of the file sent, if one was.
+    pub fn file_name(&self) -> Option<&str> {
+        match &self.upload {
+            Some(Upload::Audio { name, .. } | Upload::Transcript { name, .. }) => Some(name),
+            None => None,
+        }
+    }
+
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The meeting date and template, checked.
+    pub fn common(&self, state: &AppState) -> AppResult<CommonFields> {
+        Ok(CommonFields {
+            meeting_date: meeting_date(&self.date_text)?,
+            template: template(state, &self.template_text)?,
+        })
+    }
+
+    /// Removes an uploaded recording that will not become a job.
+    pub async fn discard(self) {
+        if let Some(Upload::Audio { path, .. }) = &self.upload {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+    }
+}
+
+/// Reads a multipart create request, streaming a recording to a temporary file. With
+/// `expected_token` (an HTML form), the form's `csrf_token` must come before the file and the
+/// transcript and match it, so nothing from a forged form is written to disk.
+pub async fn receive(
+    state: &AppState,
+    request: Request,
+    expected_token: Option<&str>,
+) -> AppResult<Received> {
     let mut multipart = Multipart::from_request(request, state)
         .await
         .map_err(|rejection| {
@@ -111,73 +199,101 @@ pub async fn create_from_multipart(state: &AppState, request: Request) -> AppRes
                 rejection.body_text()
             ))
         })?;
-    let id = JobId::generate();
-    let mut upload: Option<Upload> = None;
-    let mut pasted: Option<String> = None;
-    let mut date_text = String::new();
-    let mut template_text = String::new();
+    let mut received = Received {
+        id: JobId::generate(),
+        upload: None,
+        pasted: None,
+        date_text: String::new(),
+        template_text: String::new(),
+        fields: Vec::new(),
+    };
+    let mut token_checked = expected_token.is_none();
+    let forged = || {
+        AppError::Forbidden(
+            "the form has expired or did not come from this site; reload the page and try again"
+                .into(),
+        )
+    };
 
     // Whatever goes wrong below, a half-written file does not stay behind.
     let result: AppResult<()> = async {
         while let Some(mut field) = multipart.next_field().await.map_err(form_error)? {
             let name = field.name().unwrap_or("").to_string();
+            if !token_checked && matches!(name.as_str(), "file" | "transcript") {
+                return Err(forged());
+            }
             match name.as_str() {
                 "file" => {
-                    if upload.is_some() {
+                    if received.upload.is_some() {
                         return Err(AppError::bad_request("send one \"file\" per job"));
                     }
-                    upload = Some(receive_file(state, &id, &mut field).await?);
+                    // A browser form with no file chosen sends an empty part without a name.
+                    if field.file_name().is_some_and(str::is_empty) {
+                        while field.chunk().await.map_err(form_error)?.is_some() {}
+                        continue;
+                    }
+                    received.upload = Some(receive_file(state, &received.id, &mut field).await?);
                 }
                 "transcript" => {
                     let bytes =
                         read_limited(&mut field, MAX_TRANSCRIPT_BYTES, "\"transcript\"").await?;
-                    pasted = Some(text_of(bytes, "\"transcript\"")?);
+                    received.pasted = Some(text_of(bytes, "\"transcript\"")?);
                 }
                 "meetingDate" | "meeting_date" => {
                     let bytes =
                         read_limited(&mut field, MAX_FIELD_BYTES, "\"meetingDate\"").await?;
-                    date_text = text_of(bytes, "\"meetingDate\"")?;
+                    received.date_text = text_of(bytes, "\"meetingDate\"")?;
                 }
                 "template" => {
                     let bytes = read_limited(&mut field, MAX_FIELD_BYTES, "\"template\"").await?;
-                    template_text = text_of(bytes, "\"template\"")?;
+                    received.template_text = text_of(bytes, "\"template\"")?;
+                }
+                super::csrf::FORM_FIELD if expected_token.is_some() => {
+                    let bytes = read_limited(&mut field, MAX_FIELD_BYTES, "the form token").await?;
+                    let given = text_of(bytes, "the form token")?;
+                    if !expected_token
+                        .is_some_and(|expected| super::csrf::tokens_match(&given, expected))
+                    {
+                        return Err(forged());
+                    }
+                    token_checked = true;
+                }
+                "url" | "return_to" if expected_token.is_some() => {
+                    let bytes =
+                        read_limited(&mut field, MAX_FIELD_BYTES * 8, &format!("{name:?}")).await?;
+                    let text = text_of(bytes, &format!("{name:?}"))?;
+                    received.fields.push((name, text));
                 }
                 // Unknown fields (a form token, a submit button) are read past.
                 _ => while field.chunk().await.map_err(form_error)?.is_some() {},
             }
         }
+        if !token_checked {
+            return Err(forged());
+        }
         Ok(())
     }
     .await;
-    let cleanup = |upload: &Option<Upload>| {
-        if let Some(Upload::Audio { path, .. }) = upload {
-            let _ = std::fs::remove_file(path);
-        }
-    };
     if let Err(error) = result {
-        cleanup(&upload);
         if matches!(error, AppError::PayloadTooLarge(_)) {
             drain(&mut multipart).await;
         }
+        received.discard().await;
         return Err(error);
     }
-    let common = match (meeting_date(&date_text), template(state, &template_text)) {
-        (Ok(meeting_date), Ok(template)) => CommonFields {
-            meeting_date,
-            template,
-        },
-        (Err(error), _) | (_, Err(error)) => {
-            cleanup(&upload);
-            return Err(error);
-        }
-    };
+    Ok(received)
+}
 
-    if upload.is_some() && pasted.is_some() {
-        cleanup(&upload);
-        return Err(AppError::bad_request(
-            "send either a \"file\" or a \"transcript\", not both",
-        ));
-    }
+/// Creates the job a [`Received`] request asks for: from the recording or from the
+/// transcript (file or pasted). A recording that does not become a job is removed.
+pub async fn create_received(
+    state: &AppState,
+    received: Received,
+    common: CommonFields,
+) -> AppResult<(Job, Vec<LogLine>)> {
+    let Received {
+        id, upload, pasted, ..
+    } = received;
     match (upload, pasted) {
         (
             Some(Upload::Audio {
@@ -203,10 +319,17 @@ pub async fn create_from_multipart(state: &AppState, request: Request) -> AppRes
             let format = CaptionFormat::sniff(&text);
             create_from_transcript(state, id, "pasted", format, &text, common).await
         }
-        (None, _) => Err(AppError::bad_request(
+        (None, None) => Err(AppError::bad_request(
             "send a \"file\" part (audio, video, or a .txt, .vtt or .srt transcript) or a \"transcript\" field",
         )),
-        (Some(_), Some(_)) => unreachable!("refused above"),
+        (Some(upload), Some(_)) => {
+            if let Upload::Audio { path, .. } = upload {
+                let _ = tokio::fs::remove_file(&path).await;
+            }
+            Err(AppError::bad_request(
+                "send either a \"file\" or a \"transcript\", not both",
+            ))
+        }
     }
 }
 
@@ -364,7 +487,7 @@ async fn create_audio_job(
     extension: &str,
     media: &str,
     common: CommonFields,
-) -> AppResult<Response> {
+) -> AppResult<(Job, Vec<LogLine>)> {
     let artifacts = state.store.artifacts();
     let relative = artifacts.audio_relative(id, extension);
     let destination = artifacts
@@ -398,11 +521,7 @@ async fn create_audio_job(
     };
     state.queue.wake();
     tracing::info!(job = %job.id, bytes, "job created from an upload");
-    Ok((
-        StatusCode::CREATED,
-        Json(JobView::new(job, &logs, artifacts)),
-    )
-        .into_response())
+    Ok((job, logs))
 }
 
 async fn create_from_transcript(
@@ -412,7 +531,7 @@ async fn create_from_transcript(
     format: CaptionFormat,
     text: &str,
     common: CommonFields,
-) -> AppResult<Response> {
+) -> AppResult<(Job, Vec<LogLine>)> {
     let parsed: Transcript = captions::parse(format, text).map_err(|error| {
         AppError::bad_request(format!(
             "the {} transcript could not be read: {error}",
@@ -454,11 +573,7 @@ async fn create_from_transcript(
     }
     state.queue.wake();
     tracing::info!(job = %job.id, "job created from a transcript");
-    Ok((
-        StatusCode::CREATED,
-        Json(JobView::new(job, &logs, artifacts)),
-    )
-        .into_response())
+    Ok((job, logs))
 }
 
 /// The summary templates a job may choose: the `.md` files in the prompts folder (re-read on
@@ -483,6 +598,80 @@ pub async fn list_templates(State(state): State<AppState>) -> Json<TemplateList>
         })
         .collect();
     Json(TemplateList { templates, default })
+}
+
+/// Why a speaker name was refused, in words for the API and the form alike.
+pub fn speaker_name_problem(label: &str, name: &str) -> Option<String> {
+    if name.chars().count() > MAX_SPEAKER_NAME {
+        return Some(format!(
+            "the name for speaker {label:?} is longer than {MAX_SPEAKER_NAME} characters"
+        ));
+    }
+    if name
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '[' | ']'))
+    {
+        return Some(format!(
+            "the name for speaker {label:?} must not contain line breaks or brackets"
+        ));
+    }
+    None
+}
+
+/// Gives the transcript's speakers names (an empty name removes one); every label must be
+/// one of the transcript's. Answers the job and its stored (unnamed) transcript.
+pub async fn name_speakers(
+    state: &AppState,
+    id: &JobId,
+    given: Vec<(String, String)>,
+) -> AppResult<(Job, String)> {
+    let job = state.store.job(id).await?;
+    let transcript = state
+        .store
+        .artifacts()
+        .read_text(job.transcript_path.as_deref())
+        .await?
+        .filter(|text| !text.trim().is_empty())
+        .ok_or_else(|| {
+            AppError::bad_request("the job has no transcript yet, so no speakers to name")
+        })?;
+    let known = speakers_in(&transcript);
+    let mut names = SpeakerNames::new();
+    for (label, name) in given {
+        if !known.contains(&label) {
+            return Err(AppError::bad_request(format!(
+                "the transcript has no speaker {label:?} (its speakers: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+        let name = name.trim();
+        if name.is_empty() {
+            continue;
+        }
+        if let Some(problem) = speaker_name_problem(&label, name) {
+            return Err(AppError::bad_request(problem));
+        }
+        names.insert(label, name.to_string());
+    }
+    let job = state
+        .store
+        .update(id, Changes::new().speakers(&names))
+        .await?;
+    let described = if names.is_empty() {
+        "Speaker names cleared".to_string()
+    } else {
+        let pairs: Vec<String> = names
+            .iter()
+            .map(|(label, name)| format!("{label} → {name}"))
+            .collect();
+        format!("Speaker names set: {}", pairs.join(", "))
+    };
+    state.store.append_log(id, described).await?;
+    Ok((job, transcript))
 }
 
 /// Names the transcript's speakers (`{"speakers": {"A": "Ana"}}`; an empty name or `null`
@@ -511,69 +700,20 @@ pub async fn set_speakers(
             "the body must be {\"speakers\": {\"A\": \"Ana\", …}}",
         ));
     };
-    let job = state.store.job(&id).await?;
-    let artifacts = state.store.artifacts();
-    let transcript = artifacts
-        .read_text(job.transcript_path.as_deref())
-        .await?
-        .filter(|text| !text.trim().is_empty())
-        .ok_or_else(|| {
-            AppError::bad_request("the job has no transcript yet, so no speakers to name")
-        })?;
-    let known = speakers_in(&transcript);
-    let mut names = SpeakerNames::new();
+    let mut names = Vec::new();
     for (label, value) in given {
-        if !known.contains(label) {
-            return Err(AppError::bad_request(format!(
-                "the transcript has no speaker {label:?} (its speakers: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            )));
-        }
-        let name = match value {
-            Value::Null => continue,
-            Value::String(name) => name.trim(),
+        match value {
+            Value::Null => names.push((label.clone(), String::new())),
+            Value::String(name) => names.push((label.clone(), name.clone())),
             _ => {
                 return Err(AppError::bad_request(format!(
                     "the name for speaker {label:?} must be a string"
                 )));
             }
-        };
-        if name.is_empty() {
-            continue;
         }
-        if name.chars().count() > MAX_SPEAKER_NAME {
-            return Err(AppError::bad_request(format!(
-                "the name for speaker {label:?} is longer than {MAX_SPEAKER_NAME} characters"
-            )));
-        }
-        if name
-            .chars()
-            .any(|c| c.is_control() || matches!(c, '[' | ']'))
-        {
-            return Err(AppError::bad_request(format!(
-                "the name for speaker {label:?} must not contain line breaks or brackets"
-            )));
-        }
-        names.insert(label.clone(), name.to_string());
     }
-    let job = state
-        .store
-        .update(&id, Changes::new().speakers(&names))
-        .await?;
-    let described = if names.is_empty() {
-        "Speaker names cleared".to_string()
-    } else {
-        let pairs: Vec<String> = names
-            .iter()
-            .map(|(label, name)| format!("{label} → {name}"))
-            .collect();
-        format!("Speaker names set: {}", pairs.join(", "))
-    };
-    state.store.append_log(&id, described).await?;
+    let (job, transcript) = name_speakers(&state, &id, names).await?;
+    let artifacts = state.store.artifacts();
     let (job, logs) = (job.clone(), state.store.logs_after(&job.id, 0).await?);
     let summary_path = job.summary_path.clone();
     let speakers = job.speakers.clone();

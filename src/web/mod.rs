@@ -127,8 +127,14 @@ impl RouteTable {
 fn route_table() -> RouteTable {
     RouteTable::new()
         .get("/", pages::home)
-        .post("/jobs", pages::create)
+        // The add form can carry a recording: streamed to disk under MAX_DOWNLOAD_BYTES by
+        // the handler, which keeps the usual limit for a URL-encoded form.
+        .post("/jobs", pages::create.layer(DefaultBodyLimit::disable()))
         .get("/jobs/{id}", pages::job_page)
+        .get("/jobs/{id}/edit", pages::edit_form)
+        .post("/jobs/{id}/edit", pages::save_edit)
+        .get("/jobs/{id}/heading", pages::heading)
+        .post("/jobs/{id}/speakers", pages::speakers)
         .get("/jobs/{id}/panel", pages::panel_partial)
         .get("/jobs/{id}/audio", pages::audio)
         .post("/jobs/{id}/retry", pages::retry)

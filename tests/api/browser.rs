@@ -433,3 +433,408 @@ async fn the_recording_plays_seeks_and_keeps_playing_through_live_updates() {
     );
     browser.quit().await;
 }
+
+/// Records what the upload progress shows, every change, for the test to read afterwards.
+const WATCH_PROGRESS: &str = "
+    window.progressSeen = [];
+    const watch = () => {
+      const bar = document.getElementById('upload-bar');
+      const label = document.getElementById('upload-label');
+      if (!bar || bar.dataset.watched) return;
+      bar.dataset.watched = 'yes';
+      new MutationObserver(() => window.progressSeen.push({
+        value: bar.value, label: label.textContent,
+        visible: !document.getElementById('upload-progress').hidden,
+      })).observe(bar, { attributes: true });
+    };
+    watch();
+    document.addEventListener('htmx:afterSettle', watch);
+    return true;";
+
+/// Uploads slower than a LAN, so the progress can be seen.
+async fn throttle_uploads(browser: &Browser, bytes_per_second: i64) {
+    browser.devtools("Network.enable", json!({})).await;
+    browser
+        .devtools(
+            "Network.emulateNetworkConditions",
+            json!({
+                "offline": false,
+                "latency": 0,
+                "downloadThroughput": -1,
+                "uploadThroughput": bytes_per_second,
+            }),
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_person_uploads_drops_searches_names_speakers_and_edits_a_title() {
+    let Some((_driver, browser, _profile)) = open_browser().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let shots = screenshots();
+    let files = tempfile::tempdir().unwrap();
+    let recording = files.path().join("standup.mp3");
+    std::fs::write(&recording, crate::fakes::fake_mp3(900_000)).unwrap();
+    let minutes = files.path().join("minutes.pdf");
+    std::fs::write(&minutes, b"%PDF-1.4 not a recording").unwrap();
+
+    browser.goto(&app.url("/")).await;
+    browser
+        .execute("window.focusflowNoReload = true; return true;", vec![])
+        .await;
+
+    // A file that is neither a recording nor a transcript is refused before it is sent.
+    let input = browser.find("#job-file").await;
+    browser.send_keys(&input, minutes.to_str().unwrap()).await;
+    let error = browser
+        .wait_for("the file's error", || async {
+            browser.text_of("#job-file-error").await
+        })
+        .await;
+    assert!(
+        error.contains("is not a recording or a transcript"),
+        "{error}"
+    );
+    browser
+        .execute(
+            "document.getElementById('job-file').value = ''; return true;",
+            vec![],
+        )
+        .await;
+
+    // A recording picked with the file input: real progress while it goes, then the job.
+    browser.execute(WATCH_PROGRESS, vec![]).await;
+    throttle_uploads(&browser, 300_000).await;
+    let input = browser.find("#job-file").await;
+    browser.send_keys(&input, recording.to_str().unwrap()).await;
+    let chosen = browser.text_of("#job-file-status").await.unwrap();
+    assert!(chosen.contains("standup.mp3"), "{chosen}");
+    browser
+        .click(&browser.find("#add-job button[type=submit]").await)
+        .await;
+    let label = browser
+        .wait_for("the upload's progress", || async {
+            browser
+                .text_of("#upload-label")
+                .await
+                .filter(|text| text.contains(" of ") && !text.contains("(0 %)"))
+        })
+        .await;
+    assert!(label.contains("standup.mp3"), "{label}");
+    browser
+        .screenshot(&shots.join("20-upload-progress-desktop.png"))
+        .await;
+    let flash = browser
+        .wait_for("the upload's message", || async {
+            browser
+                .text_of("#flash .flash")
+                .await
+                .filter(|text| text.contains("Uploaded"))
+        })
+        .await;
+    assert!(flash.contains("standup.mp3"), "{flash}");
+    let seen = browser.execute("return window.progressSeen;", vec![]).await;
+    let values: Vec<f64> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|step| step["value"].as_f64())
+        .collect();
+    assert!(
+        values.iter().any(|value| *value > 0.0 && *value < 100.0),
+        "progress between the ends: {seen}"
+    );
+    assert!(
+        values.windows(2).all(|pair| pair[0] <= pair[1]),
+        "progress only grows: {values:?}"
+    );
+    // The form is ready again, its progress hidden and its file field empty.
+    let form = browser
+        .execute(
+            "return { hidden: document.getElementById('upload-progress').hidden, \
+                      files: document.getElementById('job-file').files.length };",
+            vec![],
+        )
+        .await;
+    assert_eq!(form, json!({ "hidden": true, "files": 0 }));
+    browser
+        .wait_for("the uploaded job completed in the list", || async {
+            let card = browser.text_of("#job-list .job-card").await?;
+            card.contains("Completed").then_some(())
+        })
+        .await;
+
+    // A second upload, cancelled half-way: nothing is added.
+    browser.execute(WATCH_PROGRESS, vec![]).await;
+    throttle_uploads(&browser, 100_000).await;
+    let input = browser.find("#job-file").await;
+    browser.send_keys(&input, recording.to_str().unwrap()).await;
+    browser
+        .click(&browser.find("#add-job button[type=submit]").await)
+        .await;
+    browser
+        .wait_for("the second upload under way", || async {
+            browser
+                .text_of("#upload-label")
+                .await
+                .filter(|text| text.contains(" of "))
+        })
+        .await;
+    browser.click(&browser.find("#upload-cancel").await).await;
+    let error = browser
+        .wait_for("the cancel message", || async {
+            browser.text_of("#job-file-error").await
+        })
+        .await;
+    assert!(error.contains("Upload cancelled"), "{error}");
+    throttle_uploads(&browser, -1).await;
+    let jobs: Value = app.get("/api/jobs").await.json().await.unwrap();
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1, "{jobs}");
+    browser
+        .execute(
+            "document.getElementById('job-file').value = ''; return true;",
+            vec![],
+        )
+        .await;
+
+    // A transcript dropped on the page goes straight to the summary.
+    browser
+        .execute(
+            "const data = new DataTransfer(); \
+             data.items.add(new File(['Ana: The zeppelin hangar budget is tight.\\nBen: Then we cut the hangar.'], \
+                                     'retro.txt', { type: 'text/plain' })); \
+             window.dropped = data; \
+             const over = document.querySelector('.pane-main'); \
+             for (const type of ['dragenter', 'dragover']) \
+               over.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: data })); \
+             return true;",
+            vec![],
+        )
+        .await;
+    assert!(
+        browser
+            .execute(
+                "return document.documentElement.classList.contains('is-dragging');",
+                vec![]
+            )
+            .await
+            .as_bool()
+            .unwrap()
+    );
+    browser
+        .screenshot(&shots.join("21-drop-overlay-desktop.png"))
+        .await;
+    browser
+        .execute(
+            "document.querySelector('.pane-main').dispatchEvent(new DragEvent('drop', \
+               { bubbles: true, cancelable: true, dataTransfer: window.dropped })); return true;",
+            vec![],
+        )
+        .await;
+    browser
+        .wait_for("the dropped transcript's message", || async {
+            browser
+                .text_of("#flash .flash")
+                .await
+                .filter(|text| text.contains("retro.txt"))
+        })
+        .await;
+    browser
+        .wait_for("both jobs completed", || async {
+            let done = browser.find_all("#job-list .status-completed").await.len();
+            (done == 2).then_some(())
+        })
+        .await;
+
+    // Live search: the list follows the words, with the match marked, and the address too.
+    let search = browser.find("#search-q").await;
+    browser.send_keys(&search, "zeppel").await;
+    let snippet = browser
+        .wait_for("the search result", || async {
+            let cards = browser.find_all("#job-list .job-card").await.len();
+            let mark = browser.text_of("#job-list .job-snippet mark").await?;
+            (cards == 1).then_some(mark)
+        })
+        .await;
+    assert_eq!(snippet.to_lowercase(), "zeppelin");
+    browser
+        .wait_for("the address with the search", || async {
+            browser
+                .current_url()
+                .await
+                .ends_with("/?q=zeppel")
+                .then_some(())
+        })
+        .await;
+    browser
+        .screenshot(&shots.join("22-search-desktop.png"))
+        .await;
+    let no_reload = browser
+        .execute("return window.focusflowNoReload === true;", vec![])
+        .await;
+    assert_eq!(no_reload, json!(true), "the page reloaded");
+    // A reload shows the same results; back shows every meeting again.
+    browser.refresh().await;
+    assert_eq!(browser.find_all("#job-list .job-card").await.len(), 1);
+    let typed = browser
+        .execute("return document.getElementById('search-q').value;", vec![])
+        .await;
+    assert_eq!(typed, "zeppel");
+    browser
+        .execute("history.back(); return true;", vec![])
+        .await;
+    browser
+        .wait_for("every meeting after going back", || async {
+            (browser.find_all("#job-list .job-card").await.len() == 2).then_some(())
+        })
+        .await;
+    // A status filter: nothing has failed.
+    browser
+        .execute(
+            "const s = document.getElementById('search-status'); s.value = 'error'; \
+             s.dispatchEvent(new Event('change', { bubbles: true })); return true;",
+            vec![],
+        )
+        .await;
+    browser
+        .wait_for("no failed meetings", || async {
+            browser
+                .text_of("#job-list .empty-title")
+                .await
+                .filter(|text| text.contains("No meetings match"))
+        })
+        .await;
+    browser.goto(&app.url("/")).await;
+
+    // Open the recording: name Speaker A, and a new summary is written with the name.
+    let upload = app.get("/api/jobs").await.json::<Value>().await.unwrap()["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|job| job["url"] == "upload:standup.mp3")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    browser
+        .click(&browser.find(&format!("#job-card-{upload} .job-link")).await)
+        .await;
+    browser
+        .wait_for("the job page", || async {
+            browser.try_find("details.speakers > summary").await
+        })
+        .await;
+    browser
+        .execute("window.focusflowNoReload = true; return true;", vec![])
+        .await;
+    browser
+        .click(&browser.find("details.speakers > summary").await)
+        .await;
+    let first = browser.find("input[name='speaker.A']").await;
+    browser.send_keys(&first, "Ana").await;
+    browser
+        .screenshot(&shots.join("23-speakers-desktop.png"))
+        .await;
+    browser
+        .click(&browser.find(".speakers-form button[type=submit]").await)
+        .await;
+    let named = browser
+        .wait_for("the transcript with the name", || async {
+            let speaker = browser
+                .text_of("details.transcript[open] .turn .speaker")
+                .await?;
+            (speaker == "Ana").then_some(speaker)
+        })
+        .await;
+    assert_eq!(named, "Ana");
+    let flash = browser.text_of("#flash").await.unwrap_or_default();
+    assert!(flash.contains("new summary"), "{flash}");
+    browser
+        .wait_for("the new summary", || async {
+            let status = browser.text_of("#job-panel .job-status-large").await?;
+            status.contains("Completed").then_some(())
+        })
+        .await;
+    assert_eq!(app.job(&upload).await["speakers"], json!({ "A": "Ana" }));
+
+    // Edit the title in place: a title too long is refused beside the field, then saved.
+    browser.click(&browser.find(".edit-heading").await).await;
+    let title = browser
+        .wait_for("the edit form", || async {
+            browser.try_find("#edit-title").await
+        })
+        .await;
+    browser
+        .execute(
+            "document.getElementById('edit-title').value = ''; return true;",
+            vec![],
+        )
+        .await;
+    browser.send_keys(&title, &"x".repeat(201)).await;
+    browser
+        .click(&browser.find(".heading-form button[type=submit]").await)
+        .await;
+    let error = browser
+        .wait_for("the title's error", || async {
+            browser.text_of("#edit-title-error").await
+        })
+        .await;
+    assert!(error.contains("longer than 200"), "{error}");
+    browser
+        .screenshot(&shots.join("24-edit-error-desktop.png"))
+        .await;
+    browser
+        .execute(
+            "document.getElementById('edit-title').value = ''; return true;",
+            vec![],
+        )
+        .await;
+    let title = browser.find("#edit-title").await;
+    browser.send_keys(&title, "Roadmap review").await;
+    browser
+        .click(&browser.find(".heading-form button[type=submit]").await)
+        .await;
+    browser
+        .wait_for("the new title", || async {
+            browser
+                .text_of("#job-title")
+                .await
+                .filter(|text| text == "Roadmap review")
+        })
+        .await;
+    let listed = browser
+        .text_of(&format!("#job-card-{upload} .job-title"))
+        .await
+        .unwrap();
+    assert_eq!(listed, "Roadmap review");
+    assert_eq!(app.job(&upload).await["title"], "Roadmap review");
+    let no_reload = browser
+        .execute("return window.focusflowNoReload === true;", vec![])
+        .await;
+    assert_eq!(no_reload, json!(true), "the page reloaded");
+    assert_fits(&browser, "the edited job at desktop width").await;
+    browser
+        .screenshot(&shots.join("25-edited-desktop.png"))
+        .await;
+
+    // A phone: the add form with its file field, the job with its forms, nothing sideways.
+    browser.emulate_viewport(PHONE.0, PHONE.1, true).await;
+    browser.goto(&app.url("/?q=roadmap")).await;
+    assert_fits(&browser, "search on a phone").await;
+    browser
+        .screenshot_full_page(&shots.join("26-home-search-phone-full.png"))
+        .await;
+    browser
+        .goto(&app.url(&format!("/jobs/{upload}/edit")))
+        .await;
+    browser
+        .click(&browser.find("details.speakers > summary").await)
+        .await;
+    assert_fits(&browser, "the job's forms on a phone").await;
+    browser
+        .screenshot_full_page(&shots.join("27-job-forms-phone-full.png"))
+        .await;
+    browser.quit().await;
+}

@@ -156,6 +156,11 @@ impl TestApp {
         }
     }
 
+    /// Removes `dir` (the app's data directory) when the app goes.
+    pub fn keep_dir(&mut self, dir: tempfile::TempDir) {
+        self._temp = Some(dir);
+    }
+
     /// Stops this server (as SIGTERM would) and starts a new one on the same data directory.
     pub async fn restart(mut self) -> Self {
         self.stop().await;

@@ -19,4 +19,5 @@ mod openapi;
 mod pages;
 mod pipeline;
 mod plaud;
+mod ui;
 mod webdriver;

@@ -7,12 +7,15 @@
 //! it; otherwise the list polls by itself while any job is unfinished. One request every two
 //! seconds per tab at most, and none once every job has finished.
 
+mod edit;
 mod flash;
 mod templates;
 pub mod view;
 
+pub use self::edit::{edit_form, heading, save_edit, speakers};
+
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -24,16 +27,17 @@ use tower_sessions::Session;
 use self::flash::Flash;
 use self::templates::{AddForm, Gone, HomePage, JobPage, ListPartial, PanelPartial, Updates};
 use self::view::{
-    AudioShown, JobList, JobPanel, LIST_PAGE, PanelInputs, Providers, TranscriptShown,
+    AudioShown, JobList, JobPanel, LIST_PAGE, ListState, PanelInputs, Providers, TranscriptShown,
 };
 use super::AppState;
 use super::actions;
 use super::csrf::{CsrfForm, CsrfToken};
 use super::extract::{ApiQuery, JobPath};
 use super::negotiate::{Rendering, error_response, sentence};
-use super::{api, archive};
+use super::{api, archive, intake};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{Job, JobId, LogLine, parse_meeting_date};
+use crate::pipeline::transcribe::apply_speaker_names;
 
 /// A request sent by htmx (it says so in a header), which gets page parts instead of pages.
 fn is_htmx(headers: &HeaderMap) -> bool {
@@ -46,10 +50,9 @@ fn rendering(uri: &Uri, headers: &HeaderMap) -> Rendering {
     Rendering::for_parts(uri.path(), headers)
 }
 
-/// Query parameters of the pages; anything unexpected is ignored rather than refused.
+/// Query parameters of the pages besides the list's; anything unexpected is ignored.
 #[derive(Debug, Default, Deserialize)]
 struct PageQuery {
-    page: Option<String>,
     open: Option<String>,
     /// The recording and transcript the browser shows (see [`media_key`]).
     media: Option<String>,
@@ -61,44 +64,62 @@ impl PageQuery {
             .and_then(|query| serde_urlencoded::from_str(query).ok())
             .unwrap_or_default()
     }
-
-    fn page(&self) -> usize {
-        self.page
-            .as_deref()
-            .and_then(|page| page.parse::<usize>().ok())
-            .filter(|page| (1..=10_000).contains(page))
-            .unwrap_or(1)
-    }
 }
 
-/// Where a form may send the browser back to: the home page or a job page, nothing else.
+fn list_state(uri: &Uri) -> ListState {
+    ListState::from_query(uri.query().unwrap_or(""))
+}
+
+/// Where a form may send the browser back to: the home page or a job page (with the list's
+/// search, filters and place), nothing else.
 fn safe_return(raw: &str) -> (String, Option<JobId>) {
     let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
-    let page = query
-        .strip_prefix("page=")
-        .and_then(|page| page.parse::<usize>().ok())
-        .filter(|page| (2..=10_000).contains(page));
-    let suffix = page.map(|page| format!("?page={page}")).unwrap_or_default();
+    let list = ListState::from_query(query);
     if let Some(id) = path
         .strip_prefix("/jobs/")
         .and_then(|id| JobId::parse(id).ok())
     {
-        return (format!("/jobs/{id}{suffix}"), Some(id));
+        return (list.url(&format!("/jobs/{id}")), Some(id));
     }
-    (format!("/{suffix}"), None)
+    (list.url("/"), None)
 }
 
-fn page_of(return_to: &str) -> usize {
-    return_to
-        .split_once("?page=")
-        .and_then(|(_, page)| page.parse().ok())
-        .unwrap_or(1)
+/// The list the browser shows now: an htmx request names the page's address (which holds the
+/// search, see `hx-push-url`), so a poll or an action answers the list the person is looking
+/// at; otherwise the list in `fallback` (a return address or a request's own address).
+fn shown_list(headers: &HeaderMap, fallback: &str) -> ListState {
+    let current = headers
+        .get("hx-current-url")
+        .filter(|_| is_htmx(headers))
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| url::Url::parse(value).ok());
+    match current {
+        Some(url) => ListState::from_query(url.query().unwrap_or("")),
+        None => list_of(fallback),
+    }
 }
 
-async fn job_list(state: &AppState, open: Option<&Job>, page: usize) -> AppResult<JobList> {
-    let offset = (page - 1) * LIST_PAGE;
-    let jobs = state.store.list_jobs(LIST_PAGE + 1, offset).await?;
-    Ok(JobList::new(jobs, open, page))
+/// The list's search, filters and place in a (safe) return address.
+fn list_of(return_to: &str) -> ListState {
+    ListState::from_query(return_to.split_once('?').map_or("", |(_, query)| query))
+}
+
+/// One page of the list for `list`. A search or filter that cannot be used is said in words
+/// and the list shows everything instead (a page never fails over a query parameter).
+async fn job_list(state: &AppState, open: Option<&Job>, list: &ListState) -> AppResult<JobList> {
+    let (filter, problem, list) = match list.api_query().filter() {
+        Ok(filter) => (filter, None, list.clone()),
+        Err(error) => (
+            crate::store::JobFilter {
+                limit: LIST_PAGE,
+                ..Default::default()
+            },
+            Some(sentence(&error.public_message())),
+            ListState::default(),
+        ),
+    };
+    let page = state.store.find_jobs(filter).await?;
+    Ok(JobList::new(page, open, list, problem))
 }
 
 /// Which recording and transcript a job has now: their sizes, cheap to compare on every poll.
@@ -117,6 +138,14 @@ async fn media_key(state: &AppState, job: &Job) -> String {
             key.push(letter);
             key.push_str(&size.to_string());
         }
+    }
+    // Names given to the speakers change the transcript shown, not its file.
+    if !job.speakers.is_empty() {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        job.speakers.hash(&mut hasher);
+        key.push('s');
+        key.push_str(&hasher.finish().to_string());
     }
     if key.is_empty() { "none".into() } else { key }
 }
@@ -151,11 +180,17 @@ async fn job_panel(
         Media::IfChanged => client_media != Some(key.as_str()),
         Media::Never => false,
     };
+    let mut speakers = Vec::new();
     let (transcript, audio) = if include_media {
-        let transcript = artifacts
+        let raw = artifacts
             .read_text(job.transcript_path.as_deref())
             .await?
-            .filter(|text| !text.trim().is_empty())
+            .filter(|text| !text.trim().is_empty());
+        if let Some(raw) = &raw {
+            speakers = view::speaker_fields(raw, &job.speakers);
+        }
+        let transcript = raw
+            .map(|raw| apply_speaker_names(&raw, &job.speakers))
             .map(TranscriptShown::new);
         let audio = key.contains('a').then(|| AudioShown {
             url: format!("/jobs/{}/audio", job.id),
@@ -186,6 +221,7 @@ async fn job_panel(
             media_key: key,
             include_media,
             timed_transcript,
+            speakers,
         },
     ))
 }
@@ -226,15 +262,14 @@ pub async fn home(
             Err(error) => error.into_response(),
         };
     }
-    let page = PageQuery::of(&uri).page();
     let result = async {
-        let list = job_list(&state, None, page).await?;
+        let list = job_list(&state, None, &list_state(&uri)).await?;
         Ok::<_, AppError>(HomePage {
             csrf_token: token.0,
             flash: flash::take(&session).await,
             flash_oob: false,
             providers: Providers::new(&state.config),
-            form: AddForm::empty(&list.return_to),
+            form: AddForm::new(&state, &list.return_to),
             list,
             panel_oob: false,
         })
@@ -268,17 +303,16 @@ pub async fn job_page(
             Err(error) => error.into_response(),
         };
     }
-    let page = PageQuery::of(&uri).page();
     let result = async {
         let (job, logs) = state.store.job_with_logs(&id).await?;
         let panel = job_panel(&state, &job, &logs, Media::Always, None).await?;
-        let list = job_list(&state, Some(&job), page).await?;
+        let list = job_list(&state, Some(&job), &list_state(&uri)).await?;
         Ok::<_, AppError>(JobPage {
             csrf_token: token.0,
             flash: flash::take(&session).await,
             flash_oob: false,
             providers: Providers::new(&state.config),
-            form: AddForm::empty(&list.return_to),
+            form: AddForm::new(&state, &list.return_to),
             list,
             panel,
         })
@@ -303,7 +337,7 @@ pub async fn list_partial(
             Some(id) => maybe_job(&state, &id).await?.map(|(job, _)| job),
             None => None,
         };
-        let list = job_list(&state, open.as_ref(), query.page()).await?;
+        let list = job_list(&state, open.as_ref(), &list_state(&uri)).await?;
         Ok::<_, AppError>(ListPartial {
             csrf_token: token.0,
             list,
@@ -311,6 +345,20 @@ pub async fn list_partial(
     }
     .await;
     match result {
+        // A search typed in the search form puts its page's address in the history, so a
+        // reload or the back button shows the same results; a poll leaves the address alone.
+        Ok(partial)
+            if headers
+                .get("hx-trigger")
+                .is_some_and(|id| id == "search-form") =>
+        {
+            let url = partial.list.page_url.clone();
+            let mut response = partial.into_response();
+            if let Ok(value) = HeaderValue::from_str(&url) {
+                response.headers_mut().insert("hx-push-url", value);
+            }
+            response
+        }
         Ok(partial) => partial.into_response(),
         Err(error) => error_response(rendering(&uri, &headers), error),
     }
@@ -344,7 +392,7 @@ pub async fn panel_partial(
         .polled();
         // While the panel polls it carries the list; the response that ends its polling
         // carries the list too, so the list can take over if other jobs still run.
-        let list = job_list(&state, Some(&job), query.page())
+        let list = job_list(&state, Some(&job), &shown_list(&headers, &uri.to_string()))
             .await?
             .out_of_band();
         Ok::<_, AppError>(Some(PanelPartial {
@@ -408,6 +456,10 @@ pub struct CreateForm {
     #[serde(default)]
     meeting_date: String,
     #[serde(default)]
+    template: String,
+    #[serde(default)]
+    transcript: String,
+    #[serde(default)]
     return_to: String,
 }
 
@@ -420,6 +472,8 @@ pub struct ActionForm {
 /// What an action did, for the person: a flash message and where to look next.
 struct Outcome {
     flash: Flash,
+    /// Show the transcript open (its speakers were just named).
+    open_transcript: bool,
     /// The job the action was about is gone (deleted).
     deleted: Option<JobId>,
     /// Whether the open job's recording and transcript must be sent again.
@@ -450,16 +504,22 @@ async fn answer(
             None => None,
         };
         let panel = match &open_job {
-            Some((job, logs)) => Some(
-                job_panel(state, job, logs, outcome.media, None)
+            Some((job, logs)) => {
+                let mut panel = job_panel(state, job, logs, outcome.media, None)
                     .await?
-                    .out_of_band(),
-            ),
+                    .out_of_band();
+                panel.transcript_open = outcome.open_transcript;
+                Some(panel)
+            }
             None => None,
         };
-        let list = job_list(state, open_job.as_ref().map(|(job, _)| job), page_of(&back))
-            .await?
-            .out_of_band();
+        let list = job_list(
+            state,
+            open_job.as_ref().map(|(job, _)| job),
+            &shown_list(headers, &back),
+        )
+        .await?
+        .out_of_band();
         Ok::<_, AppError>(Updates {
             csrf_token: token,
             providers: Providers::new(&state.config),
@@ -491,33 +551,96 @@ fn refused(headers: &HeaderMap, uri: &Uri, error: AppError) -> Response {
     error_response(rendering(uri, headers), error)
 }
 
-/// `POST /jobs`: the add form.
-pub async fn create(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    session: Session,
-    token: CsrfToken,
-    form: Result<CsrfForm<CreateForm>, AppError>,
-) -> Response {
-    let CsrfForm(form) = match form {
-        Ok(form) => form,
-        Err(error) => return refused(&headers, &uri, error),
-    };
-    let mut shown = AddForm {
-        url: form.url.trim().to_string(),
-        meeting_date: form.meeting_date.trim().to_string(),
-        url_error: None,
-        date_error: None,
-        return_to: safe_return(&form.return_to).0,
-    };
-    let url = match actions::validate_url(&state, &form.url) {
-        Ok(url) => Some(url),
-        Err(problem) => {
-            shown.url_error = Some(problem.form_message());
-            None
+/// What the add form sent, however it was encoded.
+struct Submitted {
+    url: String,
+    meeting_date: String,
+    template: String,
+    transcript: String,
+    return_to: String,
+    /// A multipart form: the file (on disk already when it is a recording) and the fields.
+    received: Option<intake::Received>,
+}
+
+/// Reads the add form: `multipart/form-data` (the page's form, which can carry a file) or
+/// URL-encoded (older pages and scripts). Both need the session's form token.
+async fn read_add_form(
+    state: &AppState,
+    session: &Session,
+    request: Request,
+) -> Result<Submitted, AppError> {
+    if intake::is_multipart(&request) {
+        let expected = super::csrf::session_token(session)
+            .await?
+            .unwrap_or_default();
+        let mut received = intake::receive(state, request, Some(&expected)).await?;
+        let pasted = received.pasted.take().unwrap_or_default();
+        let field = |name: &str| received.field(name).unwrap_or("").to_string();
+        return Ok(Submitted {
+            url: field("url"),
+            meeting_date: received.date_text.clone(),
+            template: received.template_text.clone(),
+            return_to: field("return_to"),
+            transcript: pasted,
+            received: Some(received),
+        });
+    }
+    // The route lifts the body limit for uploads; a URL-encoded form keeps the usual one.
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, super::JSON_BODY_LIMIT)
+        .await
+        .map_err(|_| AppError::PayloadTooLarge("the form is too large".into()))?;
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let CsrfForm(form) = CsrfForm::<CreateForm>::from_request(request, state).await?;
+    Ok(Submitted {
+        url: form.url,
+        meeting_date: form.meeting_date,
+        template: form.template,
+        transcript: form.transcript,
+        return_to: form.return_to,
+        received: None,
+    })
+}
+
+/// `POST /jobs`: the add form, with a link, a file (recording or transcript) or a pasted
+/// transcript.
+pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Request) -> Response {
+    let FormRequest {
+        uri,
+        headers,
+        session,
+        token,
+    } = request;
+    let submitted = match read_add_form(&state, &session, raw).await {
+        Ok(submitted) => submitted,
+        Err(error @ (AppError::Forbidden(_) | AppError::Internal(_))) => {
+            return refused(&headers, &uri, error);
+        }
+        // A file that is too large, not audio, or a form that could not be read: said beside
+        // the file field. (The form the person filled in is gone with the request.)
+        Err(error) => {
+            let mut shown = AddForm::new(&state, &safe_return("").0);
+            shown.file_error = Some(sentence(&error.public_message()));
+            return invalid_form(&state, &headers, &session, token, shown).await;
         }
     };
+    let Submitted {
+        url,
+        meeting_date,
+        template,
+        transcript,
+        return_to,
+        received,
+    } = submitted;
+    let back = safe_return(&return_to).0;
+    let mut shown = AddForm::new(&state, &back);
+    shown.url = url.trim().to_string();
+    shown.meeting_date = meeting_date.trim().to_string();
+    shown.transcript = transcript.clone();
+    if !template.trim().is_empty() {
+        shown.template = template.trim().to_string();
+    }
+
     let meeting_date = if shown.meeting_date.is_empty() {
         None
     } else {
@@ -531,28 +654,131 @@ pub async fn create(
         }
         parsed
     };
-    let date_ok = shown.date_error.is_none();
-    let url = match url {
-        Some(url) if date_ok => url,
-        _ => return invalid_form(&state, &headers, &session, token, shown).await,
+    // The default template is no choice at all: the job follows PROMPT_PATH.
+    let template = match intake::template(&state, &template) {
+        Ok(name) if name == templates::default_template(&state) => None,
+        Ok(name) => name,
+        Err(error) => {
+            shown.template_error = Some(sentence(&error.public_message()));
+            None
+        }
     };
-    let created = actions::create_job(&state, url, meeting_date, None).await;
-    let (job, _) = match created {
+    let has_file = received.as_ref().is_some_and(intake::Received::has_file);
+    let file_name = received
+        .as_ref()
+        .and_then(intake::Received::file_name)
+        .map(str::to_string);
+    let pasted = !transcript.trim().is_empty();
+    if (has_file || pasted) && !shown.url.is_empty() {
+        shown.url_error = Some(
+            "Leave the link empty when you upload a file or paste a transcript: one meeting \
+             comes from one place."
+                .into(),
+        );
+    }
+    if has_file && pasted {
+        shown.transcript_error = Some("Choose a file or paste a transcript, not both.".into());
+    }
+    let url = if has_file || pasted {
+        None
+    } else {
+        match actions::validate_url(&state, &shown.url) {
+            Ok(url) => Some(url),
+            Err(actions::UrlProblem::Empty) => {
+                shown.url_error = Some(
+                    "Paste a Plaud share link or a link to an audio file, choose a file, \
+                     or paste a transcript."
+                        .into(),
+                );
+                None
+            }
+            Err(problem) => {
+                shown.url_error = Some(problem.form_message());
+                None
+            }
+        }
+    };
+    if shown.has_errors() {
+        if let Some(received) = received {
+            received.discard().await;
+        }
+        return invalid_form(&state, &headers, &session, token, shown).await;
+    }
+    let common = intake::CommonFields {
+        meeting_date,
+        template,
+    };
+    let created = match (url, received) {
+        (Some(url), received) => {
+            if let Some(received) = received {
+                received.discard().await;
+            }
+            actions::create_job(&state, url, common.meeting_date, common.template)
+                .await
+                .map(|(job, _)| {
+                    (
+                        job,
+                        Flash::success("Meeting added. FocusFlow is working on it."),
+                    )
+                })
+        }
+        (None, Some(mut received)) => {
+            if pasted {
+                received.pasted = Some(transcript);
+            }
+            intake::create_received(&state, received, common)
+                .await
+                .map(|(job, _)| {
+                    let flash = match &file_name {
+                        Some(name) if job.file_path.is_some() => Flash::success(format!(
+                            "Uploaded “{name}”. FocusFlow is transcribing it."
+                        )),
+                        Some(name) => Flash::success(format!(
+                            "Transcript “{name}” added. The summary is being written."
+                        )),
+                        None => Flash::success("Transcript added. The summary is being written."),
+                    };
+                    (job, flash)
+                })
+        }
+        (None, None) => intake::create_pasted(&state, transcript, common)
+            .await
+            .map(|(job, _)| {
+                (
+                    job,
+                    Flash::success("Transcript added. The summary is being written."),
+                )
+            }),
+    };
+    let (job, flash) = match created {
         Ok(created) => created,
-        Err(error) => return error_response(rendering(&uri, &headers), error),
+        Err(error @ AppError::Internal(_)) => {
+            return error_response(rendering(&uri, &headers), error);
+        }
+        // A transcript that cannot be read, a recording refused: said beside what was sent.
+        Err(error) => {
+            let message = sentence(&error.public_message());
+            if has_file {
+                shown.file_error = Some(message);
+            } else if pasted {
+                shown.transcript_error = Some(message);
+            } else {
+                shown.url_error = Some(message);
+            }
+            return invalid_form(&state, &headers, &session, token, shown).await;
+        }
     };
-    let flash = Flash::success("Meeting added. FocusFlow is working on it.");
     if !is_htmx(&headers) {
         flash::push(&session, flash).await;
         return Redirect::to(&format!("/jobs/{}", job.id)).into_response();
     }
-    let (back, open) = safe_return(&form.return_to);
+    let (back, open) = safe_return(&return_to);
     let result = async {
         let open_job = match open {
             Some(id) => maybe_job(&state, &id).await?.map(|(job, _)| job),
             None => None,
         };
-        let list = job_list(&state, open_job.as_ref(), page_of(&back))
+        let list = job_list(&state, open_job.as_ref(), &shown_list(&headers, &back))
             .await?
             .out_of_band();
         // On the home page the welcome beside the list changes with it.
@@ -560,7 +786,7 @@ pub async fn create(
         Ok::<_, AppError>(Updates {
             csrf_token: token.0,
             providers: Providers::new(&state.config),
-            add_form: Some(AddForm::empty(&back)),
+            add_form: Some(AddForm::new(&state, &back)),
             panel: None,
             panel_oob: welcome,
             list,
@@ -570,7 +796,14 @@ pub async fn create(
     }
     .await;
     match result {
-        Ok(updates) => updates.into_response(),
+        Ok(updates) => {
+            let mut response = updates.into_response();
+            // Names the new job for scripts (the list above shows it to people).
+            if let Ok(value) = HeaderValue::from_str(job.id.as_str()) {
+                response.headers_mut().insert("x-focusflow-job", value);
+            }
+            response
+        }
         Err(error) => error_response(Rendering::Html, error),
     }
 }
@@ -596,7 +829,7 @@ async fn invalid_form(
             Some(id) => maybe_job(state, &id).await?,
             None => None,
         };
-        let list = job_list(state, open.as_ref().map(|(job, _)| job), page_of(&back)).await?;
+        let list = job_list(state, open.as_ref().map(|(job, _)| job), &list_of(&back)).await?;
         let providers = Providers::new(&state.config);
         let flash = flash::take(session).await;
         Ok::<_, AppError>(match open {
@@ -643,6 +876,7 @@ enum Action {
 async fn act(state: &AppState, id: &JobId, action: Action) -> AppResult<Outcome> {
     let outcome = |flash| Outcome {
         flash,
+        open_transcript: false,
         deleted: None,
         media: Media::Never,
     };
@@ -676,6 +910,7 @@ async fn act(state: &AppState, id: &JobId, action: Action) -> AppResult<Outcome>
             actions::delete_job(state, id).await?;
             Outcome {
                 flash: Flash::success(format!("Deleted “{title}”.")),
+                open_transcript: false,
                 deleted: Some(id.clone()),
                 media: Media::Never,
             }
@@ -737,6 +972,7 @@ async fn job_action(
         // The person is told in words on the page they come back to.
         Err(error) => Outcome {
             flash: Flash::error(sentence(&error.public_message())),
+            open_transcript: false,
             deleted: matches!(error, AppError::NotFound(_)).then(|| id.clone()),
             media: Media::Never,
         },
@@ -777,7 +1013,15 @@ mod tests {
     #[test]
     fn forms_send_the_browser_back_only_to_pages_of_this_app() {
         assert_eq!(safe_return("/").0, "/");
-        assert_eq!(safe_return("/?page=3").0, "/?page=3");
+        // The list's search and place come back, re-encoded; anything else is dropped.
+        assert_eq!(
+            safe_return("/?q=a+b&status=error&cursor=5_x&evil=%22%3E").0,
+            "/?q=a+b&status=error&cursor=5_x"
+        );
+        assert_eq!(
+            safe_return("/jobs/abc-1?q=%3Cscript%3E&offset=100").0,
+            "/jobs/abc-1?q=%3Cscript%3E&offset=100"
+        );
         let (path, open) = safe_return("/jobs/abc-1");
         assert_eq!(path, "/jobs/abc-1");
         assert_eq!(open.unwrap().as_str(), "abc-1");

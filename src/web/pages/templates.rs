@@ -5,26 +5,87 @@ use askama::Template;
 use askama_web::WebTemplate;
 
 use super::flash::Flash;
-use super::view::{JobList, JobPanel, Providers};
+use super::view::{Heading, JobList, JobPanel, Providers};
+use crate::pipeline::download::human_bytes;
+use crate::web::AppState;
+
+/// A summary template to choose in the add form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateChoice {
+    pub name: String,
+    /// `one_on_one` → `One on one`.
+    pub label: String,
+}
+
+impl TemplateChoice {
+    fn new(name: String) -> Self {
+        let spaced = name.replace(['_', '-'], " ");
+        let mut label = String::with_capacity(spaced.len());
+        let mut chars = spaced.chars();
+        if let Some(first) = chars.next() {
+            label.extend(first.to_uppercase());
+            label.extend(chars);
+        }
+        Self { name, label }
+    }
+}
 
 /// The add form, with what was typed and what is wrong with it.
 #[derive(Debug, Clone, Default)]
 pub struct AddForm {
     pub url: String,
     pub meeting_date: String,
+    pub transcript: String,
+    /// The chosen template's name.
+    pub template: String,
     pub url_error: Option<String>,
     pub date_error: Option<String>,
+    pub file_error: Option<String>,
+    pub transcript_error: Option<String>,
+    pub template_error: Option<String>,
     /// The page the form sits on, where a browser without JavaScript comes back to.
     pub return_to: String,
+    /// The summary templates in the prompts folder (the same list as `GET /api/templates`).
+    pub templates: Vec<TemplateChoice>,
+    /// `MAX_DOWNLOAD_BYTES`, for the page's own check before an upload starts.
+    pub max_bytes: u64,
+    pub max_size: String,
 }
 
 impl AddForm {
-    pub fn empty(return_to: &str) -> Self {
+    /// An empty form with the default template chosen.
+    pub fn new(state: &AppState, return_to: &str) -> Self {
+        let templates = crate::pipeline::templates::list(&state.config.prompts_dir())
+            .into_iter()
+            .map(TemplateChoice::new)
+            .collect();
+        let max_bytes = state.config.max_download_bytes;
         Self {
             return_to: return_to.to_string(),
+            template: default_template(state).unwrap_or_default(),
+            templates,
+            max_bytes,
+            max_size: human_bytes(max_bytes),
             ..Self::default()
         }
     }
+
+    pub fn has_errors(&self) -> bool {
+        self.url_error.is_some()
+            || self.date_error.is_some()
+            || self.file_error.is_some()
+            || self.transcript_error.is_some()
+            || self.template_error.is_some()
+    }
+}
+
+/// The template a job gets when it names none: the one `PROMPT_PATH` points at.
+pub fn default_template(state: &AppState) -> Option<String> {
+    state
+        .config
+        .prompt_path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
 }
 
 #[derive(Template, WebTemplate)]
@@ -84,6 +145,25 @@ pub struct Updates {
     pub panel: Option<JobPanel>,
     /// The open job was deleted: its panel becomes the welcome panel.
     pub panel_oob: bool,
+    pub list: JobList,
+    pub flash: Vec<Flash>,
+    pub flash_oob: bool,
+}
+
+/// A job's title and meeting date, or the form that edits them (inline edit).
+#[derive(Template, WebTemplate)]
+#[template(path = "partials/job_heading.html")]
+pub struct HeadingPartial {
+    pub csrf_token: String,
+    pub heading: Heading,
+}
+
+/// The answer to a saved edit: the heading, and out of band the list and the message.
+#[derive(Template, WebTemplate)]
+#[template(path = "partials/heading_saved.html")]
+pub struct HeadingSaved {
+    pub csrf_token: String,
+    pub heading: Heading,
     pub list: JobList,
     pub flash: Vec<Flash>,
     pub flash_oob: bool,

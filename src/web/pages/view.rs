@@ -191,6 +191,11 @@ pub struct JobCard {
     pub can_retry: bool,
     pub active: bool,
     pub open: bool,
+    /// The job's page, keeping the list's search and filters.
+    pub href: String,
+    /// With a search: the matching passage as safe HTML (escaped text, `<mark>` around the
+    /// matches; see [`crate::web::archive::snippet_html`]). The only other unescaped string.
+    pub snippet_html: Option<String>,
 }
 
 impl JobCard {
@@ -221,8 +226,119 @@ impl JobCard {
             can_retry: job.status == Status::Error,
             active: !job.status.is_finished(),
             open: open.is_some_and(|open| *open == job.id),
+            href: format!("/jobs/{}", job.id),
+            snippet_html: None,
         }
     }
+}
+
+/// What the list shows: the search words, filters and place, as they travel in URLs
+/// (`q`, `status`, `from`, `to`, `cursor`, `offset`: the names `GET /api/jobs` uses).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListState {
+    pub q: String,
+    pub status: String,
+    pub from: String,
+    pub to: String,
+    pub cursor: String,
+    pub offset: usize,
+}
+
+/// The status filter's choices: (value of `status`, words).
+pub const STATUS_CHOICES: &[(&str, &str)] = &[
+    ("", "Any status"),
+    (
+        "queued,resolving,downloading,transcribing,summarizing",
+        "In progress",
+    ),
+    ("completed", "Completed"),
+    ("error", "Failed"),
+];
+
+impl ListState {
+    /// From a query string; unknown parameters are ignored, overlong ones cut.
+    pub fn from_query(query: &str) -> Self {
+        let mut state = Self::default();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let value: String = value.trim().chars().take(200).collect();
+            match name.as_ref() {
+                "q" => state.q = value,
+                "status" => state.status = value,
+                "from" => state.from = value,
+                "to" => state.to = value,
+                "cursor" => state.cursor = value,
+                "offset" => state.offset = value.parse().unwrap_or(0).min(1_000_000),
+                _ => {}
+            }
+        }
+        state
+    }
+
+    /// The query string (without `?`), empty for the first page of everything.
+    pub fn to_query(&self) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("q", self.q.as_str()),
+            ("status", self.status.as_str()),
+            ("from", self.from.as_str()),
+            ("to", self.to.as_str()),
+            ("cursor", self.cursor.as_str()),
+        ] {
+            if !value.is_empty() {
+                query.append_pair(name, value);
+            }
+        }
+        if self.offset > 0 {
+            query.append_pair("offset", &self.offset.to_string());
+        }
+        query.finish()
+    }
+
+    /// `path` with this state's query.
+    pub fn url(&self, path: &str) -> String {
+        let query = self.to_query();
+        if query.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{query}")
+        }
+    }
+
+    /// Searching or filtering (not just paging).
+    pub fn is_filtered(&self) -> bool {
+        !(self.q.is_empty() && self.status.is_empty() && self.from.is_empty() && self.to.is_empty())
+    }
+
+    /// The same search and filters from the first page.
+    pub fn first_page(&self) -> Self {
+        Self {
+            cursor: String::new(),
+            offset: 0,
+            ..self.clone()
+        }
+    }
+
+    /// The API's query, to build the store's filter with the API's checks.
+    pub fn api_query(&self) -> crate::web::archive::ListQuery {
+        let some = |value: &str| (!value.is_empty()).then(|| value.to_string());
+        crate::web::archive::ListQuery {
+            q: some(&self.q),
+            status: some(&self.status),
+            from: some(&self.from),
+            to: some(&self.to),
+            limit: Some(LIST_PAGE.to_string()),
+            cursor: some(&self.cursor),
+            offset: (self.offset > 0).then(|| self.offset.to_string()),
+        }
+    }
+}
+
+/// A link of the pager: the page's address, and the list fragment htmx fetches for it.
+#[derive(Debug, Clone)]
+pub struct PageLink {
+    pub label: &'static str,
+    pub url: String,
+    pub partial_url: String,
 }
 
 /// The job list, and whether it polls for changes by itself.
@@ -236,62 +352,117 @@ pub struct JobList {
     pub poll_url: String,
     /// Where forms in the list send the person back to without JavaScript.
     pub return_to: String,
-    pub newer_url: Option<String>,
-    pub older_url: Option<String>,
+    pub newer: Option<PageLink>,
+    pub older: Option<PageLink>,
+    pub state: ListState,
+    /// The page the list sits on (`/` or a job's page) with the list's query.
+    pub page_url: String,
+    /// Where "clear the search" leads.
+    pub clear_url: String,
+    /// A search or filter that could not be used, in words; the list shows everything instead.
+    pub filter_error: Option<String>,
+    /// The open job, for the search form (so its results keep the job open).
+    pub open_id: Option<String>,
 }
 
 /// Jobs shown per page of the list.
 pub const LIST_PAGE: usize = 100;
 
 impl JobList {
-    /// `jobs` holds up to one more than a page, to tell whether there is an older page.
-    pub fn new(mut jobs: Vec<Job>, open: Option<&Job>, page: usize) -> Self {
-        let has_older = jobs.len() > LIST_PAGE;
-        jobs.truncate(LIST_PAGE);
+    /// One page of the store's answer for `state`.
+    pub fn new(
+        page: crate::store::JobPage,
+        open: Option<&Job>,
+        state: ListState,
+        filter_error: Option<String>,
+    ) -> Self {
         let open_id = open.map(|job| &job.id);
-        let cards: Vec<JobCard> = jobs.iter().map(|job| JobCard::new(job, open_id)).collect();
+        let cards: Vec<JobCard> = page
+            .jobs
+            .iter()
+            .map(|found| {
+                let mut card = JobCard::new(&found.job, open_id);
+                card.snippet_html = found
+                    .snippet
+                    .as_deref()
+                    .map(crate::web::archive::snippet_html);
+                card.href = state.url(&card.href);
+                card
+            })
+            .collect();
         // The open job's panel polls while the job runs and carries the list with it.
         let panel_polls = open.is_some_and(|job| !job.status.is_finished());
         let any_active = cards.iter().any(|card| card.active);
-        let page_query = |page: usize| {
-            if page > 1 {
-                format!("page={page}")
-            } else {
-                String::new()
-            }
-        };
         let base = match open {
             Some(job) => format!("/jobs/{}", job.id),
             None => "/".to_string(),
         };
-        let link = |page: usize| {
-            let query = page_query(page);
-            if query.is_empty() {
-                base.clone()
-            } else {
-                format!("{base}?{query}")
+        let partial = |state: &ListState| {
+            let mut params = url::form_urlencoded::Serializer::new(String::new());
+            if let Some(job) = open {
+                params.append_pair("open", job.id.as_str());
             }
+            let mut url = format!("/partials/jobs?{}", params.finish());
+            let query = state.to_query();
+            if !query.is_empty() {
+                if !url.ends_with('?') {
+                    url.push('&');
+                }
+                url.push_str(&query);
+            }
+            url.trim_end_matches('?').to_string()
         };
-        let mut poll_url = String::from("/partials/jobs");
-        let mut params = Vec::new();
-        if let Some(job) = open {
-            params.push(format!("open={}", job.id));
-        }
-        if page > 1 {
-            params.push(page_query(page));
-        }
-        if !params.is_empty() {
-            poll_url.push('?');
-            poll_url.push_str(&params.join("&"));
-        }
+        let link = |label: &'static str, state: ListState| PageLink {
+            label,
+            url: state.url(&base),
+            partial_url: partial(&state),
+        };
+        let older = if let Some(next) = &page.next {
+            Some(link(
+                "Older",
+                ListState {
+                    cursor: next.encode(),
+                    offset: 0,
+                    ..state.clone()
+                },
+            ))
+        } else {
+            page.next_offset.map(|offset| {
+                link(
+                    "More results",
+                    ListState {
+                        offset,
+                        ..state.clone()
+                    },
+                )
+            })
+        };
+        let newer = if !state.cursor.is_empty() {
+            Some(link("Newest", state.first_page()))
+        } else if state.offset > 0 {
+            Some(link(
+                "Previous results",
+                ListState {
+                    offset: state.offset.saturating_sub(LIST_PAGE),
+                    ..state.clone()
+                },
+            ))
+        } else {
+            None
+        };
         Self {
             cards,
             oob: false,
             poll: any_active && !panel_polls,
-            poll_url,
-            return_to: link(page),
-            newer_url: (page > 1).then(|| link(page - 1)),
-            older_url: has_older.then(|| link(page + 1)),
+            poll_url: partial(&state),
+            return_to: state.url(&base),
+            page_url: state.url(&base),
+            clear_url: base.clone(),
+            newer,
+            older,
+            state,
+            filter_error,
+            open_id: open.map(|job| job.id.to_string()),
         }
     }
 
@@ -408,10 +579,110 @@ pub struct Download {
     pub href: String,
 }
 
+/// The title and meeting date at the top of a job, or the form that edits them.
+#[derive(Debug, Clone)]
+pub struct Heading {
+    pub id: String,
+    pub title: String,
+    pub untitled: bool,
+    pub date_kind: &'static str,
+    pub date: DateShown,
+    pub source: String,
+    /// Editing is offered once the job has finished (a running job's title is still to come,
+    /// and its header is replaced every two seconds).
+    pub can_edit: bool,
+    pub editing: Option<EditForm>,
+}
+
+impl Heading {
+    pub fn new(job: &Job) -> Self {
+        let card = JobCard::new(job, None);
+        Self {
+            id: card.id,
+            title: card.title,
+            untitled: card.untitled,
+            date_kind: card.date_kind,
+            date: card.date,
+            source: card.source,
+            can_edit: job.status.is_finished(),
+            editing: None,
+        }
+    }
+
+    pub fn editing(mut self, form: EditForm) -> Self {
+        self.editing = Some(form);
+        self
+    }
+}
+
+/// The inline form for a job's title and meeting date, with what is wrong with it.
+#[derive(Debug, Clone, Default)]
+pub struct EditForm {
+    pub title: String,
+    /// As a `datetime-local` input wants it: `2025-09-25T14:30` (UTC).
+    pub meeting_date: String,
+    pub title_error: Option<String>,
+    pub date_error: Option<String>,
+}
+
+impl EditForm {
+    pub fn of(job: &Job) -> Self {
+        Self {
+            title: job.title.clone().unwrap_or_default(),
+            meeting_date: job
+                .meeting_date
+                .as_deref()
+                .and_then(|iso| DateTime::parse_from_rfc3339(iso).ok())
+                .map(|date| {
+                    date.with_timezone(&Utc)
+                        .format("%Y-%m-%dT%H:%M")
+                        .to_string()
+                })
+                .unwrap_or_default(),
+            title_error: None,
+            date_error: None,
+        }
+    }
+}
+
+/// One speaker of the transcript in the rename form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpeakerField {
+    /// The label in the stored transcript (`A`, or a name a caption file gave).
+    pub label: String,
+    /// How the transcript says it without a name: `Speaker A`.
+    pub shown: String,
+    pub name: String,
+}
+
+/// The transcript's speakers with the names given so far.
+pub fn speaker_fields(
+    raw_transcript: &str,
+    names: &crate::jobs::SpeakerNames,
+) -> Vec<SpeakerField> {
+    crate::pipeline::transcribe::speakers_in(raw_transcript)
+        .into_iter()
+        .map(|label| SpeakerField {
+            shown: if crate::pipeline::transcribe::captions::is_label(&label) {
+                format!("Speaker {label}")
+            } else {
+                label.clone()
+            },
+            name: names.get(&label).cloned().unwrap_or_default(),
+            label,
+        })
+        .collect()
+}
+
 /// Everything the job panel shows.
 #[derive(Debug, Clone)]
 pub struct JobPanel {
     pub card: JobCard,
+    pub heading: Heading,
+    /// The transcript's speakers, for the rename form (with the transcript, when sent).
+    pub speakers: Vec<SpeakerField>,
+    /// The transcript is shown open (after the person renamed its speakers).
+    pub transcript_open: bool,
     pub url: String,
     pub url_href: Option<String>,
     pub resolved_url: Option<String>,
@@ -452,6 +723,7 @@ pub struct PanelInputs {
     pub include_media: bool,
     /// The transcript's timed utterances exist (for subtitle exports).
     pub timed_transcript: bool,
+    pub speakers: Vec<SpeakerField>,
 }
 
 impl JobPanel {
@@ -531,6 +803,9 @@ impl JobPanel {
             oob: false,
             oob_rest: false,
             include_media: inputs.include_media,
+            heading: Heading::new(job),
+            speakers: inputs.speakers,
+            transcript_open: false,
             card,
         }
     }

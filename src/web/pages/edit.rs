@@ -1,0 +1,293 @@
+//! Changes a person makes to a job on its page: the title and meeting date edited in place
+//! (htmx swaps the heading for a form and back; without JavaScript the job page shows the form),
+//! and names for the transcript's speakers.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::flash::{self, Flash};
+use super::templates::{AddForm, HeadingPartial, HeadingSaved, JobPage};
+use super::view::{EditForm, Heading, Providers};
+use super::{
+    FormRequest, Media, Outcome, answer, is_htmx, job_list, job_panel, list_of, refused, rendering,
+    safe_return, shown_list,
+};
+use crate::error::AppError;
+use crate::jobs::{JobId, parse_meeting_date};
+use crate::store::Changes;
+use crate::web::AppState;
+use crate::web::actions;
+use crate::web::archive::checked_title;
+use crate::web::csrf::CsrfForm;
+use crate::web::intake;
+use crate::web::negotiate::{error_response, sentence};
+
+/// `GET /jobs/{id}/edit`: the heading as a form; the whole job page without htmx.
+pub async fn edit_form(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    request: FormRequest,
+) -> Response {
+    let FormRequest {
+        uri,
+        headers,
+        session,
+        token,
+    } = request;
+    let Ok(id) = JobId::parse(&raw) else {
+        return error_response(rendering(&uri, &headers), AppError::job_not_found());
+    };
+    let result = async {
+        let (job, logs) = state.store.job_with_logs(&id).await?;
+        let heading = Heading::new(&job).editing(EditForm::of(&job));
+        if is_htmx(&headers) {
+            return Ok::<_, AppError>(
+                HeadingPartial {
+                    csrf_token: token.0,
+                    heading,
+                }
+                .into_response(),
+            );
+        }
+        let mut panel = job_panel(&state, &job, &logs, Media::Always, None).await?;
+        panel.heading = heading;
+        let list = job_list(&state, Some(&job), &super::list_state(&uri)).await?;
+        Ok(JobPage {
+            csrf_token: token.0,
+            flash: flash::take(&session).await,
+            flash_oob: false,
+            providers: Providers::new(&state.config),
+            form: AddForm::new(&state, &list.return_to),
+            list,
+            panel,
+        }
+        .into_response())
+    }
+    .await;
+    result.unwrap_or_else(|error| error_response(rendering(&uri, &headers), error))
+}
+
+/// `GET /jobs/{id}/heading`: the heading as it is (the edit form's Cancel, with htmx).
+pub async fn heading(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    request: FormRequest,
+) -> Response {
+    let FormRequest {
+        uri,
+        headers,
+        token,
+        ..
+    } = request;
+    let Ok(id) = JobId::parse(&raw) else {
+        return error_response(rendering(&uri, &headers), AppError::job_not_found());
+    };
+    if !is_htmx(&headers) {
+        return Redirect::to(&format!("/jobs/{id}")).into_response();
+    }
+    match state.store.job(&id).await {
+        Ok(job) => HeadingPartial {
+            csrf_token: token.0,
+            heading: Heading::new(&job),
+        }
+        .into_response(),
+        Err(error) => error_response(rendering(&uri, &headers), error.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EditFields {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    meeting_date: String,
+    #[serde(default)]
+    return_to: String,
+}
+
+/// `POST /jobs/{id}/edit`: saves the title and meeting date (an empty one clears it). Errors
+/// are shown in the form (422); a saved edit swaps the heading back, or redirects without htmx.
+pub async fn save_edit(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    request: FormRequest,
+    form: Result<CsrfForm<EditFields>, AppError>,
+) -> Response {
+    let FormRequest {
+        uri,
+        headers,
+        session,
+        token,
+    } = request;
+    let CsrfForm(fields) = match form {
+        Ok(form) => form,
+        Err(error) => return refused(&headers, &uri, error),
+    };
+    let Ok(id) = JobId::parse(&raw) else {
+        return error_response(rendering(&uri, &headers), AppError::job_not_found());
+    };
+    let (back, _) = safe_return(&fields.return_to);
+    let back = if back.starts_with(&format!("/jobs/{id}")) {
+        back
+    } else {
+        format!("/jobs/{id}")
+    };
+    let result = async {
+        let (job, logs) = state.store.job_with_logs(&id).await?;
+        let mut shown = EditForm {
+            title: fields.title.trim().to_string(),
+            meeting_date: fields.meeting_date.trim().to_string(),
+            title_error: None,
+            date_error: None,
+        };
+        let title = checked_title(&fields.title).map_err(|problem| format!("The title {problem}."));
+        let title = title.unwrap_or_else(|problem| {
+            shown.title_error = Some(problem);
+            None
+        });
+        let meeting_date = if shown.meeting_date.is_empty() {
+            None
+        } else {
+            let parsed = parse_meeting_date(&shown.meeting_date);
+            if parsed.is_none() {
+                shown.date_error = Some(
+                    "This is not a date FocusFlow understands. Pick one with the date field, \
+                     or write it like 2025-09-25 14:30."
+                        .into(),
+                );
+            }
+            parsed
+        };
+        if shown.title_error.is_some() || shown.date_error.is_some() {
+            let heading = Heading::new(&job).editing(shown);
+            let mut response = if is_htmx(&headers) {
+                HeadingPartial {
+                    csrf_token: token.0,
+                    heading,
+                }
+                .into_response()
+            } else {
+                let mut panel = job_panel(&state, &job, &logs, Media::Always, None).await?;
+                panel.heading = heading;
+                let list = job_list(&state, Some(&job), &list_of(&back)).await?;
+                JobPage {
+                    csrf_token: token.0,
+                    flash: flash::take(&session).await,
+                    flash_oob: false,
+                    providers: Providers::new(&state.config),
+                    form: AddForm::new(&state, &list.return_to),
+                    list,
+                    panel,
+                }
+                .into_response()
+            };
+            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            return Ok::<_, AppError>(response);
+        }
+        let changes = Changes::new()
+            .title(title)
+            .meeting_date(meeting_date, job.created_at);
+        let job = state.store.update(&id, changes).await?;
+        state
+            .store
+            .append_log(&id, "Title or meeting date edited")
+            .await?;
+        let flash = Flash::success("Saved.");
+        if !is_htmx(&headers) {
+            flash::push(&session, flash).await;
+            return Ok(Redirect::to(&back).into_response());
+        }
+        let list = job_list(&state, Some(&job), &shown_list(&headers, &back))
+            .await?
+            .out_of_band();
+        Ok(HeadingSaved {
+            csrf_token: token.0,
+            heading: Heading::new(&job),
+            list,
+            flash: vec![flash],
+            flash_oob: true,
+        }
+        .into_response())
+    }
+    .await;
+    result.unwrap_or_else(|error| error_response(rendering(&uri, &headers), error))
+}
+
+/// The speaker form's field for a label: `speaker.A`.
+const SPEAKER_FIELD: &str = "speaker.";
+
+/// `POST /jobs/{id}/speakers`: names for the transcript's speakers (`speaker.<label>` fields;
+/// an empty one removes the name), and with `resummarize` a new summary that uses them.
+pub async fn speakers(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    request: FormRequest,
+    form: Result<CsrfForm<Vec<(String, String)>>, AppError>,
+) -> Response {
+    let FormRequest {
+        uri,
+        headers,
+        session,
+        token,
+    } = request;
+    let CsrfForm(fields) = match form {
+        Ok(form) => form,
+        Err(error) => return refused(&headers, &uri, error),
+    };
+    let Ok(id) = JobId::parse(&raw) else {
+        return error_response(rendering(&uri, &headers), AppError::job_not_found());
+    };
+    let value = |name: &str| {
+        fields
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| value.as_str())
+    };
+    let return_to = value("return_to").unwrap_or_default().to_string();
+    let resummarize = value("resummarize").is_some();
+    let names: Vec<(String, String)> = fields
+        .iter()
+        .filter_map(|(field, name)| {
+            field
+                .strip_prefix(SPEAKER_FIELD)
+                .map(|label| (label.to_string(), name.clone()))
+        })
+        .collect();
+    let outcome = async {
+        let (job, _) = intake::name_speakers(&state, &id, names).await?;
+        let named = job.speakers.len();
+        let mut words = if named == 0 {
+            "Speaker names cleared.".to_string()
+        } else {
+            "Speaker names saved.".to_string()
+        };
+        if resummarize {
+            actions::queue_summary(&state, &id).await?;
+            words.push_str(" A new summary is being written with them.");
+        } else if job.summary_path.is_some() || job.summary.is_some() {
+            words.push_str(" Re-summarize to use them in the summary.");
+        }
+        Ok::<_, AppError>(Flash::success(words))
+    }
+    .await;
+    let outcome = match outcome {
+        Ok(flash) => Outcome {
+            flash,
+            open_transcript: true,
+            deleted: None,
+            media: Media::Always,
+        },
+        Err(error @ AppError::Internal(_)) => {
+            return error_response(rendering(&uri, &headers), error);
+        }
+        Err(error) => Outcome {
+            flash: Flash::error(sentence(&error.public_message())),
+            open_transcript: true,
+            deleted: matches!(error, AppError::NotFound(_)).then(|| id.clone()),
+            media: Media::Always,
+        },
+    };
+    answer(&state, &headers, &session, token.0, &return_to, outcome).await
+}
