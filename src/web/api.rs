@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{ApiJson, ApiQuery, JobPath, flag};
-use super::view::JobView;
+use super::view::{JobListing, JobView, ListedJob};
 use super::{AppState, actions};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{iso_millis, now_millis, parse_meeting_date};
@@ -34,14 +34,21 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
-pub async fn list_jobs(State(state): State<AppState>) -> AppResult<Json<Value>> {
+pub async fn list_jobs(State(state): State<AppState>) -> AppResult<JobListing> {
     let jobs = state.store.all_jobs_with_logs().await?;
     let artifacts = state.store.artifacts();
-    let jobs: Vec<JobView> = jobs
+    let jobs = jobs
         .into_iter()
-        .map(|(job, logs)| JobView::new(job, &logs, artifacts))
+        .map(|(job, logs)| ListedJob {
+            job: JobView::new(job, &logs, artifacts),
+            snippet: None,
+        })
         .collect();
-    Ok(Json(json!({ "jobs": jobs })))
+    Ok(JobListing {
+        jobs,
+        next_cursor: None,
+        next_offset: None,
+    })
 }
 
 /// The route lifts the default body limit so that uploads can stream; JSON keeps the limit of

@@ -7,11 +7,11 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::AppState;
 use super::extract::{ApiJson, ApiQuery, JobPath};
-use super::view::JobView;
+use super::view::{JobListing, JobView, ListedJob};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{Job, Status, meeting_date_millis, parse_meeting_date};
 use crate::pipeline::transcribe::{Utterance, apply_speaker_names};
@@ -146,36 +146,29 @@ pub fn snippet_html(snippet: &str) -> String {
 pub async fn list_jobs(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<JobListing> {
     if query.is_empty() {
         return super::api::list_jobs(State(state)).await;
     }
     let filter = query.filter()?;
-    let page = state.store.find_jobs(filter).await?;
-    let ids = page.jobs.iter().map(|found| found.job.id.clone()).collect();
-    let mut logs = state.store.logs_for(ids).await?;
+    let (page, mut logs) = state.store.find_jobs_with_logs(filter).await?;
     let artifacts = state.store.artifacts();
-    let jobs: Vec<Value> = page
+    let jobs = page
         .jobs
         .into_iter()
         .map(|found| {
             let lines = logs.remove(&found.job.id).unwrap_or_default();
-            let mut view = serde_json::to_value(JobView::new(found.job, &lines, artifacts))
-                .unwrap_or(Value::Null);
-            if let (Some(snippet), Value::Object(object)) = (found.snippet, &mut view) {
-                object.insert("snippet".into(), Value::String(snippet_html(&snippet)));
+            ListedJob {
+                job: JobView::new(found.job, &lines, artifacts),
+                snippet: found.snippet.as_deref().map(snippet_html),
             }
-            view
         })
         .collect();
-    let mut body = json!({ "jobs": jobs });
-    if let Some(next) = page.next {
-        body["next_cursor"] = Value::String(next.encode());
-    }
-    if let Some(offset) = page.next_offset {
-        body["next_offset"] = json!(offset);
-    }
-    Ok(Json(body))
+    Ok(JobListing {
+        jobs,
+        next_cursor: page.next.map(|next| next.encode()),
+        next_offset: page.next_offset,
+    })
 }
 
 #[derive(Debug, Deserialize)]

@@ -48,6 +48,62 @@ pub struct JobView {
     pub transcript: Option<String>,
 }
 
+/// The answer of `GET /api/jobs`, serialised straight from the views: no JSON tree is built in
+/// between, which matters for the all-jobs form (every job with its summary and logs).
+#[derive(Debug, Serialize)]
+pub struct JobListing {
+    pub jobs: Vec<ListedJob>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<usize>,
+}
+
+impl axum::response::IntoResponse for JobListing {
+    fn into_response(self) -> axum::response::Response {
+        // Sized for the whole answer up front: a page of summaries is some 100 KB, and growing
+        // the buffer by doubling copied it several times over.
+        let estimate: usize = self
+            .jobs
+            .iter()
+            .map(|listed| {
+                let job = &listed.job;
+                let text = |value: &Option<String>| value.as_ref().map_or(0, String::len);
+                512 + job.url.len()
+                    + text(&job.title)
+                    + text(&job.summary) * 11 / 10
+                    + text(&job.error)
+                    + job.logs.iter().map(|line| line.len() + 4).sum::<usize>()
+                    + text(&listed.snippet)
+            })
+            .sum();
+        let mut body = Vec::with_capacity(estimate + 64);
+        match serde_json::to_writer(&mut body, &self) {
+            Ok(()) => (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+            Err(error) => {
+                tracing::error!(%error, "could not serialise a job listing");
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        }
+    }
+}
+
+/// A job in a listing: its view, and with a search the matching passage as safe HTML.
+#[derive(Debug, Serialize)]
+pub struct ListedJob {
+    #[serde(flatten)]
+    pub job: JobView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<String>,
+}
+
 impl JobView {
     pub fn new(job: Job, logs: &[LogLine], artifacts: &Artifacts) -> Self {
         let shown = |relative: Option<String>| {
