@@ -18,4 +18,5 @@ mod observability;
 mod pages;
 mod pipeline;
 mod plaud;
+mod soak;
 mod webdriver;
