@@ -9,7 +9,8 @@ building it when missing. Everything stays on 127.0.0.1:
   - a file of DOWNLOAD_BENCH_BYTES (default 1 GiB = the default MAX_DOWNLOAD_BYTES) that starts
     with an MP3 frame header, served as audio/mpeg with its Content-Length by a small server in
     a second process (sendfile, so the source is not the bottleneck);
-  - curl downloads it `runs` times (default 3) to /dev/null;
+  - curl downloads it `runs` times (default 3) to /dev/null, and, for reference, `runs` times to
+    a file beside DATA_DIR followed by `sync` of that file (the work the download stage does);
   - FocusFlow (TRANSCRIBER=none, no LLM key, so the job ends after the download;
     ALLOW_PRIVATE_CIDRS=127.0.0.0/8 so the guard lets it reach the loopback server) downloads it
     as a job `runs` times. Its time is read from the job's own log ("Downloading audio" to
@@ -128,6 +129,18 @@ def main():
             curl.append(float(out))
             print(f"  curl: {curl[-1]:.2f} s, {SIZE / curl[-1] / 1e6:.0f} MB/s", flush=True)
 
+        # For reference: curl storing the file on the same disk as DATA_DIR, then syncing it,
+        # which is the work FocusFlow's stage does (curl -o /dev/null stores nothing).
+        curl_disk = []
+        for _ in range(runs):
+            target = os.path.join(work, "curl.mp3")
+            started = time.time()
+            subprocess.run(["curl", "-s", "-o", target, url], check=True)
+            subprocess.run(["sync", target], check=True)
+            curl_disk.append(time.time() - started)
+            os.remove(target)
+            print(f"  curl -o file + sync: {curl_disk[-1]:.2f} s", flush=True)
+
         port = free_port()
         env = {"PATH": os.environ.get("PATH", ""), "HOST": "127.0.0.1", "PORT": str(port),
                "DATA_DIR": data, "RUST_LOG": "warn", "RATE_LIMIT_MAX_REQUESTS": "0",
@@ -183,9 +196,12 @@ def main():
     print("| | median time | throughput |")
     print("|---|---:|---:|")
     print(f"| curl -o /dev/null | {curl_s:.2f} s | {SIZE / curl_s / 1e6:.0f} MB/s |")
+    disk_s = statistics.median(curl_disk)
+    print(f"| curl -o file, then sync | {disk_s:.2f} s | {SIZE / disk_s / 1e6:.0f} MB/s |")
     print(f"| FocusFlow download stage | {focus_s:.2f} s | {SIZE / focus_s / 1e6:.0f} MB/s |")
     print(f"\nFocusFlow at {curl_s / focus_s * 100:.0f}% of curl's speed; RSS growth during the "
-          f"download: max {max(growth):.1f} MiB (median {statistics.median(growth):.1f} MiB)")
+          f"download: max {max(growth):.1f} MiB (median {statistics.median(growth):.1f} MiB); "
+          f"{disk_s / focus_s * 100:.0f}% of the speed of curl storing the file and syncing it")
 
 
 if __name__ == "__main__":

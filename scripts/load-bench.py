@@ -15,7 +15,9 @@ What it does, all on loopback:
   2. starts the server on 127.0.0.1 with the rate limit off (RATE_LIMIT_MAX_REQUESTS=0), no
      Basic auth, no providers, its working directory the data directory (no .env is read).
   3. runs wrk (a second process) against each URL and prints requests/s, p50 and p99 latency,
-     errors, and the server's peak RSS (VmHWM from /proc/<pid>/status) after the runs.
+     errors, the server's CPU time per request (user + system from /proc/<pid>/stat: far less
+     sensitive to other load on the machine than requests/s), and its peak RSS (VmHWM from
+     /proc/<pid>/status) after the runs.
 
 Knobs (environment): LOAD_DURATION (seconds per URL, default 15), LOAD_CONNECTIONS (64),
 LOAD_THREADS (1: wrk needs little CPU and the machine has 2 cores), LOAD_JOBS (10000),
