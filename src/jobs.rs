@@ -319,10 +319,11 @@ pub fn now_millis() -> i64 {
 
 /// Milliseconds since the epoch as `2025-09-25T20:05:39.000Z`, JavaScript's `toISOString()`.
 pub fn iso_millis(millis: i64) -> String {
+    // Not `format("%Y-…")`: that parses its pattern on every call, and every log line of every
+    // listed job comes through here.
     chrono::DateTime::from_timestamp_millis(millis)
         .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Parses the meeting dates people and pages write: RFC 3339, `2025-09-25 20:05:39`,
@@ -392,6 +393,22 @@ pub fn meeting_date_millis(value: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_written_as_javascript_writes_them() {
+        assert_eq!(iso_millis(1_758_830_739_000), "2025-09-25T20:05:39.000Z");
+        assert_eq!(iso_millis(1_758_830_739_042), "2025-09-25T20:05:39.042Z");
+        assert_eq!(iso_millis(0), "1970-01-01T00:00:00.000Z");
+        let line = LogLine {
+            seq: 1,
+            ts: 1_758_830_739_007,
+            message: "Job created".into(),
+        };
+        assert_eq!(
+            line.to_legacy_string(),
+            "[2025-09-25T20:05:39.007Z] Job created"
+        );
+    }
 
     #[test]
     fn job_ids_are_safe_in_paths() {

@@ -2,10 +2,12 @@
 //! into place once whole. Memory does not grow with the file; the size limit holds while
 //! streaming; progress is recorded about once a second.
 
+use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
 use url::Url;
 
 use super::{StageContext, StageError, StageResult};
@@ -215,6 +217,14 @@ async fn attempt(context: &StageContext, job: &Job, url: &Url) -> Result<String,
     }
 }
 
+/// Chunks of the download that may wait for the disk at once. A chunk is what hyper read from
+/// the socket (at most a few hundred KB), so this bounds the memory the download uses while
+/// letting the network and the disk work at the same time.
+const CHUNKS_IN_FLIGHT: usize = 16;
+
+/// Streams the body into `temp`: this task reads from the network while a blocking thread
+/// writes what arrived (no copy into another buffer, and the network never waits for a write
+/// unless the disk falls [`CHUNKS_IN_FLIGHT`] chunks behind), then syncs the file.
 async fn stream_to(
     context: &StageContext,
     response: &mut reqwest::Response,
@@ -222,9 +232,60 @@ async fn stream_to(
     total: Option<u64>,
     max: u64,
 ) -> Result<u64, ProviderError> {
-    let mut file = tokio::fs::File::create(temp)
+    let (chunks, mut incoming) = tokio::sync::mpsc::channel::<bytes::Bytes>(CHUNKS_IN_FLIGHT);
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let path = temp.to_path_buf();
+        let abandoned = abandoned.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&path)?;
+            while let Some(chunk) = incoming.blocking_recv() {
+                file.write_all(&chunk)?;
+            }
+            if abandoned.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            // Durable before it is renamed into place and the checkpoint is recorded.
+            file.sync_all()
+        })
+    };
+    let streamed = receive(context, response, &chunks, total, max).await;
+    if streamed.is_err() {
+        abandoned.store(true, Ordering::Release);
+    }
+    drop(chunks);
+    let stored = writer
         .await
-        .map_err(|error| ProviderError::permanent(format!("could not store the audio: {error}")))?;
+        .map_err(|error| ProviderError::permanent(format!("could not store the audio: {error}")))
+        .and_then(|result| {
+            result.map_err(|error| {
+                ProviderError::permanent(format!("could not store the audio: {error}"))
+            })
+        });
+    let written = streamed?;
+    stored?;
+    if let Some(total) = total
+        && written < total
+    {
+        return Err(ProviderError::transient(format!(
+            "the download ended early ({written} of {total} bytes)"
+        )));
+    }
+    if written == 0 {
+        return Err(ProviderError::permanent("the URL served an empty file"));
+    }
+    Ok(written)
+}
+
+/// Reads the body chunk by chunk and hands each to the writer, holding the size limit and
+/// recording progress about once a second. Returns the bytes received.
+async fn receive(
+    context: &StageContext,
+    response: &mut reqwest::Response,
+    chunks: &tokio::sync::mpsc::Sender<bytes::Bytes>,
+    total: Option<u64>,
+    max: u64,
+) -> Result<u64, ProviderError> {
     let mut written: u64 = 0;
     let mut last_report = Instant::now();
     context
@@ -241,9 +302,10 @@ async fn stream_to(
         if written > max {
             return Err(ProviderError::permanent(too_large(written, max)));
         }
-        file.write_all(&chunk).await.map_err(|error| {
-            ProviderError::permanent(format!("could not store the audio: {error}"))
-        })?;
+        if chunks.send(chunk).await.is_err() {
+            // The writer stopped: its error says why.
+            return Ok(written);
+        }
         if last_report.elapsed() >= Duration::from_secs(1) {
             last_report = Instant::now();
             // Progress is best effort; a failure here must not stop the download.
@@ -251,20 +313,6 @@ async fn stream_to(
                 .update(Changes::new().progress(Some(Progress::new(written, total))))
                 .await;
         }
-    }
-    file.flush()
-        .await
-        .and(file.sync_all().await)
-        .map_err(|error| ProviderError::permanent(format!("could not store the audio: {error}")))?;
-    if let Some(total) = total
-        && written < total
-    {
-        return Err(ProviderError::transient(format!(
-            "the download ended early ({written} of {total} bytes)"
-        )));
-    }
-    if written == 0 {
-        return Err(ProviderError::permanent("the URL served an empty file"));
     }
     Ok(written)
 }

@@ -475,6 +475,8 @@ impl Store {
     /// Every job, newest meeting first, each with its logs.
     pub async fn all_jobs_with_logs(&self) -> StoreResult<Vec<(Job, Vec<LogLine>)>> {
         self.read(|connection| {
+            // The jobs and the logs of the same moment.
+            let connection = connection.unchecked_transaction()?;
             let mut statement = connection.prepare_cached(&format!(
                 "SELECT {JOB_COLUMNS} FROM jobs ORDER BY sort_ms DESC, id DESC"
             ))?;
@@ -505,11 +507,14 @@ impl Store {
         .await
     }
 
-    /// A page of jobs, newest meeting first, without logs.
+    /// A page of jobs, newest meeting first, without logs and without their summary text
+    /// (`summary` is None; `summary_path` says whether there is one): the list shows neither,
+    /// and copying a page of summaries out of SQLite was a good part of the list page's cost.
     pub async fn list_jobs(&self, limit: usize, offset: usize) -> StoreResult<Vec<Job>> {
         self.read(move |connection| {
+            let columns = JOB_COLUMNS.replacen(" summary,", " NULL,", 1);
             let mut statement = connection.prepare_cached(&format!(
-                "SELECT {JOB_COLUMNS} FROM jobs ORDER BY sort_ms DESC, id DESC LIMIT ?1 OFFSET ?2"
+                "SELECT {columns} FROM jobs ORDER BY sort_ms DESC, id DESC LIMIT ?1 OFFSET ?2"
             ))?;
             let jobs = statement
                 .query_map(params![limit as i64, offset as i64], job_from_row)?
@@ -541,22 +546,6 @@ impl Store {
                 connection.query_row("SELECT COUNT(*) FROM jobs", [], |row| row.get::<_, i64>(0))?
                     as u64,
             )
-        })
-        .await
-    }
-
-    /// The logs of several jobs at once (for a page of the list).
-    pub async fn logs_for(
-        &self,
-        ids: Vec<JobId>,
-    ) -> StoreResult<std::collections::HashMap<JobId, Vec<LogLine>>> {
-        self.read(move |connection| {
-            let mut all = std::collections::HashMap::with_capacity(ids.len());
-            for id in ids {
-                let lines = logs_after(connection, &id, 0)?;
-                all.insert(id, lines);
-            }
-            Ok(all)
         })
         .await
     }
@@ -839,6 +828,50 @@ fn logs_after(connection: &Connection, id: &JobId, seq: i64) -> StoreResult<Vec<
     Ok(lines)
 }
 
+/// The log lines of several jobs in one query (the ids go in as one JSON array, so the statement
+/// is the same for every page and stays in the statement cache). Jobs without lines are absent.
+fn logs_of_jobs(
+    connection: &Connection,
+    ids: &[&str],
+) -> StoreResult<std::collections::HashMap<JobId, Vec<LogLine>>> {
+    let mut all: std::collections::HashMap<JobId, Vec<LogLine>> =
+        std::collections::HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(all);
+    }
+    let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    let mut statement = connection.prepare_cached(
+        "SELECT job_id, seq, ts, message FROM job_logs
+         WHERE job_id IN (SELECT value FROM json_each(?1)) ORDER BY job_id, seq",
+    )?;
+    let mut rows = statement.query(params![ids])?;
+    let mut current: Option<(String, Vec<LogLine>)> = None;
+    while let Some(row) = rows.next()? {
+        let job_id = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        if current.as_ref().is_none_or(|(id, _)| id != job_id) {
+            if let Some((id, lines)) = current.take()
+                && let Ok(id) = JobId::parse(&id)
+            {
+                all.insert(id, lines);
+            }
+            current = Some((job_id.to_string(), Vec::with_capacity(8)));
+        }
+        if let Some((_, lines)) = current.as_mut() {
+            lines.push(LogLine {
+                seq: row.get(1)?,
+                ts: row.get(2)?,
+                message: row.get(3)?,
+            });
+        }
+    }
+    if let Some((id, lines)) = current
+        && let Ok(id) = JobId::parse(&id)
+    {
+        all.insert(id, lines);
+    }
+    Ok(all)
+}
+
 fn update_job(connection: &Connection, id: &JobId, changes: &Changes) -> StoreResult<()> {
     let mut sql = String::from("UPDATE jobs SET updated_at = ?1");
     let mut values: Vec<Value> = vec![Value::Integer(now_millis())];
@@ -950,6 +983,65 @@ mod tests {
         assert_eq!(claimed.attempts, 1);
         assert_eq!(store.requeue_interrupted().await.unwrap(), 1);
         assert_eq!(store.job(&first.id).await.unwrap().status, Status::Queued);
+    }
+
+    #[tokio::test]
+    async fn a_page_comes_with_the_logs_of_its_jobs_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let (job, _) = store
+                .create_job(NewJob {
+                    url: format!("https://a.example/{n}"),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            ids.push(job.id);
+        }
+        // Interleaved, as jobs running side by side write them.
+        for round in 0..3 {
+            for id in &ids[..2] {
+                store.append_log(id, format!("line {round}")).await.unwrap();
+            }
+        }
+        let (page, logs) = store
+            .find_jobs_with_logs(JobFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.jobs.len(), 3);
+        for id in &ids[..2] {
+            let messages: Vec<&str> = logs[id].iter().map(|line| line.message.as_str()).collect();
+            assert_eq!(messages, ["Job created", "line 0", "line 1", "line 2"]);
+        }
+        assert_eq!(logs[&ids[2]].len(), 1);
+        store
+            .update(&ids[0], Changes::new().summary_text("# Notes".into()))
+            .await
+            .unwrap();
+        let listed = store.list_jobs(10, 0).await.unwrap();
+        assert_eq!(listed.len(), 3);
+        assert!(
+            listed.iter().all(|job| job.summary.is_none()),
+            "the list leaves summaries out"
+        );
+        assert_eq!(
+            store.job(&ids[0]).await.unwrap().summary.as_deref(),
+            Some("# Notes")
+        );
+        let (_, none) = store
+            .find_jobs_with_logs(JobFilter {
+                limit: 10,
+                query: Some("nothing matches this".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(none.is_empty());
     }
 
     #[tokio::test]

@@ -6,7 +6,9 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
 use super::{JOB_COLUMNS, Store, StoreResult, job_from_row};
-use crate::jobs::{Job, JobId, Status};
+use std::collections::HashMap;
+
+use crate::jobs::{Job, JobId, LogLine, Status};
 
 /// Marks around a matched word in a snippet: characters from Unicode's private use area, which
 /// no transcript contains, so the view can escape the snippet and then turn them into `<mark>`.
@@ -215,6 +217,28 @@ impl Store {
     /// searching).
     pub async fn find_jobs(&self, filter: JobFilter) -> StoreResult<JobPage> {
         self.read(move |connection| list(connection, &filter)).await
+    }
+
+    /// As [`Self::find_jobs`], with every listed job's log lines: one trip to the blocking pool,
+    /// one read transaction (the page and its logs are of the same moment), one query for the
+    /// logs of the whole page.
+    pub async fn find_jobs_with_logs(
+        &self,
+        filter: JobFilter,
+    ) -> StoreResult<(JobPage, HashMap<JobId, Vec<LogLine>>)> {
+        self.read(move |connection| {
+            let transaction = connection.unchecked_transaction()?;
+            let page = list(&transaction, &filter)?;
+            let ids: Vec<&str> = page
+                .jobs
+                .iter()
+                .map(|found| found.job.id.as_str())
+                .collect();
+            let logs = super::logs_of_jobs(&transaction, &ids)?;
+            transaction.finish()?;
+            Ok((page, logs))
+        })
+        .await
     }
 
     /// Makes a job's transcript searchable (or unsearchable, with an empty text).

@@ -46,18 +46,18 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Every job, newest meeting first (the original app's answer, without parameters).
-pub async fn list_all_jobs(State(state): State<AppState>) -> AppResult<Json<JobList>> {
+pub async fn list_all_jobs(State(state): State<AppState>) -> AppResult<JobList> {
     let jobs = state.store.all_jobs_with_logs().await?;
     let artifacts = state.store.artifacts();
-    let jobs: Vec<JobView> = jobs
+    let jobs = jobs
         .into_iter()
         .map(|(job, logs)| JobView::new(job, &logs, artifacts))
         .collect();
-    Ok(Json(JobList {
+    Ok(JobList {
         jobs,
         next_cursor: None,
         next_offset: None,
-    }))
+    })
 }
 
 /// The route lifts the default body limit so that uploads can stream; JSON keeps the limit of

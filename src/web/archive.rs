@@ -179,14 +179,12 @@ pub fn snippet_html(snippet: &str) -> String {
 pub async fn list_jobs(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> AppResult<Json<JobList>> {
+) -> AppResult<JobList> {
     if query.is_empty() {
         return super::api::list_all_jobs(State(state)).await;
     }
     let filter = query.filter()?;
-    let page = state.store.find_jobs(filter).await?;
-    let ids = page.jobs.iter().map(|found| found.job.id.clone()).collect();
-    let mut logs = state.store.logs_for(ids).await?;
+    let (page, mut logs) = state.store.find_jobs_with_logs(filter).await?;
     let artifacts = state.store.artifacts();
     let jobs = page
         .jobs
@@ -198,11 +196,11 @@ pub async fn list_jobs(
             view
         })
         .collect();
-    Ok(Json(JobList {
+    Ok(JobList {
         jobs,
         next_cursor: page.next.map(|next| next.encode()),
         next_offset: page.next_offset,
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -111,6 +111,43 @@ pub struct JobList {
     pub next_offset: Option<usize>,
 }
 
+// Serialised straight from the views into a buffer sized for the whole answer: no JSON tree is
+// built in between, which matters for the all-jobs form (every job with its summary and logs).
+impl axum::response::IntoResponse for JobList {
+    fn into_response(self) -> axum::response::Response {
+        // Sized for the whole answer up front: a page of summaries is some 100 KB, and growing
+        // the buffer by doubling copied it several times over.
+        let estimate: usize = self
+            .jobs
+            .iter()
+            .map(|job| {
+                let text = |value: &Option<String>| value.as_ref().map_or(0, String::len);
+                512 + job.url.len()
+                    + text(&job.title)
+                    + text(&job.summary) * 11 / 10
+                    + text(&job.error)
+                    + job.logs.iter().map(|line| line.len() + 4).sum::<usize>()
+                    + text(&job.snippet)
+            })
+            .sum();
+        let mut body = Vec::with_capacity(estimate + 64);
+        match serde_json::to_writer(&mut body, &self) {
+            Ok(()) => (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+            Err(error) => {
+                tracing::error!(%error, "could not serialise a job listing");
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        }
+    }
+}
+
 /// The answer of an action: `{"success": true, "message": "…"}`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Success {

@@ -20,4 +20,5 @@ mod pages;
 mod pipeline;
 mod plaud;
 mod ui;
+mod soak;
 mod webdriver;

@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""Load benchmark: the job list page and GET /api/jobs under concurrent load from wrk.
+
+Usage (from the repository root):
+    python3 scripts/load-bench.py [path/to/focusflow]
+
+Without a path it uses $CARGO_TARGET_DIR/release/focusflow (or target/release/focusflow),
+building it with `cargo build --release` when missing. wrk comes from Debian's package
+(`apt-get install wrk`); the script installs it when missing and it runs as root.
+
+What it does, all on loopback:
+  1. seeds a fresh data directory with 10,000 finished jobs (and another with 1,000): the real
+     schema, made by starting the binary once, then rows written straight into SQLite (the FTS
+     triggers fire as they would). Each job has a title, a ~1.6 KB summary and 6 log lines.
+  2. starts the server on 127.0.0.1 with the rate limit off (RATE_LIMIT_MAX_REQUESTS=0), no
+     Basic auth, no providers, its working directory the data directory (no .env is read).
+  3. runs wrk (a second process) against each URL and prints requests/s, p50 and p99 latency,
+     errors, the server's CPU time per request (user + system from /proc/<pid>/stat: far less
+     sensitive to other load on the machine than requests/s), and its peak RSS (VmHWM from
+     /proc/<pid>/status) after the runs.
+
+Knobs (environment): LOAD_DURATION (seconds per URL, default 15), LOAD_CONNECTIONS (64),
+LOAD_THREADS (1: wrk needs little CPU and the machine has 2 cores), LOAD_JOBS (10000),
+LOAD_ALL_JOBS (1000).
+"""
+import json, os, random, re, shutil, sqlite3, subprocess, sys, tempfile, time, uuid
+import http.client, socket
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DURATION = int(os.environ.get("LOAD_DURATION", "15"))
+CONNECTIONS = int(os.environ.get("LOAD_CONNECTIONS", "64"))
+THREADS = int(os.environ.get("LOAD_THREADS", "1"))
+JOBS = int(os.environ.get("LOAD_JOBS", "10000"))
+ALL_JOBS = int(os.environ.get("LOAD_ALL_JOBS", "1000"))
+
+SUMMARY = """# Weekly planning
+
+## Overview
+The team reviewed the release plan, the support backlog and the hiring pipeline. The release
+stays on track for the end of the month; two risks were raised about the migration.
+
+## Decisions
+- Ship the new importer behind a flag in the next release.
+- Move the support rotation to a weekly schedule.
+
+## Action items
+| Owner | Task | Due |
+|---|---|---|
+| Ana | Draft the migration runbook | 2025-10-03 |
+| Ben | Review the importer's error messages | 2025-10-01 |
+| Chloe | Schedule interviews for the backend role | 2025-10-06 |
+
+## Risks
+- The migration may take longer than the maintenance window on large installations.
+- Two customers depend on the old export format.
+
+## Open questions
+- Do we keep the old export for one more release?
+
+## Next steps
+Ana shares the runbook on Friday; the team meets again next Tuesday.
+"""
+
+
+def binary_path():
+    if len(sys.argv) > 1:
+        return os.path.abspath(sys.argv[1])
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+    path = os.path.join(target, "release", "focusflow")
+    if not os.path.exists(path):
+        subprocess.run(["cargo", "build", "--release"], cwd=REPO, check=True)
+    return path
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True,
+                       stdout=subprocess.DEVNULL)
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def get(port, path, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path, headers=headers or {})
+    response = conn.getresponse()
+    return response.status, dict(response.getheaders()), response.read()
+
+
+class Server:
+    def __init__(self, binary, data_dir, extra_env=None):
+        self.port = free_port()
+        env = {"PATH": os.environ.get("PATH", ""), "HOST": "127.0.0.1", "PORT": str(self.port),
+               "DATA_DIR": data_dir, "RUST_LOG": "warn", "RATE_LIMIT_MAX_REQUESTS": "0",
+               "TRANSCRIBER": "none"}
+        env.update(extra_env or {})
+        self.proc = subprocess.Popen([binary], env=env, cwd=data_dir,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while True:
+            if self.proc.poll() is not None:
+                sys.exit(f"the server exited with {self.proc.returncode}")
+            try:
+                if get(self.port, "/api/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                sys.exit("the server did not become healthy")
+            time.sleep(0.01)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def seed(binary, jobs):
+    """A data directory with `jobs` finished jobs in the real schema."""
+    data = tempfile.mkdtemp(prefix=f"focusflow-load-{jobs}-")
+    Server(binary, data).stop()  # creates and migrates the database
+    db = sqlite3.connect(os.path.join(data, "focusflow.db"))
+    rng = random.Random(8)
+    now = int(time.time() * 1000)
+    base = now - 400 * 86_400_000
+    rows, logs = [], []
+    for n in range(jobs):
+        job_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        created = base + n * 3_000_000
+        meeting = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(created / 1000))
+        rows.append((job_id, f"https://example.com/recordings/{n}.mp3", meeting, created,
+                     f"Weekly planning {n}: release, support rotation, hiring", SUMMARY,
+                     created, created + 120_000))
+        for k, message in enumerate(["Job created", "Downloading audio",
+                                     "Downloaded 24.1 MB (audio/mpeg)",
+                                     "Transcribed 41 utterances", "Summary written",
+                                     "Job completed"]):
+            logs.append((job_id, created + k * 20_000, message))
+    with db:
+        db.executemany(
+            "INSERT INTO jobs (id, url, meeting_date, sort_ms, status, title, summary, "
+            "created_at, updated_at, checkpoint, attempts) "
+            "VALUES (?1, ?2, ?3, ?4, 'completed', ?5, ?6, ?7, ?8, 'summarize', 1)", rows)
+        db.executemany("INSERT INTO job_logs (job_id, ts, message) VALUES (?, ?, ?)", logs)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return data
+
+
+def wrk(url, headers=()):
+    command = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--latency"]
+    for header in headers:
+        command += ["-H", header]
+    output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+
+    def ms(text):
+        value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    result = {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": ms(re.search(r"\s50%\s+(\S+)", output).group(1)),
+        "p99": ms(re.search(r"\s99%\s+(\S+)", output).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "non2xx": int((re.search(r"Non-2xx or 3xx responses: (\d+)", output) or [0, 0])[1]),
+        "socket_errors": re.search(r"Socket errors: (.*)", output),
+    }
+    result["socket_errors"] = result["socket_errors"].group(1) if result["socket_errors"] else "none"
+    return result
+
+
+def run(binary, data, targets):
+    server = Server(binary, data)
+    results = []
+    try:
+        for name, path, headers, check in targets:
+            status, _, body = get(server.port, path, dict(h.split(": ", 1) for h in headers))
+            assert status == 200, (path, status)
+            check(body)
+            cpu_before = cpu_seconds(server.proc.pid)
+            result = wrk(f"http://127.0.0.1:{server.port}{path}", headers)
+            result["cpu_us"] = (cpu_seconds(server.proc.pid) - cpu_before) / result["requests"] * 1e6
+            result["rss_mib"] = status_kib(server.proc.pid, "VmRSS") / 1024
+            result["name"] = name
+            results.append(result)
+            print(f"  {name}: {result['rps']:.0f} req/s, p50 {result['p50']:.2f} ms, "
+                  f"p99 {result['p99']:.2f} ms, {result['requests']} requests, "
+                  f"server CPU {result['cpu_us']:.0f} µs/request, "
+                  f"non-2xx {result['non2xx']}, socket errors {result['socket_errors']}, "
+                  f"RSS now {result['rss_mib']:.1f} MiB", flush=True)
+        peak = status_kib(server.proc.pid, "VmHWM") / 1024
+    finally:
+        server.stop()
+    return results, peak
+
+
+def main():
+    ensure_wrk()
+    binary = binary_path()
+    with open("/proc/loadavg") as f:
+        print(f"load average before: {f.read().split()[:3]}; wrk -t{THREADS} -c{CONNECTIONS} "
+              f"-d{DURATION}s; binary {binary}", flush=True)
+    data = seed(binary, JOBS)
+    all_data = seed(binary, ALL_JOBS)
+    try:
+        # The first page, then a cursor 100 pages in (keyset pagination: same cost).
+        probe = Server(binary, data)
+        cursor = None
+        path = "/api/jobs?limit=50"
+        for _ in range(100):
+            body = json.loads(get(probe.port, path)[2])
+            cursor = body["next_cursor"]
+            path = f"/api/jobs?limit=50&cursor={cursor}"
+        # A returning browser: its session cookie (form token) already set.
+        _, headers, _ = get(probe.port, "/")
+        cookie = headers.get("set-cookie", headers.get("Set-Cookie", "")).split(";")[0]
+        probe.stop()
+
+        def jobs_count(expected):
+            def check(body):
+                count = len(json.loads(body)["jobs"])
+                assert count == expected, (count, expected)
+            return check
+
+        def html(body):
+            assert b"<html" in body.lower()
+
+        print(f"{JOBS} jobs:", flush=True)
+        ten_k, peak = run(binary, data, [
+            ("GET / (HTML list, session cookie)", "/", [f"Cookie: {cookie}"], html),
+            ("GET / (HTML list, new visitor each time)", "/", [], html),
+            ("GET /api/jobs?limit=50", "/api/jobs?limit=50", [], jobs_count(50)),
+            ("GET /api/jobs?limit=50&cursor=(page 101)",
+             f"/api/jobs?limit=50&cursor={cursor}", [], jobs_count(50)),
+        ])
+        print(f"  peak RSS (VmHWM) over the {JOBS}-job runs: {peak:.1f} MiB", flush=True)
+        print(f"{ALL_JOBS} jobs:", flush=True)
+        all_jobs, all_peak = run(binary, all_data, [
+            ("GET /api/jobs (all jobs)", "/api/jobs", [], jobs_count(ALL_JOBS)),
+        ])
+        print(f"  peak RSS (VmHWM) over the {ALL_JOBS}-job run: {all_peak:.1f} MiB", flush=True)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(all_data, ignore_errors=True)
+
+    with open("/proc/loadavg") as f:
+        print(f"load average after: {f.read().split()[:3]}")
+    print()
+    print("| request | jobs | req/s | p50 | p99 | server CPU per request | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for result, jobs in [(r, JOBS) for r in ten_k] + [(r, ALL_JOBS) for r in all_jobs]:
+        print(f"| {result['name']} | {jobs} | {result['rps']:.0f} | {result['p50']:.2f} ms | "
+              f"{result['p99']:.2f} ms | {result['cpu_us']:.0f} µs | {result['non2xx']} |")
+    print(f"\npeak server RSS: {peak:.1f} MiB ({JOBS} jobs), {all_peak:.1f} MiB ({ALL_JOBS} jobs)")
+
+
+if __name__ == "__main__":
+    main()
