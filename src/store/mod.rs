@@ -10,7 +10,7 @@ mod outbox;
 pub mod search;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::types::Value;
@@ -225,6 +225,9 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// Counts write transactions: whatever was read while it held a value describes the store
+    /// as it was then (see [`Store::generation`]).
+    generation: AtomicU64,
     artifacts: Artifacts,
     events: broadcast::Sender<JobEvent>,
 }
@@ -336,6 +339,7 @@ impl Store {
                 writer: Mutex::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
+                generation: AtomicU64::new(0),
                 artifacts,
                 events,
             }),
@@ -364,6 +368,13 @@ impl Store {
         let _ = self.inner.events.send(event);
     }
 
+    /// A number that changes whenever the database may have changed. Read it *before* reading
+    /// the store: an answer built from those reads may then be reused for as long as the number
+    /// stays the same (it can only be newer than the number says, never older).
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
     async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -372,7 +383,10 @@ impl Store {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let mut connection = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-            work(&mut connection)
+            let result = work(&mut connection);
+            // After the commit (or the rollback: counting one too many only costs a cache miss).
+            inner.generation.fetch_add(1, Ordering::Release);
+            result
         })
         .await
         .map_err(|error| StoreError::Join(error.to_string()))?

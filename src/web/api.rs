@@ -46,7 +46,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Every job, newest meeting first (the original app's answer, without parameters).
-pub async fn list_all_jobs(State(state): State<AppState>) -> AppResult<JobList> {
+pub async fn list_all_jobs(state: &AppState) -> AppResult<JobList> {
     let jobs = state.store.all_jobs_with_logs().await?;
     let artifacts = state.store.artifacts();
     let jobs = jobs

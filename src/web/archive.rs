@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -179,10 +180,32 @@ pub fn snippet_html(snippet: &str) -> String {
 pub async fn list_jobs(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> AppResult<JobList> {
-    if query.is_empty() {
-        return super::api::list_all_jobs(State(state)).await;
-    }
+) -> AppResult<Response> {
+    // The parsed query names the answer whatever the order or spelling of its parameters.
+    let key = serde_json::to_string(&query).map_err(|error| AppError::Internal(error.into()))?;
+    // Read before the store is: see `Store::generation`.
+    let generation = state.store.generation();
+    let body = match state.answers.get(generation, &key) {
+        Some(body) => body,
+        None => {
+            let list = if query.is_empty() {
+                super::api::list_all_jobs(&state).await?
+            } else {
+                list_page(&state, &query).await?
+            };
+            let body = Bytes::from(
+                list.to_json()
+                    .map_err(|error| AppError::Internal(error.into()))?,
+            );
+            state.answers.put(generation, key, body.clone(), body.len());
+            body
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// One page of jobs, and where the next one starts.
+async fn list_page(state: &AppState, query: &ListQuery) -> AppResult<JobList> {
     let filter = query.filter()?;
     let (page, mut logs) = state.store.find_jobs_with_logs(filter).await?;
     let artifacts = state.store.artifacts();

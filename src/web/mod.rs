@@ -5,6 +5,7 @@ mod api;
 pub mod archive;
 pub mod assets;
 pub mod auth;
+mod cache;
 pub mod client;
 pub mod csrf;
 mod extract;
@@ -57,6 +58,10 @@ pub struct AppState {
     pub limits: RateLimits,
     pub sessions: BoundedMemoryStore,
     pub metrics: Metrics,
+    /// `GET /api/jobs` answers as served, while the store stays as it was.
+    pub answers: Arc<cache::AnswerCache<bytes::Bytes>>,
+    /// The list page's lists (cards rendered), while the store stays as it was.
+    pub lists: Arc<cache::AnswerCache<pages::view::JobList>>,
 }
 
 impl AppState {
@@ -71,6 +76,8 @@ impl AppState {
             limits,
             sessions: BoundedMemoryStore::default(),
             metrics: Metrics::new(),
+            answers: Arc::default(),
+            lists: Arc::default(),
         }
     }
 }

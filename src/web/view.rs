@@ -111,12 +111,11 @@ pub struct JobList {
     pub next_offset: Option<usize>,
 }
 
-// Serialised straight from the views into a buffer sized for the whole answer: no JSON tree is
-// built in between, which matters for the all-jobs form (every job with its summary and logs).
-impl axum::response::IntoResponse for JobList {
-    fn into_response(self) -> axum::response::Response {
-        // Sized for the whole answer up front: a page of summaries is some 100 KB, and growing
-        // the buffer by doubling copied it several times over.
+impl JobList {
+    /// The answer as JSON, serialised straight from the views into a buffer sized for the whole
+    /// answer: no JSON tree is built in between, which matters for the all-jobs form (every job
+    /// with its summary and logs), and growing the buffer by doubling copied it several times.
+    pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
         let estimate: usize = self
             .jobs
             .iter()
@@ -131,20 +130,8 @@ impl axum::response::IntoResponse for JobList {
             })
             .sum();
         let mut body = Vec::with_capacity(estimate + 64);
-        match serde_json::to_writer(&mut body, &self) {
-            Ok(()) => (
-                [(
-                    axum::http::header::CONTENT_TYPE,
-                    axum::http::HeaderValue::from_static("application/json"),
-                )],
-                body,
-            )
-                .into_response(),
-            Err(error) => {
-                tracing::error!(%error, "could not serialise a job listing");
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
-            }
-        }
+        serde_json::to_writer(&mut body, self)?;
+        Ok(body)
     }
 }
 

@@ -19,6 +19,6 @@ mod openapi;
 mod pages;
 mod pipeline;
 mod plaud;
-mod ui;
 mod soak;
+mod ui;
 mod webdriver;

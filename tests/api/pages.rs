@@ -767,3 +767,99 @@ async fn the_home_page_welcomes_a_new_user_and_names_missing_services() {
     );
     assert!(!home.contains("style="));
 }
+
+#[tokio::test]
+async fn the_shared_list_carries_each_persons_own_token_and_follows_every_change() {
+    let app = spawn().await;
+    // A job that failed: its card has a retry form, which needs the person's token.
+    let failed = app.create_job(&app.fakes.audio.url("page.html")).await;
+    let failed_id = failed["id"].as_str().unwrap().to_string();
+    app.wait_for_status(&failed_id, "error").await;
+    let retry_form = format!("action=\"/jobs/{failed_id}/retry\"");
+
+    // Two people see the same list, each with their own token in it (the cards are rendered
+    // once and shared; the token is put in per page).
+    let mut ana = Browser::new(&app);
+    let mut ben = Browser::new(&app);
+    let ana_page = ana.page("/").await;
+    let ben_page = ben.page("/").await;
+    let tokens_in = |html: &str| -> Vec<String> {
+        TOKEN
+            .captures_iter(html)
+            .map(|c| c[1].to_string())
+            .collect()
+    };
+    let (ana_tokens, ben_tokens) = (tokens_in(&ana_page), tokens_in(&ben_page));
+    assert!(ana_page.contains(&retry_form), "{ana_page}");
+    assert!(ana_tokens.len() >= 2, "the add form's and the retry form's");
+    assert!(
+        ana_tokens.iter().all(|t| *t == ana_tokens[0]),
+        "{ana_tokens:?}"
+    );
+    assert!(
+        ben_tokens.iter().all(|t| *t == ben_tokens[0]),
+        "{ben_tokens:?}"
+    );
+    assert_ne!(ana_tokens[0], ben_tokens[0]);
+    assert!(!ana_page.contains("token-slot-"), "no stand-in is left");
+    // The list partial that polls is the same list with the same token.
+    let partial = ana.page("/partials/jobs").await;
+    assert!(tokens_in(&partial).iter().all(|t| *t == ana_tokens[0]));
+
+    // Ben's retry form works with his token.
+    let response = ben
+        .post(
+            &format!("/jobs/{failed_id}/retry"),
+            &[("csrf_token", &ben_tokens[0]), ("return_to", "/")],
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+
+    // Every change shows at once in the list and in the API's pages, however it was made.
+    let response = app
+        .client
+        .patch(app.url(&format!("/api/jobs/{failed_id}")))
+        .json(&json!({ "title": "Renamed & <b>bold</b>" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let page = ana.page("/").await;
+    assert!(
+        page.contains("Renamed &#38; &#60;b&#62;bold&#60;/b&#62;"),
+        "{page}"
+    );
+    let listed: Value = app.get("/api/jobs?limit=5").await.json().await.unwrap();
+    assert_eq!(listed["jobs"][0]["title"], "Renamed & <b>bold</b>");
+    let second = app.create_job(&app.fakes.audio.url("meeting.mp3")).await;
+    let second_id = second["id"].as_str().unwrap().to_string();
+    app.wait_for_status(&second_id, "completed").await;
+    assert!(
+        ana.page("/")
+            .await
+            .contains(&format!("job-card-{second_id}"))
+    );
+    let listed: Value = app.get("/api/jobs?limit=5").await.json().await.unwrap();
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 2);
+    assert!(
+        listed["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|job| job["id"] == second_id.as_str() && job["status"] == "completed"),
+        "{listed:#}"
+    );
+    app.client
+        .delete(app.url(&format!("/api/jobs/{second_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !ana.page("/")
+            .await
+            .contains(&format!("job-card-{second_id}"))
+    );
+    let listed: Value = app.get("/api/jobs?limit=5").await.json().await.unwrap();
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 1);
+}

@@ -107,6 +107,19 @@ fn list_of(return_to: &str) -> ListState {
 /// One page of the list for `list`. A search or filter that cannot be used is said in words
 /// and the list shows everything instead (a page never fails over a query parameter).
 async fn job_list(state: &AppState, open: Option<&Job>, list: &ListState) -> AppResult<JobList> {
+    // The list depends on the store, the list's state and the open job (which one, and whether
+    // its panel polls): nothing else.
+    let key = format!(
+        "{}|{}|{}",
+        open.map_or("", |job| job.id.as_str()),
+        open.is_some_and(|job| job.status.is_finished()),
+        list.to_query()
+    );
+    // Read before the store is: see `Store::generation`.
+    let generation = state.store.generation();
+    if let Some(list) = state.lists.get(generation, &key) {
+        return Ok(list);
+    }
     let (filter, problem, list) = match list.api_query().filter() {
         Ok(filter) => (filter, None, list.clone()),
         Err(error) => (
@@ -119,7 +132,10 @@ async fn job_list(state: &AppState, open: Option<&Job>, list: &ListState) -> App
         ),
     };
     let page = state.store.find_jobs(filter).await?;
-    Ok(JobList::new(page, open, list, problem))
+    let list = JobList::new(page, open, list, problem);
+    let size = list.cards.size();
+    state.lists.put(generation, key, list.clone(), size);
+    Ok(list)
 }
 
 /// Which recording and transcript a job has now: their sizes, cheap to compare on every poll.

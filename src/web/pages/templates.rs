@@ -112,6 +112,15 @@ pub struct JobPage {
     pub panel: JobPanel,
 }
 
+/// The cards of a list (see `Cards`).
+#[derive(Template)]
+#[template(path = "partials/job_cards.html")]
+pub struct CardsFragment<'a> {
+    pub cards: &'a [super::view::JobCard],
+    pub return_to: &'a str,
+    pub csrf_token: &'a str,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "partials/job_list.html")]
 pub struct ListPartial {

@@ -341,10 +341,70 @@ pub struct PageLink {
     pub partial_url: String,
 }
 
+/// The cards of a list, rendered once and shared by every page that shows the same list while
+/// the store stays as it was (see `AnswerCache`). The person's form token is not in them: a
+/// stand-in is, and [`Cards::html`] puts the token in its place.
+#[derive(Debug, Clone)]
+pub struct Cards(std::sync::Arc<RenderedCards>);
+
+#[derive(Debug)]
+struct RenderedCards {
+    html: String,
+    len: usize,
+    has_forms: bool,
+}
+
+/// Stands in for the form token in rendered cards: random per process, so no text in a card
+/// (always escaped, and unable to guess it) can be taken for it.
+static TOKEN_SLOT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("token-slot-{}", uuid::Uuid::new_v4().simple()));
+
+impl Cards {
+    fn render(cards: &[JobCard], return_to: &str) -> Self {
+        use askama::Template;
+        let fragment = super::templates::CardsFragment {
+            cards,
+            return_to,
+            csrf_token: TOKEN_SLOT.as_str(),
+        };
+        let html = fragment.render().unwrap_or_else(|error| {
+            tracing::error!(%error, "could not render the job cards");
+            String::new()
+        });
+        Self(std::sync::Arc::new(RenderedCards {
+            len: cards.len(),
+            has_forms: cards.iter().any(|card| card.can_retry),
+            html,
+        }))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.len == 0
+    }
+
+    /// The cards' HTML, with `csrf_token` in their forms.
+    pub fn html(&self, csrf_token: &str) -> std::borrow::Cow<'_, str> {
+        if self.0.has_forms {
+            self.0.html.replace(TOKEN_SLOT.as_str(), csrf_token).into()
+        } else {
+            self.0.html.as_str().into()
+        }
+    }
+
+    /// About how much memory the cards hold.
+    pub fn size(&self) -> usize {
+        self.0.html.len() + 1024
+    }
+}
+
 /// The job list, and whether it polls for changes by itself.
 #[derive(Debug, Clone)]
 pub struct JobList {
-    pub cards: Vec<JobCard>,
+    pub cards: Cards,
     /// Sent as an out-of-band swap inside another partial's response.
     pub oob: bool,
     /// The list polls by itself: some job is unfinished and no open job's panel polls for it.
@@ -450,12 +510,13 @@ impl JobList {
         } else {
             None
         };
+        let return_to = state.url(&base);
         Self {
-            cards,
+            cards: Cards::render(&cards, &return_to),
             oob: false,
             poll: any_active && !panel_polls,
             poll_url: partial(&state),
-            return_to: state.url(&base),
+            return_to,
             page_url: state.url(&base),
             clear_url: base.clone(),
             newer,
