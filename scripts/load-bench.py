@@ -21,7 +21,9 @@ What it does, all on loopback:
 
 Knobs (environment): LOAD_DURATION (seconds per URL, default 15), LOAD_CONNECTIONS (64),
 LOAD_THREADS (1: wrk needs little CPU and the machine has 2 cores), LOAD_JOBS (10000),
-LOAD_ALL_JOBS (1000).
+LOAD_ALL_JOBS (1000), LOAD_WRITES (0: writes per second to the store while wrk runs, each a
+PATCH of a job's title, which makes every kept listing stale: LOAD_WRITES=10 is about what a
+few running jobs write; a very high rate measures listings built afresh for each request).
 """
 import json, os, random, re, shutil, sqlite3, subprocess, sys, tempfile, time, uuid
 import http.client, socket
@@ -32,6 +34,7 @@ CONNECTIONS = int(os.environ.get("LOAD_CONNECTIONS", "64"))
 THREADS = int(os.environ.get("LOAD_THREADS", "1"))
 JOBS = int(os.environ.get("LOAD_JOBS", "10000"))
 ALL_JOBS = int(os.environ.get("LOAD_ALL_JOBS", "1000"))
+WRITES = float(os.environ.get("LOAD_WRITES", "0"))
 
 SUMMARY = """# Weekly planning
 
@@ -191,7 +194,32 @@ def wrk(url, headers=()):
     return result
 
 
+def writer(port, stop):
+    """PATCHes the newest job's title LOAD_WRITES times a second until `stop` is set; returns
+    how many writes it made (so their cost can be told apart)."""
+    import threading
+    job_id = json.loads(get(port, "/api/jobs?limit=1")[2])["jobs"][0]["id"]
+    count = [0]
+
+    def loop():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while not stop.is_set():
+            body = json.dumps({"title": f"Weekly planning, edit {count[0]}"})
+            connection.request("PATCH", f"/api/jobs/{job_id}", body,
+                               {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200, response.status
+            count[0] += 1
+            stop.wait(1 / WRITES)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread, count
+
+
 def run(binary, data, targets):
+    import threading
     server = Server(binary, data)
     results = []
     try:
@@ -200,7 +228,13 @@ def run(binary, data, targets):
             assert status == 200, (path, status)
             check(body)
             cpu_before = cpu_seconds(server.proc.pid)
+            stop = threading.Event()
+            writes = writer(server.port, stop) if WRITES > 0 else None
             result = wrk(f"http://127.0.0.1:{server.port}{path}", headers)
+            stop.set()
+            if writes:
+                writes[0].join()
+                name += f", {writes[1][0] / DURATION:.0f} writes/s"
             result["cpu_us"] = (cpu_seconds(server.proc.pid) - cpu_before) / result["requests"] * 1e6
             result["rss_mib"] = status_kib(server.proc.pid, "VmRSS") / 1024
             result["name"] = name
@@ -221,7 +255,7 @@ def main():
     binary = binary_path()
     with open("/proc/loadavg") as f:
         print(f"load average before: {f.read().split()[:3]}; wrk -t{THREADS} -c{CONNECTIONS} "
-              f"-d{DURATION}s; binary {binary}", flush=True)
+              f"-d{DURATION}s; {WRITES:g} writes/s; binary {binary}", flush=True)
     data = seed(binary, JOBS)
     all_data = seed(binary, ALL_JOBS)
     try:

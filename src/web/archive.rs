@@ -183,24 +183,27 @@ pub async fn list_jobs(
 ) -> AppResult<Response> {
     // The parsed query names the answer whatever the order or spelling of its parameters.
     let key = serde_json::to_string(&query).map_err(|error| AppError::Internal(error.into()))?;
-    // Read before the store is: see `Store::generation`.
-    let generation = state.store.generation();
-    let body = match state.answers.get(generation, &key) {
-        Some(body) => body,
-        None => {
-            let list = if query.is_empty() {
-                super::api::list_all_jobs(&state).await?
-            } else {
-                list_page(&state, &query).await?
-            };
-            let body = Bytes::from(
-                list.to_json()
-                    .map_err(|error| AppError::Internal(error.into()))?,
-            );
-            state.answers.put(generation, key, body.clone(), body.len());
-            body
-        }
-    };
+    let store = &state.store;
+    let body = state
+        .answers
+        .get_or_build(
+            || store.generation(),
+            key,
+            || async {
+                let list = if query.is_empty() {
+                    super::api::list_all_jobs(&state).await?
+                } else {
+                    list_page(&state, &query).await?
+                };
+                let body = Bytes::from(
+                    list.to_json()
+                        .map_err(|error| AppError::Internal(error.into()))?,
+                );
+                let size = body.len();
+                Ok::<_, AppError>((body, size))
+            },
+        )
+        .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 

@@ -115,27 +115,31 @@ async fn job_list(state: &AppState, open: Option<&Job>, list: &ListState) -> App
         open.is_some_and(|job| job.status.is_finished()),
         list.to_query()
     );
-    // Read before the store is: see `Store::generation`.
-    let generation = state.store.generation();
-    if let Some(list) = state.lists.get(generation, &key) {
-        return Ok(list);
-    }
-    let (filter, problem, list) = match list.api_query().filter() {
-        Ok(filter) => (filter, None, list.clone()),
-        Err(error) => (
-            crate::store::JobFilter {
-                limit: LIST_PAGE,
-                ..Default::default()
+    let store = &state.store;
+    state
+        .lists
+        .get_or_build(
+            || store.generation(),
+            key,
+            || async {
+                let (filter, problem, list) = match list.api_query().filter() {
+                    Ok(filter) => (filter, None, list.clone()),
+                    Err(error) => (
+                        crate::store::JobFilter {
+                            limit: LIST_PAGE,
+                            ..Default::default()
+                        },
+                        Some(sentence(&error.public_message())),
+                        ListState::default(),
+                    ),
+                };
+                let page = state.store.find_jobs(filter).await?;
+                let list = JobList::new(page, open, list, problem);
+                let size = list.cards.size();
+                Ok::<_, AppError>((list, size))
             },
-            Some(sentence(&error.public_message())),
-            ListState::default(),
-        ),
-    };
-    let page = state.store.find_jobs(filter).await?;
-    let list = JobList::new(page, open, list, problem);
-    let size = list.cards.size();
-    state.lists.put(generation, key, list.clone(), size);
-    Ok(list)
+        )
+        .await
 }
 
 /// Which recording and transcript a job has now: their sizes, cheap to compare on every poll.
