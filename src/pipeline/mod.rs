@@ -118,10 +118,9 @@ impl Queue {
     }
 }
 
-/// What one call of [`Worker::run_next_job`] did.
+/// What running a job came to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Idle,
     Completed(JobId),
     Failed(JobId),
     Interrupted(JobId),
@@ -164,16 +163,37 @@ impl Worker {
             if shutdown.is_cancelled() {
                 return;
             }
-            match self.run_next_job(&shutdown).await {
-                Ok(Outcome::Idle) => {
+            let job = match self.store.claim_next().await {
+                Ok(Some(job)) => Ok(job),
+                Ok(None) => Err(None),
+                Err(error) => Err(Some(error)),
+            };
+            match job {
+                Ok(job) => {
+                    // A worker that found a job stops listening before it works on it: a
+                    // wake-up meant for an idle worker must not be spent on a busy one (with two
+                    // workers, a job queued while one waited on a silent provider sat in the
+                    // queue until that one was done). Replacing the registered future with a
+                    // fresh one drops it, and tokio hands a wake-up it already got to another
+                    // worker. Then one more wake-up, for any other job queued in a burst.
+                    notified.set(self.queue.notify.notified());
+                    self.queue.wake();
+                    if let Err(error) = self.run_job(job, &shutdown).await {
+                        tracing::error!(%error, "the worker could not record a job's end; pausing");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                        }
+                    }
+                }
+                Err(None) => {
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = &mut notified => {}
                         _ = tokio::time::sleep(IDLE_POLL) => {}
                     }
                 }
-                Ok(_) => {}
-                Err(error) => {
+                Err(Some(error)) => {
                     tracing::error!(%error, "the worker could not read the queue; pausing");
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
@@ -184,11 +204,8 @@ impl Worker {
         }
     }
 
-    /// Takes the next queued job, if any, and runs it to its end (or until shutdown).
-    pub async fn run_next_job(&self, shutdown: &CancellationToken) -> Result<Outcome, StoreError> {
-        let Some(job) = self.store.claim_next().await? else {
-            return Ok(Outcome::Idle);
-        };
+    /// Runs a claimed job to its end (or until shutdown).
+    async fn run_job(&self, job: Job, shutdown: &CancellationToken) -> Result<Outcome, StoreError> {
         let id = job.id.clone();
         let cancel = shutdown.child_token();
         self.queue
