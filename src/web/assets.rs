@@ -148,4 +148,62 @@ mod tests {
             "text/plain; charset=utf-8"
         );
     }
+
+    /// Every block of the stylesheet closes, and no rule opens inside a declaration block: a
+    /// lost `}` makes browsers ignore everything after it (a merge once dropped one, and the
+    /// add form and the search lost their styles without any other test noticing).
+    #[test]
+    fn the_stylesheet_is_well_formed() {
+        let css = std::str::from_utf8(include_bytes!("../../static/app.css")).unwrap();
+        let mut depth = 0usize;
+        let mut in_comment = false;
+        let mut in_string: Option<char> = None;
+        // Whether each open block is an at-rule (which holds rules) or a rule (declarations).
+        let mut blocks: Vec<bool> = Vec::new();
+        let mut prelude = String::new();
+        let mut chars = css.char_indices().peekable();
+        while let Some((at, c)) = chars.next() {
+            // Worked out only for a message (the argument of a failed assertion).
+            let line = || css[..at].lines().count().max(1);
+            if in_comment {
+                if c == '*' && chars.peek().map(|&(_, n)| n) == Some('/') {
+                    chars.next();
+                    in_comment = false;
+                }
+                continue;
+            }
+            if let Some(quote) = in_string {
+                if c == '\\' {
+                    chars.next();
+                } else if c == quote {
+                    in_string = None;
+                }
+                continue;
+            }
+            match c {
+                '/' if chars.peek().map(|&(_, n)| n) == Some('*') => {
+                    chars.next();
+                    in_comment = true;
+                }
+                '"' | '\'' => in_string = Some(c),
+                '{' => {
+                    let inside_rule = blocks.last() == Some(&false);
+                    assert!(!inside_rule, "line {}: a block opens inside a rule", line());
+                    blocks.push(prelude.trim_start().starts_with('@'));
+                    depth += 1;
+                    prelude.clear();
+                }
+                '}' => {
+                    assert!(depth > 0, "line {}: a `}}` closes nothing", line());
+                    blocks.pop();
+                    depth -= 1;
+                    prelude.clear();
+                }
+                ';' => prelude.clear(),
+                other => prelude.push(other),
+            }
+        }
+        assert!(!in_comment, "a comment never ends");
+        assert_eq!(depth, 0, "{depth} block(s) never closed");
+    }
 }
