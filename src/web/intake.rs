@@ -29,6 +29,8 @@ use crate::store::{Changes, NewJob};
 const MAX_TRANSCRIPT_BYTES: usize = 10 * 1024 * 1024;
 /// Form fields other than the file (a date, a template name).
 const MAX_FIELD_BYTES: usize = 1024;
+/// Parts in one create request: a real form sends fewer than ten.
+const MAX_PARTS: usize = 64;
 /// After a file is refused as too large, this much more of the body is read (and thrown away)
 /// so the client gets to read the 413 instead of a reset connection.
 const DRAIN_AFTER_REFUSAL: u64 = 64 * 1024 * 1024;
@@ -176,10 +178,9 @@ impl Received {
     }
 
     /// Removes an uploaded recording that will not become a job.
+    /// Drops what was received: a recording's temporary file is removed.
     pub async fn discard(self) {
-        if let Some(Upload::Audio { path, .. }) = &self.upload {
-            let _ = tokio::fs::remove_file(path).await;
-        }
+        drop(self);
     }
 }
 
@@ -217,7 +218,14 @@ pub async fn receive(
 
     // Whatever goes wrong below, a half-written file does not stay behind.
     let result: AppResult<()> = async {
+        let mut parts = 0;
         while let Some(mut field) = multipart.next_field().await.map_err(form_error)? {
+            parts += 1;
+            if parts > MAX_PARTS {
+                return Err(AppError::bad_request(format!(
+                    "the form has more than {MAX_PARTS} parts"
+                )));
+            }
             let name = field.name().unwrap_or("").to_string();
             if !token_checked && matches!(name.as_str(), "file" | "transcript") {
                 return Err(forged());
@@ -258,7 +266,11 @@ pub async fn receive(
                     }
                     token_checked = true;
                 }
-                "url" | "return_to" if expected_token.is_some() => {
+                // First value wins; later ones are read past, not kept.
+                "url" | "return_to"
+                    if expected_token.is_some()
+                        && !received.fields.iter().any(|(kept, _)| *kept == name) =>
+                {
                     let bytes =
                         read_limited(&mut field, MAX_FIELD_BYTES * 8, &format!("{name:?}")).await?;
                     let text = text_of(bytes, &format!("{name:?}"))?;
@@ -304,14 +316,7 @@ pub async fn create_received(
                 media,
             }),
             None,
-        ) => {
-            let result =
-                create_audio_job(state, &id, &path, &name, bytes, &extension, &media, common).await;
-            if result.is_err() {
-                let _ = tokio::fs::remove_file(&path).await;
-            }
-            result
-        }
+        ) => create_audio_job(state, &id, path, &name, bytes, &extension, &media, common).await,
         (Some(Upload::Transcript { name, format, text }), None) => {
             create_from_transcript(state, id, &name, format, &text, common).await
         }
@@ -322,13 +327,34 @@ pub async fn create_received(
         (None, None) => Err(AppError::bad_request(
             "send a \"file\" part (audio, video, or a .txt, .vtt or .srt transcript) or a \"transcript\" field",
         )),
-        (Some(upload), Some(_)) => {
-            if let Upload::Audio { path, .. } = upload {
-                let _ = tokio::fs::remove_file(&path).await;
-            }
-            Err(AppError::bad_request(
-                "send either a \"file\" or a \"transcript\", not both",
-            ))
+        (Some(_), Some(_)) => Err(AppError::bad_request(
+            "send either a \"file\" or a \"transcript\", not both",
+        )),
+    }
+}
+
+/// A file being received: removed when dropped unless kept, so no way out of a request (an
+/// error, a refusal, the request timing out or the client going away mid-upload) leaves it.
+struct PartFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl PartFile {
+    fn new(path: PathBuf) -> Self {
+        Self { path, keep: false }
+    }
+
+    fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            // A small blocking call, once per abandoned upload; a file not there is fine.
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }
@@ -337,7 +363,7 @@ pub async fn create_received(
 enum Upload {
     /// Streamed to a temporary file under `files/`.
     Audio {
-        path: PathBuf,
+        path: PartFile,
         name: String,
         bytes: u64,
         extension: String,
@@ -399,19 +425,13 @@ async fn receive_file(state: &AppState, id: &JobId, field: &mut Field<'_>) -> Ap
     // The `.<id>.` prefix lets a delete of the job find a temp file an interrupted upload left.
     let temp = destination.with_file_name(format!(".{id}.{}.part", uuid::Uuid::new_v4().simple()));
     let max = state.config.max_download_bytes;
-    let written = match stream_to_file(field, &temp, max).await {
-        Ok(written) => written,
-        Err(error) => {
-            let _ = tokio::fs::remove_file(&temp).await;
-            return Err(error);
-        }
-    };
+    let part = PartFile::new(temp);
+    let written = stream_to_file(field, &part.path, max).await?;
     if written == 0 {
-        let _ = tokio::fs::remove_file(&temp).await;
         return Err(AppError::bad_request(format!("the file {name:?} is empty")));
     }
     Ok(Upload::Audio {
-        path: temp,
+        path: part,
         name,
         bytes: written,
         extension,
@@ -481,7 +501,7 @@ fn form_error(error: MultipartError) -> AppError {
 async fn create_audio_job(
     state: &AppState,
     id: &JobId,
-    temp: &Path,
+    part: PartFile,
     name: &str,
     bytes: u64,
     extension: &str,
@@ -493,7 +513,6 @@ async fn create_audio_job(
     let destination = artifacts
         .resolve(&relative)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unsafe audio path {relative}")))?;
-    tokio::fs::rename(temp, &destination).await?;
     let media = if media.is_empty() {
         "unknown type"
     } else {
@@ -511,14 +530,21 @@ async fn create_audio_job(
             human_bytes(bytes)
         )),
     };
-    let created = state.store.create_job_with_id(id.clone(), new).await;
-    let (job, logs) = match created {
-        Ok(created) => created,
-        Err(error) => {
-            let _ = tokio::fs::remove_file(&destination).await;
-            return Err(error.into());
-        }
-    };
+    // Moving the file into place and recording the job happen together or not at all, even if
+    // the request is dropped half-way (a timeout, a client gone): in a task of their own.
+    let store = state.store.clone();
+    let id = id.clone();
+    let created = tokio::spawn(async move {
+        tokio::fs::rename(&part.path, &destination).await?;
+        part.keep();
+        let placed = PartFile::new(destination);
+        let created = store.create_job_with_id(id, new).await?;
+        placed.keep();
+        Ok::<_, AppError>(created)
+    })
+    .await
+    .map_err(|error| AppError::Internal(anyhow::anyhow!("creating the job stopped: {error}")))?;
+    let (job, logs) = created?;
     state.queue.wake();
     tracing::info!(job = %job.id, bytes, "job created from an upload");
     Ok((job, logs))
@@ -723,4 +749,34 @@ pub async fn set_speakers(
         view.summary = Some(summary);
     }
     Ok(Json(view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_being_received_is_removed_unless_kept_whichever_way_the_request_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".job.1.part");
+        std::fs::write(&path, b"half a recording").unwrap();
+        drop(PartFile::new(path.clone()));
+        assert!(!path.exists(), "an abandoned upload is removed");
+
+        std::fs::write(&path, b"a whole recording").unwrap();
+        PartFile::new(path.clone()).keep();
+        assert!(path.exists(), "a kept one stays");
+
+        // A request dropped while it waits (as the request timeout drops it) removes it too.
+        let held = PartFile::new(path.clone());
+        let waiting = tokio::spawn(async move {
+            let _held = held;
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        });
+        tokio::task::yield_now().await;
+        assert!(path.exists());
+        waiting.abort();
+        let _ = waiting.await;
+        assert!(!path.exists(), "removed when the request is dropped");
+    }
 }

@@ -110,6 +110,10 @@ async fn the_add_form_uploads_a_recording_and_lists_the_templates() {
         vec![&("meeting_summary".to_string(), true)]
     );
     assert!(select.contains(">One on one</option>"), "{select}");
+    assert!(
+        !select.contains(r#"<option value="""#),
+        "the default is listed: {select}"
+    );
 
     // Without JavaScript: the file, a date and a template; then the job's page.
     let token = browser.token().await;
@@ -319,6 +323,32 @@ async fn uploads_need_the_token_before_the_file_and_leave_nothing_when_refused()
         html.contains("<!doctype html>"),
         "a whole page without htmx"
     );
+    // A form that repeats a field without end is cut off, not kept in memory: before the
+    // token (which would refuse it only at its end) and after it.
+    let mut flood = Form::new();
+    for _ in 0..200 {
+        flood = flood.text("url", "x".repeat(8000));
+    }
+    let response = browser.post_multipart(flood, &[]).await;
+    let status = response.status();
+    let html = response.text().await.unwrap();
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("more than 64 parts"), "said why: {html}");
+    let mut flood = add_form(&token, &[], None);
+    for _ in 0..100 {
+        flood = flood.text("return_to", "/");
+    }
+    // With a valid token, the form comes back with the reason (as other refusals do).
+    let response = browser.post_multipart(flood, &[]).await;
+    assert_eq!(response.status(), 422);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("more than 64 parts")
+    );
+
     assert_eq!(audio_files(), Vec::<String>::new());
     let jobs: Value = app.get("/api/jobs").await.json().await.unwrap();
     assert_eq!(jobs["jobs"], json!([]));
@@ -594,6 +624,31 @@ async fn the_title_and_date_are_edited_in_place_with_errors_beside_the_fields() 
         ["m005"]
     );
 
+    // A date the form shows to the minute stays as stored when only the title changes.
+    let response = app
+        .client
+        .patch(app.url("/api/jobs/m005"))
+        .json(&json!({ "meetingDate": "2024-12-31T09:15:42.250Z" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = browser
+        .post(
+            "/jobs/m005/edit",
+            &[
+                ("csrf_token", token.as_str()),
+                ("title", "Budget review"),
+                ("meeting_date", "2024-12-31T09:15"),
+            ],
+            &[HTMX],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let job = app.job("m005").await;
+    assert_eq!(job["title"], "Budget review");
+    assert_eq!(job["meeting_date"], "2024-12-31T09:15:42.250Z");
+
     // Without JavaScript: a redirect to the job and a message there. Empty fields clear.
     let response = browser
         .post(
@@ -726,4 +781,35 @@ async fn partial_transfers_left_by_a_crash_are_removed_at_start_up() {
     let app = TestApp::start(test_config(data.path(), &fakes), fakes).await;
     assert_eq!(app.files_in("files"), ["keep.mp3"]);
     assert_eq!(app.files_in("summaries"), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_configured_prompt_outside_the_list_stays_the_forms_default() {
+    // PROMPT_PATH names a file whose name is not a template name (capital letter): the
+    // folder's templates are offered, but none of them is chosen in its place.
+    let prompts = tempfile::tempdir().unwrap();
+    std::fs::write(
+        prompts.path().join("Custom.md"),
+        "Summarise this meeting:\n{{transcript}}",
+    )
+    .unwrap();
+    std::fs::write(
+        prompts.path().join("interview.md"),
+        "Summarise this interview:\n{{transcript}}",
+    )
+    .unwrap();
+    let folder = prompts.path().to_path_buf();
+    let app =
+        TestApp::spawn_with(move |config| config.prompt_path = folder.join("Custom.md")).await;
+    let home = Browser::new(&app).page("/").await;
+    let select = &home[home
+        .find(r#"<select id="job-template""#)
+        .expect("a template select")..];
+    let select = &select[..select.find("</select>").unwrap()];
+    assert!(
+        select.contains(r#"<option value="" selected>Default</option>"#),
+        "{select}"
+    );
+    assert_eq!(select.matches(" selected").count(), 1, "{select}");
+    assert!(select.contains(r#"<option value="interview">"#), "{select}");
 }

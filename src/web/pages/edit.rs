@@ -147,7 +147,11 @@ pub async fn save_edit(
             shown.title_error = Some(problem);
             None
         });
-        let meeting_date = if shown.meeting_date.is_empty() {
+        // The form shows the date to the minute (and nothing for a date it cannot show, such
+        // as an imported one it does not understand): left as shown, the stored date stays as
+        // it is, seconds and all.
+        let date_unchanged = shown.meeting_date == EditForm::of(&job).meeting_date;
+        let meeting_date = if date_unchanged || shown.meeting_date.is_empty() {
             None
         } else {
             let parsed = parse_meeting_date(&shown.meeting_date);
@@ -186,9 +190,10 @@ pub async fn save_edit(
             *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             return Ok::<_, AppError>(response);
         }
-        let changes = Changes::new()
-            .title(title)
-            .meeting_date(meeting_date, job.created_at);
+        let mut changes = Changes::new().title(title);
+        if !date_unchanged {
+            changes = changes.meeting_date(meeting_date, job.created_at);
+        }
         let job = state.store.update(&id, changes).await?;
         state
             .store

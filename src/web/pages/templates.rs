@@ -47,6 +47,10 @@ pub struct AddForm {
     pub return_to: String,
     /// The summary templates in the prompts folder (the same list as `GET /api/templates`).
     pub templates: Vec<TemplateChoice>,
+    /// The configured prompt (`PROMPT_PATH`) is not one of `templates` (another folder, name or
+    /// extension): the form then offers it as "Default" (an empty value), so that no listed
+    /// template is chosen in its place.
+    pub default_unlisted: bool,
     /// `MAX_DOWNLOAD_BYTES`, for the page's own check before an upload starts.
     pub max_bytes: u64,
     pub max_size: String,
@@ -55,14 +59,18 @@ pub struct AddForm {
 impl AddForm {
     /// An empty form with the default template chosen.
     pub fn new(state: &AppState, return_to: &str) -> Self {
-        let templates = crate::pipeline::templates::list(&state.config.prompts_dir())
-            .into_iter()
-            .map(TemplateChoice::new)
-            .collect();
+        let templates: Vec<TemplateChoice> =
+            crate::pipeline::templates::list(&state.config.prompts_dir())
+                .into_iter()
+                .map(TemplateChoice::new)
+                .collect();
         let max_bytes = state.config.max_download_bytes;
+        let default = default_template(state)
+            .filter(|name| templates.iter().any(|choice| choice.name == *name));
         Self {
             return_to: return_to.to_string(),
-            template: default_template(state).unwrap_or_default(),
+            default_unlisted: default.is_none(),
+            template: default.unwrap_or_default(),
             templates,
             max_bytes,
             max_size: human_bytes(max_bytes),

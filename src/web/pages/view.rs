@@ -553,7 +553,8 @@ pub fn turns(transcript: &str) -> Vec<Turn> {
         .map(|block| {
             let labelled = block.strip_prefix('[').and_then(|rest| {
                 let (speaker, text) = rest.split_once("]:")?;
-                (!speaker.is_empty() && speaker.len() <= 60 && !speaker.contains('\n'))
+                // Names are up to 60 characters (not bytes: "名字" is six).
+                (!speaker.is_empty() && speaker.chars().count() <= 60 && !speaker.contains('\n'))
                     .then(|| (speaker.trim().to_string(), text.trim().to_string()))
             });
             match labelled {
@@ -990,6 +991,11 @@ mod tests {
         assert_eq!(turns[2].tone, 0);
         assert_eq!(turns[3].speaker, None);
         assert_eq!(turns[3].text, "no label here");
+        // A name as long as a name may be (60 characters), in three-byte characters.
+        let name = "名".repeat(60);
+        let named = super::turns(&format!("[{name}]: 你好。"));
+        assert_eq!(named[0].speaker.as_deref(), Some(name.as_str()));
+        assert_eq!(named[0].text, "你好。");
     }
 
     #[test]
