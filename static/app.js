@@ -253,8 +253,17 @@
     if (!input || !input.files || input.files.length === 0) return;
     event.preventDefault();
     event.stopPropagation();
+    if (pastedText(add)) return;
     send(add);
   }, true);
+
+  // A meeting comes from a file or from pasted text: say so before a file is sent for nothing.
+  function pastedText(add) {
+    var pasted = add.querySelector("#job-transcript");
+    if (!pasted || !pasted.value.trim()) return false;
+    fileError("Remove the pasted transcript first, or the file: a meeting comes from one of them.");
+    return true;
+  }
 
   document.addEventListener("click", function (event) {
     if (event.target.closest("#upload-cancel") && upload) upload.abort();
@@ -281,9 +290,11 @@
     overlay(true);
   });
   document.addEventListener("dragover", function (event) {
-    if (!carriesFiles(event) || !form()) return;
+    if (!carriesFiles(event)) return;
+    // Always taken, so a file dropped where nothing takes it is not opened by the browser
+    // (which would leave the page).
     event.preventDefault();
-    event.dataTransfer.dropEffect = upload ? "none" : "copy";
+    event.dataTransfer.dropEffect = upload || !form() ? "none" : "copy";
   });
   document.addEventListener("dragleave", function (event) {
     if (!carriesFiles(event)) return;
@@ -293,9 +304,13 @@
   document.addEventListener("drop", function (event) {
     depth = 0;
     overlay(false);
-    var add = form();
-    if (!carriesFiles(event) || !add) return;
+    if (!carriesFiles(event)) return;
     event.preventDefault();
+    var add = form();
+    if (!add) {
+      say("Open the list of meetings to add one: the add form is there.");
+      return;
+    }
     var files = event.dataTransfer.files;
     if (!files || files.length === 0 || upload) return;
     if (files.length > 1) {
@@ -307,6 +322,32 @@
     var url = add.querySelector("#job-url");
     if (url) url.value = "";
     add.scrollIntoView({ block: "nearest" });
+    if (pastedText(add)) return;
     send(add);
+  });
+
+  // Search as you type: the new list's size is announced (polls that refresh the list are not).
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (!source || !source.closest || !source.closest("#search-form")) return;
+    var region = document.getElementById("search-announce");
+    var list = document.getElementById("job-list");
+    if (!region || !list) return;
+    var cards = list.querySelectorAll(".job-card").length;
+    var more = list.querySelector(".pager-older") ? " or more" : "";
+    region.textContent = cards === 0 ? "No meetings match." :
+      cards + more + (cards === 1 && !more ? " meeting" : " meetings") + " found.";
+  });
+
+  // Saving or cancelling the inline edit puts the focus back where it was: on Edit. (The
+  // swapped-out form is detached by now, but still knows it was the heading's form.)
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (!source || !source.closest || !source.closest(".heading-form")) return;
+    var heading = document.getElementById("job-heading");
+    // A refused edit comes back as the form, which focuses its title itself.
+    if (!heading || heading.querySelector("form")) return;
+    var edit = heading.querySelector(".edit-heading");
+    if (edit) edit.focus();
   });
 })();

@@ -659,6 +659,21 @@ async fn a_person_uploads_drops_searches_names_speakers_and_edits_a_title() {
         })
         .await;
     assert_eq!(snippet.to_lowercase(), "zeppelin");
+    // Screen readers hear how many meetings were found.
+    let announced = browser
+        .wait_for("the result announced", || async {
+            let text = browser
+                .execute(
+                    "return document.getElementById('search-announce').textContent;",
+                    vec![],
+                )
+                .await;
+            text.as_str()
+                .filter(|text| !text.is_empty())
+                .map(str::to_string)
+        })
+        .await;
+    assert_eq!(announced, "1 meeting found.");
     browser
         .wait_for("the address with the search", || async {
             browser
@@ -810,6 +825,19 @@ async fn a_person_uploads_drops_searches_names_speakers_and_edits_a_title() {
         .unwrap();
     assert_eq!(listed, "Roadmap review");
     assert_eq!(app.job(&upload).await["title"], "Roadmap review");
+    // The focus is back on Edit, not lost with the form.
+    let focused = browser
+        .execute(
+            "return document.activeElement && document.activeElement.className;",
+            vec![],
+        )
+        .await;
+    assert!(
+        focused
+            .as_str()
+            .is_some_and(|class| class.contains("edit-heading")),
+        "focus on {focused}"
+    );
     let no_reload = browser
         .execute("return window.focusflowNoReload === true;", vec![])
         .await;

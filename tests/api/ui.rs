@@ -309,6 +309,22 @@ async fn uploads_need_the_token_before_the_file_and_leave_nothing_when_refused()
     let html = response.text().await.unwrap();
     assert!(html.contains("id=\"job-file-error\""), "{html}");
     assert!(html.contains("larger than the limit"), "{html}");
+    assert!(html.contains(r#"name="return_to" value="/""#), "{html}");
+    // Sent from a job's page, the form that comes back keeps that page as its return.
+    let job_page = "/jobs/00000000-0000-4000-8000-000000000001";
+    let current = app.url(job_page);
+    let response = browser
+        .post_multipart(
+            add_form(&token, &[], Some(mp3("long.mp3", 60_000))),
+            &[HTMX, ("hx-current-url", current.as_str())],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains(&format!(r#"name="return_to" value="{job_page}""#)),
+        "{html}"
+    );
     let pdf = Part::bytes(b"%PDF-1.4".to_vec())
         .file_name("minutes.pdf")
         .mime_str("application/pdf")

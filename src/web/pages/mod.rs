@@ -84,6 +84,22 @@ fn safe_return(raw: &str) -> (String, Option<JobId>) {
     (list.url("/"), None)
 }
 
+/// The path and query of the page a request was sent from (htmx names it; a browser without
+/// JavaScript sends its `Referer`), or "" when neither says. Only a guess of where to return:
+/// it goes through [`safe_return`] like every return address.
+fn sending_page(headers: &HeaderMap) -> String {
+    ["hx-current-url", "referer"]
+        .iter()
+        .filter_map(|name| headers.get(*name)?.to_str().ok())
+        .filter_map(|value| url::Url::parse(value).ok())
+        .map(|url| match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        })
+        .next()
+        .unwrap_or_default()
+}
+
 /// The list the browser shows now: an htmx request names the page's address (which holds the
 /// search, see `hx-push-url`), so a poll or an action answers the list the person is looking
 /// at; otherwise the list in `fallback` (a return address or a request's own address).
@@ -637,9 +653,10 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
             return refused(&headers, &uri, error);
         }
         // A file that is too large, not audio, or a form that could not be read: said beside
-        // the file field. (The form the person filled in is gone with the request.)
+        // the file field. (The form the person filled in is gone with the request; the page
+        // it was sent from is not: a job's page stays that job's.)
         Err(error) => {
-            let mut shown = AddForm::new(&state, &safe_return("").0);
+            let mut shown = AddForm::new(&state, &safe_return(&sending_page(&headers)).0);
             shown.file_error = Some(sentence(&error.public_message()));
             return invalid_form(&state, &headers, &session, token, shown).await;
         }
