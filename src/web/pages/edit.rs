@@ -128,8 +128,8 @@ pub async fn save_edit(
     let Ok(id) = JobId::parse(&raw) else {
         return error_response(rendering(&uri, &headers), AppError::job_not_found());
     };
-    let (back, _) = safe_return(&fields.return_to);
-    let back = if back.starts_with(&format!("/jobs/{id}")) {
+    let (back, back_to) = safe_return(&fields.return_to);
+    let back = if back_to.as_ref() == Some(&id) {
         back
     } else {
         format!("/jobs/{id}")
