@@ -123,6 +123,8 @@ impl<V: Clone> AnswerCache<V> {
 
     /// Keeps an answer of about `size` bytes built from reads that began at `generation`.
     fn put(&self, generation: u64, key: String, answer: V, size: usize) {
+        // The key counts too: it holds the query as given, which a client chooses.
+        let size = size + key.len();
         if size > MAX_ENTRY_BYTES {
             return;
         }
@@ -194,11 +196,14 @@ mod tests {
         }
         assert!(cache.inner.lock().unwrap().answers.len() <= MAX_ENTRIES);
 
-        // Replacing a key does not count its bytes twice.
+        // Replacing a key does not count its bytes twice; keys count as well.
         let cache = AnswerCache::<Bytes>::default();
         put(&cache, 1, "a", Bytes::from_static(b"1234"));
         put(&cache, 1, "a", Bytes::from_static(b"12"));
-        assert_eq!(cache.inner.lock().unwrap().bytes, 2);
+        assert_eq!(cache.inner.lock().unwrap().bytes, 3);
+        let long_key = "q".repeat(MAX_ENTRY_BYTES);
+        put(&cache, 1, &long_key, Bytes::from_static(b"{}"));
+        assert_eq!(cache.get(1, &long_key), None, "a key too long to keep");
     }
 
     #[tokio::test]
