@@ -175,7 +175,6 @@ pub struct ContentQuery {
     params(super::openapi::JobIdParam, ContentQuery),
     responses(
         (status = 200, description = "The job", body = JobView),
-        (status = 404, description = "No such job", body = super::view::ErrorBody),
     )
 )]
 pub async fn get_job(
@@ -210,7 +209,6 @@ pub async fn get_job(
     params(super::openapi::JobIdParam),
     responses(
         (status = 200, description = "Deleted", body = Success),
-        (status = 404, description = "No such job", body = super::view::ErrorBody),
     )
 )]
 pub async fn delete_job(
@@ -237,7 +235,6 @@ pub struct RetryQuery {
     params(super::openapi::JobIdParam, RetryQuery),
     responses(
         (status = 200, description = "Queued again", body = Success),
-        (status = 404, description = "No such job", body = super::view::ErrorBody),
         (status = 409, description = "The job is being worked on", body = super::view::ErrorBody),
     )
 )]
@@ -260,7 +257,6 @@ pub async fn retry_job(
     responses(
         (status = 200, description = "Queued for a new summary", body = Success),
         (status = 400, description = "The job has no transcript", body = super::view::ErrorBody),
-        (status = 404, description = "No such job", body = super::view::ErrorBody),
         (status = 409, description = "The job is being worked on", body = super::view::ErrorBody),
     )
 )]
@@ -283,7 +279,6 @@ pub async fn regenerate_summary(
     responses(
         (status = 200, description = "The job, queued for a new summary", body = JobView),
         (status = 400, description = "The job has no transcript", body = super::view::ErrorBody),
-        (status = 404, description = "No such job", body = super::view::ErrorBody),
         (status = 409, description = "The job is being worked on", body = super::view::ErrorBody),
     )
 )]
@@ -305,7 +300,6 @@ pub async fn resummarize(
     params(super::openapi::JobIdParam),
     responses(
         (status = 200, description = "The transcript, or null before there is one", body = TranscriptBody),
-        (status = 404, description = "No such job", body = super::view::ErrorBody),
     )
 )]
 pub async fn transcript(

@@ -501,7 +501,6 @@ pub fn checked_title(title: &str) -> Result<Option<String>, String> {
     responses(
         (status = 200, description = "The job as changed", body = JobView),
         (status = 400, description = "A field that cannot change, a bad date, or a title too long", body = super::view::ErrorBody),
-        (status = 404, description = "No such job", body = super::view::ErrorBody),
         (status = 415, description = "Not JSON", body = super::view::ErrorBody),
     )
 )]

@@ -712,7 +712,6 @@ pub async fn name_speakers(
     responses(
         (status = 200, description = "The job with its named transcript and summary", body = JobView),
         (status = 400, description = "No transcript yet, an unknown speaker, or a bad name", body = super::view::ErrorBody),
-        (status = 404, description = "No such job", body = super::view::ErrorBody),
         (status = 415, description = "Not JSON", body = super::view::ErrorBody),
     )
 )]

@@ -25,7 +25,6 @@ use crate::store::{JobEvent, Store};
     params(super::openapi::JobIdParam),
     responses(
         (status = 200, description = "The log, as it is written", content_type = "text/event-stream", body = String),
-        (status = 404, description = "No such job", body = super::view::ErrorBody),
     )
 )]
 pub async fn stream(

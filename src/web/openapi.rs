@@ -159,7 +159,8 @@ pub struct SpeakerNamesBody {
 }
 
 /// Adds the answers every operation can give to each operation that does not describe them
-/// itself: 401 (Basic auth), 429 (rate limit) and the 400 of malformed input.
+/// itself: 401 (Basic auth), 429 (rate limit), the 400 of malformed input and, for a path with
+/// a job id, the 404 of an unknown job.
 struct CommonAnswers;
 
 impl Modify for CommonAnswers {
@@ -209,6 +210,11 @@ impl Modify for CommonAnswers {
                     answers.entry("400".into()).or_insert_with(|| {
                         error("Input that is not understood, named in the message")
                     });
+                }
+                if path.contains("{id}") {
+                    answers
+                        .entry("404".into())
+                        .or_insert_with(|| error("No such job"));
                 }
             }
         }
