@@ -11,11 +11,11 @@ use super::flash::{self, Flash};
 use super::templates::{AddForm, HeadingPartial, HeadingSaved, JobPage};
 use super::view::{EditForm, Heading, Providers};
 use super::{
-    FormRequest, Media, Outcome, answer, is_htmx, job_list, job_panel, list_of, refused, rendering,
+    FormRequest, Media, Outcome, answer, is_htmx, job_list, job_panel, list_of, rendering,
     safe_return, shown_list,
 };
 use crate::error::AppError;
-use crate::jobs::{JobId, parse_meeting_date};
+use crate::jobs::parse_meeting_date;
 use crate::store::Changes;
 use crate::web::AppState;
 use crate::web::actions;
@@ -30,15 +30,16 @@ pub async fn edit_form(
     Path(raw): Path<String>,
     request: FormRequest,
 ) -> Response {
+    let id = match request.job_id(&raw) {
+        Ok(id) => id,
+        Err(error) => return request.answer(error),
+    };
     let FormRequest {
         uri,
         headers,
         session,
         token,
     } = request;
-    let Ok(id) = JobId::parse(&raw) else {
-        return error_response(rendering(&uri, &headers), AppError::job_not_found());
-    };
     let result = async {
         let (job, logs) = state.store.job_with_logs(&id).await?;
         let heading = Heading::new(&job).editing(EditForm::of(&job));
@@ -75,15 +76,16 @@ pub async fn heading(
     Path(raw): Path<String>,
     request: FormRequest,
 ) -> Response {
+    let id = match request.job_id(&raw) {
+        Ok(id) => id,
+        Err(error) => return request.answer(error),
+    };
     let FormRequest {
         uri,
         headers,
         token,
         ..
     } = request;
-    let Ok(id) = JobId::parse(&raw) else {
-        return error_response(rendering(&uri, &headers), AppError::job_not_found());
-    };
     if !is_htmx(&headers) {
         return Redirect::to(&format!("/jobs/{id}")).into_response();
     }
@@ -115,19 +117,16 @@ pub async fn save_edit(
     request: FormRequest,
     form: Result<CsrfForm<EditFields>, AppError>,
 ) -> Response {
+    let (id, fields) = match request.job_form(&raw, form) {
+        Ok(found) => found,
+        Err(error) => return request.answer(error),
+    };
     let FormRequest {
         uri,
         headers,
         session,
         token,
     } = request;
-    let CsrfForm(fields) = match form {
-        Ok(form) => form,
-        Err(error) => return refused(&headers, &uri, error),
-    };
-    let Ok(id) = JobId::parse(&raw) else {
-        return error_response(rendering(&uri, &headers), AppError::job_not_found());
-    };
     let (back, back_to) = safe_return(&fields.return_to);
     let back = if back_to.as_ref() == Some(&id) {
         back
@@ -231,19 +230,16 @@ pub async fn speakers(
     request: FormRequest,
     form: Result<CsrfForm<Vec<(String, String)>>, AppError>,
 ) -> Response {
+    let (id, fields) = match request.job_form(&raw, form) {
+        Ok(found) => found,
+        Err(error) => return request.answer(error),
+    };
     let FormRequest {
         uri,
         headers,
         session,
         token,
     } = request;
-    let CsrfForm(fields) = match form {
-        Ok(form) => form,
-        Err(error) => return refused(&headers, &uri, error),
-    };
-    let Ok(id) = JobId::parse(&raw) else {
-        return error_response(rendering(&uri, &headers), AppError::job_not_found());
-    };
     let value = |name: &str| {
         fields
             .iter()

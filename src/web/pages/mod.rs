@@ -981,6 +981,24 @@ impl FromRequestParts<AppState> for FormRequest {
     }
 }
 
+impl FormRequest {
+    /// An error, answered as the kind of page the request wants.
+    fn answer(&self, error: AppError) -> Response {
+        error_response(rendering(&self.uri, &self.headers), error)
+    }
+
+    /// The job named in the path (unknown when it cannot be one).
+    fn job_id(&self, raw: &str) -> AppResult<JobId> {
+        JobId::parse(raw).map_err(|_| AppError::job_not_found())
+    }
+
+    /// The job named in the path and its form, whose token held; a refusal comes first.
+    fn job_form<T>(&self, raw: &str, form: Result<CsrfForm<T>, AppError>) -> AppResult<(JobId, T)> {
+        let CsrfForm(form) = form?;
+        Ok((self.job_id(raw)?, form))
+    }
+}
+
 async fn job_action(
     state: AppState,
     raw: String,
@@ -988,19 +1006,16 @@ async fn job_action(
     form: Result<CsrfForm<ActionForm>, AppError>,
     action: Action,
 ) -> Response {
+    let (id, form) = match request.job_form(&raw, form) {
+        Ok(found) => found,
+        Err(error) => return request.answer(error),
+    };
     let FormRequest {
         uri,
         headers,
         session,
         token,
     } = request;
-    let CsrfForm(form) = match form {
-        Ok(form) => form,
-        Err(error) => return refused(&headers, &uri, error),
-    };
-    let Ok(id) = JobId::parse(&raw) else {
-        return error_response(rendering(&uri, &headers), AppError::job_not_found());
-    };
     let outcome = match act(&state, &id, action).await {
         Ok(outcome) => outcome,
         Err(error @ AppError::Internal(_)) => {
