@@ -118,14 +118,6 @@ impl Queue {
     }
 }
 
-/// What running a job came to.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Completed(JobId),
-    Failed(JobId),
-    Interrupted(JobId),
-}
-
 #[derive(Clone)]
 pub struct Worker {
     pub store: Store,
@@ -163,13 +155,8 @@ impl Worker {
             if shutdown.is_cancelled() {
                 return;
             }
-            let job = match self.store.claim_next().await {
-                Ok(Some(job)) => Ok(job),
-                Ok(None) => Err(None),
-                Err(error) => Err(Some(error)),
-            };
-            match job {
-                Ok(job) => {
+            let (error, what) = match self.store.claim_next().await {
+                Ok(Some(job)) => {
                     // A worker that found a job stops listening before it works on it: a
                     // wake-up meant for an idle worker must not be spent on a busy one (with two
                     // workers, a job queued while one waited on a silent provider sat in the
@@ -178,34 +165,31 @@ impl Worker {
                     // worker. Then one more wake-up, for any other job queued in a burst.
                     notified.set(self.queue.notify.notified());
                     self.queue.wake();
-                    if let Err(error) = self.run_job(job, &shutdown).await {
-                        tracing::error!(%error, "the worker could not record a job's end; pausing");
-                        tokio::select! {
-                            _ = shutdown.cancelled() => return,
-                            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                        }
+                    match self.run_job(job, &shutdown).await {
+                        Ok(()) => continue,
+                        Err(error) => (error, "the worker could not record a job's end; pausing"),
                     }
                 }
-                Err(None) => {
+                Ok(None) => {
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = &mut notified => {}
                         _ = tokio::time::sleep(IDLE_POLL) => {}
                     }
+                    continue;
                 }
-                Err(Some(error)) => {
-                    tracing::error!(%error, "the worker could not read the queue; pausing");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                    }
-                }
+                Err(error) => (error, "the worker could not read the queue; pausing"),
+            };
+            tracing::error!(%error, "{what}");
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             }
         }
     }
 
     /// Runs a claimed job to its end (or until shutdown).
-    async fn run_job(&self, job: Job, shutdown: &CancellationToken) -> Result<Outcome, StoreError> {
+    async fn run_job(&self, job: Job, shutdown: &CancellationToken) -> Result<(), StoreError> {
         let id = job.id.clone();
         let cancel = shutdown.child_token();
         self.queue
@@ -228,7 +212,7 @@ impl Worker {
         job: Job,
         cancel: &CancellationToken,
         shutdown: &CancellationToken,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<(), StoreError> {
         let context = StageContext {
             store: self.store.clone(),
             config: self.config.clone(),
@@ -276,36 +260,21 @@ impl Worker {
                         )
                         .await;
                 }
-                return Ok(Outcome::Interrupted(id));
+                return Ok(());
             }
         };
 
-        match result {
+        let (changes, message) = match result {
             Ok(()) => {
+                tracing::info!("Job completed");
                 let changes = Changes::new()
                     .status(Status::Completed)
                     .error(None)
                     .progress(None);
-                tracing::info!("Job completed");
-                match self
-                    .store
-                    .update_with_log_and_event(
-                        &id,
-                        changes,
-                        "Job completed",
-                        webhook::event_maker(&self.config),
-                    )
-                    .await
-                {
-                    Ok(_) => {
-                        self.queue.webhooks.notify_one();
-                        Ok(Outcome::Completed(id))
-                    }
-                    Err(StoreError::NotFound) => Ok(Outcome::Interrupted(id)),
-                    Err(error) => Err(error),
-                }
+                (changes, "Job completed".to_string())
             }
-            Err(StageError::Store(StoreError::NotFound)) => Ok(Outcome::Interrupted(id)),
+            // Deleted while it ran: nothing to record.
+            Err(StageError::Store(StoreError::NotFound)) => return Ok(()),
             Err(error) => {
                 let message = error.to_string();
                 tracing::warn!(error = %message, "job failed");
@@ -316,24 +285,20 @@ impl Worker {
                 let changes = Changes::new()
                     .status(Status::Error)
                     .error(Some(message.clone()));
-                match self
-                    .store
-                    .update_with_log_and_event(
-                        &id,
-                        changes,
-                        format!("Failed: {message}"),
-                        webhook::event_maker(&self.config),
-                    )
-                    .await
-                {
-                    Ok(_) => {
-                        self.queue.webhooks.notify_one();
-                        Ok(Outcome::Failed(id))
-                    }
-                    Err(StoreError::NotFound) => Ok(Outcome::Failed(id)),
-                    Err(error) => Err(error),
-                }
+                (changes, format!("Failed: {message}"))
             }
+        };
+        match self
+            .store
+            .update_with_log_and_event(&id, changes, message, webhook::event_maker(&self.config))
+            .await
+        {
+            Ok(_) => {
+                self.queue.webhooks.notify_one();
+                Ok(())
+            }
+            Err(StoreError::NotFound) => Ok(()),
+            Err(error) => Err(error),
         }
     }
 }

@@ -171,7 +171,8 @@ impl Dispatcher {
         }
     }
 
-    async fn give_up(&self, delivery: &Delivery, outcome: &'static str, message: String) {
+    /// The event's last attempt (delivered, refused or failed): counted, logged, removed.
+    async fn finish(&self, delivery: &Delivery, outcome: &'static str, message: String) {
         self.metrics.webhook_delivery(outcome);
         self.log(&delivery.job_id, message).await;
         if let Err(error) = self.store.remove_delivery(&delivery.delivery).await {
@@ -182,7 +183,7 @@ impl Dispatcher {
     /// One attempt at one event: delivered and removed, given up, or postponed.
     async fn attempt(&self, delivery: Delivery) {
         let Some(url) = self.config.webhook_url.as_deref() else {
-            self.give_up(
+            self.finish(
                 &delivery,
                 "failed",
                 format!(
@@ -197,12 +198,12 @@ impl Dispatcher {
             Ok(parsed) => parsed,
             Err(error) => {
                 let message = format!("Webhook not sent: WEBHOOK_URL is not a URL ({error})");
-                self.give_up(&delivery, "refused", message).await;
+                self.finish(&delivery, "refused", message).await;
                 return;
             }
         };
         if let Err(refusal) = self.clients.policy.check_url(&parsed) {
-            self.give_up(&delivery, "refused", format!("Webhook not sent: {refusal}"))
+            self.finish(&delivery, "refused", format!("Webhook not sent: {refusal}"))
                 .await;
             return;
         }
@@ -230,15 +231,8 @@ impl Dispatcher {
         let attempts = delivery.attempts + 1;
         match result {
             Ok(()) => {
-                self.metrics.webhook_delivery("delivered");
-                self.log(
-                    &delivery.job_id,
-                    format!("Webhook {} delivered", delivery.event),
-                )
-                .await;
-                if let Err(error) = self.store.remove_delivery(&delivery.delivery).await {
-                    tracing::warn!(%error, "could not update the webhook outbox");
-                }
+                let message = format!("Webhook {} delivered", delivery.event);
+                self.finish(&delivery, "delivered", message).await;
             }
             Err(ProviderError::Transient {
                 message,
@@ -277,7 +271,7 @@ impl Dispatcher {
                     delivery.event,
                     if attempts == 1 { "" } else { "s" }
                 );
-                self.give_up(&delivery, "failed", message).await;
+                self.finish(&delivery, "failed", message).await;
             }
         }
     }

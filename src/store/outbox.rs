@@ -27,7 +27,6 @@ pub struct Delivery {
     pub body: Vec<u8>,
     /// Attempts made so far.
     pub attempts: u32,
-    pub next_at: i64,
 }
 
 pub(super) fn insert(connection: &Connection, new: NewDelivery, now: i64) -> StoreResult<()> {
@@ -40,17 +39,11 @@ pub(super) fn insert(connection: &Connection, new: NewDelivery, now: i64) -> Sto
 }
 
 impl Store {
-    /// Records an event outside of a job change.
-    pub async fn enqueue_delivery(&self, new: NewDelivery) -> StoreResult<()> {
-        self.write(move |connection| insert(connection, new, crate::jobs::now_millis()))
-            .await
-    }
-
     /// Events due at `now`, oldest first, at most `limit`.
     pub async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
         self.read(move |connection| {
             let mut statement = connection.prepare_cached(
-                "SELECT delivery, job_id, event, body, attempts, next_at FROM webhook_outbox
+                "SELECT delivery, job_id, event, body, attempts FROM webhook_outbox
                  WHERE next_at <= ?1 ORDER BY next_at, created_at LIMIT ?2",
             )?;
             let rows = statement.query_map(params![now, limit as i64], |row| {
@@ -60,7 +53,6 @@ impl Store {
                     event: row.get(2)?,
                     body: row.get(3)?,
                     attempts: row.get(4)?,
-                    next_at: row.get(5)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
