@@ -7,7 +7,6 @@ use std::sync::LazyLock;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -59,6 +58,21 @@ pub struct ApiDoc;
 
 /// The document, built once.
 pub static DOCUMENT: LazyLock<Document> = LazyLock::new(ApiDoc::openapi);
+
+/// The document as served: it never changes while the server runs.
+static DOCUMENT_JSON: LazyLock<Vec<u8>> =
+    LazyLock::new(|| serde_json::to_vec(&*DOCUMENT).expect("the OpenAPI document serialises"));
+
+/// The OpenAPI version the document declares, for the API page.
+static OPENAPI_VERSION: LazyLock<String> = LazyLock::new(|| {
+    serde_json::to_value(&DOCUMENT.openapi)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_string))
+        .unwrap_or_else(|| "3.1.0".into())
+});
+
+/// The API page's operations, worked out (Markdown rendered) once.
+static OPERATIONS: LazyLock<Vec<OperationView>> = LazyLock::new(operations);
 
 /// The `{id}` of every job route.
 #[derive(utoipa::IntoParams)]
@@ -243,15 +257,21 @@ fn operation_mut(
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object))
 )]
 pub async fn openapi_json() -> Response {
-    let mut response = Json(&*DOCUMENT).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        DOCUMENT_JSON.as_slice(),
+    )
+        .into_response()
 }
 
 /// The operations of the document, in order, for the API page.
-pub fn operations() -> Vec<OperationView> {
+fn operations() -> Vec<OperationView> {
     let mut list = Vec::new();
     for (path, item) in &DOCUMENT.paths.paths {
         let mut item = item.clone();
@@ -322,8 +342,8 @@ pub struct ParameterView {
 #[derive(Template, WebTemplate)]
 #[template(path = "api_docs.html")]
 struct ApiPage {
-    operations: Vec<OperationView>,
-    openapi_version: String,
+    operations: &'static [OperationView],
+    openapi_version: &'static str,
     origin: String,
 }
 
@@ -357,11 +377,8 @@ pub async fn docs_page(headers: HeaderMap) -> Response {
         _ => "http",
     };
     ApiPage {
-        operations: operations(),
-        openapi_version: serde_json::to_value(&DOCUMENT.openapi)
-            .ok()
-            .and_then(|value| value.as_str().map(str::to_string))
-            .unwrap_or_else(|| "3.1.0".into()),
+        operations: &OPERATIONS,
+        openapi_version: &OPENAPI_VERSION,
         origin: format!("{scheme}://{host}"),
     }
     .into_response()
