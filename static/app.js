@@ -194,6 +194,7 @@
     if (!file || upload) return;
     var problem = showChosen(add);
     if (problem) { input.focus(); return; }
+    if (pastedText(add)) return;
     var data = new FormData(add);
     var request = new XMLHttpRequest();
     upload = request;
@@ -253,7 +254,6 @@
     if (!input || !input.files || input.files.length === 0) return;
     event.preventDefault();
     event.stopPropagation();
-    if (pastedText(add)) return;
     send(add);
   }, true);
 
@@ -322,32 +322,30 @@
     var url = add.querySelector("#job-url");
     if (url) url.value = "";
     add.scrollIntoView({ block: "nearest" });
-    if (pastedText(add)) return;
     send(add);
   });
 
-  // Search as you type: the new list's size is announced (polls that refresh the list are not).
+  // After a swap that search or the inline edit asked for. (A swapped-out element is detached
+  // by now, but still knows where it sat.)
   document.addEventListener("htmx:afterSwap", function (event) {
     var source = event.detail.requestConfig && event.detail.requestConfig.elt;
-    if (!source || !source.closest || !source.closest("#search-form")) return;
-    var region = document.getElementById("search-announce");
-    var list = document.getElementById("job-list");
-    if (!region || !list) return;
-    var cards = list.querySelectorAll(".job-card").length;
-    var more = list.querySelector(".pager-older") ? " or more" : "";
-    region.textContent = cards === 0 ? "No meetings match." :
-      cards + more + (cards === 1 && !more ? " meeting" : " meetings") + " found.";
-  });
-
-  // Saving or cancelling the inline edit puts the focus back where it was: on Edit. (The
-  // swapped-out form is detached by now, but still knows it was the heading's form.)
-  document.addEventListener("htmx:afterSwap", function (event) {
-    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
-    if (!source || !source.closest || !source.closest(".heading-form")) return;
-    var heading = document.getElementById("job-heading");
-    // A refused edit comes back as the form, which focuses its title itself.
-    if (!heading || heading.querySelector("form")) return;
-    var edit = heading.querySelector(".edit-heading");
-    if (edit) edit.focus();
+    if (!source || !source.closest) return;
+    if (source.closest("#search-form")) {
+      // The new list's size is announced (polls that refresh the list are not).
+      var region = document.getElementById("search-announce");
+      var list = document.getElementById("job-list");
+      if (!region || !list) return;
+      var cards = list.querySelectorAll(".job-card").length;
+      var more = list.querySelector(".pager-older") ? " or more" : "";
+      region.textContent = cards === 0 ? "No meetings match." :
+        cards + more + (cards === 1 && !more ? " meeting" : " meetings") + " found.";
+    } else if (source.closest(".heading-form")) {
+      // Saved or cancelled: the focus goes back where it was, on Edit. A refused edit comes
+      // back as the form, which focuses its title itself.
+      var heading = document.getElementById("job-heading");
+      if (!heading || heading.querySelector("form")) return;
+      var edit = heading.querySelector(".edit-heading");
+      if (edit) edit.focus();
+    }
   });
 })();

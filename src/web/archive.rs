@@ -23,35 +23,28 @@ pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 500;
 const MAX_TITLE_CHARS: usize = 200;
 
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Words to find in titles, transcripts and summaries (SQLite FTS5: `budget`, `"exact
     /// phrase"`, `plan*`). Results come best match first, each with a `snippet`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
     /// Only jobs in these states, comma-separated (`completed,error`).
     #[param(example = "completed,error")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// Meetings on or after this date (`2025-09-01` or an ISO 8601 time).
     #[param(example = "2025-09-01")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// Meetings on or before this date (a whole day when given as `2025-09-30`).
     #[param(example = "2025-09-30")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     /// Jobs per page (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<String>,
     /// Where the page starts: a `next_cursor` from an earlier answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
     /// Skip this many jobs (paging by number; `cursor` stays fast on large archives).
     #[param(value_type = Option<u32>, minimum = 0, maximum = 1000000)]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<String>,
 }
 
@@ -181,8 +174,8 @@ pub async fn list_jobs(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> AppResult<Response> {
-    // The parsed query names the answer whatever the order or spelling of its parameters.
-    let key = serde_json::to_string(&query).map_err(|error| AppError::Internal(error.into()))?;
+    // The query as read names the answer, whatever the order of its parameters.
+    let key = format!("{query:?}");
     let store = &state.store;
     let body = state
         .answers
@@ -563,10 +556,9 @@ pub async fn patch_job(
             "nothing to change: send \"title\" and/or \"meetingDate\"",
         ));
     }
-    state.store.update(&id, changes).await?;
     state
         .store
-        .append_log(&id, "Title or meeting date edited")
+        .update_with_log(&id, changes, "Title or meeting date edited")
         .await?;
     let (job, logs) = state.store.job_with_logs(&id).await?;
     Ok(Json(JobView::new(job, &logs, state.store.artifacts())))

@@ -57,17 +57,15 @@ impl<V> Default for AnswerCache<V> {
 struct Turn<'a> {
     building: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     key: &'a str,
-    gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
         let mut building = self.building.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(gate) = self.gate.take() {
-            // Only the map and this turn hold it: nobody is waiting.
-            if Arc::strong_count(&gate) == 2 {
-                building.remove(self.key);
-            }
+        // Only the map and this turn hold it: nobody is waiting.
+        if Arc::strong_count(&self.gate) == 2 {
+            building.remove(self.key);
         }
     }
 }
@@ -95,13 +93,10 @@ impl<V: Clone> AnswerCache<V> {
         let turn = Turn {
             building: &self.building,
             key: &key,
-            gate: Some(gate),
+            gate,
         };
         // Dropped before the turn (declared after it), whichever way this function ends.
-        let _held = match &turn.gate {
-            Some(gate) => gate.lock().await,
-            None => unreachable!("the gate is only taken when the turn is dropped"),
-        };
+        let _held = turn.gate.lock().await;
         // Whoever held the turn before may have built it meanwhile.
         let at = generation();
         if let Some(answer) = self.get(at, &key) {

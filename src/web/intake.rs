@@ -122,13 +122,8 @@ pub async fn create_from_json_transcript(
 /// file), or a `transcript` text field; optional `meetingDate` and `template`.
 pub async fn create_from_multipart(state: &AppState, request: Request) -> AppResult<Response> {
     let received = receive(state, request, None).await?;
-    let common = match received.common(state) {
-        Ok(common) => common,
-        Err(error) => {
-            received.discard().await;
-            return Err(error);
-        }
-    };
+    // On an error the received recording is dropped, which removes its file.
+    let common = received.common(state)?;
     let (job, logs) = create_received(state, received, common).await?;
     Ok((
         StatusCode::CREATED,
@@ -175,12 +170,6 @@ impl Received {
             meeting_date: meeting_date(&self.date_text)?,
             template: template(state, &self.template_text)?,
         })
-    }
-
-    /// Removes an uploaded recording that will not become a job.
-    /// Drops what was received: a recording's temporary file is removed.
-    pub async fn discard(self) {
-        drop(self);
     }
 }
 
@@ -290,7 +279,7 @@ pub async fn receive(
         if matches!(error, AppError::PayloadTooLarge(_)) {
             drain(&mut multipart).await;
         }
-        received.discard().await;
+        // Dropping what was received removes a recording's temporary file.
         return Err(error);
     }
     Ok(received)
@@ -683,10 +672,6 @@ pub async fn name_speakers(
         }
         names.insert(label, name.to_string());
     }
-    let job = state
-        .store
-        .update(id, Changes::new().speakers(&names))
-        .await?;
     let described = if names.is_empty() {
         "Speaker names cleared".to_string()
     } else {
@@ -696,7 +681,10 @@ pub async fn name_speakers(
             .collect();
         format!("Speaker names set: {}", pairs.join(", "))
     };
-    state.store.append_log(id, described).await?;
+    let job = state
+        .store
+        .update_with_log(id, Changes::new().speakers(&names), described)
+        .await?;
     Ok((job, transcript))
 }
 

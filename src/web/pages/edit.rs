@@ -193,10 +193,9 @@ pub async fn save_edit(
         if !date_unchanged {
             changes = changes.meeting_date(meeting_date, job.created_at);
         }
-        let job = state.store.update(&id, changes).await?;
-        state
+        let job = state
             .store
-            .append_log(&id, "Title or meeting date edited")
+            .update_with_log(&id, changes, "Title or meeting date edited")
             .await?;
         let flash = Flash::success("Saved.");
         if !is_htmx(&headers) {

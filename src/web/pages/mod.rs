@@ -388,7 +388,7 @@ pub async fn list_partial(
                 .get("hx-trigger")
                 .is_some_and(|id| id == "search-form") =>
         {
-            let url = partial.list.page_url.clone();
+            let url = partial.list.return_to.clone();
             let mut response = partial.into_response();
             if let Ok(value) = HeaderValue::from_str(&url) {
                 response.headers_mut().insert("hx-push-url", value);
@@ -736,9 +736,8 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
         }
     };
     if shown.has_errors() {
-        if let Some(received) = received {
-            received.discard().await;
-        }
+        // A recording that will not become a job: dropped, its file removed.
+        drop(received);
         return invalid_form(&state, &headers, &session, token, shown).await;
     }
     let common = intake::CommonFields {
@@ -747,9 +746,7 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
     };
     let created = match (url, received) {
         (Some(url), received) => {
-            if let Some(received) = received {
-                received.discard().await;
-            }
+            drop(received);
             actions::create_job(&state, url, common.meeting_date, common.template)
                 .await
                 .map(|(job, _)| {

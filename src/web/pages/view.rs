@@ -410,13 +410,12 @@ pub struct JobList {
     /// The list polls by itself: some job is unfinished and no open job's panel polls for it.
     pub poll: bool,
     pub poll_url: String,
-    /// Where forms in the list send the person back to without JavaScript.
+    /// The page the list sits on (`/` or a job's page) with the list's query: where forms in
+    /// the list send the person back to without JavaScript.
     pub return_to: String,
     pub newer: Option<PageLink>,
     pub older: Option<PageLink>,
     pub state: ListState,
-    /// The page the list sits on (`/` or a job's page) with the list's query.
-    pub page_url: String,
     /// Where "clear the search" leads.
     pub clear_url: String,
     /// A search or filter that could not be used, in words; the list shows everything instead.
@@ -517,7 +516,6 @@ impl JobList {
             poll: any_active && !panel_polls,
             poll_url: partial(&state),
             return_to,
-            page_url: state.url(&base),
             clear_url: base.clone(),
             newer,
             older,
