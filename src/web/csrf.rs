@@ -107,11 +107,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
 }
 
 async fn token_for(session: &Session) -> Result<String, AppError> {
-    let existing: Option<String> = session
-        .get(SESSION_KEY)
-        .await
-        .map_err(|error| AppError::Internal(error.into()))?;
-    if let Some(token) = existing {
+    if let Some(token) = session_token(session).await? {
         return Ok(token);
     }
     let token = format!(
@@ -132,6 +128,13 @@ pub async fn session_token(session: &Session) -> Result<Option<String>, AppError
         .get(SESSION_KEY)
         .await
         .map_err(|error| AppError::Internal(error.into()))
+}
+
+/// The refusal of a form whose token is missing or wrong.
+pub fn expired_form() -> AppError {
+    AppError::Forbidden(
+        "the form has expired or did not come from this site; reload the page and try again".into(),
+    )
 }
 
 /// Compares a submitted token with the session's in constant time.
@@ -182,18 +185,9 @@ where
             .find(|(name, _)| name == FORM_FIELD)
             .map(|(_, value)| value.as_str())
             .unwrap_or("");
-        let expected: Option<String> = session
-            .get(SESSION_KEY)
-            .await
-            .map_err(|error| AppError::Internal(error.into()))?;
-        let valid = expected.is_some_and(|expected| {
-            !submitted.is_empty() && bool::from(submitted.as_bytes().ct_eq(expected.as_bytes()))
-        });
-        if !valid {
-            return Err(AppError::Forbidden(
-                "the form has expired or did not come from this site; reload the page and try again"
-                    .into(),
-            ));
+        let expected = session_token(&session).await?;
+        if !expected.is_some_and(|expected| tokens_match(submitted, &expected)) {
+            return Err(expired_form());
         }
         serde_urlencoded::from_bytes(&bytes)
             .map(CsrfForm)

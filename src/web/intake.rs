@@ -198,12 +198,7 @@ pub async fn receive(
         fields: Vec::new(),
     };
     let mut token_checked = expected_token.is_none();
-    let forged = || {
-        AppError::Forbidden(
-            "the form has expired or did not come from this site; reload the page and try again"
-                .into(),
-        )
-    };
+    let forged = super::csrf::expired_form;
 
     // Whatever goes wrong below, a half-written file does not stay behind.
     let result: AppResult<()> = async {
@@ -600,11 +595,7 @@ async fn create_from_transcript(
     responses((status = 200, description = "The templates", body = TemplateList))
 )]
 pub async fn list_templates(State(state): State<AppState>) -> Json<TemplateList> {
-    let default = state
-        .config
-        .prompt_path
-        .file_stem()
-        .map(|stem| stem.to_string_lossy().into_owned());
+    let default = state.config.default_template();
     let templates = templates::list(&state.config.prompts_dir())
         .into_iter()
         .map(|name| TemplateInfo {
