@@ -428,6 +428,13 @@ impl Config {
         }
     }
 
+    /// The template a job gets when it names none: the one `PROMPT_PATH` points at.
+    pub fn default_template(&self) -> Option<String> {
+        self.prompt_path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+    }
+
     /// The folder of `PROMPT_PATH`, where per-job prompt templates live.
     pub fn prompts_dir(&self) -> PathBuf {
         self.prompt_path

@@ -8,11 +8,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::flash::{self, Flash};
-use super::templates::{AddForm, HeadingPartial, HeadingSaved, JobPage};
-use super::view::{EditForm, Heading, Providers};
+use super::templates::{HeadingPartial, HeadingSaved};
+use super::view::{EditForm, Heading};
 use super::{
-    FormRequest, Media, Outcome, answer, is_htmx, job_list, job_panel, list_of, rendering,
-    safe_return, shown_list,
+    FormRequest, Media, Outcome, answer, is_htmx, job_list, list_of, rendering, safe_return,
+    shown_list, whole_job_page,
 };
 use crate::error::AppError;
 use crate::jobs::parse_meeting_date;
@@ -41,7 +41,7 @@ pub async fn edit_form(
         token,
     } = request;
     let result = async {
-        let (job, logs) = state.store.job_with_logs(&id).await?;
+        let job = state.store.job(&id).await?;
         let heading = Heading::new(&job).editing(EditForm::of(&job));
         if is_htmx(&headers) {
             return Ok::<_, AppError>(
@@ -52,19 +52,8 @@ pub async fn edit_form(
                 .into_response(),
             );
         }
-        let mut panel = job_panel(&state, &job, &logs, Media::Always, None).await?;
-        panel.heading = heading;
-        let list = job_list(&state, Some(&job), &super::list_state(&uri)).await?;
-        Ok(JobPage {
-            csrf_token: token.0,
-            flash: flash::take(&session).await,
-            flash_oob: false,
-            providers: Providers::new(&state.config),
-            form: AddForm::new(&state, &list.return_to),
-            list,
-            panel,
-        }
-        .into_response())
+        let list = super::list_state(&uri);
+        whole_job_page(&state, &session, token, &id, Some(heading), &list).await
     }
     .await;
     result.unwrap_or_else(|error| error_response(rendering(&uri, &headers), error))
@@ -134,7 +123,7 @@ pub async fn save_edit(
         format!("/jobs/{id}")
     };
     let result = async {
-        let (job, logs) = state.store.job_with_logs(&id).await?;
+        let job = state.store.job(&id).await?;
         let mut shown = EditForm {
             title: fields.title.trim().to_string(),
             meeting_date: fields.meeting_date.trim().to_string(),
@@ -172,19 +161,7 @@ pub async fn save_edit(
                 }
                 .into_response()
             } else {
-                let mut panel = job_panel(&state, &job, &logs, Media::Always, None).await?;
-                panel.heading = heading;
-                let list = job_list(&state, Some(&job), &list_of(&back)).await?;
-                JobPage {
-                    csrf_token: token.0,
-                    flash: flash::take(&session).await,
-                    flash_oob: false,
-                    providers: Providers::new(&state.config),
-                    form: AddForm::new(&state, &list.return_to),
-                    list,
-                    panel,
-                }
-                .into_response()
+                whole_job_page(&state, &session, token, &id, Some(heading), &list_of(&back)).await?
             };
             *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             return Ok::<_, AppError>(response);

@@ -339,25 +339,36 @@ pub async fn job_page(
             Err(error) => error.into_response(),
         };
     }
-    let result = async {
-        let (job, logs) = state.store.job_with_logs(&id).await?;
-        let panel = job_panel(&state, &job, &logs, Media::Always, None).await?;
-        let list = job_list(&state, Some(&job), &list_state(&uri)).await?;
-        Ok::<_, AppError>(JobPage {
-            csrf_token: token.0,
-            flash: flash::take(&session).await,
-            flash_oob: false,
-            providers: Providers::new(&state.config),
-            form: AddForm::new(&state, &list.return_to),
-            list,
-            panel,
-        })
+    let page = whole_job_page(&state, &session, token, &id, None, &list_state(&uri)).await;
+    page.unwrap_or_else(|error| error_response(rendering, error))
+}
+
+/// A job's whole page: its panel (with `heading` in place of the plain one, when given) beside
+/// the list as `list` asks.
+pub(super) async fn whole_job_page(
+    state: &AppState,
+    session: &Session,
+    token: CsrfToken,
+    id: &JobId,
+    heading: Option<view::Heading>,
+    list: &ListState,
+) -> AppResult<Response> {
+    let (job, logs) = state.store.job_with_logs(id).await?;
+    let mut panel = job_panel(state, &job, &logs, Media::Always, None).await?;
+    if let Some(heading) = heading {
+        panel.heading = heading;
     }
-    .await;
-    match result {
-        Ok(page) => page.into_response(),
-        Err(error) => error_response(rendering, error),
+    let list = job_list(state, Some(&job), list).await?;
+    Ok(JobPage {
+        csrf_token: token.0,
+        flash: flash::take(session).await,
+        flash_oob: false,
+        providers: Providers::new(&state.config),
+        form: AddForm::new(state, &list.return_to),
+        list,
+        panel,
     }
+    .into_response())
 }
 
 /// `GET /partials/jobs`: the list alone, polled while jobs run.
@@ -693,7 +704,7 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
     };
     // The default template is no choice at all: the job follows PROMPT_PATH.
     let template = match intake::template(&state, &template) {
-        Ok(name) if name == templates::default_template(&state) => None,
+        Ok(name) if name == state.config.default_template() => None,
         Ok(name) => name,
         Err(error) => {
             shown.template_error = Some(sentence(&error.public_message()));

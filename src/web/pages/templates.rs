@@ -65,7 +65,9 @@ impl AddForm {
                 .map(TemplateChoice::new)
                 .collect();
         let max_bytes = state.config.max_download_bytes;
-        let default = default_template(state)
+        let default = state
+            .config
+            .default_template()
             .filter(|name| templates.iter().any(|choice| choice.name == *name));
         Self {
             return_to: return_to.to_string(),
@@ -85,15 +87,6 @@ impl AddForm {
             || self.transcript_error.is_some()
             || self.template_error.is_some()
     }
-}
-
-/// The template a job gets when it names none: the one `PROMPT_PATH` points at.
-pub fn default_template(state: &AppState) -> Option<String> {
-    state
-        .config
-        .prompt_path
-        .file_stem()
-        .map(|stem| stem.to_string_lossy().into_owned())
 }
 
 #[derive(Template, WebTemplate)]
