@@ -59,6 +59,7 @@ impl Application {
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
         let config = Arc::new(config);
+        log_network_trust(&config);
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("could not create DATA_DIR {}", config.data_dir.display()))?;
         let store = Store::open(&config.data_dir).with_context(|| {
@@ -184,4 +185,30 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Says at start-up whose forwarded headers are believed and which host names are answered:
+/// both decide who can do what, and both have defaults an operator should be able to see.
+fn log_network_trust(config: &Config) {
+    let proxies: Vec<String> = config
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let shown = if proxies.len() > 12 {
+        format!("{} … ({} ranges)", proxies[..12].join(", "), proxies.len())
+    } else if proxies.is_empty() {
+        "none".to_string()
+    } else {
+        proxies.join(", ")
+    };
+    tracing::info!(
+        trusted_proxies = %shown,
+        source = config.trusted_proxies_source,
+        "X-Forwarded-For, X-Forwarded-Host and X-Forwarded-Proto are believed only from these peers"
+    );
+    tracing::info!(
+        allowed_hosts = %config.allowed_hosts.describe(),
+        "answering requests for these host names and for any IP address (ALLOWED_HOSTS adds names)"
+    );
 }

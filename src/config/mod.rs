@@ -14,6 +14,11 @@ use std::time::Duration;
 use ipnet::IpNet;
 use url::Url;
 
+pub mod hosts;
+pub mod proxies;
+
+pub use hosts::AllowedHosts;
+
 /// A value that must never be logged or shown.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -132,6 +137,10 @@ pub struct Config {
     /// `0` disables rate limiting.
     pub rate_limit_max_requests: u32,
     pub trusted_proxies: Vec<IpNet>,
+    /// Where `trusted_proxies` came from, for the start-up log.
+    pub trusted_proxies_source: &'static str,
+    /// Host names answered (DNS rebinding); see [`hosts`].
+    pub allowed_hosts: AllowedHosts,
 
     pub prompt_path: PathBuf,
     pub title_prompt_path: PathBuf,
@@ -162,6 +171,8 @@ pub struct Config {
 
     // Not read from the environment: tuning that tests set directly.
     pub retry: RetryPolicy,
+    /// Addresses the rate limiter remembers per bucket before it starts afresh.
+    pub rate_limit_max_tracked: usize,
     /// Host names answered without DNS (tests use it to give a name a chosen address).
     pub hosts_override: HashMap<String, Vec<IpAddr>>,
 }
@@ -174,15 +185,12 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         variable,
         message: message.into(),
     }
 }
-
-pub const DEFAULT_TRUSTED_PROXIES: &str =
-    "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7";
 
 impl Config {
     /// Reads the process environment (after `.env`, if the caller loaded it).
@@ -292,6 +300,15 @@ impl Config {
             return Err(bad("PROVIDER_TIMEOUT_SECS", "must be at least 1"));
         }
 
+        let (trusted_proxies, trusted_proxies_source) = match vars.string("TRUSTED_PROXIES") {
+            Some(value) => (parse_cidrs("TRUSTED_PROXIES", &value)?, "TRUSTED_PROXIES"),
+            None if proxies::in_container() => (
+                proxies::automatic_here(),
+                "automatic: loopback and this container's networks, without their gateways",
+            ),
+            None => (proxies::automatic_here(), "automatic: loopback only"),
+        };
+
         Ok(Self {
             host: parse_host(vars.string("HOST").as_deref().unwrap_or("0.0.0.0"))?,
             port: vars.parse("PORT", 3000)?,
@@ -338,11 +355,11 @@ impl Config {
             basic_auth,
             rate_limit_window: Duration::from_millis(rate_limit_window_ms),
             rate_limit_max_requests: vars.parse("RATE_LIMIT_MAX_REQUESTS", 60)?,
-            trusted_proxies: parse_cidrs(
-                "TRUSTED_PROXIES",
-                vars.string("TRUSTED_PROXIES")
-                    .as_deref()
-                    .unwrap_or(DEFAULT_TRUSTED_PROXIES),
+            trusted_proxies,
+            trusted_proxies_source,
+            allowed_hosts: AllowedHosts::parse(
+                vars.string("ALLOWED_HOSTS").as_deref(),
+                hosts::machine_name().as_deref(),
             )?,
 
             prompt_path,
@@ -395,6 +412,7 @@ impl Config {
             connect_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(15),
             retry: RetryPolicy::default(),
+            rate_limit_max_tracked: crate::web::rate_limit::MAX_TRACKED,
             hosts_override: HashMap::new(),
         })
     }
@@ -433,6 +451,46 @@ impl Config {
         self.prompt_path
             .file_stem()
             .map(|stem| stem.to_string_lossy().into_owned())
+    }
+
+    /// `text` with every configured secret value, and anything that looks like a bearer token
+    /// or an OpenAI-style key, replaced by `[redacted]`. Providers echo what they received
+    /// ("Incorrect API key provided: sk-…"); their messages go through here before they are
+    /// stored in a job, shown or logged.
+    pub fn redact(&self, text: &str) -> String {
+        static PATTERNS: std::sync::LazyLock<[regex::Regex; 3]> = std::sync::LazyLock::new(|| {
+            [
+                regex::Regex::new(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]{8,}")
+                    .expect("a valid pattern"),
+                regex::Regex::new(
+                    r"(?i)\b(api[_-]?key|access[_-]?token|token|key|secret|password)(=)[^&\s\x22']{4,}",
+                )
+                .expect("a valid pattern"),
+                regex::Regex::new(r"\b(sk|pk|rk)(-)[A-Za-z0-9_*-]{6,}").expect("a valid pattern"),
+            ]
+        });
+        let mut text = text.to_string();
+        let secrets = [
+            &self.openai_api_key,
+            &self.assemblyai_api_key,
+            &self.transcribe_api_key,
+            &self.webhook_secret,
+        ];
+        let password = self.basic_auth.as_ref().map(|auth| &auth.password);
+        for secret in secrets.into_iter().flatten().chain(password) {
+            // Shorter values would redact ordinary words; no real key is that short.
+            if secret.expose().len() >= 4 && text.contains(secret.expose()) {
+                text = text.replace(secret.expose(), "[redacted]");
+            }
+        }
+        for pattern in PATTERNS.iter() {
+            if let std::borrow::Cow::Owned(replaced) =
+                pattern.replace_all(&text, "${1}${2}[redacted]")
+            {
+                text = replaced;
+            }
+        }
+        text
     }
 
     /// The folder of `PROMPT_PATH`, where per-job prompt templates live.
@@ -559,7 +617,15 @@ mod tests {
         assert_eq!(config.assemblyai_poll_interval, Duration::from_millis(3000));
         assert_eq!(config.rate_limit_window, Duration::from_secs(60));
         assert_eq!(config.rate_limit_max_requests, 60);
-        assert_eq!(config.trusted_proxies.len(), 6);
+        // Loopback is trusted; a LAN client is not (it could choose its own rate-limit key).
+        assert!(proxies::trusted(
+            "127.0.0.1".parse().unwrap(),
+            &config.trusted_proxies
+        ));
+        assert!(!proxies::trusted(
+            "192.168.1.50".parse().unwrap(),
+            &config.trusted_proxies
+        ));
         assert_eq!(
             config.title_prompt_path,
             PathBuf::from("prompts/title_generator.md")
@@ -689,6 +755,40 @@ mod tests {
         let config = config(&[("OPENAI_API_KEY", ""), ("PORT", " ")]).unwrap();
         assert!(config.openai_api_key.is_none());
         assert_eq!(config.port, 3000);
+    }
+
+    #[test]
+    fn secrets_and_keys_are_redacted_from_provider_messages() {
+        let config = config(&[
+            ("OPENAI_API_KEY", "my-llm-key-1234567"),
+            ("ASSEMBLYAI_API_KEY", "0123456789abcdef0123456789abcdef"),
+            ("BASIC_AUTH_USER", "ana"),
+            ("BASIC_AUTH_PASSWORD", "correct horse"),
+        ])
+        .unwrap();
+        let message = "401: Incorrect API key provided: my-llm-key-1234567. Also \
+            sk-proj-AbC123xyz_-987, header Authorization: Bearer eyJhbGciOi.J9.xyz, \
+            key 0123456789abcdef0123456789abcdef, password correct horse, token=abcdefgh12345";
+        let redacted = config.redact(message);
+        for secret in [
+            "my-llm-key-1234567",
+            "sk-proj-AbC123xyz",
+            "eyJhbGciOi",
+            "0123456789abcdef",
+            "correct horse",
+            "abcdefgh12345",
+        ] {
+            assert!(!redacted.contains(secret), "{secret} in {redacted}");
+        }
+        assert!(redacted.starts_with("401: Incorrect API key provided: [redacted]."));
+        // Ordinary text is left alone.
+        for ordinary in [
+            "the URL did not serve audio (got text/html)",
+            "Basic understanding: the token limitation of 8192 tokens was reached",
+            "task-manager and disk-based sk-learn",
+        ] {
+            assert_eq!(config.redact(ordinary), ordinary);
+        }
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! network): then it is the right-most `X-Forwarded-For` entry that is not itself a trusted
 //! proxy. Entries further left were written by the client and prove nothing, so a client
 //! cannot pick its own key by sending a made-up header.
+//!
+//! Only a trusted proxy's `X-Forwarded-Host` and `X-Forwarded-Proto` are believed too: they
+//! are recorded as [`Forwarded`] for the cross-site check.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -31,8 +34,34 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
-    proxies.iter().any(|net| net.contains(&ip))
+use crate::config::proxies::trusted;
+
+/// What a trusted proxy said about the request it forwarded: the host and scheme the browser
+/// used. Absent when the peer is not a trusted proxy (its headers prove nothing).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forwarded {
+    /// `X-Forwarded-Host`, as sent (possibly a comma-separated list).
+    pub host: Option<String>,
+    /// `X-Forwarded-Proto` of the first hop, lower case (`https`).
+    pub proto: Option<String>,
+}
+
+impl Forwarded {
+    fn from_headers(headers: &HeaderMap) -> Self {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::trim)
+                .filter(|value| !value.is_empty())
+        };
+        Self {
+            host: header("x-forwarded-host").map(str::to_string),
+            proto: header("x-forwarded-proto")
+                .and_then(|value| value.split(',').next())
+                .map(|value| value.trim().to_ascii_lowercase()),
+        }
+    }
 }
 
 /// One `X-Forwarded-For` entry: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`, `[2001:db8::1]:80`.
@@ -78,9 +107,43 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(address)| address.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let address = client_address(peer, request.headers(), &state.config.trusted_proxies);
+    let proxies = &state.config.trusted_proxies;
+    let address = client_address(peer, request.headers(), proxies);
+    if trusted(canonical(peer), proxies) {
+        let forwarded = Forwarded::from_headers(request.headers());
+        request.extensions_mut().insert(forwarded);
+    } else {
+        warn_of_direct_access(canonical(peer), proxies);
+    }
     request.extensions_mut().insert(ClientAddress(address));
     next.run(request).await
+}
+
+/// When proxies other than loopback are trusted, a request from an untrusted peer means the
+/// port was reached around the proxy (a published port, or another network). Said once an hour
+/// at most: it may be on purpose, and the log must not fill with it.
+fn warn_of_direct_access(peer: IpAddr, proxies: &[IpNet]) {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST_WARNED: AtomicI64 = AtomicI64::new(i64::MIN);
+    if proxies.iter().all(|net| net.addr().is_loopback()) {
+        return;
+    }
+    let now = crate::jobs::now_millis();
+    let last = LAST_WARNED.load(Ordering::Relaxed);
+    if now.saturating_sub(last) < 3_600_000
+        || LAST_WARNED
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    tracing::warn!(
+        %peer,
+        "a request reached FocusFlow directly, not through a trusted proxy: it is rate limited by \
+         its own address and its X-Forwarded-* headers are ignored. Expected if the port is \
+         published on purpose; if a proxy sits in front, add its address to TRUSTED_PROXIES \
+         (said at most once an hour)"
+    );
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
@@ -98,10 +161,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DEFAULT_TRUSTED_PROXIES;
 
+    /// Loopback, and the private ranges a Docker network may use.
     fn proxies() -> Vec<IpNet> {
-        DEFAULT_TRUSTED_PROXIES
+        "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
             .split(',')
             .map(|net| net.parse().unwrap())
             .collect()

@@ -18,6 +18,7 @@ use tower_sessions::Session;
 use url::Url;
 
 use super::AppState;
+use super::client::Forwarded;
 use super::negotiate::{Rendering, error_response};
 use crate::error::AppError;
 
@@ -25,8 +26,13 @@ use crate::error::AppError;
 pub const FORM_FIELD: &str = "csrf_token";
 const SESSION_KEY: &str = "csrf_token";
 
-/// Why a request looks cross-site, if it does.
-pub fn cross_site_reason(method: &Method, headers: &HeaderMap) -> Option<String> {
+/// Why a request looks cross-site, if it does. `forwarded` is what a trusted proxy said of the
+/// host and scheme the browser used; another client's `X-Forwarded-*` headers are not looked at.
+pub fn cross_site_reason(
+    method: &Method,
+    headers: &HeaderMap,
+    forwarded: Option<&Forwarded>,
+) -> Option<String> {
     if matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
@@ -51,6 +57,15 @@ pub fn cross_site_reason(method: &Method, headers: &HeaderMap) -> Option<String>
     else {
         return Some(format!("the request came from an opaque origin ({origin})"));
     };
+    // The scheme the browser used is known when a trusted proxy says it: a page served over
+    // plain http (which anyone on the path can write) may not post to the https site.
+    if let Some(proto) = forwarded.and_then(|forwarded| forwarded.proto.as_deref())
+        && proto != scheme
+    {
+        return Some(format!(
+            "the request came from {origin}, but this site was reached over {proto}"
+        ));
+    }
     let default_port = if scheme == "https" { 443 } else { 80 };
     let matches = |host_header: &str| {
         host_header
@@ -61,8 +76,8 @@ pub fn cross_site_reason(method: &Method, headers: &HeaderMap) -> Option<String>
                     && authority.port_u16().unwrap_or(default_port) == origin_port
             })
     };
-    let hosts = [header("host"), header("x-forwarded-host")];
-    if hosts
+    let forwarded_host = forwarded.and_then(|forwarded| forwarded.host.as_deref());
+    if [header("host"), forwarded_host]
         .into_iter()
         .flatten()
         .any(|host| host.split(',').any(matches))
@@ -79,7 +94,8 @@ pub async fn refuse_cross_site(
     request: Request,
     next: Next,
 ) -> Response {
-    match cross_site_reason(request.method(), request.headers()) {
+    let forwarded = request.extensions().get::<Forwarded>();
+    match cross_site_reason(request.method(), request.headers(), forwarded) {
         None => next.run(request).await,
         Some(reason) => {
             tracing::warn!(path = request.uri().path(), %reason, "cross-site request refused");
@@ -214,7 +230,7 @@ mod tests {
     fn same_origin_and_originless_requests_pass() {
         let post = Method::POST;
         assert_eq!(
-            cross_site_reason(&post, &headers(&[("host", "localhost:3000")])),
+            cross_site_reason(&post, &headers(&[("host", "localhost:3000")]), None),
             None
         );
         assert_eq!(
@@ -223,7 +239,8 @@ mod tests {
                 &headers(&[
                     ("host", "localhost:3000"),
                     ("origin", "http://localhost:3000")
-                ])
+                ]),
+                None
             ),
             None
         );
@@ -233,21 +250,24 @@ mod tests {
                 &headers(&[
                     ("host", "focus.example.com"),
                     ("origin", "https://focus.example.com")
-                ])
+                ]),
+                None
             ),
             None
         );
         assert_eq!(
             cross_site_reason(
                 &post,
-                &headers(&[("host", "[::1]:3000"), ("origin", "http://[::1]:3000")])
+                &headers(&[("host", "[::1]:3000"), ("origin", "http://[::1]:3000")]),
+                None
             ),
             None
         );
         assert_eq!(
             cross_site_reason(
                 &post,
-                &headers(&[("host", "x:1"), ("sec-fetch-site", "same-origin")])
+                &headers(&[("host", "x:1"), ("sec-fetch-site", "same-origin")]),
+                None
             ),
             None
         );
@@ -255,7 +275,8 @@ mod tests {
         assert_eq!(
             cross_site_reason(
                 &Method::GET,
-                &headers(&[("origin", "https://evil.example")])
+                &headers(&[("origin", "https://evil.example")]),
+                None
             ),
             None
         );
@@ -281,13 +302,59 @@ mod tests {
             ],
         ] {
             assert!(
-                cross_site_reason(&post, &headers(&pairs)).is_some(),
+                cross_site_reason(&post, &headers(&pairs), None).is_some(),
                 "{pairs:?}"
             );
             assert!(
-                cross_site_reason(&Method::DELETE, &headers(&pairs)).is_some(),
+                cross_site_reason(&Method::DELETE, &headers(&pairs), None).is_some(),
                 "{pairs:?}"
             );
         }
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_a_trusted_proxy() {
+        let post = Method::POST;
+        // Behind Traefik: Host is the container's, the browser's host is forwarded.
+        let behind_proxy = headers(&[
+            ("host", "focusflow:3000"),
+            ("origin", "https://meetings.example.com"),
+            ("x-forwarded-host", "meetings.example.com"),
+        ]);
+        let traefik = Forwarded {
+            host: Some("meetings.example.com".into()),
+            proto: Some("https".into()),
+        };
+        assert_eq!(
+            cross_site_reason(&post, &behind_proxy, Some(&traefik)),
+            None
+        );
+        // The same headers from any other client prove nothing.
+        assert!(cross_site_reason(&post, &behind_proxy, None).is_some());
+    }
+
+    #[test]
+    fn the_scheme_must_match_when_a_trusted_proxy_tells_it() {
+        let post = Method::POST;
+        let plain_page = headers(&[
+            ("host", "meetings.example.com"),
+            ("origin", "http://meetings.example.com:443"),
+        ]);
+        let over_tls = Forwarded {
+            host: None,
+            proto: Some("https".into()),
+        };
+        let reason = cross_site_reason(&post, &plain_page, Some(&over_tls)).unwrap();
+        assert!(reason.contains("over https"), "{reason}");
+        let tls_page = headers(&[
+            ("host", "meetings.example.com"),
+            ("origin", "https://meetings.example.com"),
+        ]);
+        assert_eq!(cross_site_reason(&post, &tls_page, Some(&over_tls)), None);
+        let over_http = Forwarded {
+            host: None,
+            proto: Some("http".into()),
+        };
+        assert!(cross_site_reason(&post, &tls_page, Some(&over_http)).is_some());
     }
 }

@@ -10,6 +10,7 @@ pub mod client;
 pub mod csrf;
 mod extract;
 mod headers;
+mod hosts;
 mod intake;
 mod logs;
 pub mod negotiate;
@@ -66,7 +67,11 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Arc<Config>, store: Store, queue: Queue, clients: Clients) -> Self {
-        let limits = RateLimits::new(config.rate_limit_window, config.rate_limit_max_requests);
+        let limits = RateLimits::with_capacity(
+            config.rate_limit_window,
+            config.rate_limit_max_requests,
+            config.rate_limit_max_tracked,
+        );
         Self {
             config,
             store,
@@ -182,7 +187,7 @@ pub fn routes() -> Vec<(Method, &'static str)> {
 pub(crate) const JSON_BODY_LIMIT: usize = 64 * 1024;
 
 /// The router with its layers. Requests pass them top to bottom: tracing, security headers,
-/// the request timeout, client identification, the rate limit, basic auth, the cross-site
+/// the allowed host names, the request timeout, client identification, the rate limit, basic auth, the cross-site
 /// check, sessions, the body limit, then the route.
 pub fn router(state: AppState) -> Router {
     let sessions = SessionManagerLayer::new(state.sessions.clone())
@@ -216,6 +221,10 @@ pub fn router(state: AppState) -> Router {
             client::identify,
         ))
         .layer(middleware::from_fn(request_timeout))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            hosts::require_allowed_host,
+        ))
         .layer(middleware::from_fn(headers::secure))
         .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .layer(

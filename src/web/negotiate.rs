@@ -66,6 +66,7 @@ fn title_for(status: StatusCode) -> &'static str {
         409 => "Not right now",
         413 => "Too large",
         415 => "Wrong kind of request",
+        421 => "Wrong address for this FocusFlow",
         429 => "Slow down a little",
         503 => "Unavailable",
         _ => "Something went wrong",

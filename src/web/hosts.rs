@@ -1,0 +1,72 @@
+//! Middleware: requests for a host name this server does not answer are refused (DNS
+//! rebinding; see [`crate::config::hosts`]). The health probe is answered whatever the name,
+//! so a container's health check works however it is addressed.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::AppState;
+use super::negotiate::{Rendering, error_response};
+use crate::error::AppError;
+
+pub async fn require_allowed_host(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path() == "/api/health" {
+        return next.run(request).await;
+    }
+    // HTTP/1.1 requires Host; an absolute-form request carries it in the target instead. A
+    // request with neither did not come from a browser, which always sends one.
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.to_string())
+        });
+    let Some(host) = host else {
+        return next.run(request).await;
+    };
+    if state.config.allowed_hosts.allows(&host) {
+        return next.run(request).await;
+    }
+    warn_of_refusal(&host);
+    let shown: String = host.chars().take(100).collect();
+    error_response(
+        Rendering::of(&request),
+        AppError::MisdirectedRequest(format!(
+            "this FocusFlow does not answer to the host name {shown:?}. If that is its address, \
+             add the name to ALLOWED_HOSTS (comma-separated host names, e.g. \
+             ALLOWED_HOSTS=meetings.example.com) and restart it"
+        )),
+    )
+}
+
+/// One line a minute at most: a page trying names in a loop must not fill the log.
+fn warn_of_refusal(host: &str) {
+    static LAST_WARNED: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = crate::jobs::now_millis();
+    let last = LAST_WARNED.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= 60_000
+        && LAST_WARNED
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let shown: String = host.chars().take(100).collect();
+        tracing::warn!(
+            host = %shown,
+            "refused a request for a host name not in ALLOWED_HOSTS (possible DNS rebinding); \
+             if this is FocusFlow's own address, add it to ALLOWED_HOSTS (said once a minute at most)"
+        );
+    }
+}
