@@ -326,21 +326,28 @@ pub fn iso_millis(millis: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// The years a meeting date may fall in: a recording older or newer than these is a typo (or a
+/// year such as -0001, which sorts and shows badly everywhere).
+pub const MEETING_YEARS: std::ops::RangeInclusive<i32> = 1900..=2200;
+
 /// Parses the meeting dates people and pages write: RFC 3339, `2025-09-25 20:05:39`,
 /// `2025-09-25T20:05`, `2025-09-25`, or milliseconds/seconds since the epoch.
-/// Returns the ISO 8601 form; local times without an offset are taken as UTC.
+/// Returns the ISO 8601 form; local times without an offset are taken as UTC. Dates outside
+/// [`MEETING_YEARS`] are refused.
 pub fn parse_meeting_date(value: &str) -> Option<String> {
+    use chrono::Datelike;
+    parse_instant(value.trim())
+        .filter(|date| MEETING_YEARS.contains(&date.year()))
+        .map(|date| date.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+}
+
+fn parse_instant(value: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-    let value = value.trim();
     if value.is_empty() {
         return None;
     }
     if let Ok(date) = DateTime::parse_from_rfc3339(value) {
-        return Some(
-            date.with_timezone(&Utc)
-                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                .to_string(),
-        );
+        return Some(date.with_timezone(&Utc));
     }
     for format in [
         "%Y-%m-%d %H:%M:%S",
@@ -351,16 +358,11 @@ pub fn parse_meeting_date(value: &str) -> Option<String> {
         "%Y-%m-%d %H:%M:%S%.f",
     ] {
         if let Ok(date) = NaiveDateTime::parse_from_str(value, format) {
-            return Some(date.and_utc().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+            return Some(date.and_utc());
         }
     }
     if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        return Some(
-            date.and_hms_opt(0, 0, 0)?
-                .and_utc()
-                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                .to_string(),
-        );
+        return Some(date.and_hms_opt(0, 0, 0)?.and_utc());
     }
     if let Ok(number) = value.parse::<i64>() {
         // Ten digits are seconds (until 2286), more are milliseconds.
@@ -369,9 +371,7 @@ pub fn parse_meeting_date(value: &str) -> Option<String> {
         } else {
             number
         };
-        return DateTime::from_timestamp_millis(millis)
-            .filter(|date| date.timestamp() > 0)
-            .map(|date| date.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+        return DateTime::from_timestamp_millis(millis).filter(|date| date.timestamp() > 0);
     }
     None
 }
@@ -464,6 +464,22 @@ mod tests {
         );
         assert_eq!(parse_meeting_date("yesterday"), None);
         assert_eq!(parse_meeting_date("99999999999999999999"), None);
+    }
+
+    #[test]
+    fn meeting_dates_outside_sane_years_are_refused() {
+        for value in [
+            "-0001-01-01T00:00:00Z",
+            "0000-01-01",
+            "1899-12-31T23:59:59Z",
+            "2201-01-01",
+            "9999-12-31T23:59:59Z",
+            "+12345-01-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_meeting_date(value), None, "{value}");
+        }
+        assert!(parse_meeting_date("1900-01-01").is_some());
+        assert!(parse_meeting_date("2200-12-31T23:59:59Z").is_some());
     }
 
     #[test]

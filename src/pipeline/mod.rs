@@ -59,9 +59,10 @@ pub struct StageContext {
 }
 
 impl StageContext {
-    /// Appends a line to the job's log (and to the tracing output).
+    /// Appends a line to the job's log (and to the tracing output), with any secret a
+    /// provider echoed redacted.
     pub async fn log(&self, message: impl Into<String>) {
-        let message = message.into();
+        let message = self.config.redact(&message.into());
         tracing::info!(job = %self.job_id, "{message}");
         if let Err(error) = self.store.append_log(&self.job_id, message).await {
             tracing::warn!(job = %self.job_id, %error, "could not append a log line");
@@ -276,7 +277,8 @@ impl Worker {
             // Deleted while it ran: nothing to record.
             Err(StageError::Store(StoreError::NotFound)) => return Ok(()),
             Err(error) => {
-                let message = error.to_string();
+                // Provider messages may echo a key: never stored, shown or logged as is.
+                let message = self.config.redact(&error.to_string());
                 tracing::warn!(error = %message, "job failed");
                 if let Ok(failed) = self.store.job(&id).await {
                     let stage = failed.current_stage().map(Stage::as_str).unwrap_or("queue");

@@ -164,6 +164,7 @@ impl Dispatcher {
     }
 
     async fn log(&self, job_id: &str, message: String) {
+        let message = self.config.redact(&message);
         tracing::info!(job = job_id, "{message}");
         if let Ok(id) = JobId::parse(job_id) {
             // The job may have been deleted since; its event is still delivered.

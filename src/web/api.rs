@@ -34,7 +34,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
             assemblyai: state.config.transcriber() == crate::config::TranscriberChoice::AssemblyAi,
             transcriber: state.config.transcriber().as_str().into(),
             openai: state.config.summaries_enabled(),
-            data_dir: state.config.data_dir.display().to_string(),
+            data_dir: shown_data_dir(&state.config.data_dir),
         },
     };
     let status = if healthy {
@@ -45,13 +45,24 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
+/// `DATA_DIR` as a client may see it: as configured when relative (`./data`), else only its
+/// last folder's name, so the health probe that anyone may call shows no server path.
+fn shown_data_dir(data_dir: &std::path::Path) -> String {
+    if data_dir.is_relative() {
+        return data_dir.display().to_string();
+    }
+    data_dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| ".".into())
+}
+
 /// Every job, newest meeting first (the original app's answer, without parameters).
 pub async fn list_all_jobs(state: &AppState) -> AppResult<JobList> {
     let jobs = state.store.all_jobs_with_logs().await?;
-    let artifacts = state.store.artifacts();
     let jobs = jobs
         .into_iter()
-        .map(|(job, logs)| JobView::new(job, &logs, artifacts))
+        .map(|(job, logs)| JobView::new(job, &logs))
         .collect();
     Ok(JobList {
         jobs,
@@ -152,11 +163,7 @@ async fn create_from_json(state: AppState, body: Value) -> AppResult<axum::respo
     let template = super::intake::template_from_json(&state, &mut body)?;
 
     let (job, logs) = actions::create_job(&state, url, meeting_date, template).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(JobView::new(job, &logs, state.store.artifacts())),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(JobView::new(job, &logs))).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -188,7 +195,7 @@ pub async fn get_job(
     let transcript_path = job.transcript_path.clone();
     let summary_path = job.summary_path.clone();
     let speakers = job.speakers.clone();
-    let mut view = JobView::new(job, &logs, artifacts);
+    let mut view = JobView::new(job, &logs);
     if want_content {
         view.transcript = artifacts
             .read_text(transcript_path.as_deref())
@@ -289,7 +296,7 @@ pub async fn resummarize(
     // The job as queued: read again, a worker may already have taken it.
     let job = actions::queue_summary(&state, &id).await?;
     let logs = state.store.logs_after(&id, 0).await?;
-    Ok(Json(JobView::new(job, &logs, state.store.artifacts())))
+    Ok(Json(JobView::new(job, &logs)))
 }
 
 /// The transcript as text, with speaker names.

@@ -204,13 +204,12 @@ pub async fn list_jobs(
 async fn list_page(state: &AppState, query: &ListQuery) -> AppResult<JobList> {
     let filter = query.filter()?;
     let (page, mut logs) = state.store.find_jobs_with_logs(filter).await?;
-    let artifacts = state.store.artifacts();
     let jobs = page
         .jobs
         .into_iter()
         .map(|found| {
             let lines = logs.remove(&found.job.id).unwrap_or_default();
-            let mut view = JobView::new(found.job, &lines, artifacts);
+            let mut view = JobView::new(found.job, &lines);
             view.snippet = found.snippet.as_deref().map(snippet_html);
             view
         })
@@ -426,7 +425,7 @@ pub async fn export(
                 .await?
                 .map(|text| apply_speaker_names(&text, &job.speakers));
             let utterances = utterances(&state, &job).await?;
-            let mut view = JobView::new(job.clone(), &logs, artifacts);
+            let mut view = JobView::new(job.clone(), &logs);
             view.transcript = transcript;
             let export = JobExport {
                 job: view,
@@ -561,7 +560,7 @@ pub async fn patch_job(
         .update_with_log(&id, changes, "Title or meeting date edited")
         .await?;
     let (job, logs) = state.store.job_with_logs(&id).await?;
-    Ok(Json(JobView::new(job, &logs, state.store.artifacts())))
+    Ok(Json(JobView::new(job, &logs)))
 }
 
 #[cfg(test)]

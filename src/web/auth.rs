@@ -78,7 +78,13 @@ pub async fn require(State(state): State<AppState>, request: Request, next: Next
     if given.is_some() {
         tracing::warn!(%client, path = request.uri().path(), "failed sign-in");
     }
-    state.limits.charge_failure(client);
+    // A failure costs one action in all: an API request or a form post already paid it in the
+    // rate limiter, a page view paid only from the views bucket.
+    if super::rate_limit::bucket_for(request.method(), request.uri().path())
+        != Some(super::rate_limit::Bucket::Actions)
+    {
+        state.limits.charge_failure(client);
+    }
     let mut response = error_response(
         Rendering::of(&request),
         AppError::Unauthorized("sign in with the user name and password of this FocusFlow".into()),

@@ -111,11 +111,7 @@ pub async fn create_from_json_transcript(
     let format = CaptionFormat::sniff(&text);
     let (job, logs) =
         create_from_transcript(state, JobId::generate(), "pasted", format, &text, common).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(JobView::new(job, &logs, state.store.artifacts())),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(JobView::new(job, &logs))).into_response())
 }
 
 /// `POST /api/jobs` as `multipart/form-data`: a `file` part (audio, video, or a transcript
@@ -125,11 +121,7 @@ pub async fn create_from_multipart(state: &AppState, request: Request) -> AppRes
     // On an error the received recording is dropped, which removes its file.
     let common = received.common(state)?;
     let (job, logs) = create_received(state, received, common).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(JobView::new(job, &logs, state.store.artifacts())),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(JobView::new(job, &logs))).into_response())
 }
 
 /// A multipart create request as read: the file (already on disk when it is audio), the
@@ -721,7 +713,7 @@ pub async fn set_speakers(
     let (job, logs) = (job.clone(), state.store.logs_after(&job.id, 0).await?);
     let summary_path = job.summary_path.clone();
     let speakers = job.speakers.clone();
-    let mut view = JobView::new(job, &logs, artifacts);
+    let mut view = JobView::new(job, &logs);
     view.transcript = Some(apply_speaker_names(&transcript, &speakers));
     if let Some(summary) = artifacts.read_text(summary_path.as_deref()).await? {
         view.summary = Some(summary);

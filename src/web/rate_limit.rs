@@ -8,12 +8,19 @@
 //! Static assets and the health probe are not limited.
 //!
 //! Memory stays bounded: idle keys are pruned every few seconds, and if more than
-//! [`MAX_TRACKED`] addresses are live at once, the table is emptied rather than grown.
+//! [`MAX_TRACKED`] addresses are live at once, idle ones are forgotten first, then the table is
+//! emptied rather than grown. A client that is refused now is remembered apart, until its wait
+//! is over, so emptying the table never hands it a fresh bucket.
+//!
+//! Refusals are not logged one by one (a client hammering the server would write a line per
+//! request): the first refusal of a period is logged, the rest are counted and reported in one
+//! line every ten seconds.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::Method;
@@ -50,12 +57,32 @@ struct Limiters {
     actions: Table,
     views: Table,
     clock: DefaultClock,
+    /// More live addresses than this per table, and the table is emptied.
+    max_tracked: usize,
+    refusals: Mutex<Refusals>,
 }
 
-/// A keyed limiter that can be replaced by an empty one.
+/// Refusals since the last report.
+#[derive(Default)]
+struct Refusals {
+    count: u64,
+    clients: std::collections::HashSet<IpAddr>,
+    /// When the current period's first refusal was logged; None when no period is open.
+    period_started: Option<Instant>,
+}
+
+/// How long refusals are counted before they are reported in one line.
+const REPORT_EVERY: Duration = Duration::from_secs(10);
+/// Distinct clients named in a report at most (the count goes on).
+const REPORTED_CLIENTS: usize = 1000;
+
+/// A keyed limiter that can be replaced by an empty one, and the clients it refuses now.
 struct Table {
     quota: Quota,
     limiter: RwLock<Arc<Keyed>>,
+    /// Clients refused now, and until when. Kept apart from the limiter, which may be emptied:
+    /// a client stays refused until its wait is over, whatever happens to the table.
+    limited: Mutex<HashMap<IpAddr, Instant>>,
 }
 
 impl Table {
@@ -63,7 +90,12 @@ impl Table {
         Self {
             quota,
             limiter: RwLock::new(Arc::new(RateLimiter::keyed(quota))),
+            limited: Mutex::default(),
         }
+    }
+
+    fn limited(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Instant>> {
+        self.limited.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn get(&self) -> Arc<Keyed> {
@@ -81,7 +113,7 @@ impl Table {
 }
 
 /// Clients share a key per IPv6 /64: one household or server gets a whole /64 to pick from.
-fn key(ip: IpAddr) -> IpAddr {
+pub(crate) fn key(ip: IpAddr) -> IpAddr {
     match super::client::canonical(ip) {
         IpAddr::V6(v6) => {
             let bits = u128::from(v6) & !((1u128 << 64) - 1);
@@ -100,6 +132,11 @@ fn quota(window: Duration, max: u32) -> Option<Quota> {
 impl RateLimits {
     /// `max == 0` disables limiting.
     pub fn new(window: Duration, max: u32) -> Self {
+        Self::with_capacity(window, max, MAX_TRACKED)
+    }
+
+    /// As [`Self::new`], remembering at most `max_tracked` addresses per bucket.
+    pub fn with_capacity(window: Duration, max: u32, max_tracked: usize) -> Self {
         let actions = quota(window, max);
         let views = quota(window, max.saturating_mul(VIEWS_FACTOR));
         let inner = match (actions, views) {
@@ -107,6 +144,8 @@ impl RateLimits {
                 actions: Table::new(actions),
                 views: Table::new(views),
                 clock: DefaultClock::default(),
+                max_tracked: max_tracked.max(1),
+                refusals: Mutex::default(),
             })),
             _ => None,
         };
@@ -126,21 +165,93 @@ impl RateLimits {
             Bucket::Actions => &limiters.actions,
             Bucket::Views => &limiters.views,
         };
+        let key = key(client);
+        let now = Instant::now();
+        if let Some(until) = table.limited().get(&key).copied()
+            && until > now
+        {
+            return Err(until - now);
+        }
         let mut limiter = table.get();
-        if limiter.len() >= MAX_TRACKED {
+        if limiter.len() >= limiters.max_tracked {
+            // Idle addresses first: their buckets are full, so forgetting them changes nothing.
             limiter.retain_recent();
-            if limiter.len() >= MAX_TRACKED {
+            if limiter.len() >= limiters.max_tracked {
                 tracing::warn!(
                     tracked = limiter.len(),
-                    "the rate limiter tracks too many addresses; starting afresh"
+                    "the rate limiter tracks too many busy addresses; starting afresh (clients \
+                     refused now stay refused)"
                 );
                 table.reset();
                 limiter = table.get();
             }
         }
-        limiter
-            .check_key(&key(client))
-            .map_err(|not_until| not_until.wait_time_from(limiters.clock.now()))
+        limiter.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(limiters.clock.now());
+            let mut limited = table.limited();
+            if limited.len() < limiters.max_tracked {
+                limited.insert(key, now + wait);
+            }
+            wait
+        })
+    }
+
+    /// Notes a refused request for the log: the first of a period is logged at once, the rest
+    /// are counted and reported by [`Self::report_refusals`].
+    pub fn note_refusal(&self, client: IpAddr, bucket: Bucket, retry_after_secs: u64) {
+        let Some(limiters) = &self.inner else {
+            return;
+        };
+        let mut refusals = limiters.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        if refusals.period_started.is_none() {
+            refusals.period_started = Some(Instant::now());
+            drop(refusals);
+            tracing::info!(
+                %client,
+                ?bucket,
+                retry_after_secs,
+                "rate limited (further refusals are counted and reported every 10 s)"
+            );
+            return;
+        }
+        refusals.count += 1;
+        if refusals.clients.len() < REPORTED_CLIENTS {
+            refusals.clients.insert(key(client));
+        }
+    }
+
+    /// Logs one line for the refusals counted since the last report, if any, and closes the
+    /// period once it has lasted [`REPORT_EVERY`].
+    pub fn report_refusals(&self) {
+        let Some(limiters) = &self.inner else {
+            return;
+        };
+        let mut refusals = limiters.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(started) = refusals.period_started else {
+            return;
+        };
+        if started.elapsed() < REPORT_EVERY {
+            return;
+        }
+        let taken = std::mem::take(&mut *refusals);
+        drop(refusals);
+        if taken.count > 0 {
+            let mut clients: Vec<String> = taken
+                .clients
+                .iter()
+                .take(5)
+                .map(IpAddr::to_string)
+                .collect();
+            if taken.clients.len() > 5 {
+                clients.push(format!("and {} more", taken.clients.len() - 5));
+            }
+            tracing::info!(
+                refused = taken.count,
+                clients = %clients.join(", "),
+                seconds = started.elapsed().as_secs(),
+                "rate limited more requests"
+            );
+        }
     }
 
     /// A failed login costs an action, so guessing is as slow as the limit.
@@ -148,13 +259,17 @@ impl RateLimits {
         let _ = self.check(Bucket::Actions, client);
     }
 
-    /// Forgets addresses whose buckets are full again.
+    /// Forgets addresses whose buckets are full again, and refusals that are over.
     pub fn prune(&self) {
         if let Some(limiters) = &self.inner {
+            let now = Instant::now();
             for table in [&limiters.actions, &limiters.views] {
                 let limiter = table.get();
                 limiter.retain_recent();
                 limiter.shrink_to_fit();
+                let mut limited = table.limited();
+                limited.retain(|_, until| *until > now);
+                limited.shrink_to_fit();
             }
         }
     }
@@ -174,11 +289,13 @@ impl RateLimits {
         }
         let limits = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            let mut prune = tokio::time::interval(Duration::from_secs(10));
+            let mut report = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tick.tick() => limits.prune(),
+                    _ = prune.tick() => limits.prune(),
+                    _ = report.tick() => limits.report_refusals(),
                 }
             }
         });
@@ -212,7 +329,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
         Ok(()) => next.run(request).await,
         Err(wait) => {
             let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            tracing::info!(%client, ?bucket, retry_after_secs, "rate limited");
+            state.limits.note_refusal(client, bucket, retry_after_secs);
             let rendering = Rendering::of(&request);
             error_response(
                 rendering,
@@ -304,6 +421,64 @@ mod tests {
         std::thread::sleep(Duration::from_millis(250));
         limits.prune();
         assert_eq!(limits.tracked(), 0);
+    }
+
+    #[test]
+    fn a_limited_client_stays_limited_when_the_table_is_full() {
+        let limits = RateLimits::with_capacity(Duration::from_secs(60), 2, 100);
+        let limited: IpAddr = "198.51.100.7".parse().unwrap();
+        assert!(limits.check(Bucket::Actions, limited).is_ok());
+        assert!(limits.check(Bucket::Actions, limited).is_ok());
+        assert!(limits.check(Bucket::Actions, limited).is_err());
+        // A crowd of busy addresses fills the table past its cap: it starts afresh.
+        for n in 0..300u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n));
+            let _ = limits.check(Bucket::Actions, ip);
+            assert!(
+                limits.check(Bucket::Actions, limited).is_err(),
+                "the limited client got a fresh bucket after {n} others"
+            );
+        }
+        assert!(limits.tracked() <= 100 + 1, "{}", limits.tracked());
+    }
+
+    #[test]
+    fn idle_addresses_are_forgotten_before_the_table_is_emptied() {
+        // Two requests per 400 ms: a used bucket takes 400 ms to be full (idle) again.
+        let limits = RateLimits::with_capacity(Duration::from_millis(400), 2, 10);
+        for n in 0..10u32 {
+            let _ = limits.check(Bucket::Actions, IpAddr::from([10, 0, 0, n as u8]));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        // One of them is busy again: its bucket is empty, though it has not been refused yet.
+        let busy = IpAddr::from([10, 0, 0, 0]);
+        assert!(limits.check(Bucket::Actions, busy).is_ok());
+        assert!(limits.check(Bucket::Actions, busy).is_ok());
+        // A newcomer finds the table full: the nine idle ones are forgotten, the busy one is
+        // not (emptying the table would have handed it a full bucket).
+        assert!(
+            limits
+                .check(Bucket::Actions, "198.51.100.8".parse().unwrap())
+                .is_ok()
+        );
+        assert_eq!(limits.inner.as_ref().unwrap().actions.get().len(), 2);
+        assert!(limits.check(Bucket::Actions, busy).is_err());
+    }
+
+    #[test]
+    fn refusals_are_reported_in_one_line_per_period() {
+        let limits = RateLimits::new(Duration::from_secs(60), 1);
+        let client: IpAddr = "198.51.100.7".parse().unwrap();
+        for _ in 0..1000 {
+            limits.note_refusal(client, Bucket::Actions, 1);
+        }
+        let inner = limits.inner.as_ref().unwrap();
+        let refusals = inner.refusals.lock().unwrap();
+        assert_eq!(
+            refusals.count, 999,
+            "the first was logged, the rest counted"
+        );
+        assert_eq!(refusals.clients.len(), 1);
     }
 
     #[test]

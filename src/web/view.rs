@@ -4,10 +4,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::jobs::{Checkpoint, Job, LogLine, Progress, Stage, Status};
-use crate::store::Artifacts;
 
 /// A job (contract §4): the original app's fields, plus the stage, attempts, progress, speaker
-/// names and template. Paths are where the server keeps the files.
+/// names and template. Paths are relative to the data directory (`transcripts/<id>.txt`): the
+/// server's own folders are nobody's business, and clients of the original only read the names.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobView {
     #[schema(example = "0b0f6b8e-8d0e-4a47-9a59-3a7d3f0f4e1c")]
@@ -62,15 +62,7 @@ pub struct JobView {
 }
 
 impl JobView {
-    pub fn new(job: Job, logs: &[LogLine], artifacts: &Artifacts) -> Self {
-        let shown = |relative: Option<String>| {
-            relative.map(|relative| {
-                artifacts
-                    .resolve(&relative)
-                    .map(|path| path.display().to_string())
-                    .unwrap_or(relative)
-            })
-        };
+    pub fn new(job: Job, logs: &[LogLine]) -> Self {
         let stage = job.current_stage();
         Self {
             id: job.id.to_string(),
@@ -80,9 +72,9 @@ impl JobView {
             status: job.status,
             title: job.title,
             summary: job.summary,
-            summary_path: shown(job.summary_path),
-            transcript_path: shown(job.transcript_path),
-            file_path: shown(job.file_path),
+            summary_path: job.summary_path,
+            transcript_path: job.transcript_path,
+            file_path: job.file_path,
             created_at: job.created_at,
             updated_at: job.updated_at,
             error: job.error,

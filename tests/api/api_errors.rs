@@ -241,6 +241,10 @@ async fn state_errors_are_400_and_409() {
     assert_eq!(transcript, json!({ "transcript": null }));
 }
 
+fn text_has_absolute_path(value: &Value) -> bool {
+    value.as_str().is_some_and(|text| text.starts_with('/'))
+}
+
 #[tokio::test]
 async fn health_answers_the_contract_shape() {
     let app = TestApp::spawn().await;
@@ -251,7 +255,12 @@ async fn health_answers_the_contract_shape() {
     assert!(body["timestamp"].is_string());
     assert_eq!(body["env"]["assemblyai"], true);
     assert_eq!(body["env"]["openai"], true);
-    assert_eq!(body["env"]["dataDir"], app.data_dir.display().to_string());
+    // No server path is shown: only the data folder's own name.
+    assert_eq!(
+        body["env"]["dataDir"],
+        app.data_dir.file_name().unwrap().to_string_lossy().as_ref()
+    );
+    assert!(!text_has_absolute_path(&body["env"]["dataDir"]));
     let text = serde_json::to_string(&body).unwrap();
     assert!(
         !text.contains(crate::fakes::OPENAI_KEY) && !text.contains(crate::fakes::ASSEMBLYAI_KEY)

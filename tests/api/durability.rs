@@ -92,7 +92,9 @@ async fn regenerate_and_resummarize_write_a_new_summary() {
                     .is_some_and(|s| s.contains("Version 2."))
         })
         .await;
-    let on_disk = std::fs::read_to_string(second["summary_path"].as_str().unwrap()).unwrap();
+    let on_disk =
+        std::fs::read_to_string(app.data_dir.join(second["summary_path"].as_str().unwrap()))
+            .unwrap();
     assert!(on_disk.contains("Version 2."));
 
     // resummarize answers the job itself (the original answered an empty object).

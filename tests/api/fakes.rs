@@ -444,14 +444,21 @@ enum Answer {
 
 fn answer_for(state: &LlmState, headers: &HeaderMap, prompt: &str) -> Answer {
     let bearer = format!("Bearer {OPENAI_KEY}");
-    if headers
+    let given = headers
         .get(header::AUTHORIZATION)
-        .is_none_or(|value| value != bearer.as_str())
-    {
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    if given != bearer {
+        // As OpenAI does: the key it received, echoed in the message.
+        let key = given.trim_start_matches("Bearer ");
         return Answer::Fail(
             (
                 StatusCode::UNAUTHORIZED,
-                Json(json!({ "error": { "message": "Incorrect API key provided", "type": "invalid_request_error" } })),
+                Json(json!({ "error": {
+                    "message": format!("Incorrect API key provided: {key}. You can find your API key at https://platform.openai.com/account/api-keys."),
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key"
+                } })),
             )
                 .into_response(),
         );

@@ -107,9 +107,11 @@ async fn kill_9_at_random_moments_across_30_jobs() {
                 .unwrap()
                 .starts_with("[Speaker A]: Hello everyone.")
         );
-        let audio = std::fs::read(job["file_path"].as_str().unwrap()).unwrap();
+        let audio = std::fs::read(data.path().join(job["file_path"].as_str().unwrap())).unwrap();
         assert_eq!(audio, fakes::fake_mp3(4096), "the audio file is whole");
-        let summary = std::fs::read_to_string(job["summary_path"].as_str().unwrap()).unwrap();
+        let summary =
+            std::fs::read_to_string(data.path().join(job["summary_path"].as_str().unwrap()))
+                .unwrap();
         assert_eq!(
             summary,
             job["summary"].as_str().unwrap(),

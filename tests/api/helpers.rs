@@ -288,6 +288,21 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub async fn start(data_dir: &Path, env: &[(&str, String)]) -> Self {
+        let stderr = if std::env::var_os("TEST_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        };
+        Self::start_with_output(data_dir, env, stderr).await
+    }
+
+    /// As [`Self::start`], with everything the server logs written to `log`.
+    pub async fn start_logging_to(data_dir: &Path, env: &[(&str, String)], log: &Path) -> Self {
+        let file = std::fs::File::create(log).unwrap();
+        Self::start_with_output(data_dir, env, Stdio::from(file)).await
+    }
+
+    async fn start_with_output(data_dir: &Path, env: &[(&str, String)], stderr: Stdio) -> Self {
         let port = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
@@ -304,11 +319,7 @@ impl ServerProcess {
             .current_dir(data_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(if std::env::var_os("TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            });
+            .stderr(stderr);
         for (name, value) in env {
             command.env(name, value);
         }

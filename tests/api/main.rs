@@ -19,6 +19,7 @@ mod openapi;
 mod pages;
 mod pipeline;
 mod plaud;
+mod security;
 mod soak;
 mod ui;
 mod webdriver;

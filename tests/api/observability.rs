@@ -158,10 +158,10 @@ async fn metrics_count_jobs_requests_stages_and_retries() {
     );
 }
 
-type Received = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+pub type Received = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
 
 /// A webhook receiver that fails the first `failures` deliveries with 500.
-async fn receiver(failures: usize) -> (String, Received) {
+pub async fn receiver(failures: usize) -> (String, Received) {
     let (url, received, _) = switchable_receiver(failures, true).await;
     (url, received)
 }

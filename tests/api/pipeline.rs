@@ -33,10 +33,13 @@ async fn a_direct_audio_url_becomes_a_summary_and_a_title() {
         transcript,
         "[Speaker A]: Hello everyone. Let's plan the launch.\n\n[Speaker B]: I will ship the beta by Friday."
     );
+    // Paths are relative to the data directory: no server path is shown.
     for field in ["summary_path", "transcript_path", "file_path"] {
         let path = job[field].as_str().unwrap();
-        assert!(std::path::Path::new(path).is_file(), "{field} {path}");
+        assert!(std::path::Path::new(path).is_relative(), "{field} {path}");
+        assert!(app.data_dir.join(path).is_file(), "{field} {path}");
     }
+    assert_eq!(job["transcript_path"], format!("transcripts/{id}.txt"));
     assert!(job["file_path"].as_str().unwrap().ends_with(".mp3"));
     // The whole audio reached AssemblyAI, streamed from disk.
     assert_eq!(app.fakes.assemblyai.uploaded_bytes(), 4096);
