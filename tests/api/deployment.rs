@@ -892,12 +892,16 @@ fn dockerignore_lets_in_everything_the_build_reads() {
 // ---- .env.example ------------------------------------------------------------------------------
 
 /// Every environment variable the app reads: `vars.string/parse/boolean("NAME", ...)` in
-/// src/config.rs, and `env::var("NAME")` anywhere in src/.
+/// src/config/, and `env::var("NAME")` anywhere in src/.
 fn variables_read_by_the_app() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    let config = read("src/config.rs");
     let typed = Regex::new(r#"\.(?:string|parse|boolean)\(\s*"([A-Z][A-Z0-9_]*)""#).unwrap();
-    names.extend(typed.captures_iter(&config).map(|c| c[1].to_string()));
+    let mut config_files = Vec::new();
+    rust_files(&root().join("src/config"), &mut config_files);
+    for file in config_files {
+        let config = fs::read_to_string(&file).unwrap();
+        names.extend(typed.captures_iter(&config).map(|c| c[1].to_string()));
+    }
     let raw = Regex::new(r#"env::var(?:_os)?\(\s*"([A-Z][A-Z0-9_]*)""#).unwrap();
     let mut sources = Vec::new();
     rust_files(&root().join("src"), &mut sources);
@@ -928,7 +932,7 @@ fn env_example_names_every_variable_the_app_reads() {
     ] {
         assert!(
             read_by_app.contains(name),
-            "the scan of src/config.rs no longer finds {name} (found {read_by_app:?}): update \
+            "the scan of src/config/ no longer finds {name} (found {read_by_app:?}): update \
              variables_read_by_the_app() in tests/api/deployment.rs"
         );
     }
