@@ -78,7 +78,9 @@ impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => AppError::job_not_found(),
-            other => AppError::Internal(other.into()),
+            StoreError::Conflict(message) => AppError::Conflict(message),
+            // The message may name files and driver details: logged, not shown.
+            unavailable @ StoreError::Unavailable(_) => AppError::Internal(unavailable.into()),
         }
     }
 }

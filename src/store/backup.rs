@@ -1,14 +1,16 @@
 //! `focusflow backup <dir>`: a consistent copy of the data directory, safe while the server runs.
 //!
-//! The database is copied with SQLite's online backup API in one step, inside one read
-//! transaction, so the copy is the database as it was at one instant (WAL lets the server keep
-//! writing meanwhile). The artifact files are copied after it; files a half-finished write left
+//! The database is copied first, as it was at one instant (see `sqlite::backup`), while the
+//! server keeps writing. The artifact files are copied after it; files a half-finished write left
 //! behind (temporary names) are skipped. Starting a server on the copy brings every job back;
 //! jobs that were running resume from their checkpoint.
 
 use std::path::{Path, PathBuf};
 
+use super::StoreError;
 use super::files::{AUDIO_DIR, SUMMARIES_DIR, TRANSCRIPTS_DIR};
+use super::sqlite::DATABASE_FILE;
+use super::sqlite::backup::copy_database;
 
 #[derive(Debug)]
 pub struct BackupReport {
@@ -27,12 +29,12 @@ pub enum BackupError {
     #[error("could not write the backup: {0}")]
     Io(#[from] std::io::Error),
     #[error("could not copy the database: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(#[from] StoreError),
 }
 
 /// Copies the store in `data_dir` into `target` (created if needed, must be empty).
 pub fn backup(data_dir: &Path, target: &Path) -> Result<BackupReport, BackupError> {
-    let source_path = data_dir.join("focusflow.db");
+    let source_path = data_dir.join(DATABASE_FILE);
     if !source_path.is_file() {
         return Err(BackupError::NoDatabase(data_dir.display().to_string()));
     }
@@ -41,43 +43,12 @@ pub fn backup(data_dir: &Path, target: &Path) -> Result<BackupReport, BackupErro
     }
     std::fs::create_dir_all(target)?;
 
-    let database = target.join("focusflow.db");
-    let source = rusqlite::Connection::open_with_flags(
-        &source_path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )?;
-    source.busy_timeout(std::time::Duration::from_secs(30))?;
-    let mut destination = rusqlite::Connection::open(&database)?;
-    {
-        use rusqlite::backup::{Backup, StepResult};
-        let backup = Backup::new(&source, &mut destination)?;
-        // -1: every page in one step, so the copy is one consistent snapshot. Busy or locked
-        // only while a checkpoint holds the file; wait a moment and try again.
-        let mut tries = 0;
-        loop {
-            match backup.step(-1)? {
-                StepResult::Done => break,
-                StepResult::More | StepResult::Busy | StepResult::Locked if tries < 600 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                _ => {
-                    return Err(BackupError::Database(rusqlite::Error::SqliteFailure(
-                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-                        Some("the database stayed busy for 30 s".into()),
-                    )));
-                }
-            }
-        }
-    }
-    // A backup is one file: fold the copy's journal into it.
-    destination.pragma_update(None, "journal_mode", "DELETE")?;
-    let jobs: i64 = destination.query_row("SELECT COUNT(*) FROM jobs", [], |row| row.get(0))?;
-    drop(destination);
+    let database = target.join(DATABASE_FILE);
+    let jobs = copy_database(&source_path, &database)?;
 
     let mut report = BackupReport {
         database,
-        jobs: jobs as u64,
+        jobs,
         files: 0,
         bytes: 0,
     };

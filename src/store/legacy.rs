@@ -6,7 +6,6 @@
 
 use std::path::{Component, Path};
 
-use rusqlite::params;
 use serde_json::Value;
 
 use super::{Store, StoreError};
@@ -34,26 +33,29 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-/// One job of the old file, mapped to our columns.
-struct LegacyJob {
-    id: String,
-    url: String,
-    resolved_url: Option<String>,
-    meeting_date: Option<String>,
-    sort_ms: i64,
-    status: Status,
-    title: Option<String>,
-    summary: Option<String>,
-    summary_path: Option<String>,
-    transcript_path: Option<String>,
-    file_path: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-    error: Option<String>,
-    checkpoint: Option<Stage>,
-    logs: Vec<(i64, String)>,
+/// One job of the old file, as the store records it.
+#[derive(Debug, Clone)]
+pub struct ImportedJob {
+    pub id: JobId,
+    pub url: String,
+    pub resolved_url: Option<String>,
+    pub meeting_date: Option<String>,
+    /// The job's place in the list (see `NewJob`).
+    pub sort_ms: i64,
+    pub status: Status,
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub summary_path: Option<String>,
+    pub transcript_path: Option<String>,
+    pub file_path: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub error: Option<String>,
+    pub checkpoint: Option<Stage>,
+    /// `(ms, message)`, oldest first.
+    pub logs: Vec<(i64, String)>,
     /// For the search index.
-    transcript_text: Option<String>,
+    pub transcript_text: Option<String>,
 }
 
 pub async fn import_if_present(store: &Store) -> Result<ImportOutcome, ImportError> {
@@ -100,7 +102,7 @@ pub async fn import_if_present(store: &Store) -> Result<ImportOutcome, ImportErr
     };
 
     let data_dir = store.data_dir().to_path_buf();
-    let jobs: Vec<LegacyJob> = items
+    let jobs: Vec<ImportedJob> = items
         .iter()
         .filter_map(|item| map_job(item, &data_dir))
         .collect();
@@ -108,57 +110,7 @@ pub async fn import_if_present(store: &Store) -> Result<ImportOutcome, ImportErr
     let count = jobs.len();
 
     store
-        .in_transaction(move |transaction| {
-            let mut insert_job = transaction.prepare(
-                "INSERT OR IGNORE INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status,
-                    title, summary, summary_path, transcript_path, file_path, created_at,
-                    updated_at, error, checkpoint, attempts, queued_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 0, ?13)",
-            )?;
-            let mut insert_log = transaction
-                .prepare("INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, ?3)")?;
-            for job in &jobs {
-                let inserted = insert_job.execute(params![
-                    job.id,
-                    job.url,
-                    job.resolved_url,
-                    job.meeting_date,
-                    job.sort_ms,
-                    job.status.as_str(),
-                    job.title,
-                    job.summary,
-                    job.summary_path,
-                    job.transcript_path,
-                    job.file_path,
-                    job.created_at,
-                    job.updated_at,
-                    job.error,
-                    job.checkpoint.map(Stage::as_str),
-                ])?;
-                if inserted == 0 {
-                    continue;
-                }
-                if let Some(text) = &job.transcript_text {
-                    transaction.execute(
-                        "UPDATE job_search SET transcript = ?1 WHERE rowid = last_insert_rowid()",
-                        params![text],
-                    )?;
-                }
-                for (ts, message) in &job.logs {
-                    insert_log.execute(params![job.id, ts, message])?;
-                }
-                insert_log.execute(params![
-                    job.id,
-                    now_millis(),
-                    "Imported from the previous FocusFlow's jobs.json"
-                ])?;
-            }
-            transaction.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
-                params![MARKER, format!("{} jobs at {}", jobs.len(), now_millis())],
-            )?;
-            Ok(())
-        })
+        .import_jobs(jobs, MARKER, format!("{count} jobs at {}", now_millis()))
         .await?;
 
     let renamed = store
@@ -197,13 +149,13 @@ fn millis_field(item: &Value, names: &[&str]) -> Option<i64> {
     })
 }
 
-fn map_job(item: &Value, data_dir: &Path) -> Option<LegacyJob> {
+fn map_job(item: &Value, data_dir: &Path) -> Option<ImportedJob> {
     let raw_id = string_field(item, &["id"])?;
     let url = string_field(item, &["url"])?;
     let id = match JobId::parse(&raw_id) {
-        Ok(id) => id.to_string(),
+        Ok(id) => id,
         Err(_) => {
-            let id = JobId::generate().to_string();
+            let id = JobId::generate();
             tracing::warn!(old = %raw_id, new = %id, "a legacy job id is not safe in file names; it gets a new id");
             id
         }
@@ -274,7 +226,7 @@ fn map_job(item: &Value, data_dir: &Path) -> Option<LegacyJob> {
         _ => Vec::new(),
     };
 
-    Some(LegacyJob {
+    Some(ImportedJob {
         id,
         url,
         resolved_url: string_field(item, &["resolved_url", "resolvedUrl"]),

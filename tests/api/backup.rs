@@ -5,7 +5,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::fakes::AssemblyBehaviour;
-use crate::helpers::{TestApp, files_in, test_config};
+use crate::helpers::{TestApp, files_in, focusflow_binary, test_config};
 
 #[tokio::test]
 async fn a_backup_taken_while_jobs_run_restores_every_job() {
@@ -36,7 +36,7 @@ async fn a_backup_taken_while_jobs_run_restores_every_job() {
 
     let target = tempfile::tempdir().unwrap();
     let backup_dir = target.path().join("snapshot");
-    let output = Command::new(env!("CARGO_BIN_EXE_focusflow"))
+    let output = Command::new(focusflow_binary())
         .arg("backup")
         .arg(&backup_dir)
         .env_clear()
@@ -53,7 +53,7 @@ async fn a_backup_taken_while_jobs_run_restores_every_job() {
     assert!(said.contains("backed up 7 jobs"), "{said}");
 
     // Backing up into a folder that is not empty is refused, and nothing is overwritten.
-    let again = Command::new(env!("CARGO_BIN_EXE_focusflow"))
+    let again = Command::new(focusflow_binary())
         .arg("backup")
         .arg(&backup_dir)
         .env_clear()

@@ -57,6 +57,14 @@ fn init_tracing() {
     }
 }
 
+/// The server binary tests start: `FOCUSFLOW_BIN` when set (a release build, or a copy kept
+/// apart from a target folder that other builds write to), else the one Cargo built.
+pub fn focusflow_binary() -> PathBuf {
+    std::env::var_os("FOCUSFLOW_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_focusflow")))
+}
+
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
@@ -307,7 +315,7 @@ impl ServerProcess {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
         };
-        let mut command = Command::new(env!("CARGO_BIN_EXE_focusflow"));
+        let mut command = Command::new(focusflow_binary());
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

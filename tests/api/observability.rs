@@ -297,12 +297,13 @@ async fn a_webhook_waiting_to_be_retried_survives_a_restart() {
     .await;
 
     // Stopped while the event waits for its next attempt; the receiver comes back meanwhile.
-    let database = app.data_dir.join("focusflow.db");
+    let data_dir = app.data_dir.clone();
     let mut app = app;
     app.stop().await;
-    let waiting: i64 = rusqlite::Connection::open(&database)
+    let waiting = focusflow::store::Store::open(&data_dir)
         .unwrap()
-        .query_row("SELECT COUNT(*) FROM webhook_outbox", [], |row| row.get(0))
+        .pending_deliveries()
+        .await
         .unwrap();
     assert_eq!(waiting, 1, "the event waits in the outbox on disk");
     switch.store(true, Ordering::SeqCst);
@@ -322,9 +323,10 @@ async fn a_webhook_waiting_to_be_retried_survives_a_restart() {
         ids.windows(2).all(|pair| pair[0] == pair[1]),
         "one event, one delivery id, across the restart"
     );
-    let left: i64 = rusqlite::Connection::open(&database)
+    let left = focusflow::store::Store::open(&data_dir)
         .unwrap()
-        .query_row("SELECT COUNT(*) FROM webhook_outbox", [], |row| row.get(0))
+        .pending_deliveries()
+        .await
         .unwrap();
     assert_eq!(left, 0, "a delivered event leaves the outbox");
 }

@@ -1,0 +1,128 @@
+//! The interface every database behind the store implements. It speaks domain types only;
+//! each backend turns its driver's errors into [`StoreError`](super::StoreError) and keeps its
+//! connections, transactions and SQL to itself.
+//!
+//! A backend does database work and nothing else: announcing events and removing artifact
+//! files happen in [`Store`](super::Store), after the backend's transaction has committed, so
+//! every backend gets them right the same way.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use super::legacy::ImportedJob;
+use super::outbox::{Delivery, EventMaker};
+use super::search::{JobFilter, JobPage};
+use super::{Changes, NewJob, StoreResult};
+use crate::jobs::{Job, JobId, LogLine, Status};
+
+/// A change to one job, with what must happen in the same transaction.
+pub struct Update {
+    pub changes: Changes,
+    /// Apply only while the job's status is one of these (None: whatever it is).
+    pub from: Option<&'static [Status]>,
+    /// A log line written with the change.
+    pub log: Option<String>,
+    /// The webhook event of the job as changed, recorded in the outbox with it.
+    pub event: Option<EventMaker>,
+}
+
+impl Update {
+    pub fn new(changes: Changes) -> Self {
+        Self {
+            changes,
+            from: None,
+            log: None,
+            event: None,
+        }
+    }
+}
+
+/// A committed change.
+pub struct Updated {
+    /// The job as it was before, when the change removes files (they are named by it).
+    pub before: Option<Job>,
+    pub job: Job,
+    pub line: Option<LogLine>,
+}
+
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// Inserts a queued job with its first log lines, in one transaction.
+    async fn create_job(&self, id: JobId, new: NewJob) -> StoreResult<(Job, Vec<LogLine>)>;
+
+    async fn job(&self, id: &JobId) -> StoreResult<Job>;
+
+    /// The job and its log lines, of the same moment.
+    async fn job_with_logs(&self, id: &JobId) -> StoreResult<(Job, Vec<LogLine>)>;
+
+    /// Every job, newest meeting first, each with its logs.
+    async fn all_jobs_with_logs(&self) -> StoreResult<Vec<(Job, Vec<LogLine>)>>;
+
+    /// A page of jobs, newest meeting first, without their summary text.
+    async fn list_jobs(&self, limit: usize, offset: usize) -> StoreResult<Vec<Job>>;
+
+    /// A page of jobs matching `filter`.
+    async fn find_jobs(&self, filter: JobFilter) -> StoreResult<JobPage>;
+
+    /// As [`Self::find_jobs`], with every listed job's log lines, of the same moment.
+    async fn find_jobs_with_logs(
+        &self,
+        filter: JobFilter,
+    ) -> StoreResult<(JobPage, HashMap<JobId, Vec<LogLine>>)>;
+
+    /// How many jobs have each status (statuses with none are left out).
+    async fn count_by_status(&self) -> StoreResult<Vec<(String, u64)>>;
+
+    async fn count_jobs(&self) -> StoreResult<u64>;
+
+    /// Log lines of a job after position `seq` (0 for all).
+    async fn logs_after(&self, id: &JobId, seq: i64) -> StoreResult<Vec<LogLine>>;
+
+    /// NotFound when the job is gone.
+    async fn append_log(&self, id: &JobId, message: String) -> StoreResult<LogLine>;
+
+    /// Applies the update in one transaction; None when the job's status was not one of
+    /// `update.from`.
+    async fn update(&self, id: &JobId, update: Update) -> StoreResult<Option<Updated>>;
+
+    /// Makes a job's transcript searchable (or unsearchable, with an empty text).
+    async fn index_transcript(&self, id: &JobId, text: String) -> StoreResult<()>;
+
+    /// Takes the job that has waited longest and marks it as started by a worker.
+    async fn claim_next(&self) -> StoreResult<Option<Job>>;
+
+    /// Every job left mid-stage goes back to the queue. Returns how many.
+    async fn requeue_interrupted(&self) -> StoreResult<usize>;
+
+    /// Removes the job and its logs; returns it as it was (its files are named by it).
+    async fn delete_job(&self, id: &JobId) -> StoreResult<Job>;
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
+
+    /// Inserts imported jobs (skipping ids that exist) and the marker `key = value` that says
+    /// the import ran, in one transaction: Conflict if the marker is already there.
+    async fn import_jobs(
+        &self,
+        jobs: Vec<ImportedJob>,
+        key: &'static str,
+        value: String,
+    ) -> StoreResult<()>;
+
+    /// Webhook events due at `now`, oldest first, at most `limit`.
+    async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>>;
+
+    /// When the next webhook event falls due, if any wait.
+    async fn next_delivery_at(&self) -> StoreResult<Option<i64>>;
+
+    async fn pending_deliveries(&self) -> StoreResult<u64>;
+
+    async fn remove_delivery(&self, delivery: &str) -> StoreResult<()>;
+
+    async fn postpone_delivery(
+        &self,
+        delivery: &str,
+        attempts: u32,
+        next_at: i64,
+    ) -> StoreResult<()>;
+}

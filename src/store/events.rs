@@ -1,0 +1,88 @@
+//! Live events: what happened to a job, told to whoever shows it (log streams, pages), and a
+//! number that moves with every write (the listing caches' key).
+//!
+//! The store announces an event after the change it describes has committed. Today the events
+//! stay in this process ([`InProcess`]); a backend shared by several processes (PostgreSQL with
+//! `LISTEN/NOTIFY`) brings its own [`Events`], and callers keep subscribing the same way.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::broadcast;
+
+use crate::jobs::{JobId, LogLine, Status};
+
+/// Something that happened to a job, for live views (log streams, pages).
+#[derive(Debug, Clone)]
+pub enum JobEvent {
+    Log { job_id: JobId, line: LogLine },
+    Status { job_id: JobId, status: Status },
+    Deleted { job_id: JobId },
+}
+
+impl JobEvent {
+    pub fn job_id(&self) -> &JobId {
+        match self {
+            JobEvent::Log { job_id, .. }
+            | JobEvent::Status { job_id, .. }
+            | JobEvent::Deleted { job_id } => job_id,
+        }
+    }
+}
+
+/// Where events go and how a reader learns that the store changed.
+pub trait Events: Send + Sync {
+    /// Tells every subscriber; nobody listening is fine.
+    fn announce(&self, event: JobEvent);
+
+    /// Events from now on; subscribe before reading the state they update, so none is missed.
+    fn subscribe(&self) -> broadcast::Receiver<JobEvent>;
+
+    /// Called after every write to the store (committed or not: one too many only costs a
+    /// cache miss).
+    fn written(&self);
+
+    /// A number that changes whenever the store may have changed. Read it *before* reading the
+    /// store: an answer built from those reads may be reused for as long as the number stays
+    /// the same (it can only be newer than the number says, never older).
+    fn generation(&self) -> u64;
+}
+
+/// Events within one process: a broadcast channel and a counter.
+pub struct InProcess {
+    sender: broadcast::Sender<JobEvent>,
+    generation: AtomicU64,
+}
+
+impl InProcess {
+    pub fn new() -> Self {
+        let (sender, _) = broadcast::channel(4096);
+        Self {
+            sender,
+            generation: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Default for InProcess {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Events for InProcess {
+    fn announce(&self, event: JobEvent) {
+        let _ = self.sender.send(event);
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+        self.sender.subscribe()
+    }
+
+    fn written(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+}

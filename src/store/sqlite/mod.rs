@@ -1,0 +1,269 @@
+//! The SQLite backend: one database file in the data directory.
+//!
+//! Every call runs on the blocking pool, so the async runtime never waits on the disk. One
+//! connection writes; a few more read, which WAL lets run alongside. The driver's errors become
+//! [`StoreError`]s here and go no further.
+
+pub mod backup;
+mod connections;
+mod migrations;
+mod outbox;
+mod queries;
+mod search;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use async_trait::async_trait;
+use rusqlite::ErrorCode;
+
+use super::backend::{Backend, Update, Updated};
+use super::legacy::ImportedJob;
+use super::outbox::Delivery;
+use super::search::{JobFilter, JobPage};
+use super::{NewJob, StoreError, StoreResult};
+use crate::jobs::{Job, JobId, LogLine};
+use connections::Connections;
+
+/// The database's file name inside the data directory.
+pub const DATABASE_FILE: &str = "focusflow.db";
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        let code = error.sqlite_error_code();
+        match code {
+            _ if matches!(error, rusqlite::Error::QueryReturnedNoRows) => StoreError::NotFound,
+            Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(
+                "the change conflicts with what is stored (the record exists already)".into(),
+            ),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Unavailable(
+                format!("the database stayed busy (another process writes to it): {error}"),
+            ),
+            Some(ErrorCode::DiskFull) => StoreError::Unavailable(format!(
+                "the disk that holds the database is full: {error}"
+            )),
+            _ => StoreError::Unavailable(format!("database error: {error}")),
+        }
+    }
+}
+
+pub struct SqliteBackend {
+    connections: Connections,
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) `focusflow.db` in `data_dir` and brings its schema up to date.
+    pub fn open(data_dir: &Path) -> StoreResult<Self> {
+        let path = data_dir.join(DATABASE_FILE);
+        let connections = Connections::open(&path, migrations::migrate)?;
+        Ok(Self { connections })
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    async fn create_job(&self, id: JobId, new: NewJob) -> StoreResult<(Job, Vec<LogLine>)> {
+        self.connections
+            .write(move |connection| queries::create_job(connection, &id, new))
+            .await
+    }
+
+    async fn job(&self, id: &JobId) -> StoreResult<Job> {
+        let id = id.clone();
+        self.connections
+            .read(move |connection| queries::get_job(connection, &id))
+            .await
+    }
+
+    async fn job_with_logs(&self, id: &JobId) -> StoreResult<(Job, Vec<LogLine>)> {
+        let id = id.clone();
+        self.connections
+            .read(move |connection| {
+                let transaction = connection.unchecked_transaction()?;
+                let job = queries::get_job(&transaction, &id)?;
+                let logs = queries::logs_after(&transaction, &id, 0)?;
+                transaction.finish()?;
+                Ok((job, logs))
+            })
+            .await
+    }
+
+    async fn all_jobs_with_logs(&self) -> StoreResult<Vec<(Job, Vec<LogLine>)>> {
+        self.connections.read(queries::all_jobs_with_logs).await
+    }
+
+    async fn list_jobs(&self, limit: usize, offset: usize) -> StoreResult<Vec<Job>> {
+        self.connections
+            .read(move |connection| queries::list_jobs(connection, limit, offset))
+            .await
+    }
+
+    async fn find_jobs(&self, filter: JobFilter) -> StoreResult<JobPage> {
+        self.connections
+            .read(move |connection| search::list(connection, &filter))
+            .await
+    }
+
+    async fn find_jobs_with_logs(
+        &self,
+        filter: JobFilter,
+    ) -> StoreResult<(JobPage, HashMap<JobId, Vec<LogLine>>)> {
+        self.connections
+            .read(move |connection| {
+                let transaction = connection.unchecked_transaction()?;
+                let page = search::list(&transaction, &filter)?;
+                let ids: Vec<&str> = page
+                    .jobs
+                    .iter()
+                    .map(|found| found.job.id.as_str())
+                    .collect();
+                let logs = queries::logs_of_jobs(&transaction, &ids)?;
+                transaction.finish()?;
+                Ok((page, logs))
+            })
+            .await
+    }
+
+    async fn count_by_status(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.connections.read(queries::count_by_status).await
+    }
+
+    async fn count_jobs(&self) -> StoreResult<u64> {
+        self.connections.read(queries::count_jobs).await
+    }
+
+    async fn logs_after(&self, id: &JobId, seq: i64) -> StoreResult<Vec<LogLine>> {
+        let id = id.clone();
+        self.connections
+            .read(move |connection| queries::logs_after(connection, &id, seq))
+            .await
+    }
+
+    async fn append_log(&self, id: &JobId, message: String) -> StoreResult<LogLine> {
+        let id = id.clone();
+        self.connections
+            .write(move |connection| queries::append_log(connection, &id, message))
+            .await
+    }
+
+    async fn update(&self, id: &JobId, update: Update) -> StoreResult<Option<Updated>> {
+        let id = id.clone();
+        self.connections
+            .write(move |connection| queries::apply_update(connection, &id, update))
+            .await
+    }
+
+    async fn index_transcript(&self, id: &JobId, text: String) -> StoreResult<()> {
+        let id = id.clone();
+        self.connections
+            .write(move |connection| search::index_transcript(connection, &id, &text))
+            .await
+    }
+
+    async fn claim_next(&self) -> StoreResult<Option<Job>> {
+        self.connections.write(queries::claim_next).await
+    }
+
+    async fn requeue_interrupted(&self) -> StoreResult<usize> {
+        self.connections.write(queries::requeue_interrupted).await
+    }
+
+    async fn delete_job(&self, id: &JobId) -> StoreResult<Job> {
+        let id = id.clone();
+        self.connections
+            .write(move |connection| queries::delete_job(connection, &id))
+            .await
+    }
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_string();
+        self.connections
+            .read(move |connection| queries::meta(connection, &key))
+            .await
+    }
+
+    async fn import_jobs(
+        &self,
+        jobs: Vec<ImportedJob>,
+        key: &'static str,
+        value: String,
+    ) -> StoreResult<()> {
+        self.connections
+            .write(move |connection| queries::import_jobs(connection, &jobs, key, &value))
+            .await
+    }
+
+    async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
+        self.connections
+            .read(move |connection| outbox::due(connection, now, limit))
+            .await
+    }
+
+    async fn next_delivery_at(&self) -> StoreResult<Option<i64>> {
+        self.connections.read(outbox::next_at).await
+    }
+
+    async fn pending_deliveries(&self) -> StoreResult<u64> {
+        self.connections.read(outbox::pending).await
+    }
+
+    async fn remove_delivery(&self, delivery: &str) -> StoreResult<()> {
+        let delivery = delivery.to_string();
+        self.connections
+            .write(move |connection| outbox::remove(connection, &delivery))
+            .await
+    }
+
+    async fn postpone_delivery(
+        &self,
+        delivery: &str,
+        attempts: u32,
+        next_at: i64,
+    ) -> StoreResult<()> {
+        let delivery = delivery.to_string();
+        self.connections
+            .write(move |connection| outbox::postpone(connection, &delivery, attempts, next_at))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn driver_errors_become_store_errors_with_words() {
+        assert_eq!(
+            StoreError::from(rusqlite::Error::QueryReturnedNoRows),
+            StoreError::NotFound
+        );
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert!(matches!(
+            StoreError::from(busy),
+            StoreError::Unavailable(message) if message.contains("busy")
+        ));
+        let taken = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+            Some("UNIQUE constraint failed: jobs.id".into()),
+        );
+        assert!(matches!(StoreError::from(taken), StoreError::Conflict(_)));
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_job_id_is_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let id = JobId::parse("same").unwrap();
+        store
+            .create_job_with_id(id.clone(), NewJob::default())
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.create_job_with_id(id, NewJob::default()).await,
+            Err(StoreError::Conflict(_))
+        ));
+    }
+}

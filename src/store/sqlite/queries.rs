@@ -1,0 +1,506 @@
+//! The statements on jobs and their logs.
+
+use std::collections::HashMap;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::jobs::{Job, JobId, LogLine, Progress, Stage, Status, now_millis};
+use crate::store::backend::{Update, Updated};
+use crate::store::changes::Change;
+use crate::store::legacy::ImportedJob;
+use crate::store::{Changes, NewJob, StoreError, StoreResult};
+
+pub const JOB_COLUMNS: &str = "id, url, resolved_url, meeting_date, status, title, summary, \
+    summary_path, transcript_path, file_path, created_at, updated_at, error, checkpoint, \
+    attempts, progress_bytes, progress_total, transcription_ref, speakers, template";
+
+/// How many columns [`JOB_COLUMNS`] names: what a query selects after them starts here.
+pub fn job_column_count() -> usize {
+    JOB_COLUMNS.split(',').count()
+}
+
+pub fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+    let id: String = row.get(0)?;
+    let status: String = row.get(4)?;
+    let checkpoint: Option<String> = row.get(13)?;
+    let progress_bytes: Option<i64> = row.get(15)?;
+    let progress_total: Option<i64> = row.get(16)?;
+    let bad_text = |index: usize, what: String| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, what.into())
+    };
+    Ok(Job {
+        id: JobId::parse(&id).map_err(|_| bad_text(0, format!("bad job id {id:?}")))?,
+        url: row.get(1)?,
+        resolved_url: row.get(2)?,
+        meeting_date: row.get(3)?,
+        status: status.parse().map_err(|e| bad_text(4, format!("{e}")))?,
+        title: row.get(5)?,
+        summary: row.get(6)?,
+        summary_path: row.get(7)?,
+        transcript_path: row.get(8)?,
+        file_path: row.get(9)?,
+        created_at: row.get(10)?,
+        updated_at: row.get(11)?,
+        error: row.get(12)?,
+        checkpoint: checkpoint
+            .map(|step| step.parse().map_err(|e| bad_text(13, format!("{e}"))))
+            .transpose()?,
+        attempts: row.get(14)?,
+        progress: progress_bytes
+            .map(|bytes| Progress::new(bytes.max(0) as u64, progress_total.map(|t| t as u64))),
+        transcription_ref: row.get(17)?,
+        speakers: {
+            let speakers: Option<String> = row.get(18)?;
+            speakers
+                .map(|json| {
+                    serde_json::from_str(&json)
+                        .map_err(|e| bad_text(18, format!("bad speakers {json:?}: {e}")))
+                })
+                .transpose()?
+                .unwrap_or_default()
+        },
+        template: row.get(19)?,
+    })
+}
+
+fn log_from_row(row: &Row<'_>) -> rusqlite::Result<LogLine> {
+    Ok(LogLine {
+        seq: row.get(0)?,
+        ts: row.get(1)?,
+        message: row.get(2)?,
+    })
+}
+
+pub fn get_job(connection: &Connection, id: &JobId) -> StoreResult<Job> {
+    let mut statement =
+        connection.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"))?;
+    statement
+        .query_row(params![id.as_str()], job_from_row)
+        .optional()?
+        .ok_or(StoreError::NotFound)
+}
+
+pub fn logs_after(connection: &Connection, id: &JobId, seq: i64) -> StoreResult<Vec<LogLine>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT seq, ts, message FROM job_logs WHERE job_id = ?1 AND seq > ?2 ORDER BY seq",
+    )?;
+    let lines = statement
+        .query_map(params![id.as_str(), seq], log_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(lines)
+}
+
+/// The log lines of several jobs in one query (the ids go in as one JSON array, so the statement
+/// is the same for every page and stays in the statement cache). Jobs without lines are absent.
+pub fn logs_of_jobs(
+    connection: &Connection,
+    ids: &[&str],
+) -> StoreResult<HashMap<JobId, Vec<LogLine>>> {
+    let mut all: HashMap<JobId, Vec<LogLine>> = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(all);
+    }
+    let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    let mut statement = connection.prepare_cached(
+        "SELECT job_id, seq, ts, message FROM job_logs
+         WHERE job_id IN (SELECT value FROM json_each(?1)) ORDER BY job_id, seq",
+    )?;
+    let mut rows = statement.query(params![ids])?;
+    let mut current: Option<(String, Vec<LogLine>)> = None;
+    while let Some(row) = rows.next()? {
+        let job_id = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        if current.as_ref().is_none_or(|(id, _)| id != job_id) {
+            if let Some((id, lines)) = current.take()
+                && let Ok(id) = JobId::parse(&id)
+            {
+                all.insert(id, lines);
+            }
+            current = Some((job_id.to_string(), Vec::with_capacity(8)));
+        }
+        if let Some((_, lines)) = current.as_mut() {
+            lines.push(LogLine {
+                seq: row.get(1)?,
+                ts: row.get(2)?,
+                message: row.get(3)?,
+            });
+        }
+    }
+    if let Some((id, lines)) = current
+        && let Ok(id) = JobId::parse(&id)
+    {
+        all.insert(id, lines);
+    }
+    Ok(all)
+}
+
+pub fn create_job(
+    connection: &mut Connection,
+    id: &JobId,
+    new: NewJob,
+) -> StoreResult<(Job, Vec<LogLine>)> {
+    let now = now_millis();
+    let sort = new.sort_ms(now);
+    let transaction = connection.transaction()?;
+    transaction.execute(
+        "INSERT INTO jobs (id, url, meeting_date, sort_ms, status, created_at, updated_at, queued_at,
+                           template, checkpoint, file_path, transcript_path)
+         VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            id.as_str(),
+            new.url,
+            new.meeting_date,
+            sort,
+            now,
+            new.template,
+            new.checkpoint.map(Stage::as_str),
+            new.file_path,
+            new.transcript_path
+        ],
+    )?;
+    transaction.execute(
+        "INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, 'Job created')",
+        params![id.as_str(), now],
+    )?;
+    if let Some(line) = &new.origin_log {
+        transaction.execute(
+            "INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, ?3)",
+            params![id.as_str(), now, line],
+        )?;
+    }
+    let job = get_job(&transaction, id)?;
+    let logs = logs_after(&transaction, id, 0)?;
+    transaction.commit()?;
+    Ok((job, logs))
+}
+
+pub fn all_jobs_with_logs(connection: &Connection) -> StoreResult<Vec<(Job, Vec<LogLine>)>> {
+    // The jobs and the logs of the same moment.
+    let connection = connection.unchecked_transaction()?;
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs ORDER BY sort_ms DESC, id DESC"
+    ))?;
+    let jobs = statement
+        .query_map([], job_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut logs: HashMap<String, Vec<LogLine>> = HashMap::with_capacity(jobs.len());
+    let mut statement =
+        connection.prepare_cached("SELECT job_id, seq, ts, message FROM job_logs ORDER BY seq")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let job_id: String = row.get(0)?;
+        logs.entry(job_id).or_default().push(LogLine {
+            seq: row.get(1)?,
+            ts: row.get(2)?,
+            message: row.get(3)?,
+        });
+    }
+    Ok(jobs
+        .into_iter()
+        .map(|job| {
+            let lines = logs.remove(job.id.as_str()).unwrap_or_default();
+            (job, lines)
+        })
+        .collect())
+}
+
+pub fn list_jobs(connection: &Connection, limit: usize, offset: usize) -> StoreResult<Vec<Job>> {
+    let columns = JOB_COLUMNS.replacen(" summary,", " NULL,", 1);
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {columns} FROM jobs ORDER BY sort_ms DESC, id DESC LIMIT ?1 OFFSET ?2"
+    ))?;
+    let jobs = statement
+        .query_map(params![limit as i64, offset as i64], job_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(jobs)
+}
+
+pub fn count_by_status(connection: &Connection) -> StoreResult<Vec<(String, u64)>> {
+    let mut statement = connection
+        .prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")?;
+    let counts = statement
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(counts)
+}
+
+pub fn count_jobs(connection: &Connection) -> StoreResult<u64> {
+    Ok(connection.query_row("SELECT COUNT(*) FROM jobs", [], |row| row.get::<_, i64>(0))? as u64)
+}
+
+pub fn append_log(
+    connection: &mut Connection,
+    id: &JobId,
+    message: String,
+) -> StoreResult<LogLine> {
+    let ts = now_millis();
+    let mut statement = connection
+        .prepare_cached("INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, ?3)")?;
+    statement
+        .execute(params![id.as_str(), ts, message])
+        .map_err(|error| {
+            // The foreign key refuses lines for a job that is gone.
+            if matches!(
+                error.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::ConstraintViolation)
+            ) {
+                StoreError::NotFound
+            } else {
+                error.into()
+            }
+        })?;
+    Ok(LogLine {
+        seq: connection.last_insert_rowid(),
+        ts,
+        message,
+    })
+}
+
+fn text(value: &Option<String>) -> Value {
+    value.clone().map(Value::Text).unwrap_or(Value::Null)
+}
+
+/// The columns one change sets.
+fn columns(change: &Change, now: i64, sets: &mut Vec<(&'static str, Value)>) {
+    match change {
+        Change::Status(status) => {
+            sets.push(("status", Value::Text(status.as_str().into())));
+            if *status == Status::Queued {
+                sets.push(("queued_at", Value::Integer(now)));
+            }
+        }
+        Change::Error(error) => sets.push(("error", text(error))),
+        Change::Checkpoint(stage) => sets.push((
+            "checkpoint",
+            stage
+                .map(|stage| Value::Text(stage.as_str().into()))
+                .unwrap_or(Value::Null),
+        )),
+        Change::ResolvedUrl(url) => sets.push(("resolved_url", text(url))),
+        Change::MeetingDate { date, sort_ms } => {
+            sets.push(("meeting_date", text(date)));
+            sets.push(("sort_ms", Value::Integer(*sort_ms)));
+        }
+        Change::Title(title) => sets.push(("title", text(title))),
+        Change::Summary(summary) => sets.push(("summary", text(summary))),
+        Change::SummaryPath(path) => sets.push(("summary_path", text(path))),
+        Change::TranscriptPath(path) => sets.push(("transcript_path", text(path))),
+        Change::FilePath(path) => sets.push(("file_path", text(path))),
+        Change::Progress(progress) => {
+            let (bytes, total) = match progress {
+                Some(progress) => (
+                    Value::Integer(progress.bytes as i64),
+                    progress
+                        .total
+                        .map(|total| Value::Integer(total as i64))
+                        .unwrap_or(Value::Null),
+                ),
+                None => (Value::Null, Value::Null),
+            };
+            sets.push(("progress_bytes", bytes));
+            sets.push(("progress_total", total));
+        }
+        Change::Speakers(speakers) => {
+            let value = if speakers.is_empty() {
+                Value::Null
+            } else {
+                Value::Text(serde_json::to_string(speakers).unwrap_or_default())
+            };
+            sets.push(("speakers", value));
+        }
+        Change::TranscriptionRef(reference) => sets.push(("transcription_ref", text(reference))),
+        Change::ResetAttempts => sets.push(("attempts", Value::Integer(0))),
+    }
+}
+
+/// Applies `changes` in one statement with `updated_at`; NotFound when no such job.
+fn update_job(connection: &Connection, id: &JobId, changes: &Changes) -> StoreResult<()> {
+    let now = now_millis();
+    let mut sets = Vec::with_capacity(changes.fields().len() + 1);
+    for change in changes.fields() {
+        columns(change, now, &mut sets);
+    }
+    let mut sql = String::from("UPDATE jobs SET updated_at = ?1");
+    let mut values: Vec<Value> = vec![Value::Integer(now)];
+    for (column, value) in sets {
+        values.push(value);
+        sql.push_str(&format!(", {column} = ?{}", values.len()));
+    }
+    values.push(Value::Text(id.as_str().to_string()));
+    sql.push_str(&format!(" WHERE id = ?{}", values.len()));
+    let updated = connection
+        .prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(values))?;
+    if updated == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// The change, its log line and its webhook event in one transaction.
+pub fn apply_update(
+    connection: &mut Connection,
+    id: &JobId,
+    update: Update,
+) -> StoreResult<Option<Updated>> {
+    let Update {
+        changes,
+        from,
+        log,
+        event,
+    } = update;
+    let transaction = connection.transaction()?;
+    let before = if from.is_some() || changes.removal().is_some() {
+        Some(get_job(&transaction, id)?)
+    } else {
+        None
+    };
+    if let (Some(from), Some(before)) = (from, &before)
+        && !from.contains(&before.status)
+    {
+        return Ok(None);
+    }
+    update_job(&transaction, id, &changes)?;
+    let ts = now_millis();
+    let line = match log {
+        Some(message) => {
+            transaction.execute(
+                "INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, ?3)",
+                params![id.as_str(), ts, message],
+            )?;
+            Some(LogLine {
+                seq: transaction.last_insert_rowid(),
+                ts,
+                message,
+            })
+        }
+        None => None,
+    };
+    let job = get_job(&transaction, id)?;
+    if let Some(event) = event {
+        super::outbox::insert(&transaction, event(&job), ts)?;
+    }
+    transaction.commit()?;
+    Ok(Some(Updated {
+        before: before.filter(|_| changes.removal().is_some()),
+        job,
+        line,
+    }))
+}
+
+pub fn claim_next(connection: &mut Connection) -> StoreResult<Option<Job>> {
+    let transaction = connection.transaction()?;
+    let next: Option<String> = transaction
+        .query_row(
+            "SELECT id FROM jobs WHERE status = 'queued' ORDER BY queued_at, created_at LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(id) = next else {
+        return Ok(None);
+    };
+    let id = JobId::parse(&id).map_err(|_| StoreError::NotFound)?;
+    let job = get_job(&transaction, &id)?;
+    let status = job
+        .next_stage()
+        .map(Stage::status)
+        .unwrap_or(Status::Summarizing);
+    transaction.execute(
+        "UPDATE jobs SET status = ?2, attempts = attempts + 1, error = NULL, updated_at = ?3 WHERE id = ?1",
+        params![id.as_str(), status.as_str(), now_millis()],
+    )?;
+    let job = get_job(&transaction, &id)?;
+    transaction.commit()?;
+    Ok(Some(job))
+}
+
+pub fn requeue_interrupted(connection: &mut Connection) -> StoreResult<usize> {
+    let now = now_millis();
+    Ok(connection.execute(
+        "UPDATE jobs SET status = 'queued', queued_at = ?1, updated_at = ?1
+         WHERE status IN ('resolving', 'downloading', 'transcribing', 'summarizing')",
+        params![now],
+    )?)
+}
+
+pub fn delete_job(connection: &mut Connection, id: &JobId) -> StoreResult<Job> {
+    let transaction = connection.transaction()?;
+    let job = get_job(&transaction, id)?;
+    transaction.execute("DELETE FROM jobs WHERE id = ?1", params![id.as_str()])?;
+    transaction.commit()?;
+    Ok(job)
+}
+
+pub fn meta(connection: &Connection, key: &str) -> StoreResult<Option<String>> {
+    Ok(connection
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            params![key],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
+pub fn import_jobs(
+    connection: &mut Connection,
+    jobs: &[ImportedJob],
+    key: &str,
+    value: &str,
+) -> StoreResult<()> {
+    let transaction = connection.transaction()?;
+    {
+        let mut insert_job = transaction.prepare(
+            "INSERT OR IGNORE INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status,
+                title, summary, summary_path, transcript_path, file_path, created_at,
+                updated_at, error, checkpoint, attempts, queued_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 0, ?13)",
+        )?;
+        let mut insert_log = transaction
+            .prepare("INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, ?3)")?;
+        for job in jobs {
+            let inserted = insert_job.execute(params![
+                job.id.as_str(),
+                job.url,
+                job.resolved_url,
+                job.meeting_date,
+                job.sort_ms,
+                job.status.as_str(),
+                job.title,
+                job.summary,
+                job.summary_path,
+                job.transcript_path,
+                job.file_path,
+                job.created_at,
+                job.updated_at,
+                job.error,
+                job.checkpoint.map(Stage::as_str),
+            ])?;
+            if inserted == 0 {
+                continue;
+            }
+            if let Some(text) = &job.transcript_text {
+                transaction.execute(
+                    "UPDATE job_search SET transcript = ?1 WHERE rowid = last_insert_rowid()",
+                    params![text],
+                )?;
+            }
+            for (ts, message) in &job.logs {
+                insert_log.execute(params![job.id.as_str(), ts, message])?;
+            }
+            insert_log.execute(params![
+                job.id.as_str(),
+                now_millis(),
+                "Imported from the previous FocusFlow's jobs.json"
+            ])?;
+        }
+    }
+    transaction.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+        params![key, value],
+    )?;
+    transaction.commit()?;
+    Ok(())
+}
