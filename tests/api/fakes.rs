@@ -628,8 +628,12 @@ pub struct SpeechRequest {
     pub file_name: String,
     pub bytes: usize,
     pub content_type: String,
+    /// How long the audio played, as the fake heard it.
+    pub seconds: f64,
 }
 
+/// Counts, under `calls`: `request` (every well-formed request), `transcribe` (answered),
+/// `audio_too_short` and `413`.
 #[derive(Clone)]
 pub struct SpeechToText {
     pub base: String,
@@ -747,13 +751,29 @@ async fn speech_transcribe(
             "the file part needs a name and bytes",
         );
     }
+    state.calls.hit("request");
+    let duration = heard_seconds(&audio);
+    if duration < 0.1 {
+        // OpenAI's answer word for word; ffmpeg-based servers fail on a lone frame too.
+        state.calls.hit("audio_too_short");
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": {
+                "message": "Audio file is too short. Minimum audio length is 0.1 seconds.",
+                "type": "invalid_request_error",
+                "param": "file",
+                "code": "audio_too_short"
+            } })),
+        )
+            .into_response();
+    }
     let n = state.calls.hit("transcribe");
     state.requests.lock().unwrap().push(SpeechRequest {
         file_name,
         bytes: audio.len(),
         content_type,
+        seconds: duration,
     });
-    let duration = heard_seconds(&audio);
     let half = duration / 2.0;
     let first = format!("Part {n} begins.");
     let second = format!("Part {n} ends.");
