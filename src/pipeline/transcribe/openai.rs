@@ -1,7 +1,8 @@
 //! OpenAI-compatible speech-to-text (`POST {root}/audio/transcriptions`, multipart), which
 //! OpenAI and local whisper servers speak. `verbose_json` gives segments with start and end
 //! seconds. Audio above the server's upload limit is sent in parts when it is MP3 (cut at frame
-//! boundaries, see [`super::mp3`]); the segments are joined with each part's offset added.
+//! boundaries into parts of near-equal size, see [`super::mp3`]); the segments are joined with
+//! each part's offset added.
 //! Every part streams from disk.
 
 use std::path::Path;
@@ -9,7 +10,7 @@ use std::path::Path;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::mp3::{self, Part};
+use super::mp3::{self, Part, PlanError};
 use super::{Transcript, Utterance};
 use crate::jobs::Job;
 use crate::net::retry::{ProviderError, with_retry};
@@ -85,10 +86,11 @@ pub async fn transcribe(
         } else {
             context
                 .log(format!(
-                    "Sending part {} of {} ({}) to {}",
+                    "Sending part {} of {} ({}, {}) to {}",
                     index + 1,
                     parts.len(),
                     human_bytes(part.length),
+                    human_duration(part.duration_millis()),
                     endpoint.url
                 ))
                 .await;
@@ -124,6 +126,16 @@ pub async fn transcribe(
     })
 }
 
+/// `4 min 05 s`, `17 s`: a part's length for the log.
+fn human_duration(millis: u64) -> String {
+    let seconds = millis / 1000;
+    if seconds >= 60 {
+        format!("{} min {:02} s", seconds / 60, seconds % 60)
+    } else {
+        format!("{seconds} s")
+    }
+}
+
 /// The parts of an audio file above the limit, or a failure that says what to do.
 async fn plan_split(
     context: &StageContext,
@@ -151,20 +163,47 @@ async fn plan_split(
     let path = audio.to_path_buf();
     let plan = tokio::task::spawn_blocking(move || mp3::plan_file(&path, budget))
         .await
-        .map_err(|error| StageError::failed(format!("could not read the audio: {error}")))?
         .map_err(|error| StageError::failed(format!("could not read the audio: {error}")))?;
-    let Some(parts) = plan else {
-        return Err(cannot("its MP3 frames could not be read to split it"));
+    let parts = match plan {
+        Ok(parts) => parts,
+        Err(error @ PlanError::Io(_)) => return Err(StageError::failed(error.to_string())),
+        Err(error @ PlanError::NotMp3) => return Err(cannot(&error.to_string())),
+        Err(PlanError::LimitTooSmall { shortest_millis }) => {
+            return Err(limit_too_small(size, limit, shortest_millis));
+        }
     };
     context
         .log(format!(
-            "The audio ({}) is above the speech-to-text upload limit of {}: sending it in {} parts cut at MP3 frame boundaries",
+            "The audio ({}) is above the speech-to-text upload limit of {}: sending it in {} parts cut at MP3 frame boundaries, of about {} each",
             human_bytes(size),
             human_bytes(limit),
-            parts.len()
+            parts.len(),
+            human_bytes(size / parts.len() as u64)
         ))
         .await;
     Ok(parts)
+}
+
+/// The limit holds too little of this recording for parts servers accept.
+fn limit_too_small(size: u64, limit: u64, shortest_millis: u64) -> StageError {
+    let minimum = mp3::MIN_PART_NANOS / 1_000_000_000;
+    let parts = if shortest_millis == 0 {
+        "a single MP3 frame does not fit in it".to_string()
+    } else {
+        format!(
+            "parts under it would last only {:.1} s",
+            shortest_millis as f64 / 1000.0
+        )
+    };
+    StageError::failed(format!(
+        "the audio is {}, above the speech-to-text server's upload limit of {} \
+         (TRANSCRIBE_MAX_UPLOAD_BYTES), and that limit is too small to send it in parts of at \
+         least {minimum} s ({parts}; servers refuse or fail on very short audio); set \
+         TRANSCRIBE_MAX_UPLOAD_BYTES to the server's real limit, or use AssemblyAI \
+         (TRANSCRIBER=assemblyai), which takes large files",
+        human_bytes(size),
+        human_bytes(limit)
+    ))
 }
 
 async fn request(
