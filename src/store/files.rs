@@ -58,6 +58,33 @@ impl Artifacts {
         format!("{TRANSCRIPTS_DIR}/{id}.json")
     }
 
+    /// `transcripts/<id>.part-<index>.json`: the speech-to-text answer for one part of audio
+    /// sent in parts, kept until the transcript is saved so that a retry sends only the parts
+    /// not yet done.
+    pub fn transcript_part_relative(&self, id: &JobId, index: usize) -> String {
+        format!("{TRANSCRIPTS_DIR}/{id}.part-{index}.json")
+    }
+
+    /// Every part answer the job has stored (see [`Self::transcript_part_relative`]), found by
+    /// listing: their number depends on the plan that made them. Ids hold no dot, so the
+    /// prefix is the job's own.
+    fn transcript_part_paths(&self, id: &JobId) -> Vec<PathBuf> {
+        let prefix = format!("{id}.part-");
+        let Ok(entries) = std::fs::read_dir(self.data_dir.join(TRANSCRIPTS_DIR)) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|entry| entry.path())
+            .collect()
+    }
+
+    /// Removes the job's stored part answers, once its transcript is saved (blocking).
+    pub fn remove_transcript_parts(&self, id: &JobId) {
+        remove_files(self.transcript_part_paths(id));
+    }
+
     pub fn summary_relative(&self, id: &JobId) -> String {
         format!("{SUMMARIES_DIR}/{id}.md")
     }
@@ -124,15 +151,8 @@ impl Artifacts {
                 }
             }
         }
-        for path in paths {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => {
-                    tracing::warn!(path = %path.display(), %error, "could not remove an artifact")
-                }
-            }
-        }
+        paths.extend(self.transcript_part_paths(&job.id));
+        remove_files(paths);
     }
 }
 
@@ -178,15 +198,25 @@ impl Artifacts {
             relatives.push(self.utterances_relative(&job.id));
             relatives.extend(job.transcript_path.clone());
         }
-        for relative in relatives {
-            if let Some(path) = self.resolve(&relative) {
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(error) => {
-                        tracing::warn!(path = %path.display(), %error, "could not remove an artifact")
-                    }
-                }
+        let mut paths: Vec<PathBuf> = relatives
+            .iter()
+            .filter_map(|relative| self.resolve(relative))
+            .collect();
+        if kept < Stage::Transcribe {
+            paths.extend(self.transcript_part_paths(&job.id));
+        }
+        remove_files(paths);
+    }
+}
+
+/// Removes files that may already be gone; other failures are logged, not fatal.
+fn remove_files(paths: Vec<PathBuf>) {
+    for path in paths {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "could not remove an artifact")
             }
         }
     }
@@ -268,6 +298,45 @@ mod tests {
         assert_eq!(
             Artifacts::new(empty.path().to_path_buf()).remove_partial_transfers(),
             0
+        );
+    }
+
+    #[test]
+    fn kept_part_answers_are_removed_for_their_job_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifacts = Artifacts::new(dir.path().to_path_buf());
+        artifacts.create_dirs().unwrap();
+        let id = JobId::parse("abc").unwrap();
+        assert_eq!(
+            artifacts.transcript_part_relative(&id, 12),
+            "transcripts/abc.part-12.json"
+        );
+        let transcripts = dir.path().join(TRANSCRIPTS_DIR);
+        for name in [
+            "abc.part-0.json",
+            "abc.part-12.json",
+            "abc.json",
+            "abc.txt",
+            "abcd.part-0.json",
+            "abc_d.part-0.json",
+        ] {
+            std::fs::write(transcripts.join(name), b"{}").unwrap();
+        }
+        artifacts.remove_transcript_parts(&id);
+        let mut left: Vec<String> = std::fs::read_dir(&transcripts)
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "abc.json",
+                "abc.txt",
+                "abc_d.part-0.json",
+                "abcd.part-0.json"
+            ]
         );
     }
 

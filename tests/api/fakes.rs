@@ -635,28 +635,36 @@ pub struct SpeechRequest {
     pub file_name: String,
     pub bytes: usize,
     pub content_type: String,
+    /// How long the audio played, as the fake heard it.
+    pub seconds: f64,
 }
 
+/// Counts, under `calls`: `request` (every well-formed request), `transcribe` (answered),
+/// `audio_too_short`, `undecodable` (a failure asked for by `fail_request`) and `413`.
 #[derive(Clone)]
 pub struct SpeechToText {
     pub base: String,
     pub calls: Counter,
     pub requests: Arc<Mutex<Vec<SpeechRequest>>>,
+    fail_at: Arc<Mutex<Option<usize>>>,
 }
 
 #[derive(Clone)]
 struct SpeechState {
     calls: Counter,
     requests: Arc<Mutex<Vec<SpeechRequest>>>,
+    fail_at: Arc<Mutex<Option<usize>>>,
 }
 
 impl SpeechToText {
     pub async fn start() -> Self {
         let calls = Counter::default();
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let fail_at = Arc::new(Mutex::new(None));
         let state = SpeechState {
             calls: calls.clone(),
             requests: requests.clone(),
+            fail_at: fail_at.clone(),
         };
         let router = Router::new()
             .route("/v1/audio/transcriptions", post(speech_transcribe))
@@ -667,11 +675,18 @@ impl SpeechToText {
             base: serve(router).await,
             calls,
             requests,
+            fail_at,
         }
     }
 
     pub fn requests(&self) -> Vec<SpeechRequest> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// The `nth` request from now (1 = the next) fails once, with the 400 a server gives for
+    /// audio it cannot decode; the requests after it are answered again.
+    pub fn fail_request(&self, nth: usize) {
+        *self.fail_at.lock().unwrap() = Some(self.calls.get("request") + nth);
     }
 }
 
@@ -754,13 +769,40 @@ async fn speech_transcribe(
             "the file part needs a name and bytes",
         );
     }
+    let request = state.calls.hit("request");
+    let duration = heard_seconds(&audio);
+    if duration < 0.1 {
+        // OpenAI's answer word for word; ffmpeg-based servers fail on a lone frame too.
+        state.calls.hit("audio_too_short");
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": {
+                "message": "Audio file is too short. Minimum audio length is 0.1 seconds.",
+                "type": "invalid_request_error",
+                "param": "file",
+                "code": "audio_too_short"
+            } })),
+        )
+            .into_response();
+    }
+    {
+        let mut fail_at = state.fail_at.lock().unwrap();
+        if *fail_at == Some(request) {
+            *fail_at = None;
+            state.calls.hit("undecodable");
+            return openai_error(
+                StatusCode::BAD_REQUEST,
+                "The audio file could not be decoded or its format is not supported.",
+            );
+        }
+    }
     let n = state.calls.hit("transcribe");
     state.requests.lock().unwrap().push(SpeechRequest {
         file_name,
         bytes: audio.len(),
         content_type,
+        seconds: duration,
     });
-    let duration = heard_seconds(&audio);
     let half = duration / 2.0;
     let first = format!("Part {n} begins.");
     let second = format!("Part {n} ends.");

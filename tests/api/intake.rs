@@ -290,6 +290,226 @@ async fn openai_compatible_transcription_splits_an_mp3_above_its_limit() {
     assert!(utterances[3]["end"].as_f64().unwrap() > 1_700_000.0);
 }
 
+/// The upload limit of the report that found the single-frame last part, and the bytes that
+/// leaves for audio once the app's room for the multipart envelope (16 KiB) is taken off.
+const REPORTED_LIMIT: u64 = 383_352;
+const REPORTED_BUDGET: usize = 383_352 - 16 * 1024;
+
+/// 128 kbps audio just above three times the budget: filled up to the limit, its parts were
+/// three full ones and a last one of two frames (52 ms, under OpenAI's 0.1 s).
+fn audio_just_above_three_limits() -> Vec<u8> {
+    let mut frames = 3 * REPORTED_BUDGET / 418;
+    while mp3_frames(frames).len() <= 3 * REPORTED_BUDGET {
+        frames += 1;
+    }
+    let audio = mp3_frames(frames);
+    assert!(audio.len() - 3 * REPORTED_BUDGET <= 418);
+    audio
+}
+
+/// The start (ms) of each utterance the job's transcript kept.
+fn utterance_starts(app: &TestApp, id: &str) -> Vec<f64> {
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(app.data_dir.join(format!("transcripts/{id}.json"))).unwrap(),
+    )
+    .unwrap();
+    saved["utterances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|utterance| utterance["start"].as_f64().unwrap())
+        .collect()
+}
+
+/// Each part's segments (two a part in the fake's answers) start where the parts before it
+/// end: 1152 samples at 44.1 kHz per frame of about 417.67 bytes.
+fn assert_parts_follow_each_other(starts: &[f64], part_bytes: &[usize]) {
+    let mut offset_ms = 0.0;
+    for (index, bytes) in part_bytes.iter().enumerate() {
+        let start = starts[2 * index];
+        assert!(
+            (start - offset_ms).abs() < 50.0,
+            "part {} starts at {start} ms, after {offset_ms} ms of parts",
+            index + 1
+        );
+        offset_ms += (*bytes as f64 / 417.67).round() * 1152.0 / 44.1;
+    }
+}
+
+/// The part answers kept for `id` in the transcripts folder.
+fn kept_parts(app: &TestApp, id: &str) -> Vec<String> {
+    app.files_in("transcripts")
+        .into_iter()
+        .filter(|name| name.starts_with(&format!("{id}.part-")))
+        .collect()
+}
+
+async fn retry(app: &TestApp, path: &str) {
+    let response = app.client.post(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn an_mp3_just_above_a_multiple_of_the_limit_is_sent_in_parts_of_several_seconds() {
+    let app = TestApp::spawn_with_openai_transcriber(|config| {
+        config.transcribe_max_upload_bytes = REPORTED_LIMIT;
+    })
+    .await;
+    let audio = audio_just_above_three_limits();
+    let created = app
+        .post_form_created(file_form("standup.mp3", "audio/mpeg", audio.clone()))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let job = app.wait_for_status(id, "completed").await;
+
+    let requests = app.fakes.speech.requests();
+    assert_eq!(requests.len(), 4, "{requests:?}");
+    assert_eq!(app.fakes.speech.calls.get("audio_too_short"), 0);
+    let sizes: Vec<usize> = requests.iter().map(|r| r.bytes).collect();
+    assert!(
+        sizes.iter().all(|bytes| *bytes <= REPORTED_BUDGET),
+        "{sizes:?}"
+    );
+    assert!(
+        sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 2 * 418,
+        "{sizes:?}"
+    );
+    assert_eq!(sizes.iter().sum::<usize>(), audio.len());
+    // About 17 s each, well above the 5 s minimum.
+    for request in &requests {
+        assert!(request.seconds >= 5.0, "{request:?}");
+    }
+    assert_eq!(
+        job["transcript"],
+        "Part 1 begins. Part 1 ends. Part 2 begins. Part 2 ends. \
+         Part 3 begins. Part 3 ends. Part 4 begins. Part 4 ends."
+    );
+    assert!(logs_of(&job).contains("sending it in 4 parts cut at MP3 frame boundaries, of about"));
+    assert_parts_follow_each_other(&utterance_starts(&app, id), &sizes);
+    assert!(
+        kept_parts(&app, id).is_empty(),
+        "kept answers go with the saved transcript"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_a_failed_part_sends_only_the_parts_not_yet_done() {
+    let app = TestApp::spawn_with_openai_transcriber(|config| {
+        config.transcribe_max_upload_bytes = REPORTED_LIMIT;
+    })
+    .await;
+    let speech = &app.fakes.speech;
+    let audio = audio_just_above_three_limits();
+    speech.fail_request(3);
+    let created = app
+        .post_form_created(file_form("standup.mp3", "audio/mpeg", audio.clone()))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let job = app.wait_for_status(id, "error").await;
+    let error = job["error"].as_str().unwrap();
+    assert!(
+        error.contains("part 3 of 4") && error.contains("could not be decoded"),
+        "{error}"
+    );
+    assert!(
+        error.contains("a retry sends only the parts not yet done"),
+        "{error}"
+    );
+    assert_eq!(speech.calls.get("transcribe"), 2);
+    assert_eq!(speech.calls.get("undecodable"), 1);
+    assert_eq!(
+        kept_parts(&app, id),
+        [format!("{id}.part-0.json"), format!("{id}.part-1.json")]
+    );
+
+    retry(&app, &format!("/api/jobs/{id}/retry")).await;
+    let job = app.wait_for_status(id, "completed").await;
+    // Parts 3 and 4 only: four answered requests in all, the whole file sent once.
+    assert_eq!(speech.calls.get("request"), 5);
+    let sizes: Vec<usize> = speech.requests().iter().map(|r| r.bytes).collect();
+    assert_eq!(sizes.len(), 4);
+    assert_eq!(sizes.iter().sum::<usize>(), audio.len());
+    assert!(
+        logs_of(&job).contains("The answers to parts 1 to 2 of 4 are kept from an earlier attempt"),
+        "{}",
+        logs_of(&job)
+    );
+    assert_eq!(
+        job["transcript"],
+        "Part 1 begins. Part 1 ends. Part 2 begins. Part 2 ends. \
+         Part 3 begins. Part 3 ends. Part 4 begins. Part 4 ends."
+    );
+    assert_parts_follow_each_other(&utterance_starts(&app, id), &sizes);
+    assert!(kept_parts(&app, id).is_empty());
+
+    // Starting over sends every part again: what was kept goes with the other files.
+    speech.fail_request(2);
+    let created = app
+        .post_form_created(file_form("retro.mp3", "audio/mpeg", audio.clone()))
+        .await;
+    let again = created["id"].as_str().unwrap();
+    app.wait_for_status(again, "error").await;
+    assert_eq!(kept_parts(&app, again).len(), 1);
+    retry(&app, &format!("/api/jobs/{again}/retry?full=true")).await;
+    assert!(kept_parts(&app, again).is_empty());
+    let job = app.wait_for_status(again, "completed").await;
+    assert!(!logs_of(&job).contains("earlier attempt"));
+    assert_eq!(speech.calls.get("transcribe"), 4 + 1 + 4);
+
+    // Deleting a job removes what was kept for it.
+    speech.fail_request(2);
+    let created = app
+        .post_form_created(file_form("review.mp3", "audio/mpeg", audio))
+        .await;
+    let deleted = created["id"].as_str().unwrap();
+    app.wait_for_status(deleted, "error").await;
+    assert_eq!(kept_parts(&app, deleted).len(), 1);
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/jobs/{deleted}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(kept_parts(&app, deleted).is_empty());
+}
+
+#[tokio::test]
+async fn answers_kept_for_another_plan_are_not_used() {
+    let mut app = TestApp::spawn_with_openai_transcriber(|config| {
+        config.transcribe_max_upload_bytes = REPORTED_LIMIT;
+    })
+    .await;
+    app.fakes.speech.fail_request(3);
+    let created = app
+        .post_form_created(file_form(
+            "standup.mp3",
+            "audio/mpeg",
+            audio_just_above_three_limits(),
+        ))
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    app.wait_for_status(&id, "error").await;
+    assert_eq!(kept_parts(&app, &id).len(), 2);
+
+    // A higher limit cuts two parts, not four: the kept answers are for other audio.
+    app.config.transcribe_max_upload_bytes = 2 * REPORTED_LIMIT;
+    let app = app.restart().await;
+    retry(&app, &format!("/api/jobs/{id}/retry")).await;
+    let job = app.wait_for_status(&id, "completed").await;
+    let logs = logs_of(&job);
+    assert!(
+        logs.contains("Answers kept from an earlier attempt are not used"),
+        "{logs}"
+    );
+    assert_eq!(app.fakes.speech.calls.get("transcribe"), 2 + 2);
+    assert_eq!(
+        job["transcript"],
+        "Part 3 begins. Part 3 ends. Part 4 begins. Part 4 ends."
+    );
+    assert!(kept_parts(&app, &id).is_empty());
+}
+
 #[tokio::test]
 async fn audio_that_cannot_be_split_fails_with_the_limit_and_what_to_do() {
     let app = TestApp::spawn_with_openai_transcriber(|config| {
@@ -312,6 +532,23 @@ async fn audio_that_cannot_be_split_fails_with_the_limit_and_what_to_do() {
         assert!(error.contains(expected), "{expected:?} missing in {error}");
     }
     assert_eq!(app.fakes.speech.calls.get("transcribe"), 0);
+
+    // 19 s of MP3 above 100 KiB: parts under the limit would last under 5 s.
+    let created = app
+        .post_form_created(file_form("call.mp3", "audio/mpeg", mp3_frames(720)))
+        .await;
+    let job = app
+        .wait_for_status(created["id"].as_str().unwrap(), "error")
+        .await;
+    let error = job["error"].as_str().unwrap();
+    for expected in [
+        "100.0 KB",
+        "too small to send it in parts of at least 5 s",
+        "set TRANSCRIBE_MAX_UPLOAD_BYTES to the server's real limit",
+    ] {
+        assert!(error.contains(expected), "{expected:?} missing in {error}");
+    }
+    assert_eq!(app.fakes.speech.calls.get("request"), 0);
 }
 
 #[tokio::test]

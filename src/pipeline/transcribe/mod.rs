@@ -87,7 +87,16 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
         Transcriber::OpenAi => openai::transcribe(context, job, &audio).await?,
         Transcriber::None { .. } => unreachable!("handled above"),
     };
-    save(context, job, &transcript).await
+    save(context, job, &transcript).await?;
+    // The answers kept for parts of split audio are in the saved transcript now.
+    let artifacts = artifacts.clone();
+    let id = job.id.clone();
+    if let Err(error) =
+        tokio::task::spawn_blocking(move || artifacts.remove_transcript_parts(&id)).await
+    {
+        tracing::warn!(job = %job.id, %error, "could not remove the kept part answers");
+    }
+    Ok(())
 }
 
 /// Writes the transcript (`transcripts/<id>.txt`) and its utterances beside it, and records

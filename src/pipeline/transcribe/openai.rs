@@ -1,15 +1,18 @@
 //! OpenAI-compatible speech-to-text (`POST {root}/audio/transcriptions`, multipart), which
 //! OpenAI and local whisper servers speak. `verbose_json` gives segments with start and end
 //! seconds. Audio above the server's upload limit is sent in parts when it is MP3 (cut at frame
-//! boundaries, see [`super::mp3`]); the segments are joined with each part's offset added.
-//! Every part streams from disk.
+//! boundaries into parts of near-equal size, see [`super::mp3`]); the segments are joined with
+//! each part's offset added. Every part streams from disk. Each part's answer is kept as it
+//! comes, so a retry after a failed part sends only the parts not yet done.
 
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::mp3::{self, Part};
+use super::mp3::{self, Part, PlanError};
 use super::{Transcript, Utterance};
 use crate::jobs::Job;
 use crate::net::retry::{ProviderError, with_retry};
@@ -24,6 +27,16 @@ struct Endpoint {
     url: String,
     key: Option<String>,
     model: String,
+}
+
+/// The audio being sent, and where.
+struct Upload<'a> {
+    endpoint: Endpoint,
+    audio: &'a Path,
+    /// `<job id>.<extension>`: servers tell the format by the name.
+    file_name: String,
+    size: u64,
+    limit: u64,
 }
 
 pub async fn transcribe(
@@ -54,7 +67,13 @@ pub async fn transcribe(
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    let file_name = format!("{}.{extension}", job.id);
+    let upload = Upload {
+        endpoint,
+        audio,
+        file_name: format!("{}.{extension}", job.id),
+        size,
+        limit,
+    };
 
     let parts = if size + ENVELOPE_BYTES <= limit {
         vec![Part {
@@ -63,43 +82,85 @@ pub async fn transcribe(
             duration_nanos: 0,
         }]
     } else {
-        plan_split(context, audio, size, limit, &extension).await?
+        plan_split(context, &upload, &extension).await?
     };
+    // Only audio sent in parts has answers worth keeping between attempts.
+    let plan = if parts.len() > 1 {
+        Some(plan_fingerprint(audio, &upload.endpoint.model, &parts).await?)
+    } else {
+        None
+    };
+    let answers = send_parts(context, job, &upload, &parts, plan.as_deref()).await?;
+    Ok(join_answers(&parts, answers))
+}
+
+/// Every part's answer, in order: those kept for `plan` by an earlier attempt, then the rest
+/// as the server gives them, each kept as it comes.
+async fn send_parts(
+    context: &StageContext,
+    job: &Job,
+    upload: &Upload<'_>,
+    parts: &[Part],
+    plan: Option<&str>,
+) -> StageResult<Vec<Value>> {
+    let endpoint = &upload.endpoint;
     let log_retry = |message: String| {
         context.retrying("openai_transcribe", format!("Speech-to-text: {message}"))
     };
-
-    let mut utterances = Vec::new();
-    let mut answers = Vec::new();
-    let mut offset_millis = 0;
-    for (index, part) in parts.iter().enumerate() {
-        if parts.len() == 1 {
-            context
-                .log(format!(
-                    "Sending {} to {} ({})",
-                    human_bytes(size),
-                    endpoint.url,
-                    endpoint.model
-                ))
-                .await;
+    let mut answers = match plan {
+        Some(plan) => finished_parts(context, job, plan, parts.len()).await,
+        None => Vec::new(),
+    };
+    for (index, part) in parts.iter().enumerate().skip(answers.len()) {
+        let sending = if parts.len() == 1 {
+            format!(
+                "Sending {} to {} ({})",
+                human_bytes(upload.size),
+                endpoint.url,
+                endpoint.model
+            )
         } else {
-            context
-                .log(format!(
-                    "Sending part {} of {} ({}) to {}",
-                    index + 1,
-                    parts.len(),
-                    human_bytes(part.length),
-                    endpoint.url
-                ))
-                .await;
-        }
+            format!(
+                "Sending part {} of {} ({}, {}) to {}",
+                index + 1,
+                parts.len(),
+                human_bytes(part.length),
+                human_duration(part.duration_millis()),
+                endpoint.url
+            )
+        };
+        context.log(sending).await;
         let answer = with_retry(
-            &config.retry,
-            || request(context, &endpoint, audio, *part, &file_name, limit),
+            &context.config.retry,
+            || request(context, upload, *part),
             log_retry,
         )
-        .await?;
-        utterances.extend(segments(&answer, offset_millis));
+        .await
+        .map_err(|error| match (plan, index) {
+            (None, _) => StageError::from(error),
+            (Some(_), 0) => StageError::failed(format!("part 1 of {}: {error}", parts.len())),
+            (Some(_), done) => StageError::failed(format!(
+                "part {} of {}: {error} (the answers to {} are kept: a retry sends only the \
+                 parts not yet done)",
+                done + 1,
+                parts.len(),
+                first_parts(done)
+            )),
+        })?;
+        if let Some(plan) = plan {
+            keep_part(context, job, plan, index, &answer).await;
+        }
+        answers.push(answer);
+    }
+    Ok(answers)
+}
+
+/// One transcript from the parts' answers, each part's times shifted by where it starts.
+fn join_answers(parts: &[Part], answers: Vec<Value>) -> Transcript {
+    let mut utterances = Vec::new();
+    let mut offset_millis = 0;
+    for (part, answer) in parts.iter().zip(&answers) {
+        utterances.extend(segments(answer, offset_millis));
         // Provider durations drift; the frames' own count is exact.
         offset_millis += if part.duration_nanos > 0 {
             part.duration_millis()
@@ -110,28 +171,139 @@ pub async fn transcribe(
                 .map(seconds_to_millis)
                 .unwrap_or(0)
         };
-        answers.push(answer);
     }
     let text = utterances
         .iter()
         .map(|u: &Utterance| u.text.as_str())
         .collect::<Vec<_>>()
         .join(" ");
-    Ok(Transcript {
+    Transcript {
         text,
         utterances,
         raw: serde_json::json!({ "parts": answers }),
+    }
+}
+
+/// One part's answer as kept in `transcripts/<id>.part-<index>.json`, with the fingerprint of
+/// the plan it belongs to.
+#[derive(Debug, Serialize, Deserialize)]
+struct FinishedPart {
+    plan: String,
+    answer: Value,
+}
+
+/// The SHA-256 of the audio's bytes, the model and the cuts: a kept answer counts only for
+/// the same recording, sent to the same model in the same parts (another
+/// TRANSCRIBE_MAX_UPLOAD_BYTES cuts other parts). Reads the whole file, off the runtime.
+async fn plan_fingerprint(audio: &Path, model: &str, parts: &[Part]) -> StageResult<String> {
+    let path = audio.to_path_buf();
+    let mut hasher = Sha256::new();
+    hasher.update(model.as_bytes());
+    for part in parts {
+        hasher.update(part.offset.to_le_bytes());
+        hasher.update(part.length.to_le_bytes());
+    }
+    let digest = tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(path)?;
+        std::io::copy(&mut file, &mut hasher)?;
+        Ok::<_, std::io::Error>(hasher.finalize())
     })
+    .await
+    .map_err(|error| StageError::failed(format!("could not read the audio: {error}")))?
+    .map_err(|error| StageError::failed(format!("could not read the audio: {error}")))?;
+    Ok(digest.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+/// The answers kept for the first parts of this plan, in order, up to the first part without
+/// one. Answers of another plan, or files that cannot be read, are not used (those parts are
+/// sent again).
+async fn finished_parts(context: &StageContext, job: &Job, plan: &str, count: usize) -> Vec<Value> {
+    let artifacts = context.store.artifacts();
+    let mut answers = Vec::new();
+    let mut stale = false;
+    for index in 0..count {
+        let relative = artifacts.transcript_part_relative(&job.id, index);
+        let kept = match artifacts.read_text(Some(&relative)).await {
+            Ok(Some(text)) => serde_json::from_str::<FinishedPart>(&text).ok(),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(job = %job.id, %error, "could not read a kept part answer");
+                None
+            }
+        };
+        match kept {
+            Some(kept) if kept.plan == plan => answers.push(kept.answer),
+            Some(_) => {
+                stale = true;
+                break;
+            }
+            None => break,
+        }
+    }
+    if stale {
+        context
+            .log(
+                "Answers kept from an earlier attempt are not used: the audio, the model or \
+                 TRANSCRIBE_MAX_UPLOAD_BYTES has changed since",
+            )
+            .await;
+    }
+    if !answers.is_empty() {
+        context
+            .log(format!(
+                "The answers to {} of {count} are kept from an earlier attempt: sending only the other {}",
+                first_parts(answers.len()),
+                count - answers.len()
+            ))
+            .await;
+    }
+    answers
+}
+
+/// Keeps a part's answer for a retry. A failure to keep it costs only a resend later, so it is
+/// logged, not fatal.
+async fn keep_part(context: &StageContext, job: &Job, plan: &str, index: usize, answer: &Value) {
+    let artifacts = context.store.artifacts();
+    let relative = artifacts.transcript_part_relative(&job.id, index);
+    let kept = FinishedPart {
+        plan: plan.to_string(),
+        answer: answer.clone(),
+    };
+    let written = match serde_json::to_string(&kept) {
+        Ok(text) => artifacts.write_text(&relative, text).await,
+        Err(error) => Err(std::io::Error::other(error)),
+    };
+    if let Err(error) = written {
+        tracing::warn!(job = %job.id, %error, "could not keep a part's answer for a retry");
+    }
+}
+
+/// `part 1` or `parts 1 to 3`: the first `count` parts, for a sentence.
+fn first_parts(count: usize) -> String {
+    if count == 1 {
+        "part 1".to_string()
+    } else {
+        format!("parts 1 to {count}")
+    }
+}
+
+/// `4 min 05 s`, `17 s`: a part's length for the log.
+fn human_duration(millis: u64) -> String {
+    let seconds = millis / 1000;
+    if seconds >= 60 {
+        format!("{} min {:02} s", seconds / 60, seconds % 60)
+    } else {
+        format!("{seconds} s")
+    }
 }
 
 /// The parts of an audio file above the limit, or a failure that says what to do.
 async fn plan_split(
     context: &StageContext,
-    audio: &Path,
-    size: u64,
-    limit: u64,
+    upload: &Upload<'_>,
     extension: &str,
 ) -> StageResult<Vec<Part>> {
+    let (size, limit) = (upload.size, upload.limit);
     let budget = limit.saturating_sub(ENVELOPE_BYTES);
     let cannot = |why: &str| {
         StageError::failed(format!(
@@ -148,34 +320,60 @@ async fn plan_split(
             "only MP3 can be split automatically (this is .{extension})"
         )));
     }
-    let path = audio.to_path_buf();
+    let path = upload.audio.to_path_buf();
     let plan = tokio::task::spawn_blocking(move || mp3::plan_file(&path, budget))
         .await
-        .map_err(|error| StageError::failed(format!("could not read the audio: {error}")))?
         .map_err(|error| StageError::failed(format!("could not read the audio: {error}")))?;
-    let Some(parts) = plan else {
-        return Err(cannot("its MP3 frames could not be read to split it"));
+    let parts = match plan {
+        Ok(parts) => parts,
+        Err(error @ PlanError::Io(_)) => return Err(StageError::failed(error.to_string())),
+        Err(error @ PlanError::NotMp3) => return Err(cannot(&error.to_string())),
+        Err(PlanError::LimitTooSmall { shortest_millis }) => {
+            return Err(limit_too_small(size, limit, shortest_millis));
+        }
     };
     context
         .log(format!(
-            "The audio ({}) is above the speech-to-text upload limit of {}: sending it in {} parts cut at MP3 frame boundaries",
+            "The audio ({}) is above the speech-to-text upload limit of {}: sending it in {} parts cut at MP3 frame boundaries, of about {} each",
             human_bytes(size),
             human_bytes(limit),
-            parts.len()
+            parts.len(),
+            human_bytes(size / parts.len() as u64)
         ))
         .await;
     Ok(parts)
 }
 
+/// The limit holds too little of this recording for parts servers accept.
+fn limit_too_small(size: u64, limit: u64, shortest_millis: u64) -> StageError {
+    let minimum = mp3::MIN_PART_NANOS / 1_000_000_000;
+    let parts = if shortest_millis == 0 {
+        "a single MP3 frame does not fit in it".to_string()
+    } else {
+        format!(
+            "parts under it would last only {:.1} s",
+            shortest_millis as f64 / 1000.0
+        )
+    };
+    StageError::failed(format!(
+        "the audio is {}, above the speech-to-text server's upload limit of {} \
+         (TRANSCRIBE_MAX_UPLOAD_BYTES), and that limit is too small to send it in parts of at \
+         least {minimum} s ({parts}; servers refuse or fail on very short audio); set \
+         TRANSCRIBE_MAX_UPLOAD_BYTES to the server's real limit, or use AssemblyAI \
+         (TRANSCRIBER=assemblyai), which takes large files",
+        human_bytes(size),
+        human_bytes(limit)
+    ))
+}
+
 async fn request(
     context: &StageContext,
-    endpoint: &Endpoint,
-    audio: &Path,
+    upload: &Upload<'_>,
     part: Part,
-    file_name: &str,
-    limit: u64,
 ) -> Result<Value, ProviderError> {
-    let mut file = tokio::fs::File::open(audio)
+    let endpoint = &upload.endpoint;
+    let file_name = upload.file_name.as_str();
+    let mut file = tokio::fs::File::open(upload.audio)
         .await
         .map_err(|error| ProviderError::permanent(format!("cannot read the audio: {error}")))?;
     file.seek(std::io::SeekFrom::Start(part.offset))
@@ -209,7 +407,7 @@ async fn request(
             "the speech-to-text server refused {} as too large (413), although it is under \
              TRANSCRIBE_MAX_UPLOAD_BYTES ({}); set TRANSCRIBE_MAX_UPLOAD_BYTES to the server's real limit",
             human_bytes(part.length),
-            human_bytes(limit)
+            human_bytes(upload.limit)
         )));
     }
     if !status.is_success() {
