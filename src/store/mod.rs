@@ -2,8 +2,8 @@
 //!
 //! Callers hold a [`Store`], a cheap-to-clone handle that takes and returns domain types and
 //! fails with [`StoreError`] only: no driver type, transaction or SQL value crosses it. Behind it
-//! sits one [`Backend`] per database, each in a module of its own (`sqlite/` today, PostgreSQL
-//! next), and all SQL lives in those modules.
+//! sits one [`Backend`] per database, each in a module of its own (`sqlite/`, and `postgres/`
+//! when `DATABASE_URL` is set), and all SQL lives in those modules.
 //!
 //! The handle wraps an `Arc<dyn Backend>` rather than an enum over the backends: a backend is a
 //! module that implements one trait, added without a forwarding `match` in each of thirty
@@ -22,6 +22,7 @@ mod events;
 mod files;
 pub mod legacy;
 mod outbox;
+mod postgres;
 pub mod search;
 mod sqlite;
 
@@ -93,6 +94,32 @@ impl Store {
         ))
     }
 
+    /// The store the configuration asks for: PostgreSQL when `DATABASE_URL` is set, else the
+    /// SQLite file in `DATA_DIR`; artifact files in `DATA_DIR` either way.
+    pub async fn connect(config: &crate::config::Config) -> StoreResult<Self> {
+        let Some(url) = &config.database_url else {
+            let data_dir = config.data_dir.clone();
+            return tokio::task::spawn_blocking(move || Self::open(&data_dir))
+                .await
+                .map_err(|error| {
+                    StoreError::Unavailable(format!("opening the database stopped: {error}"))
+                })?;
+        };
+        let artifacts = Artifacts::new(config.data_dir.clone());
+        artifacts.create_dirs().map_err(|error| {
+            StoreError::Unavailable(format!(
+                "could not create the data folders in {}: {error}",
+                config.data_dir.display()
+            ))
+        })?;
+        let backend = postgres::PostgresBackend::connect(url).await?;
+        Ok(Self::with_backend(
+            Arc::new(backend),
+            Arc::new(InProcess::new()),
+            artifacts,
+        ))
+    }
+
     /// A store over any backend and events.
     pub fn with_backend(
         backend: Arc<dyn Backend>,
@@ -105,6 +132,21 @@ impl Store {
             artifacts,
             removing: Arc::default(),
         }
+    }
+
+    /// Which database holds the jobs: `sqlite` or `postgresql`.
+    pub fn database(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// What carries live events: `in-process`, or a channel shared by processes.
+    pub fn events_name(&self) -> &'static str {
+        self.events.name()
+    }
+
+    /// Whether the database answers now.
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.backend.ping().await
     }
 
     pub fn artifacts(&self) -> &Artifacts {

@@ -1,0 +1,548 @@
+//! The statements on jobs and their logs, with the same meaning as `sqlite/queries.rs`.
+
+use std::collections::HashMap;
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use crate::jobs::{Job, JobId, LogLine, Progress, Stage, Status, now_millis};
+use crate::store::backend::{Update, Updated};
+use crate::store::changes::Change;
+use crate::store::legacy::ImportedJob;
+use crate::store::{Changes, NewJob, StoreError, StoreResult};
+
+pub const JOB_COLUMNS: &str = "id, url, resolved_url, meeting_date, status, title, summary, \
+    summary_path, transcript_path, file_path, created_at, updated_at, error, checkpoint, \
+    attempts, progress_bytes, progress_total, transcription_ref, speakers, template";
+
+/// How many columns [`JOB_COLUMNS`] names: what a query selects after them starts here.
+pub fn job_column_count() -> usize {
+    JOB_COLUMNS.split(',').count()
+}
+
+/// A parameter of a statement built at run time.
+pub type Param = Box<dyn ToSql + Sync + Send>;
+
+pub fn params(values: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    values
+        .iter()
+        .map(|value| value.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+fn unreadable(what: String) -> StoreError {
+    StoreError::Unavailable(format!(
+        "the database holds a job that cannot be read: {what}"
+    ))
+}
+
+pub fn job_from_row(row: &Row) -> StoreResult<Job> {
+    let id: String = row.try_get(0)?;
+    let status: String = row.try_get(4)?;
+    let checkpoint: Option<String> = row.try_get(13)?;
+    let progress_bytes: Option<i64> = row.try_get(15)?;
+    let progress_total: Option<i64> = row.try_get(16)?;
+    let speakers: Option<String> = row.try_get(18)?;
+    let attempts: i64 = row.try_get(14)?;
+    Ok(Job {
+        id: JobId::parse(&id).map_err(|_| unreadable(format!("bad job id {id:?}")))?,
+        url: row.try_get(1)?,
+        resolved_url: row.try_get(2)?,
+        meeting_date: row.try_get(3)?,
+        status: status.parse().map_err(|e| unreadable(format!("{e}")))?,
+        title: row.try_get(5)?,
+        summary: row.try_get(6)?,
+        summary_path: row.try_get(7)?,
+        transcript_path: row.try_get(8)?,
+        file_path: row.try_get(9)?,
+        created_at: row.try_get(10)?,
+        updated_at: row.try_get(11)?,
+        error: row.try_get(12)?,
+        checkpoint: checkpoint
+            .map(|step| step.parse().map_err(|e| unreadable(format!("{e}"))))
+            .transpose()?,
+        attempts: attempts.clamp(0, u32::MAX as i64) as u32,
+        progress: progress_bytes
+            .map(|bytes| Progress::new(bytes.max(0) as u64, progress_total.map(|t| t as u64))),
+        transcription_ref: row.try_get(17)?,
+        speakers: speakers
+            .map(|json| {
+                serde_json::from_str(&json)
+                    .map_err(|e| unreadable(format!("bad speakers {json:?}: {e}")))
+            })
+            .transpose()?
+            .unwrap_or_default(),
+        template: row.try_get(19)?,
+    })
+}
+
+fn log_from_row(row: &Row, first: usize) -> StoreResult<LogLine> {
+    Ok(LogLine {
+        seq: row.try_get(first)?,
+        ts: row.try_get(first + 1)?,
+        message: row.try_get(first + 2)?,
+    })
+}
+
+pub async fn get_job(client: &impl GenericClient, id: &JobId) -> StoreResult<Job> {
+    let statement = client
+        .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
+        .await?;
+    let row = client
+        .query_opt(&statement, &[&id.as_str()])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    job_from_row(&row)
+}
+
+/// The job, its row locked until the transaction ends (the state a conditional change reads).
+async fn lock_job(client: &impl GenericClient, id: &JobId) -> StoreResult<Job> {
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR NO KEY UPDATE"
+        ))
+        .await?;
+    let row = client
+        .query_opt(&statement, &[&id.as_str()])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    job_from_row(&row)
+}
+
+pub async fn logs_after(
+    client: &impl GenericClient,
+    id: &JobId,
+    seq: i64,
+) -> StoreResult<Vec<LogLine>> {
+    let statement = client
+        .prepare_cached(
+            "SELECT seq, ts, message FROM job_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq",
+        )
+        .await?;
+    client
+        .query(&statement, &[&id.as_str(), &seq])
+        .await?
+        .iter()
+        .map(|row| log_from_row(row, 0))
+        .collect()
+}
+
+/// The log lines of several jobs in one query. Jobs without lines are absent.
+pub async fn logs_of_jobs(
+    client: &impl GenericClient,
+    ids: &[&str],
+) -> StoreResult<HashMap<JobId, Vec<LogLine>>> {
+    let mut all: HashMap<JobId, Vec<LogLine>> = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(all);
+    }
+    let statement = client
+        .prepare_cached(
+            "SELECT job_id, seq, ts, message FROM job_logs
+             WHERE job_id = ANY($1) ORDER BY job_id, seq",
+        )
+        .await?;
+    for row in client.query(&statement, &[&ids]).await? {
+        let job_id: &str = row.try_get(0)?;
+        let Ok(id) = JobId::parse(job_id) else {
+            continue;
+        };
+        all.entry(id).or_default().push(log_from_row(&row, 1)?);
+    }
+    Ok(all)
+}
+
+/// The advisory lock class of a job's log: with the job id's hash, one lock per job.
+const LOG_LOCK_CLASS: i32 = 0x466c_6f67;
+
+/// Appends a line under the job's log lock (an advisory lock, held to the end of the
+/// transaction): one job's lines take their numbers and commit one after the other, so a
+/// reader that continues after the last number it saw misses none. The job's row is not
+/// locked, so a worker claiming the job never skips it for a log line. NotFound when the job
+/// is gone.
+pub async fn insert_log(
+    client: &impl GenericClient,
+    id: &JobId,
+    ts: i64,
+    message: &str,
+) -> StoreResult<LogLine> {
+    let statement = client
+        .prepare_cached(&format!(
+            "WITH locked AS (SELECT pg_advisory_xact_lock({LOG_LOCK_CLASS}, hashtext($1)))
+             INSERT INTO job_logs (job_id, ts, message)
+             SELECT jobs.id, $2, $3 FROM locked, jobs WHERE jobs.id = $1
+             RETURNING seq"
+        ))
+        .await?;
+    let row = client
+        .query_opt(&statement, &[&id.as_str(), &ts, &message])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(LogLine {
+        seq: row.try_get(0)?,
+        ts,
+        message: message.to_string(),
+    })
+}
+
+pub async fn create_job(
+    client: &mut deadpool_postgres::Client,
+    id: &JobId,
+    new: NewJob,
+) -> StoreResult<(Job, Vec<LogLine>)> {
+    let now = now_millis();
+    let sort = new.sort_ms(now);
+    let transaction = client.transaction().await?;
+    let statement = transaction
+        .prepare_cached(
+            "INSERT INTO jobs (id, url, meeting_date, sort_ms, status, created_at, updated_at,
+                               queued_at, template, checkpoint, file_path, transcript_path)
+             VALUES ($1, $2, $3, $4, 'queued', $5, $5, $5, $6, $7, $8, $9)",
+        )
+        .await?;
+    transaction
+        .execute(
+            &statement,
+            &[
+                &id.as_str(),
+                &new.url,
+                &new.meeting_date,
+                &sort,
+                &now,
+                &new.template,
+                &new.checkpoint.map(Stage::as_str),
+                &new.file_path,
+                &new.transcript_path,
+            ],
+        )
+        .await?;
+    insert_log(&transaction, id, now, "Job created").await?;
+    if let Some(line) = &new.origin_log {
+        insert_log(&transaction, id, now, line).await?;
+    }
+    let job = get_job(&transaction, id).await?;
+    let logs = logs_after(&transaction, id, 0).await?;
+    transaction.commit().await?;
+    Ok((job, logs))
+}
+
+pub async fn all_jobs(client: &impl GenericClient) -> StoreResult<Vec<Job>> {
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs ORDER BY sort_ms DESC, id DESC"
+        ))
+        .await?;
+    client
+        .query(&statement, &[])
+        .await?
+        .iter()
+        .map(job_from_row)
+        .collect()
+}
+
+pub async fn all_logs(client: &impl GenericClient) -> StoreResult<HashMap<String, Vec<LogLine>>> {
+    let statement = client
+        .prepare_cached("SELECT job_id, seq, ts, message FROM job_logs ORDER BY seq")
+        .await?;
+    let mut logs: HashMap<String, Vec<LogLine>> = HashMap::new();
+    for row in client.query(&statement, &[]).await? {
+        let job_id: String = row.try_get(0)?;
+        logs.entry(job_id).or_default().push(log_from_row(&row, 1)?);
+    }
+    Ok(logs)
+}
+
+pub async fn list_jobs(
+    client: &impl GenericClient,
+    limit: usize,
+    offset: usize,
+) -> StoreResult<Vec<Job>> {
+    let columns = JOB_COLUMNS.replacen(" summary,", " NULL::text,", 1);
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {columns} FROM jobs ORDER BY sort_ms DESC, id DESC LIMIT $1 OFFSET $2"
+        ))
+        .await?;
+    client
+        .query(&statement, &[&(limit as i64), &(offset as i64)])
+        .await?
+        .iter()
+        .map(job_from_row)
+        .collect()
+}
+
+pub async fn count_by_status(client: &impl GenericClient) -> StoreResult<Vec<(String, u64)>> {
+    let statement = client
+        .prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")
+        .await?;
+    client
+        .query(&statement, &[])
+        .await?
+        .iter()
+        .map(|row| {
+            let count: i64 = row.try_get(1)?;
+            Ok((row.try_get(0)?, count as u64))
+        })
+        .collect()
+}
+
+pub async fn count_jobs(client: &impl GenericClient) -> StoreResult<u64> {
+    let statement = client.prepare_cached("SELECT COUNT(*) FROM jobs").await?;
+    let count: i64 = client.query_one(&statement, &[]).await?.try_get(0)?;
+    Ok(count as u64)
+}
+
+fn text(value: &Option<String>) -> Param {
+    Box::new(value.clone())
+}
+
+/// The columns one change sets.
+fn columns(change: &Change, now: i64, sets: &mut Vec<(&'static str, Param)>) {
+    match change {
+        Change::Status(status) => {
+            sets.push(("status", Box::new(status.as_str())));
+            if *status == Status::Queued {
+                sets.push(("queued_at", Box::new(now)));
+            }
+        }
+        Change::Error(error) => sets.push(("error", text(error))),
+        Change::Checkpoint(stage) => sets.push(("checkpoint", Box::new(stage.map(Stage::as_str)))),
+        Change::ResolvedUrl(url) => sets.push(("resolved_url", text(url))),
+        Change::MeetingDate { date, sort_ms } => {
+            sets.push(("meeting_date", text(date)));
+            sets.push(("sort_ms", Box::new(*sort_ms)));
+        }
+        Change::Title(title) => sets.push(("title", text(title))),
+        Change::Summary(summary) => sets.push(("summary", text(summary))),
+        Change::SummaryPath(path) => sets.push(("summary_path", text(path))),
+        Change::TranscriptPath(path) => sets.push(("transcript_path", text(path))),
+        Change::FilePath(path) => sets.push(("file_path", text(path))),
+        Change::Progress(progress) => {
+            let bytes = progress.map(|progress| progress.bytes as i64);
+            let total = progress.and_then(|progress| progress.total.map(|total| total as i64));
+            sets.push(("progress_bytes", Box::new(bytes)));
+            sets.push(("progress_total", Box::new(total)));
+        }
+        Change::Speakers(speakers) => {
+            let value =
+                (!speakers.is_empty()).then(|| serde_json::to_string(speakers).unwrap_or_default());
+            sets.push(("speakers", Box::new(value)));
+        }
+        Change::TranscriptionRef(reference) => sets.push(("transcription_ref", text(reference))),
+        Change::ResetAttempts => sets.push(("attempts", Box::new(0_i64))),
+    }
+}
+
+/// Applies `changes` in one statement with `updated_at`; NotFound when no such job.
+async fn update_job(client: &impl GenericClient, id: &JobId, changes: &Changes) -> StoreResult<()> {
+    let now = now_millis();
+    let mut sets = Vec::with_capacity(changes.fields().len() + 1);
+    for change in changes.fields() {
+        columns(change, now, &mut sets);
+    }
+    let mut sql = String::from("UPDATE jobs SET updated_at = $1");
+    let mut values: Vec<Param> = vec![Box::new(now)];
+    for (column, value) in sets {
+        values.push(value);
+        sql.push_str(&format!(", {column} = ${}", values.len()));
+    }
+    values.push(Box::new(id.as_str().to_string()));
+    sql.push_str(&format!(" WHERE id = ${}", values.len()));
+    let statement = client.prepare_cached(&sql).await?;
+    if client.execute(&statement, &params(&values)).await? == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// The change, its log line and its webhook event in one transaction.
+pub async fn apply_update(
+    client: &mut deadpool_postgres::Client,
+    id: &JobId,
+    update: Update,
+) -> StoreResult<Option<Updated>> {
+    let Update {
+        changes,
+        from,
+        log,
+        event,
+    } = update;
+    let transaction = client.transaction().await?;
+    let before = if from.is_some() || changes.removal().is_some() {
+        Some(lock_job(&transaction, id).await?)
+    } else {
+        None
+    };
+    if let (Some(from), Some(before)) = (from, &before)
+        && !from.contains(&before.status)
+    {
+        return Ok(None);
+    }
+    update_job(&transaction, id, &changes).await?;
+    let ts = now_millis();
+    let line = match log {
+        Some(message) => Some(insert_log(&transaction, id, ts, &message).await?),
+        None => None,
+    };
+    let job = get_job(&transaction, id).await?;
+    if let Some(event) = event {
+        super::outbox::insert(&transaction, event(&job), ts).await?;
+    }
+    transaction.commit().await?;
+    Ok(Some(Updated {
+        before: before.filter(|_| changes.removal().is_some()),
+        job,
+        line,
+    }))
+}
+
+/// What a claim found.
+pub enum Claim {
+    Job(Box<Job>),
+    /// Nothing queued.
+    Empty,
+    /// Queued jobs, each locked by another transaction just now (a replica claiming it, an
+    /// edit): worth another look in a moment, where a worker would otherwise sleep.
+    Busy,
+}
+
+/// Takes the oldest queued job; replicas that claim at the same moment skip each other's row
+/// instead of waiting for it.
+pub async fn claim_next(client: &mut deadpool_postgres::Client) -> StoreResult<Claim> {
+    let transaction = client.transaction().await?;
+    let statement = transaction
+        .prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'queued'
+             ORDER BY queued_at, created_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED"
+        ))
+        .await?;
+    let Some(row) = transaction.query_opt(&statement, &[]).await? else {
+        let statement = transaction
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'queued')")
+            .await?;
+        let waiting: bool = transaction.query_one(&statement, &[]).await?.try_get(0)?;
+        transaction.commit().await?;
+        return Ok(if waiting { Claim::Busy } else { Claim::Empty });
+    };
+    let job = job_from_row(&row)?;
+    let status = job
+        .next_stage()
+        .map(Stage::status)
+        .unwrap_or(Status::Summarizing);
+    let statement = transaction
+        .prepare_cached(&format!(
+            "UPDATE jobs SET status = $2, attempts = attempts + 1, error = NULL, updated_at = $3
+             WHERE id = $1 RETURNING {JOB_COLUMNS}"
+        ))
+        .await?;
+    let row = transaction
+        .query_one(
+            &statement,
+            &[&job.id.as_str(), &status.as_str(), &now_millis()],
+        )
+        .await?;
+    let job = job_from_row(&row)?;
+    transaction.commit().await?;
+    Ok(Claim::Job(Box::new(job)))
+}
+
+pub async fn requeue_interrupted(client: &impl GenericClient) -> StoreResult<usize> {
+    let statement = client
+        .prepare_cached(
+            "UPDATE jobs SET status = 'queued', queued_at = $1, updated_at = $1
+             WHERE status IN ('resolving', 'downloading', 'transcribing', 'summarizing')",
+        )
+        .await?;
+    Ok(client.execute(&statement, &[&now_millis()]).await? as usize)
+}
+
+pub async fn delete_job(client: &impl GenericClient, id: &JobId) -> StoreResult<Job> {
+    let statement = client
+        .prepare_cached(&format!(
+            "DELETE FROM jobs WHERE id = $1 RETURNING {JOB_COLUMNS}"
+        ))
+        .await?;
+    let row = client
+        .query_opt(&statement, &[&id.as_str()])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    job_from_row(&row)
+}
+
+pub async fn meta(client: &impl GenericClient, key: &str) -> StoreResult<Option<String>> {
+    let statement = client
+        .prepare_cached("SELECT value FROM meta WHERE key = $1")
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&key])
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?)
+}
+
+/// The marker first: a second replica importing at the same moment waits for the first one's
+/// transaction, then fails on the marker (Conflict) and imports nothing.
+pub async fn import_jobs(
+    client: &mut deadpool_postgres::Client,
+    jobs: &[ImportedJob],
+    key: &str,
+    value: &str,
+) -> StoreResult<()> {
+    let transaction = client.transaction().await?;
+    transaction
+        .execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2)",
+            &[&key, &value],
+        )
+        .await?;
+    let insert_job = transaction
+        .prepare(
+            "INSERT INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status, title,
+                summary, summary_path, transcript_path, file_path, created_at, updated_at,
+                error, checkpoint, attempts, queued_at, transcript_text)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, $13, $16)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .await?;
+    for job in jobs {
+        let inserted = transaction
+            .execute(
+                &insert_job,
+                &[
+                    &job.id.as_str(),
+                    &job.url,
+                    &job.resolved_url,
+                    &job.meeting_date,
+                    &job.sort_ms,
+                    &job.status.as_str(),
+                    &job.title,
+                    &job.summary,
+                    &job.summary_path,
+                    &job.transcript_path,
+                    &job.file_path,
+                    &job.created_at,
+                    &job.updated_at,
+                    &job.error,
+                    &job.checkpoint.map(Stage::as_str),
+                    &job.transcript_text,
+                ],
+            )
+            .await?;
+        if inserted == 0 {
+            continue;
+        }
+        for (ts, message) in &job.logs {
+            insert_log(&transaction, &job.id, *ts, message).await?;
+        }
+        insert_log(
+            &transaction,
+            &job.id,
+            now_millis(),
+            "Imported from the previous FocusFlow's jobs.json",
+        )
+        .await?;
+    }
+    transaction.commit().await?;
+    Ok(())
+}
