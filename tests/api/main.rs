@@ -12,6 +12,7 @@ mod faults;
 mod front;
 mod helpers;
 mod intake;
+mod leases;
 mod legacy;
 mod log_stream;
 mod observability;
