@@ -46,6 +46,9 @@ impl Fakes {
             ("PLAUD_WEB_BASE_URL", self.plaud.web_base.clone()),
             ("PLAUD_API_BASE_URL", self.plaud.api_base.clone()),
             ("ALLOW_PRIVATE_URLS", "true".into()),
+            // A server killed with -9 holds its jobs until their leases run out; keep that
+            // short, so the next server takes them over within a test's patience.
+            ("JOB_LEASE_SECS", "2".into()),
         ]
     }
 }

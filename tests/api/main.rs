@@ -13,6 +13,7 @@ mod faults;
 mod front;
 mod helpers;
 mod intake;
+mod leases;
 mod legacy;
 mod log_stream;
 mod observability;
