@@ -24,6 +24,13 @@ LOAD_THREADS (1: wrk needs little CPU and the machine has 2 cores), LOAD_JOBS (1
 LOAD_ALL_JOBS (1000), LOAD_WRITES (0: writes per second to the store while wrk runs, each a
 PATCH of a job's title, which makes every kept listing stale: LOAD_WRITES=10 is about what a
 few running jobs write; a very high rate measures listings built afresh for each request).
+
+It also reports, for issue #16:
+  - the all-jobs listing and the list page with each Accept-Encoding (none, gzip, br, zstd):
+    bytes per answer and req/s;
+  - request overhead: /api/health and a job (GET /api/jobs/{id}) against a bare axum handler
+    that answers the same health JSON (examples/bare_health.rs, built here with
+    `cargo build --release --example bare_health` when missing), in the same run.
 """
 import json, os, random, re, shutil, sqlite3, subprocess, sys, tempfile, time, uuid
 import http.client, socket
@@ -72,6 +79,15 @@ def binary_path():
     path = os.path.join(target, "release", "focusflow")
     if not os.path.exists(path):
         subprocess.run(["cargo", "build", "--release"], cwd=REPO, check=True)
+    return path
+
+
+def bare_binary(binary):
+    """The bare axum yardstick beside `binary` (target/release/examples/bare_health)."""
+    path = os.path.join(os.path.dirname(binary), "examples", "bare_health")
+    if not os.path.exists(path):
+        subprocess.run(["cargo", "build", "--release", "--example", "bare_health"], cwd=REPO,
+                       check=True)
     return path
 
 
@@ -295,6 +311,8 @@ def main():
             ("GET /api/jobs (all jobs)", "/api/jobs", [], jobs_count(ALL_JOBS)),
         ])
         print(f"  peak RSS (VmHWM) over the {ALL_JOBS}-job run: {all_peak:.1f} MiB", flush=True)
+        encodings = compression(binary, all_data)
+        overheads = overhead(binary, all_data)
     finally:
         shutil.rmtree(data, ignore_errors=True)
         shutil.rmtree(all_data, ignore_errors=True)
@@ -308,6 +326,73 @@ def main():
         print(f"| {result['name']} | {jobs} | {result['rps']:.0f} | {result['p50']:.2f} ms | "
               f"{result['p99']:.2f} ms | {result['cpu_us']:.0f} µs | {result['non2xx']} |")
     print(f"\npeak server RSS: {peak:.1f} MiB ({JOBS} jobs), {all_peak:.1f} MiB ({ALL_JOBS} jobs)")
+    print()
+    print(f"| request ({ALL_JOBS} jobs) | Accept-Encoding | bytes | req/s | p99 |")
+    print("|---|---|---:|---:|---:|")
+    for name, encoding, size, result in encodings:
+        print(f"| {name} | {encoding or '(none)'} | {size:,} | {result['rps']:.0f} | "
+              f"{result['p99']:.2f} ms |")
+    print()
+    print("| request | req/s | share of the bare handler's |")
+    print("|---|---:|---:|")
+    bare = overheads[0][1]["rps"]
+    for name, result in overheads:
+        print(f"| {name} | {result['rps']:.0f} | {100 * result['rps'] / bare:.0f}% |")
+
+
+def compression(binary, data):
+    """Bytes and req/s of the all-jobs listing and the list page with each encoding."""
+    server = Server(binary, data)
+    rows = []
+    try:
+        for name, path in [("GET /api/jobs (all jobs)", "/api/jobs"), ("GET / (HTML list)", "/")]:
+            for encoding in [None, "gzip", "br", "zstd"]:
+                headers = [f"Accept-Encoding: {encoding}"] if encoding else []
+                status, answer_headers, body = get(
+                    server.port, path, dict(h.split(": ", 1) for h in headers))
+                assert status == 200, (path, status)
+                sent = {k.lower(): v for k, v in answer_headers.items()}.get("content-encoding")
+                assert sent == encoding, (path, encoding, sent)
+                result = wrk(f"http://127.0.0.1:{server.port}{path}", headers)
+                rows.append((name, encoding, len(body), result))
+                print(f"  {name}, {encoding or 'no encoding'}: {len(body):,} bytes, "
+                      f"{result['rps']:.0f} req/s, p99 {result['p99']:.2f} ms", flush=True)
+    finally:
+        server.stop()
+    return rows
+
+
+def overhead(binary, data):
+    """/api/health and a cached job against a bare axum handler, in the same run."""
+    port = free_port()
+    bare = subprocess.Popen([bare_binary(binary), str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    server = Server(binary, data)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                if get(port, "/api/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.time() < deadline, "the bare handler did not start"
+            time.sleep(0.05)
+        job_id = json.loads(get(server.port, "/api/jobs?limit=1")[2])["jobs"][0]["id"]
+        rows = []
+        for name, url in [
+            ("bare axum handler, same health JSON", f"http://127.0.0.1:{port}/api/health"),
+            ("GET /api/health", f"http://127.0.0.1:{server.port}/api/health"),
+            ("GET /api/jobs/{id}", f"http://127.0.0.1:{server.port}/api/jobs/{job_id}"),
+        ]:
+            result = wrk(url)
+            rows.append((name, result))
+            print(f"  {name}: {result['rps']:.0f} req/s, p99 {result['p99']:.2f} ms", flush=True)
+    finally:
+        server.stop()
+        bare.terminate()
+        bare.wait(timeout=10)
+    return rows
 
 
 if __name__ == "__main__":

@@ -93,11 +93,20 @@ impl Application {
                 tracing::error!(%error, "could not import jobs.json; it was left untouched")
             }
         }
-        // Nothing transfers yet, so every partial file is a leftover of the last process.
+        // Nothing transfers here yet, so a partial file is a leftover of a process that stopped,
+        // unless another process at work on the same folder (a rolling deploy) holds its job.
         let artifacts = store.artifacts().clone();
-        let removed = tokio::task::spawn_blocking(move || artifacts.remove_partial_transfers())
-            .await
-            .context("the start-up cleanup stopped")?;
+        let in_use: std::collections::HashSet<String> = store
+            .leased_jobs()
+            .await?
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect();
+        let removed = tokio::task::spawn_blocking(move || {
+            artifacts.remove_partial_transfers(|id| in_use.contains(id))
+        })
+        .await
+        .context("the start-up cleanup stopped")?;
         if removed > 0 {
             tracing::info!(
                 removed,
@@ -106,6 +115,7 @@ impl Application {
         } else {
             tracing::debug!("no partial uploads, downloads or writes to remove");
         }
+        // Jobs another process holds are its work; those whose worker stopped renewing go back.
         let requeued = store.requeue_interrupted().await?;
         if requeued > 0 {
             tracing::info!(requeued, "resuming jobs interrupted by the last shutdown");
@@ -127,6 +137,7 @@ impl Application {
             clients,
             queue,
             metrics,
+            owner: store::LeaseOwner::generate(),
         };
         let address = listener.local_addr()?;
         Ok(Self {

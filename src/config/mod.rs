@@ -157,6 +157,9 @@ pub struct Config {
     pub allow_private_cidrs: Vec<IpNet>,
     pub max_download_bytes: u64,
     pub job_timeout: Duration,
+    /// How long a worker's claim on a job lasts without renewal; renewed at a third of it.
+    /// A job whose lease ran out is taken over by any process from its checkpoint.
+    pub job_lease: Duration,
     pub worker_concurrency: usize,
 
     pub log_format: LogFormat,
@@ -249,6 +252,13 @@ impl Config {
         let job_timeout_secs: u64 = vars.parse("JOB_TIMEOUT_SECS", 3600)?;
         if job_timeout_secs == 0 {
             return Err(bad("JOB_TIMEOUT_SECS", "must be at least 1"));
+        }
+        let job_lease_secs: u64 = vars.parse("JOB_LEASE_SECS", 60)?;
+        if !(1..=86_400).contains(&job_lease_secs) {
+            return Err(bad(
+                "JOB_LEASE_SECS",
+                format!("must be between 1 and 86400 seconds (got {job_lease_secs})"),
+            ));
         }
         let poll_ms: u64 = vars.parse("ASSEMBLYAI_POLL_INTERVAL_MS", 3000)?;
         if poll_ms == 0 {
@@ -393,6 +403,7 @@ impl Config {
             )?,
             max_download_bytes: vars.parse("MAX_DOWNLOAD_BYTES", 1_073_741_824)?,
             job_timeout: Duration::from_secs(job_timeout_secs),
+            job_lease: Duration::from_secs(job_lease_secs),
             worker_concurrency,
 
             log_format: match vars.string("LOG_FORMAT").as_deref() {
@@ -649,6 +660,7 @@ mod tests {
         );
         assert_eq!(config.max_download_bytes, 1_073_741_824);
         assert_eq!(config.job_timeout, Duration::from_secs(3600));
+        assert_eq!(config.job_lease, Duration::from_secs(60));
         assert_eq!(config.worker_concurrency, 2);
         assert!(!config.allow_private_urls);
         assert!(config.basic_auth.is_none());
@@ -680,6 +692,8 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("ALLOW_PRIVATE_URLS", "maybe"),
             ("WORKER_CONCURRENCY", "0"),
+            ("JOB_LEASE_SECS", "0"),
+            ("JOB_LEASE_SECS", "a minute"),
             ("HOST", "example.com"),
             ("OPENAI_BASE_URL", "ftp://example.com"),
             ("MAX_DOWNLOAD_BYTES", "-1"),

@@ -2,6 +2,7 @@
 //! checkpoint after every stage so that a retry or a restart resumes where it stopped.
 
 pub mod download;
+mod lease;
 pub mod llm;
 pub mod plaud;
 pub mod resolve;
@@ -20,10 +21,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::Config;
-use crate::jobs::{Job, JobId, Stage, Status};
+use crate::jobs::{Job, JobId, Stage, Status, now_millis};
 use crate::metrics::Metrics;
 use crate::net::Clients;
-use crate::store::{Changes, Store, StoreError};
+use crate::store::{Changes, Claimed, HeldJob, LeaseOwner, Store, StoreError};
 
 /// Why a stage failed, in words for the person who reads the job.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,8 @@ pub struct StageContext {
     pub config: Arc<Config>,
     pub clients: Clients,
     pub job_id: JobId,
+    /// The job's writes, each refused once this worker no longer holds the job's lease.
+    pub held: HeldJob,
     pub metrics: Metrics,
 }
 
@@ -64,7 +67,7 @@ impl StageContext {
     pub async fn log(&self, message: impl Into<String>) {
         let message = self.config.redact(&message.into());
         tracing::info!(job = %self.job_id, "{message}");
-        if let Err(error) = self.store.append_log(&self.job_id, message).await {
+        if let Err(error) = self.held.log(message).await {
             tracing::warn!(job = %self.job_id, %error, "could not append a log line");
         }
     }
@@ -76,7 +79,7 @@ impl StageContext {
     }
 
     pub async fn update(&self, changes: Changes) -> StageResult<Job> {
-        Ok(self.store.update(&self.job_id, changes).await?)
+        Ok(self.held.update(changes).await?)
     }
 }
 
@@ -126,6 +129,8 @@ pub struct Worker {
     pub clients: Clients,
     pub queue: Queue,
     pub metrics: Metrics,
+    /// This application's name on the leases of the jobs it runs.
+    pub owner: LeaseOwner,
 }
 
 /// The safety net: a worker looks for work this often even if no wake-up came.
@@ -156,8 +161,12 @@ impl Worker {
             if shutdown.is_cancelled() {
                 return;
             }
-            let (error, what) = match self.store.claim_next().await {
-                Ok(Some(job)) => {
+            let claim = self
+                .store
+                .claim_next(&self.owner, self.config.job_lease)
+                .await;
+            let (error, what) = match claim {
+                Ok(Some(claimed)) => {
                     // A worker that found a job stops listening before it works on it: a
                     // wake-up meant for an idle worker must not be spent on a busy one (with two
                     // workers, a job queued while one waited on a silent provider sat in the
@@ -166,16 +175,17 @@ impl Worker {
                     // worker. Then one more wake-up, for any other job queued in a burst.
                     notified.set(self.queue.notify.notified());
                     self.queue.wake();
-                    match self.run_job(job, &shutdown).await {
+                    match self.run_job(claimed, &shutdown).await {
                         Ok(()) => continue,
                         Err(error) => (error, "the worker could not record a job's end; pausing"),
                     }
                 }
                 Ok(None) => {
+                    let wait = self.until_a_lease_runs_out().await;
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = &mut notified => {}
-                        _ = tokio::time::sleep(IDLE_POLL) => {}
+                        _ = tokio::time::sleep(wait) => {}
                     }
                     continue;
                 }
@@ -189,17 +199,47 @@ impl Worker {
         }
     }
 
-    /// Runs a claimed job to its end (or until shutdown).
-    async fn run_job(&self, job: Job, shutdown: &CancellationToken) -> Result<(), StoreError> {
-        let id = job.id.clone();
+    /// How long an idle worker waits before it looks again: until the soonest lease runs out
+    /// (its holder may have stopped, and the job is then this worker's to take over), at most
+    /// the idle poll.
+    async fn until_a_lease_runs_out(&self) -> Duration {
+        match self.store.next_lease_expiry().await {
+            Ok(Some(until)) => {
+                let left = u64::try_from(until - now_millis()).unwrap_or(0);
+                // A moment after, so the lease has run out when the claim looks.
+                Duration::from_millis(left + 10).min(IDLE_POLL)
+            }
+            _ => IDLE_POLL,
+        }
+    }
+
+    /// Runs a claimed job to its end (or until shutdown, deletion, or the loss of its lease),
+    /// renewing the job's lease meanwhile.
+    async fn run_job(
+        &self,
+        claimed: Claimed,
+        shutdown: &CancellationToken,
+    ) -> Result<(), StoreError> {
+        let id = claimed.job.id.clone();
         let cancel = shutdown.child_token();
         self.queue
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone(), cancel.clone());
-        let span = tracing::info_span!("job", job = %id, attempt = job.attempts);
-        let outcome = self.process(job, &cancel, shutdown).instrument(span).await;
+        let keeper = tokio::spawn(lease::keep(
+            self.store.clone(),
+            id.clone(),
+            self.owner.clone(),
+            self.config.job_lease,
+            cancel.clone(),
+        ));
+        let span = tracing::info_span!("job", job = %id, attempt = claimed.job.attempts);
+        let outcome = self
+            .process(claimed, &cancel, shutdown)
+            .instrument(span)
+            .await;
+        keeper.abort();
         self.queue
             .running
             .lock()
@@ -208,20 +248,21 @@ impl Worker {
         outcome
     }
 
-    async fn process(
-        &self,
-        job: Job,
-        cancel: &CancellationToken,
-        shutdown: &CancellationToken,
-    ) -> Result<(), StoreError> {
-        let context = StageContext {
-            store: self.store.clone(),
-            config: self.config.clone(),
-            clients: self.clients.clone(),
-            job_id: job.id.clone(),
-            metrics: self.metrics.clone(),
-        };
-        let id = job.id.clone();
+    /// Before the stages: what an earlier attempt left half-written goes, and the log says how
+    /// the job starts.
+    async fn start(&self, context: &StageContext, job: &Job, taken_over: bool) {
+        if job.attempts > 1 {
+            // A worker that stopped mid-write (a crash, a lost lease) may have left temporary
+            // files; the job is this worker's now, so they can go.
+            let artifacts = self.store.artifacts().clone();
+            let id = job.id.clone();
+            let _ = tokio::task::spawn_blocking(move || artifacts.remove_partial_of(&id)).await;
+        }
+        if taken_over {
+            context
+                .log("Taken over: the worker that ran the job stopped renewing its lease")
+                .await;
+        }
         match job.next_stage() {
             Some(Stage::Resolve) | None if job.attempts > 1 => {
                 context
@@ -239,6 +280,26 @@ impl Worker {
                     .await
             }
         }
+    }
+
+    async fn process(
+        &self,
+        claimed: Claimed,
+        cancel: &CancellationToken,
+        shutdown: &CancellationToken,
+    ) -> Result<(), StoreError> {
+        let Claimed { job, taken_over } = claimed;
+        let id = job.id.clone();
+        let held = self.store.held(id.clone(), self.owner.clone());
+        let context = StageContext {
+            store: self.store.clone(),
+            config: self.config.clone(),
+            clients: self.clients.clone(),
+            job_id: id.clone(),
+            held: held.clone(),
+            metrics: self.metrics.clone(),
+        };
+        self.start(&context, &job, taken_over).await;
 
         let budget = self.config.job_timeout;
         let result = tokio::select! {
@@ -251,20 +312,27 @@ impl Worker {
             },
             _ = cancel.cancelled() => {
                 if shutdown.is_cancelled() {
-                    // Leave it resumable: back in the queue, checkpoint kept.
-                    let _ = self
-                        .store
-                        .update_with_log(
-                            &id,
+                    // Leave it resumable, and free: back in the queue, checkpoint kept, lease
+                    // released so the next start (or another process) takes it at once.
+                    let _ = held
+                        .finish(
                             Changes::new().status(Status::Queued),
                             "Interrupted by shutdown; the job resumes from its checkpoint at the next start",
+                            None,
                         )
                         .await;
                 }
+                // Otherwise deleted, or taken over by another worker: nothing to record.
                 return Ok(());
             }
         };
 
+        self.record_end(&held, result).await
+    }
+
+    /// The job's end as its stages left it: completed, or failed with the reason, and its
+    /// webhook event, in one write that also releases the lease.
+    async fn record_end(&self, held: &HeldJob, result: StageResult<()>) -> Result<(), StoreError> {
         let (changes, message) = match result {
             Ok(()) => {
                 tracing::info!("Job completed");
@@ -274,13 +342,15 @@ impl Worker {
                     .progress(None);
                 (changes, "Job completed".to_string())
             }
-            // Deleted while it ran: nothing to record.
-            Err(StageError::Store(StoreError::NotFound)) => return Ok(()),
+            // Deleted while it ran, or taken over by another worker: nothing to record.
+            Err(StageError::Store(StoreError::NotFound | StoreError::Conflict(_))) => {
+                return Ok(());
+            }
             Err(error) => {
                 // Provider messages may echo a key: never stored, shown or logged as is.
                 let message = self.config.redact(&error.to_string());
                 tracing::warn!(error = %message, "job failed");
-                if let Ok(failed) = self.store.job(&id).await {
+                if let Ok(failed) = self.store.job(held.id()).await {
                     let stage = failed.current_stage().map(Stage::as_str).unwrap_or("queue");
                     self.metrics.stage_failed(stage);
                 }
@@ -290,16 +360,15 @@ impl Worker {
                 (changes, format!("Failed: {message}"))
             }
         };
-        match self
-            .store
-            .update_with_log_and_event(&id, changes, message, webhook::event_maker(&self.config))
+        match held
+            .finish(changes, message, webhook::event_maker(&self.config))
             .await
         {
             Ok(_) => {
                 self.queue.webhooks.notify_one();
                 Ok(())
             }
-            Err(StoreError::NotFound) => Ok(()),
+            Err(StoreError::NotFound | StoreError::Conflict(_)) => Ok(()),
             Err(error) => Err(error),
         }
     }

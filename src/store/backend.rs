@@ -7,9 +7,11 @@
 //! every backend gets them right the same way.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::leases::{Claimed, LeaseChange, LeaseOwner};
 use super::legacy::ImportedJob;
 use super::outbox::{Delivery, EventMaker};
 use super::search::{JobFilter, JobPage};
@@ -25,6 +27,10 @@ pub struct Update {
     pub log: Option<String>,
     /// The webhook event of the job as changed, recorded in the outbox with it.
     pub event: Option<EventMaker>,
+    /// Apply only while this owner holds the job's lease (a worker's stage results):
+    /// `Conflict` once another has taken it over.
+    pub holder: Option<LeaseOwner>,
+    pub lease: LeaseChange,
 }
 
 impl Update {
@@ -34,6 +40,8 @@ impl Update {
             from: None,
             log: None,
             event: None,
+            holder: None,
+            lease: LeaseChange::Keep,
         }
     }
 }
@@ -87,20 +95,51 @@ pub trait Backend: Send + Sync {
     /// Log lines of a job after position `seq` (0 for all).
     async fn logs_after(&self, id: &JobId, seq: i64) -> StoreResult<Vec<LogLine>>;
 
-    /// NotFound when the job is gone.
-    async fn append_log(&self, id: &JobId, message: String) -> StoreResult<LogLine>;
+    /// NotFound when the job is gone; with a `holder`, Conflict when the job's lease is not
+    /// (or no longer) in its name.
+    async fn append_log(
+        &self,
+        id: &JobId,
+        message: String,
+        holder: Option<LeaseOwner>,
+    ) -> StoreResult<LogLine>;
 
     /// Applies the update in one transaction; None when the job's status was not one of
     /// `update.from`.
     async fn update(&self, id: &JobId, update: Update) -> StoreResult<Option<Updated>>;
 
-    /// Makes a job's transcript searchable (or unsearchable, with an empty text).
-    async fn index_transcript(&self, id: &JobId, text: String) -> StoreResult<()>;
+    /// Makes a job's transcript searchable (or unsearchable, with an empty text); with a
+    /// `holder`, as [`Self::append_log`].
+    async fn index_transcript(
+        &self,
+        id: &JobId,
+        text: String,
+        holder: Option<LeaseOwner>,
+    ) -> StoreResult<()>;
 
-    /// Takes the job that has waited longest and marks it as started by a worker.
-    async fn claim_next(&self) -> StoreResult<Option<Job>>;
+    /// Takes the job nobody holds that has waited longest — one left mid-stage under a lease
+    /// that ran out, else a queued one — marks it as started, and leases it to `owner` for
+    /// `lease`. Two claimers never get the same job.
+    async fn claim_next(&self, owner: &LeaseOwner, lease: Duration)
+    -> StoreResult<Option<Claimed>>;
 
-    /// Every job left mid-stage goes back to the queue. Returns how many.
+    /// Extends `owner`'s lease on the job to `lease` from now; false when the lease is no
+    /// longer in its name (taken over, or the job is gone).
+    async fn renew_lease(
+        &self,
+        id: &JobId,
+        owner: &LeaseOwner,
+        lease: Duration,
+    ) -> StoreResult<bool>;
+
+    /// When the soonest live lease runs out (ms since the epoch), if any is held.
+    async fn next_lease_expiry(&self) -> StoreResult<Option<i64>>;
+
+    /// The jobs whose lease is live now.
+    async fn leased_jobs(&self) -> StoreResult<Vec<JobId>>;
+
+    /// Every job left mid-stage whose lease ran out (or that has none) goes back to the queue;
+    /// jobs under a live lease are someone's work and stay. Returns how many.
     async fn requeue_interrupted(&self) -> StoreResult<usize>;
 
     /// Removes the job and its logs; returns it as it was (its files are named by it).

@@ -160,9 +160,22 @@ impl Artifacts {
     /// Removes the temporary files that an earlier process left when it stopped mid-write:
     /// uploads and downloads (`files/.<id>.<random>.part`) and atomic writes
     /// (`.<name>.<random>.tmp`, see [`write_atomic`]) in every artifact folder. Called at
-    /// start-up, before any transfer or write begins (a resumed download starts a new temp
-    /// file). Returns how many went.
-    pub fn remove_partial_transfers(&self) -> usize {
+    /// start-up, before this process transfers or writes anything (a resumed download starts a
+    /// new temp file). Another process may still be at work on the same folder (a rolling
+    /// deploy runs two): the files of a job it holds (`in_use(id)`) stay, and go when a worker
+    /// takes that job over (see [`Self::remove_partial_of`]). Returns how many went.
+    pub fn remove_partial_transfers(&self, in_use: impl Fn(&str) -> bool) -> usize {
+        self.remove_partial(|name| !partial_owner(name).is_some_and(&in_use))
+    }
+
+    /// Removes the temporary files of one job, left by a worker that stopped mid-write. Called
+    /// by the worker that takes the job over, before it writes anything.
+    pub fn remove_partial_of(&self, id: &JobId) -> usize {
+        self.remove_partial(|name| partial_owner(name) == Some(id.as_str()))
+    }
+
+    /// Removes every temporary file whose name `chosen` picks.
+    fn remove_partial(&self, chosen: impl Fn(&str) -> bool) -> usize {
         let mut removed = 0;
         for dir in [AUDIO_DIR, TRANSCRIPTS_DIR, SUMMARIES_DIR] {
             let Ok(entries) = std::fs::read_dir(self.data_dir.join(dir)) else {
@@ -173,7 +186,10 @@ impl Artifacts {
                 let name = name.to_string_lossy();
                 let leftover = name.starts_with('.')
                     && (name.ends_with(".tmp") || (dir == AUDIO_DIR && name.ends_with(".part")));
-                if !leftover || !entry.file_type().is_ok_and(|kind| kind.is_file()) {
+                if !leftover
+                    || !entry.file_type().is_ok_and(|kind| kind.is_file())
+                    || !chosen(&name)
+                {
                     continue;
                 }
                 match std::fs::remove_file(entry.path()) {
@@ -220,6 +236,11 @@ fn remove_files(paths: Vec<PathBuf>) {
             }
         }
     }
+}
+
+/// The job a temporary file belongs to: every one is named `.<id>.<…>` (job ids hold no dot).
+fn partial_owner(name: &str) -> Option<&str> {
+    name.strip_prefix('.')?.split('.').next()
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it into place, so a
@@ -284,7 +305,7 @@ mod tests {
         std::fs::write(summaries.join(".abc.md.77.tmp"), b"half").unwrap();
         std::fs::write(summaries.join("abc.md"), b"whole").unwrap();
         std::fs::write(summaries.join(".abc.part"), b"not ours").unwrap();
-        assert_eq!(artifacts.remove_partial_transfers(), 4);
+        assert_eq!(artifacts.remove_partial_transfers(|_| false), 4);
         let mut left: Vec<String> = std::fs::read_dir(&files)
             .unwrap()
             .flatten()
@@ -296,7 +317,7 @@ mod tests {
         // No folder yet: nothing to do.
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(
-            Artifacts::new(empty.path().to_path_buf()).remove_partial_transfers(),
+            Artifacts::new(empty.path().to_path_buf()).remove_partial_transfers(|_| false),
             0
         );
     }
@@ -338,6 +359,38 @@ mod tests {
                 "abcd.part-0.json"
             ]
         );
+    }
+
+    #[test]
+    fn partial_files_of_jobs_in_use_stay_until_the_job_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifacts = Artifacts::new(dir.path().to_path_buf());
+        artifacts.create_dirs().unwrap();
+        let files = dir.path().join(AUDIO_DIR);
+        let summaries = dir.path().join(SUMMARIES_DIR);
+        for name in [".held.1.part", ".free.2.part", ".upload.3.part"] {
+            std::fs::write(files.join(name), b"x").unwrap();
+        }
+        std::fs::write(summaries.join(".held.md.4.tmp"), b"x").unwrap();
+        std::fs::write(summaries.join(".free.md.5.tmp"), b"x").unwrap();
+        assert_eq!(artifacts.remove_partial_transfers(|id| id == "held"), 3);
+        let left = |dir: &Path| {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(left(&files), [".held.1.part"]);
+        assert_eq!(left(&summaries), [".held.md.4.tmp"]);
+        // The worker that takes the job over removes its leftovers, and only its.
+        std::fs::write(files.join(".other.6.part"), b"x").unwrap();
+        let held = JobId::parse("held").unwrap();
+        assert_eq!(artifacts.remove_partial_of(&held), 2);
+        assert_eq!(left(&files), [".other.6.part"]);
+        assert!(left(&summaries).is_empty());
     }
 
     #[test]

@@ -20,15 +20,17 @@ pub mod backup;
 mod changes;
 mod events;
 mod files;
+mod leases;
 pub mod legacy;
 mod outbox;
 mod postgres;
 pub mod search;
 mod sqlite;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::broadcast;
 
@@ -36,6 +38,7 @@ pub use backend::{Backend, Update, Updated};
 pub use changes::{Changes, NewJob};
 pub use events::{Events, InProcess, JobEvent};
 pub use files::{Artifacts, write_atomic};
+pub use leases::{Claimed, HeldJob, LEASE_LOST, LeaseChange, LeaseOwner};
 pub use outbox::{Delivery, EventMaker, NewDelivery};
 pub use search::{Cursor, Found, JobFilter, JobPage};
 
@@ -58,14 +61,16 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// How long a job stays out of every worker's reach while the files of its last run are
+/// removed (a full retry). Released as soon as they are gone; the time only matters when this
+/// process dies in between.
+const REMOVAL_HOLD: Duration = Duration::from_secs(60);
+
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
     events: Arc<dyn Events>,
     artifacts: Artifacts,
-    /// Held while a job's files are removed after its change committed, and by every claim:
-    /// a worker of this process cannot start on a job whose old files are still going.
-    removing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -130,7 +135,6 @@ impl Store {
             backend,
             events,
             artifacts,
-            removing: Arc::default(),
         }
     }
 
@@ -245,8 +249,17 @@ impl Store {
     }
 
     pub async fn append_log(&self, id: &JobId, message: impl Into<String>) -> StoreResult<LogLine> {
+        self.append_log_as(id, message.into(), None).await
+    }
+
+    async fn append_log_as(
+        &self,
+        id: &JobId,
+        message: String,
+        holder: Option<LeaseOwner>,
+    ) -> StoreResult<LogLine> {
         let line = self
-            .write(self.backend.append_log(id, message.into()))
+            .write(self.backend.append_log(id, message, holder))
             .await?;
         self.events.announce(JobEvent::Log {
             job_id: id.clone(),
@@ -257,14 +270,22 @@ impl Store {
 
     /// Makes a job's transcript searchable (or unsearchable, with an empty text).
     pub async fn index_transcript(&self, id: &JobId, text: String) -> StoreResult<()> {
-        self.write(self.backend.index_transcript(id, text)).await
+        self.index_transcript_as(id, text, None).await
+    }
+
+    async fn index_transcript_as(
+        &self,
+        id: &JobId,
+        text: String,
+        holder: Option<LeaseOwner>,
+    ) -> StoreResult<()> {
+        self.write(self.backend.index_transcript(id, text, holder))
+            .await
     }
 
     /// Applies `changes` to a job and returns it as it is now.
     pub async fn update(&self, id: &JobId, changes: Changes) -> StoreResult<Job> {
-        self.apply(id, Update::new(changes))
-            .await?
-            .ok_or(StoreError::NotFound)
+        self.apply_or_not_found(id, Update::new(changes)).await
     }
 
     /// Applies `changes` and appends a log line in one transaction: a crash leaves both or
@@ -293,6 +314,11 @@ impl Store {
             event,
             ..Update::new(changes)
         };
+        self.apply_or_not_found(id, update).await
+    }
+
+    /// An update without a status condition: it happened, or the job is gone.
+    async fn apply_or_not_found(&self, id: &JobId, update: Update) -> StoreResult<Job> {
         self.apply(id, update).await?.ok_or(StoreError::NotFound)
     }
 
@@ -312,20 +338,39 @@ impl Store {
     }
 
     /// One update: committed, then its files removed, then announced.
-    async fn apply(&self, id: &JobId, update: Update) -> StoreResult<Option<Job>> {
+    ///
+    /// A change that removes files holds the job in a lease of its own while they go, so no
+    /// worker (of any process) starts on it and writes new files that the removal would take.
+    async fn apply(&self, id: &JobId, mut update: Update) -> StoreResult<Option<Job>> {
         let status = update.changes.new_status();
         let removal = update.changes.removal();
-        let removing = match removal {
-            Some(_) => Some(self.removing.lock().await),
-            None => None,
-        };
+        let remover = removal.map(|_| LeaseOwner::generate());
+        if let Some(owner) = &remover {
+            update.lease = LeaseChange::Hold {
+                owner: owner.clone(),
+                duration: REMOVAL_HOLD,
+            };
+        }
         let Some(updated) = self.write(self.backend.update(id, update)).await? else {
             return Ok(None);
         };
-        if let (Some(removal), Some(before)) = (removal, updated.before) {
-            self.remove_files(before, removal).await;
+        if let (Some(removal), Some(remover)) = (removal, remover) {
+            if let Some(before) = updated.before {
+                self.remove_files(before, removal).await;
+            }
+            let release = Update {
+                holder: Some(remover),
+                lease: LeaseChange::Release,
+                ..Update::new(Changes::new())
+            };
+            match self.write(self.backend.update(id, release)).await {
+                // Deleted meanwhile, or this process was so slow that the hold ran out.
+                Ok(_) | Err(StoreError::NotFound | StoreError::Conflict(_)) => {}
+                Err(error) => {
+                    tracing::warn!(job = %id, %error, "could not release a job after removing its files; it waits for the hold to run out")
+                }
+            }
         }
-        drop(removing);
         if let Some(line) = updated.line {
             self.events.announce(JobEvent::Log {
                 job_id: id.clone(),
@@ -355,22 +400,54 @@ impl Store {
         }
     }
 
-    /// Takes the job that has waited longest and marks it as started by a worker.
-    pub async fn claim_next(&self) -> StoreResult<Option<Job>> {
-        let removing = self.removing.lock().await;
-        let job = self.write(self.backend.claim_next()).await?;
-        drop(removing);
-        if let Some(job) = &job {
+    /// Takes the job nobody holds that has waited longest (one whose worker stopped renewing
+    /// its lease first), marks it as started and leases it to `owner` for `lease`.
+    pub async fn claim_next(
+        &self,
+        owner: &LeaseOwner,
+        lease: Duration,
+    ) -> StoreResult<Option<Claimed>> {
+        let claimed = self.write(self.backend.claim_next(owner, lease)).await?;
+        if let Some(claimed) = &claimed {
             self.events.announce(JobEvent::Status {
-                job_id: job.id.clone(),
-                status: job.status,
+                job_id: claimed.job.id.clone(),
+                status: claimed.job.status,
             });
         }
-        Ok(job)
+        Ok(claimed)
     }
 
-    /// At start-up: every job a previous process left mid-stage goes back to the queue,
-    /// to resume from its checkpoint. Returns how many.
+    /// Extends `owner`'s lease on the job to `lease` from now; false once it is no longer in
+    /// its name (another worker took the job over, or the job is gone).
+    pub async fn renew_lease(
+        &self,
+        id: &JobId,
+        owner: &LeaseOwner,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        // Not counted as a write: nothing a page or a listing shows changes.
+        self.backend.renew_lease(id, owner, lease).await
+    }
+
+    /// Writes to the job as the worker `owner`, which holds its lease.
+    pub fn held(&self, id: JobId, owner: LeaseOwner) -> HeldJob {
+        HeldJob::new(self.clone(), id, owner)
+    }
+
+    /// When the soonest live lease runs out (ms since the epoch): an idle worker looks again
+    /// then, to take the job over if its holder stopped renewing it.
+    pub async fn next_lease_expiry(&self) -> StoreResult<Option<i64>> {
+        self.backend.next_lease_expiry().await
+    }
+
+    /// The jobs some worker (of this process or another) holds now.
+    pub async fn leased_jobs(&self) -> StoreResult<HashSet<JobId>> {
+        Ok(self.backend.leased_jobs().await?.into_iter().collect())
+    }
+
+    /// At start-up: every job left mid-stage by a worker whose lease ran out goes back to the
+    /// queue, to resume from its checkpoint. A job under a live lease is another process's
+    /// work (a rolling deploy runs two) and stays. Returns how many.
     pub async fn requeue_interrupted(&self) -> StoreResult<usize> {
         self.write(self.backend.requeue_interrupted()).await
     }
@@ -400,7 +477,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::jobs::Stage;
 
@@ -453,7 +530,13 @@ mod tests {
             })
             .await
             .unwrap();
-        let claimed = store.claim_next().await.unwrap().unwrap();
+        // A lease that has already run out: its worker is as good as gone.
+        let claimed = store
+            .claim_next(&LeaseOwner::generate(), Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap()
+            .job;
         assert_eq!(claimed.id, first.id);
         assert_eq!(claimed.status, Status::Resolving);
         assert_eq!(claimed.attempts, 1);
@@ -550,6 +633,167 @@ mod tests {
             store.append_log(&missing, "x").await,
             Err(StoreError::NotFound)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_live_lease_is_nobody_elses_and_a_lapsed_one_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        lease_meaning(Store::open(dir.path()).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn a_worker_whose_lease_was_taken_over_writes_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        lost_lease_meaning(Store::open(dir.path()).unwrap()).await;
+    }
+
+    /// What a lease means, checked the same way on every backend.
+    pub(crate) async fn lease_meaning(store: Store) {
+        let (job, _) = store.create_job(NewJob::default()).await.unwrap();
+        let first = LeaseOwner::generate();
+        let second = LeaseOwner::generate();
+        let lease = Duration::from_millis(400);
+        let claimed = store.claim_next(&first, lease).await.unwrap().unwrap();
+        assert!(!claimed.taken_over);
+
+        // Live: start-up leaves it, another claimer does not get it, idle workers know when
+        // to look again.
+        assert_eq!(store.requeue_interrupted().await.unwrap(), 0);
+        assert!(store.claim_next(&second, lease).await.unwrap().is_none());
+        assert!(store.leased_jobs().await.unwrap().contains(&job.id));
+        let expiry = store.next_lease_expiry().await.unwrap().unwrap();
+        assert!(expiry > crate::jobs::now_millis());
+        assert!(store.renew_lease(&job.id, &first, lease).await.unwrap());
+
+        // Lapsed: taken over from where it was, as a new attempt.
+        tokio::time::sleep(lease + Duration::from_millis(50)).await;
+        assert!(store.leased_jobs().await.unwrap().is_empty());
+        let taken = store.claim_next(&second, lease).await.unwrap().unwrap();
+        assert!(taken.taken_over);
+        assert_eq!(taken.job.id, job.id);
+        assert_eq!(taken.job.attempts, 2);
+        assert!(!store.renew_lease(&job.id, &first, lease).await.unwrap());
+        assert!(store.renew_lease(&job.id, &second, lease).await.unwrap());
+    }
+
+    pub(crate) async fn lost_lease_meaning(store: Store) {
+        let (job, _) = store.create_job(NewJob::default()).await.unwrap();
+        let lease = Duration::from_millis(200);
+        let first = LeaseOwner::generate();
+        store.claim_next(&first, lease).await.unwrap().unwrap();
+        let stale = store.held(job.id.clone(), first);
+        stale.log("still mine").await.unwrap();
+        tokio::time::sleep(lease + Duration::from_millis(50)).await;
+        let second = LeaseOwner::generate();
+        store.claim_next(&second, lease).await.unwrap().unwrap();
+        let (before, lines) = store.job_with_logs(&job.id).await.unwrap();
+
+        let lost = StoreError::Conflict(LEASE_LOST.into());
+        assert_eq!(stale.log("late line").await.unwrap_err(), lost);
+        assert_eq!(
+            stale
+                .update(Changes::new().checkpoint(Some(Stage::Summarize)))
+                .await
+                .unwrap_err(),
+            lost
+        );
+        assert_eq!(
+            stale
+                .index_transcript("late words".into())
+                .await
+                .unwrap_err(),
+            lost
+        );
+        let event: EventMaker = Box::new(|job: &Job| NewDelivery {
+            delivery: "late".into(),
+            job_id: job.id.clone(),
+            event: "job.completed".into(),
+            body: Vec::new(),
+        });
+        assert_eq!(
+            stale
+                .finish(
+                    Changes::new().status(Status::Completed),
+                    "Job completed",
+                    Some(event)
+                )
+                .await
+                .unwrap_err(),
+            lost
+        );
+        let (after, after_lines) = store.job_with_logs(&job.id).await.unwrap();
+        assert_eq!(after, before, "the job is as the new holder found it");
+        assert_eq!(after_lines, lines, "no line was added");
+        assert_eq!(store.pending_deliveries().await.unwrap(), 0);
+        let search = store
+            .find_jobs(JobFilter {
+                query: Some("late".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(search.jobs.is_empty());
+
+        // The holder's writes go through, and finishing frees the job.
+        let held = store.held(job.id.clone(), second);
+        held.update(Changes::new().title(Some("Mine".into())))
+            .await
+            .unwrap();
+        held.finish(
+            Changes::new().status(Status::Completed),
+            "Job completed",
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(store.leased_jobs().await.unwrap().is_empty());
+        // Gone: NotFound, not Conflict.
+        store.delete_job(&job.id).await.unwrap();
+        assert_eq!(held.log("x").await.unwrap_err(), StoreError::NotFound);
+    }
+
+    #[tokio::test]
+    async fn a_full_retry_frees_the_job_once_its_files_are_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (job, _) = store.create_job(NewJob::default()).await.unwrap();
+        let summary = store.artifacts().summary_relative(&job.id);
+        store
+            .artifacts()
+            .write_text(&summary, "# Old".into())
+            .await
+            .unwrap();
+        store
+            .update(
+                &job.id,
+                Changes::new()
+                    .status(Status::Completed)
+                    .summary(Some("# Old".into()), Some(summary.clone())),
+            )
+            .await
+            .unwrap();
+        let retried = store
+            .update_if(
+                &job.id,
+                &[Status::Completed],
+                Changes::new()
+                    .status(Status::Queued)
+                    .summary(None, None)
+                    .remove_artifacts(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(retried.status, Status::Queued);
+        assert!(!store.artifacts().resolve(&summary).unwrap().exists());
+        assert!(store.leased_jobs().await.unwrap().is_empty());
+        let claimed = store
+            .claim_next(&LeaseOwner::generate(), Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(claimed.job.id, job.id);
     }
 
     /// The error callers see has no driver inside: its variants carry words, it compares and

@@ -4,12 +4,19 @@
 //! Pages link each file with its content hash (`/static/app.css?v=…`): such a URL never changes
 //! meaning, so it is cached for a year; a request without the current hash is cached briefly and
 //! revalidated with its ETag.
+//!
+//! Text files are also served compressed (zstd, brotli or gzip, as the client accepts), each
+//! compressed once at its best level on first use and kept; every encoding has its own ETag
+//! (`"<hash>-br"`), as representations of one resource must, and answers `Vary:
+//! Accept-Encoding`.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use axum::extract::{Path, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+
+use super::compression::{Encoding, negotiate};
 
 struct Asset {
     path: &'static str,
@@ -59,18 +66,54 @@ fn content_hash(bytes: &[u8]) -> String {
 static HASHES: LazyLock<Vec<String>> =
     LazyLock::new(|| FILES.iter().map(|file| content_hash(file.bytes)).collect());
 
-fn find(path: &str) -> Option<(&'static Asset, &'static str)> {
+/// Each file's compressed forms, in [`Encoding::ALL`]'s order, made on first use. None where
+/// compressing does not pay (images already compressed, tiny files).
+type Variants = [OnceLock<Option<Vec<u8>>>; 3];
+
+static COMPRESSED: LazyLock<Vec<Variants>> = LazyLock::new(|| {
+    FILES
+        .iter()
+        .map(|_| std::array::from_fn(|_| OnceLock::new()))
+        .collect()
+});
+
+fn find(path: &str) -> Option<(usize, &'static Asset, &'static str)> {
     FILES
         .iter()
         .zip(HASHES.iter())
-        .find(|(file, _)| file.path == path)
-        .map(|(file, hash)| (file, hash.as_str()))
+        .enumerate()
+        .find(|(_, (file, _))| file.path == path)
+        .map(|(index, (file, hash))| (index, file, hash.as_str()))
+}
+
+/// Whether a file is text, which compresses well.
+fn compressible(path: &str) -> bool {
+    let content_type = content_type(path);
+    content_type.starts_with("text/")
+        || content_type.contains("javascript")
+        || content_type.contains("svg")
+}
+
+/// The file compressed with `encoding`, if that pays; made once.
+fn compressed(index: usize, file: &Asset, encoding: Encoding) -> Option<&'static [u8]> {
+    let slot = Encoding::ALL.iter().position(|e| *e == encoding)?;
+    COMPRESSED.get(index)?[slot]
+        .get_or_init(|| {
+            if !compressible(file.path) || file.bytes.len() < 256 {
+                return None;
+            }
+            encoding
+                .compress_best(file.bytes)
+                .ok()
+                .filter(|bytes| bytes.len() < file.bytes.len())
+        })
+        .as_deref()
 }
 
 /// The URL pages use for a static file: with its content hash, so it may be cached for long.
 pub fn url(path: &str) -> String {
     match find(path) {
-        Some((_, hash)) => format!("/static/{path}?v={hash}"),
+        Some((_, _, hash)) => format!("/static/{path}?v={hash}"),
         None => format!("/static/{path}"),
     }
 }
@@ -94,7 +137,7 @@ fn content_type(path: &str) -> String {
 
 /// `GET /static/{*path}`.
 pub async fn serve(Path(path): Path<String>, request: Request) -> Response {
-    let Some((file, hash)) = find(&path) else {
+    let Some((index, file, hash)) = find(&path) else {
         return (
             StatusCode::NOT_FOUND,
             [(header::CACHE_CONTROL, "no-store")],
@@ -102,13 +145,26 @@ pub async fn serve(Path(path): Path<String>, request: Request) -> Response {
         )
             .into_response();
     };
-    let etag = format!("\"{hash}\"");
     let versioned = request
         .uri()
         .query()
         .is_some_and(|query| query.split('&').any(|pair| pair == format!("v={hash}")));
     let cache = if versioned { LONG_CACHE } else { SHORT_CACHE };
     let content_type = content_type(file.path);
+    // Compressing the first time takes a moment (brotli at its best level): off the runtime.
+    let encoding = match negotiate(request.headers(), &Encoding::ALL) {
+        Some(encoding) if compressible(file.path) => tokio::task::spawn_blocking(move || {
+            compressed(index, file, encoding).map(|b| (encoding, b))
+        })
+        .await
+        .ok()
+        .flatten(),
+        _ => None,
+    };
+    let etag = match encoding {
+        Some((encoding, _)) => format!("\"{hash}-{}\"", encoding.token()),
+        None => format!("\"{hash}\""),
+    };
     let not_modified = request
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -117,7 +173,10 @@ pub async fn serve(Path(path): Path<String>, request: Request) -> Response {
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        file.bytes.into_response()
+        match encoding {
+            Some((_, bytes)) => bytes.into_response(),
+            None => file.bytes.into_response(),
+        }
     };
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&content_type) {
@@ -125,6 +184,15 @@ pub async fn serve(Path(path): Path<String>, request: Request) -> Response {
     }
     if let Ok(value) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, value);
+    }
+    if let Some((encoding, _)) = encoding {
+        headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static(encoding.token()),
+        );
+    }
+    if compressible(file.path) {
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     response

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod auth;
 mod cache;
 pub mod client;
+mod compression;
 pub mod csrf;
 mod extract;
 mod headers;
@@ -230,6 +231,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(headers::secure))
         .layer(middleware::from_fn_with_state(state.clone(), count_request))
+        .layer(compression::layer())
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let route = request

@@ -33,6 +33,15 @@ pub fn skipped_on_postgres(reason: &str) -> bool {
 static DATABASES: Mutex<Option<HashMap<PathBuf, String>>> = Mutex::new(None);
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// Points `config` at its data directory's database on PostgreSQL (unless it names one).
+pub async fn configure(config: &mut focusflow::config::Config) {
+    if config.database_url.is_none()
+        && let Some(url) = url_for(&config.data_dir).await
+    {
+        config.database_url = Some(focusflow::config::DatabaseUrl::parse(&url).unwrap());
+    }
+}
+
 /// The `DATABASE_URL` of the app whose data directory is `data_dir`; None on SQLite.
 pub async fn url_for(data_dir: &Path) -> Option<String> {
     let server = server_url()?;

@@ -46,6 +46,9 @@ impl Fakes {
             ("PLAUD_WEB_BASE_URL", self.plaud.web_base.clone()),
             ("PLAUD_API_BASE_URL", self.plaud.api_base.clone()),
             ("ALLOW_PRIVATE_URLS", "true".into()),
+            // A server killed with -9 holds its jobs until their leases run out; keep that
+            // short, so the next server takes them over within a test's patience.
+            ("JOB_LEASE_SECS", "2".into()),
         ]
     }
 }
@@ -144,11 +147,7 @@ impl TestApp {
     /// of its data directory unless the configuration names one).
     pub async fn start(mut config: Config, fakes: Fakes) -> Self {
         init_tracing();
-        if config.database_url.is_none()
-            && let Some(url) = crate::database::url_for(&config.data_dir).await
-        {
-            config.database_url = Some(focusflow::config::DatabaseUrl::parse(&url).unwrap());
-        }
+        crate::database::configure(&mut config).await;
         let application = Application::build(config.clone())
             .await
             .expect("the app builds");

@@ -114,10 +114,7 @@ pub async fn save(context: &StageContext, job: &Job, transcript: &Transcript) ->
     context
         .update(Changes::new().transcript_path(Some(transcript_path)))
         .await?;
-    context
-        .store
-        .index_transcript(&job.id, text.clone())
-        .await?;
+    context.held.index_transcript(text.clone()).await?;
     context
         .log(format!(
             "Transcript saved: {} speaker turns, {} characters",

@@ -8,7 +8,10 @@ use deadpool_postgres::GenericClient;
 use crate::store::{StoreError, StoreResult};
 
 /// Applied in this order; `focusflow_schema` records how many a database has.
-pub const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+    include_str!("../../../migrations/postgres/0002_job_leases.sql"),
+];
 
 /// The advisory lock's key: "FocusFlo" in ASCII, so it is unlikely to meet another program's.
 const LOCK_KEY: i64 = 0x466f_6375_7346_6c6f;

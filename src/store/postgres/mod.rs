@@ -20,6 +20,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
 
 use super::backend::{Backend, Update, Updated};
+use super::leases::{Claimed, LeaseOwner};
 use super::legacy::ImportedJob;
 use super::outbox::Delivery;
 use super::search::{JobFilter, JobPage};
@@ -256,9 +257,14 @@ impl Backend for PostgresBackend {
         queries::logs_after(&self.client().await?, id, seq).await
     }
 
-    async fn append_log(&self, id: &JobId, message: String) -> StoreResult<LogLine> {
-        let client = self.client().await?;
-        queries::insert_log(&client, id, crate::jobs::now_millis(), &message).await
+    async fn append_log(
+        &self,
+        id: &JobId,
+        message: String,
+        holder: Option<LeaseOwner>,
+    ) -> StoreResult<LogLine> {
+        let mut client = self.client().await?;
+        queries::append_log(&mut client, id, &message, holder.as_ref()).await
     }
 
     async fn update(&self, id: &JobId, update: Update) -> StoreResult<Option<Updated>> {
@@ -266,22 +272,49 @@ impl Backend for PostgresBackend {
         queries::apply_update(&mut client, id, update).await
     }
 
-    async fn index_transcript(&self, id: &JobId, text: String) -> StoreResult<()> {
-        search::index_transcript(&self.client().await?, id, &text).await
+    async fn index_transcript(
+        &self,
+        id: &JobId,
+        text: String,
+        holder: Option<LeaseOwner>,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        search::index_transcript(&mut client, id, &text, holder.as_ref()).await
     }
 
-    async fn claim_next(&self) -> StoreResult<Option<Job>> {
+    async fn claim_next(
+        &self,
+        owner: &LeaseOwner,
+        lease: Duration,
+    ) -> StoreResult<Option<Claimed>> {
         let mut client = self.client().await?;
-        // A queued job whose row another transaction holds for a moment is looked at again
-        // (a few times, briefly): the wake-up that sent the worker here is spent.
+        // A free job whose row another transaction holds for a moment is looked at again (a
+        // few times, briefly): the wake-up that sent the worker here is spent.
         for _ in 0..CLAIM_TRIES {
-            match queries::claim_next(&mut client).await? {
-                queries::Claim::Job(job) => return Ok(Some(*job)),
+            match queries::claim_next(&mut client, owner, lease).await? {
+                queries::Claim::Job(claimed) => return Ok(Some(*claimed)),
                 queries::Claim::Empty => return Ok(None),
                 queries::Claim::Busy => tokio::time::sleep(CLAIM_PAUSE).await,
             }
         }
         Ok(None)
+    }
+
+    async fn renew_lease(
+        &self,
+        id: &JobId,
+        owner: &LeaseOwner,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        queries::renew_lease(&self.client().await?, id, owner, lease).await
+    }
+
+    async fn next_lease_expiry(&self) -> StoreResult<Option<i64>> {
+        queries::next_lease_expiry(&self.client().await?).await
+    }
+
+    async fn leased_jobs(&self) -> StoreResult<Vec<JobId>> {
+        queries::leased_jobs(&self.client().await?).await
     }
 
     async fn requeue_interrupted(&self) -> StoreResult<usize> {
@@ -340,6 +373,7 @@ mod tests {
 
     use super::*;
     use crate::store::search::tests::{pages_meaning, search_meaning};
+    use crate::store::tests::{lease_meaning, lost_lease_meaning};
     use crate::store::{Artifacts, InProcess, Store};
 
     /// The test server's URL (a test setting, not one of the application's).
@@ -527,9 +561,14 @@ mod tests {
             .unwrap();
         }
         let claim_all = |store: Store| async move {
+            let owner = LeaseOwner::generate();
             let mut claimed = Vec::new();
-            while let Some(job) = store.claim_next().await.unwrap() {
-                claimed.push(job.id);
+            while let Some(found) = store
+                .claim_next(&owner, Duration::from_secs(60))
+                .await
+                .unwrap()
+            {
+                claimed.push(found.job.id);
             }
             claimed
         };
@@ -542,6 +581,21 @@ mod tests {
         all.sort_by(|x, y| x.as_str().cmp(y.as_str()));
         all.dedup();
         assert_eq!(all.len(), 20, "no job claimed twice");
+        scratch.drop_database().await;
+    }
+
+    #[tokio::test]
+    async fn leases_mean_what_they_mean_on_sqlite() {
+        let Some(scratch) = Scratch::new().await else {
+            eprintln!("skipped: FOCUSFLOW_TEST_DATABASE_URL is not set");
+            return;
+        };
+        lease_meaning(scratch.store().await).await;
+        scratch.drop_database().await;
+        let Some(scratch) = Scratch::new().await else {
+            return;
+        };
+        lost_lease_meaning(scratch.store().await).await;
         scratch.drop_database().await;
     }
 

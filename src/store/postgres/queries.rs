@@ -1,6 +1,7 @@
 //! The statements on jobs and their logs, with the same meaning as `sqlite/queries.rs`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
@@ -10,7 +11,47 @@ use crate::jobs::{Job, JobId, LogLine, Progress, Stage, Status, now_millis};
 use crate::store::backend::{Update, Updated};
 use crate::store::changes::Change;
 use crate::store::legacy::ImportedJob;
-use crate::store::{Changes, NewJob, StoreError, StoreResult};
+use crate::store::{
+    Changes, Claimed, LEASE_LOST, LeaseChange, LeaseOwner, NewJob, StoreError, StoreResult,
+};
+
+/// The statuses of a job a stage works on, as SQL.
+const RUNNING: &str = "('resolving', 'downloading', 'transcribing', 'summarizing')";
+
+/// `until` as ms since the epoch, `lease` from now.
+fn lease_end(lease: Duration) -> i64 {
+    now_millis().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Ok while `holder` (if any) holds the job's lease: NotFound without the job, Conflict when
+/// the lease is someone else's (or nobody's). The row stays locked (`lock`: `FOR SHARE` for
+/// a write beside the row, `FOR NO KEY UPDATE` for a change of it) until the transaction
+/// ends, so no takeover comes between the check and the write.
+pub async fn check_holder(
+    client: &impl GenericClient,
+    id: &JobId,
+    holder: Option<&LeaseOwner>,
+    lock: &str,
+) -> StoreResult<()> {
+    let Some(holder) = holder else {
+        return Ok(());
+    };
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT lease_owner FROM jobs WHERE id = $1 FOR {lock}"
+        ))
+        .await?;
+    let owner: Option<String> = client
+        .query_opt(&statement, &[&id.as_str()])
+        .await?
+        .ok_or(StoreError::NotFound)?
+        .try_get(0)?;
+    if owner.as_deref() == Some(holder.as_str()) {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(LEASE_LOST.into()))
+    }
+}
 
 pub const JOB_COLUMNS: &str = "id, url, resolved_url, meeting_date, status, title, summary, \
     summary_path, transcript_path, file_path, created_at, updated_at, error, checkpoint, \
@@ -151,6 +192,24 @@ pub async fn logs_of_jobs(
         all.entry(id).or_default().push(log_from_row(&row, 1)?);
     }
     Ok(all)
+}
+
+/// A log line; with a `holder`, only while it holds the job's lease.
+pub async fn append_log(
+    client: &mut deadpool_postgres::Client,
+    id: &JobId,
+    message: &str,
+    holder: Option<&LeaseOwner>,
+) -> StoreResult<LogLine> {
+    let ts = now_millis();
+    if holder.is_none() {
+        return insert_log(&*client, id, ts, message).await;
+    }
+    let transaction = client.transaction().await?;
+    check_holder(&transaction, id, holder, "SHARE").await?;
+    let line = insert_log(&transaction, id, ts, message).await?;
+    transaction.commit().await?;
+    Ok(line)
 }
 
 /// The advisory lock class of a job's log: with the job id's hash, one lock per job.
@@ -334,12 +393,29 @@ fn columns(change: &Change, now: i64, sets: &mut Vec<(&'static str, Param)>) {
     }
 }
 
-/// Applies `changes` in one statement with `updated_at`; NotFound when no such job.
-async fn update_job(client: &impl GenericClient, id: &JobId, changes: &Changes) -> StoreResult<()> {
+/// Applies `changes` (and `lease`) in one statement with `updated_at`; NotFound when no such
+/// job.
+async fn update_job(
+    client: &impl GenericClient,
+    id: &JobId,
+    changes: &Changes,
+    lease: &LeaseChange,
+) -> StoreResult<()> {
     let now = now_millis();
-    let mut sets = Vec::with_capacity(changes.fields().len() + 1);
+    let mut sets = Vec::with_capacity(changes.fields().len() + 2);
     for change in changes.fields() {
         columns(change, now, &mut sets);
+    }
+    match lease {
+        LeaseChange::Keep => {}
+        LeaseChange::Hold { owner, duration } => {
+            sets.push(("lease_owner", Box::new(owner.as_str().to_string())));
+            sets.push(("lease_until", Box::new(lease_end(*duration))));
+        }
+        LeaseChange::Release => {
+            sets.push(("lease_owner", Box::new(None::<String>)));
+            sets.push(("lease_until", Box::new(None::<i64>)));
+        }
     }
     let mut sql = String::from("UPDATE jobs SET updated_at = $1");
     let mut values: Vec<Param> = vec![Box::new(now)];
@@ -367,8 +443,11 @@ pub async fn apply_update(
         from,
         log,
         event,
+        holder,
+        lease,
     } = update;
     let transaction = client.transaction().await?;
+    check_holder(&transaction, id, holder.as_ref(), "NO KEY UPDATE").await?;
     let before = if from.is_some() || changes.removal().is_some() {
         Some(lock_job(&transaction, id).await?)
     } else {
@@ -379,7 +458,7 @@ pub async fn apply_update(
     {
         return Ok(None);
     }
-    update_job(&transaction, id, &changes).await?;
+    update_job(&transaction, id, &changes, &lease).await?;
     let ts = now_millis();
     let line = match log {
         Some(message) => Some(insert_log(&transaction, id, ts, &message).await?),
@@ -399,60 +478,142 @@ pub async fn apply_update(
 
 /// What a claim found.
 pub enum Claim {
-    Job(Box<Job>),
-    /// Nothing queued.
+    Job(Box<Claimed>),
+    /// Nothing to take.
     Empty,
-    /// Queued jobs, each locked by another transaction just now (a replica claiming it, an
+    /// Jobs to take, each locked by another transaction just now (a replica claiming it, an
     /// edit): worth another look in a moment, where a worker would otherwise sleep.
     Busy,
 }
 
-/// Takes the oldest queued job; replicas that claim at the same moment skip each other's row
-/// instead of waiting for it.
-pub async fn claim_next(client: &mut deadpool_postgres::Client) -> StoreResult<Claim> {
-    let transaction = client.transaction().await?;
+/// The oldest job nobody holds, of those `condition` picks, locked; other claimers skip it.
+async fn oldest_free(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    condition: &str,
+    now: i64,
+) -> StoreResult<Option<Job>> {
     let statement = transaction
         .prepare_cached(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'queued'
+            "SELECT {JOB_COLUMNS} FROM jobs
+             WHERE {condition} AND (lease_until IS NULL OR lease_until <= $1)
              ORDER BY queued_at, created_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED"
         ))
         .await?;
-    let Some(row) = transaction.query_opt(&statement, &[]).await? else {
-        let statement = transaction
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'queued')")
-            .await?;
-        let waiting: bool = transaction.query_one(&statement, &[]).await?.try_get(0)?;
-        transaction.commit().await?;
-        return Ok(if waiting { Claim::Busy } else { Claim::Empty });
+    transaction
+        .query_opt(&statement, &[&now])
+        .await?
+        .map(|row| job_from_row(&row))
+        .transpose()
+}
+
+/// Takes the job nobody holds that has waited longest (one whose lease ran out mid-stage
+/// first, else a queued one) and leases it to `owner`. Replicas that claim at the same moment
+/// skip each other's row instead of waiting for it.
+pub async fn claim_next(
+    client: &mut deadpool_postgres::Client,
+    owner: &LeaseOwner,
+    lease: Duration,
+) -> StoreResult<Claim> {
+    let transaction = client.transaction().await?;
+    let now = now_millis();
+    let running = format!("status IN {RUNNING}");
+    let (job, taken_over) = match oldest_free(&transaction, &running, now).await? {
+        Some(job) => (job, true),
+        None => match oldest_free(&transaction, "status = 'queued'", now).await? {
+            Some(job) => (job, false),
+            None => {
+                let statement = transaction
+                    .prepare_cached(&format!(
+                        "SELECT EXISTS (SELECT 1 FROM jobs
+                             WHERE (status = 'queued' OR status IN {RUNNING})
+                               AND (lease_until IS NULL OR lease_until <= $1))"
+                    ))
+                    .await?;
+                let waiting: bool = transaction
+                    .query_one(&statement, &[&now])
+                    .await?
+                    .try_get(0)?;
+                transaction.commit().await?;
+                return Ok(if waiting { Claim::Busy } else { Claim::Empty });
+            }
+        },
     };
-    let job = job_from_row(&row)?;
     let status = job
         .next_stage()
         .map(Stage::status)
         .unwrap_or(Status::Summarizing);
     let statement = transaction
         .prepare_cached(&format!(
-            "UPDATE jobs SET status = $2, attempts = attempts + 1, error = NULL, updated_at = $3
+            "UPDATE jobs SET status = $2, attempts = attempts + 1, error = NULL, updated_at = $3,
+                             lease_owner = $4, lease_until = $5
              WHERE id = $1 RETURNING {JOB_COLUMNS}"
         ))
         .await?;
     let row = transaction
         .query_one(
             &statement,
-            &[&job.id.as_str(), &status.as_str(), &now_millis()],
+            &[
+                &job.id.as_str(),
+                &status.as_str(),
+                &now,
+                &owner.as_str(),
+                &lease_end(lease),
+            ],
         )
         .await?;
     let job = job_from_row(&row)?;
     transaction.commit().await?;
-    Ok(Claim::Job(Box::new(job)))
+    Ok(Claim::Job(Box::new(Claimed { job, taken_over })))
+}
+
+pub async fn renew_lease(
+    client: &impl GenericClient,
+    id: &JobId,
+    owner: &LeaseOwner,
+    lease: Duration,
+) -> StoreResult<bool> {
+    // Still in the owner's name, even if it ran out: nobody has taken the job over yet.
+    let statement = client
+        .prepare_cached("UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2")
+        .await?;
+    let renewed = client
+        .execute(
+            &statement,
+            &[&id.as_str(), &owner.as_str(), &lease_end(lease)],
+        )
+        .await?;
+    Ok(renewed == 1)
+}
+
+pub async fn next_lease_expiry(client: &impl GenericClient) -> StoreResult<Option<i64>> {
+    let statement = client
+        .prepare_cached("SELECT MIN(lease_until) FROM jobs WHERE lease_until > $1")
+        .await?;
+    Ok(client
+        .query_one(&statement, &[&now_millis()])
+        .await?
+        .try_get(0)?)
+}
+
+pub async fn leased_jobs(client: &impl GenericClient) -> StoreResult<Vec<JobId>> {
+    let statement = client
+        .prepare_cached("SELECT id FROM jobs WHERE lease_until > $1")
+        .await?;
+    let rows = client.query(&statement, &[&now_millis()]).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| row.try_get::<_, &str>(0).ok())
+        .filter_map(|id| JobId::parse(id).ok())
+        .collect())
 }
 
 pub async fn requeue_interrupted(client: &impl GenericClient) -> StoreResult<usize> {
     let statement = client
-        .prepare_cached(
-            "UPDATE jobs SET status = 'queued', queued_at = $1, updated_at = $1
-             WHERE status IN ('resolving', 'downloading', 'transcribing', 'summarizing')",
-        )
+        .prepare_cached(&format!(
+            "UPDATE jobs SET status = 'queued', queued_at = $1, updated_at = $1,
+                                 lease_owner = NULL, lease_until = NULL
+                 WHERE status IN {RUNNING} AND (lease_until IS NULL OR lease_until <= $1)"
+        ))
         .await?;
     Ok(client.execute(&statement, &[&now_millis()]).await? as usize)
 }

@@ -3,10 +3,10 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::queries::{JOB_COLUMNS, Param, job_column_count, job_from_row, params};
+use super::queries::{JOB_COLUMNS, Param, check_holder, job_column_count, job_from_row, params};
 use crate::jobs::JobId;
-use crate::store::StoreResult;
 use crate::store::search::{Cursor, Found, JobFilter, JobPage, MATCH_END, MATCH_START};
+use crate::store::{LeaseOwner, StoreResult};
 
 /// Turns what a person typed into a `to_tsquery` text that cannot be a syntax error: only
 /// letters and digits reach it. Every whitespace-separated term must match; a term with
@@ -200,17 +200,24 @@ pub async fn list(client: &impl GenericClient, filter: &JobFilter) -> StoreResul
     })
 }
 
-/// Makes a job's transcript searchable (or unsearchable, with an empty text).
+/// Makes a job's transcript searchable (or unsearchable, with an empty text); with a
+/// `holder`, only while it holds the job's lease.
 pub async fn index_transcript(
-    client: &impl GenericClient,
+    client: &mut deadpool_postgres::Client,
     id: &JobId,
     text: &str,
+    holder: Option<&LeaseOwner>,
 ) -> StoreResult<()> {
     let text = (!text.is_empty()).then_some(text);
-    let statement = client
+    let transaction = client.transaction().await?;
+    check_holder(&transaction, id, holder, "NO KEY UPDATE").await?;
+    let statement = transaction
         .prepare_cached("UPDATE jobs SET transcript_text = $2 WHERE id = $1")
         .await?;
-    client.execute(&statement, &[&id.as_str(), &text]).await?;
+    transaction
+        .execute(&statement, &[&id.as_str(), &text])
+        .await?;
+    transaction.commit().await?;
     Ok(())
 }
 

@@ -41,6 +41,19 @@ pub fn copy_database(source: &Path, destination: &Path) -> StoreResult<u64> {
             }
         }
     }
+    // Nobody works on the copy's jobs: whoever starts a server on it takes them at once, from
+    // their checkpoints (a database from before leases has nothing to clear).
+    let leased: i64 = copy.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'lease_owner'",
+        [],
+        |row| row.get(0),
+    )?;
+    if leased > 0 {
+        copy.execute(
+            "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
+            [],
+        )?;
+    }
     // A backup is one file: fold the copy's journal into it.
     copy.pragma_update(None, "journal_mode", "DELETE")?;
     let jobs: i64 = copy.query_row("SELECT COUNT(*) FROM jobs", [], |row| row.get(0))?;

@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[&str] = &[
     // Applied after 0003, which databases may already have (user_version counts the entries).
     include_str!("../../../migrations/0002_speakers_and_templates.sql"),
     include_str!("../../../migrations/0004_webhook_outbox.sql"),
+    include_str!("../../../migrations/0005_job_leases.sql"),
 ];
 
 /// Brings the schema up to date, one migration per transaction. A database newer than this

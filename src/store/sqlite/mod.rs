@@ -13,11 +13,13 @@ mod search;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::ErrorCode;
 
 use super::backend::{Backend, Update, Updated};
+use super::leases::{Claimed, LeaseOwner};
 use super::legacy::ImportedJob;
 use super::outbox::Delivery;
 use super::search::{JobFilter, JobPage};
@@ -143,10 +145,15 @@ impl Backend for SqliteBackend {
             .await
     }
 
-    async fn append_log(&self, id: &JobId, message: String) -> StoreResult<LogLine> {
+    async fn append_log(
+        &self,
+        id: &JobId,
+        message: String,
+        holder: Option<LeaseOwner>,
+    ) -> StoreResult<LogLine> {
         let id = id.clone();
         self.connections
-            .write(move |connection| queries::append_log(connection, &id, message))
+            .write(move |connection| queries::append_log(connection, &id, message, holder))
             .await
     }
 
@@ -157,15 +164,49 @@ impl Backend for SqliteBackend {
             .await
     }
 
-    async fn index_transcript(&self, id: &JobId, text: String) -> StoreResult<()> {
+    async fn index_transcript(
+        &self,
+        id: &JobId,
+        text: String,
+        holder: Option<LeaseOwner>,
+    ) -> StoreResult<()> {
         let id = id.clone();
         self.connections
-            .write(move |connection| search::index_transcript(connection, &id, &text))
+            .write(move |connection| {
+                search::index_transcript(connection, &id, &text, holder.as_ref())
+            })
             .await
     }
 
-    async fn claim_next(&self) -> StoreResult<Option<Job>> {
-        self.connections.write(queries::claim_next).await
+    async fn claim_next(
+        &self,
+        owner: &LeaseOwner,
+        lease: Duration,
+    ) -> StoreResult<Option<Claimed>> {
+        let owner = owner.clone();
+        self.connections
+            .write(move |connection| queries::claim_next(connection, &owner, lease))
+            .await
+    }
+
+    async fn renew_lease(
+        &self,
+        id: &JobId,
+        owner: &LeaseOwner,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        let (id, owner) = (id.clone(), owner.clone());
+        self.connections
+            .write(move |connection| queries::renew_lease(connection, &id, &owner, lease))
+            .await
+    }
+
+    async fn next_lease_expiry(&self) -> StoreResult<Option<i64>> {
+        self.connections.read(queries::next_lease_expiry).await
+    }
+
+    async fn leased_jobs(&self) -> StoreResult<Vec<JobId>> {
+        self.connections.read(queries::leased_jobs).await
     }
 
     async fn requeue_interrupted(&self) -> StoreResult<usize> {

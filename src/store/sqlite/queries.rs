@@ -1,15 +1,21 @@
 //! The statements on jobs and their logs.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use crate::jobs::{Job, JobId, LogLine, Progress, Stage, Status, now_millis};
 use crate::store::backend::{Update, Updated};
 use crate::store::changes::Change;
 use crate::store::legacy::ImportedJob;
-use crate::store::{Changes, NewJob, StoreError, StoreResult};
+use crate::store::{
+    Changes, Claimed, LEASE_LOST, LeaseChange, LeaseOwner, NewJob, StoreError, StoreResult,
+};
+
+/// The statuses of a job a stage works on, as SQL.
+const RUNNING: &str = "('resolving', 'downloading', 'transcribing', 'summarizing')";
 
 pub const JOB_COLUMNS: &str = "id, url, resolved_url, meeting_date, status, title, summary, \
     summary_path, transcript_path, file_path, created_at, updated_at, error, checkpoint, \
@@ -70,6 +76,40 @@ fn log_from_row(row: &Row<'_>) -> rusqlite::Result<LogLine> {
         ts: row.get(1)?,
         message: row.get(2)?,
     })
+}
+
+/// A write transaction that takes the write lock at once: another process writing between this
+/// one's reads and its writes would otherwise fail it (a stale snapshot cannot be upgraded),
+/// while waiting for the lock is what the busy timeout is for.
+pub fn begin(connection: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    connection.transaction_with_behavior(TransactionBehavior::Immediate)
+}
+
+/// `until` as ms since the epoch, `lease` from now.
+fn lease_end(lease: Duration) -> i64 {
+    now_millis().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Ok while `holder` (if any) holds the job's lease: NotFound without the job, Conflict when
+/// the lease is someone else's (or nobody's: it was taken over and finished or handed back).
+pub fn check_holder(
+    connection: &Connection,
+    id: &JobId,
+    holder: Option<&LeaseOwner>,
+) -> StoreResult<()> {
+    let Some(holder) = holder else {
+        return Ok(());
+    };
+    let owner: Option<String> = connection
+        .prepare_cached("SELECT lease_owner FROM jobs WHERE id = ?1")?
+        .query_row(params![id.as_str()], |row| row.get(0))
+        .optional()?
+        .ok_or(StoreError::NotFound)?;
+    if owner.as_deref() == Some(holder.as_str()) {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(LEASE_LOST.into()))
+    }
 }
 
 pub fn get_job(connection: &Connection, id: &JobId) -> StoreResult<Job> {
@@ -141,7 +181,7 @@ pub fn create_job(
 ) -> StoreResult<(Job, Vec<LogLine>)> {
     let now = now_millis();
     let sort = new.sort_ms(now);
-    let transaction = connection.transaction()?;
+    let transaction = begin(connection)?;
     transaction.execute(
         "INSERT INTO jobs (id, url, meeting_date, sort_ms, status, created_at, updated_at, queued_at,
                            template, checkpoint, file_path, transcript_path)
@@ -234,7 +274,20 @@ pub fn append_log(
     connection: &mut Connection,
     id: &JobId,
     message: String,
+    holder: Option<LeaseOwner>,
 ) -> StoreResult<LogLine> {
+    if holder.is_some() {
+        // The check and the line in one transaction: no takeover in between.
+        let transaction = begin(connection)?;
+        check_holder(&transaction, id, holder.as_ref())?;
+        let line = insert_log(&transaction, id, message)?;
+        transaction.commit()?;
+        return Ok(line);
+    }
+    insert_log(connection, id, message)
+}
+
+fn insert_log(connection: &Connection, id: &JobId, message: String) -> StoreResult<LogLine> {
     let ts = now_millis();
     let mut statement = connection
         .prepare_cached("INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, ?3)")?;
@@ -315,12 +368,29 @@ fn columns(change: &Change, now: i64, sets: &mut Vec<(&'static str, Value)>) {
     }
 }
 
-/// Applies `changes` in one statement with `updated_at`; NotFound when no such job.
-fn update_job(connection: &Connection, id: &JobId, changes: &Changes) -> StoreResult<()> {
+/// Applies `changes` (and `lease`) in one statement with `updated_at`; NotFound when no such
+/// job.
+fn update_job(
+    connection: &Connection,
+    id: &JobId,
+    changes: &Changes,
+    lease: &LeaseChange,
+) -> StoreResult<()> {
     let now = now_millis();
-    let mut sets = Vec::with_capacity(changes.fields().len() + 1);
+    let mut sets = Vec::with_capacity(changes.fields().len() + 2);
     for change in changes.fields() {
         columns(change, now, &mut sets);
+    }
+    match lease {
+        LeaseChange::Keep => {}
+        LeaseChange::Hold { owner, duration } => {
+            sets.push(("lease_owner", Value::Text(owner.as_str().into())));
+            sets.push(("lease_until", Value::Integer(lease_end(*duration))));
+        }
+        LeaseChange::Release => {
+            sets.push(("lease_owner", Value::Null));
+            sets.push(("lease_until", Value::Null));
+        }
     }
     let mut sql = String::from("UPDATE jobs SET updated_at = ?1");
     let mut values: Vec<Value> = vec![Value::Integer(now)];
@@ -350,8 +420,11 @@ pub fn apply_update(
         from,
         log,
         event,
+        holder,
+        lease,
     } = update;
-    let transaction = connection.transaction()?;
+    let transaction = begin(connection)?;
+    check_holder(&transaction, id, holder.as_ref())?;
     let before = if from.is_some() || changes.removal().is_some() {
         Some(get_job(&transaction, id)?)
     } else {
@@ -362,7 +435,7 @@ pub fn apply_update(
     {
         return Ok(None);
     }
-    update_job(&transaction, id, &changes)?;
+    update_job(&transaction, id, &changes, &lease)?;
     let ts = now_millis();
     let line = match log {
         Some(message) => {
@@ -390,44 +463,104 @@ pub fn apply_update(
     }))
 }
 
-pub fn claim_next(connection: &mut Connection) -> StoreResult<Option<Job>> {
-    let transaction = connection.transaction()?;
+/// The oldest job nobody holds, of those `condition` picks.
+fn oldest_free(
+    transaction: &Transaction<'_>,
+    condition: &str,
+    now: i64,
+) -> StoreResult<Option<JobId>> {
     let next: Option<String> = transaction
-        .query_row(
-            "SELECT id FROM jobs WHERE status = 'queued' ORDER BY queued_at, created_at LIMIT 1",
-            [],
-            |row| row.get(0),
-        )
+        .prepare_cached(&format!(
+            "SELECT id FROM jobs WHERE {condition} AND (lease_until IS NULL OR lease_until <= ?1)
+             ORDER BY queued_at, created_at LIMIT 1"
+        ))?
+        .query_row(params![now], |row| row.get(0))
         .optional()?;
-    let Some(id) = next else {
-        return Ok(None);
+    next.map(|id| {
+        JobId::parse(&id)
+            .map_err(|_| StoreError::Unavailable(format!("a stored job id is not valid: {id:?}")))
+    })
+    .transpose()
+}
+
+pub fn claim_next(
+    connection: &mut Connection,
+    owner: &LeaseOwner,
+    lease: Duration,
+) -> StoreResult<Option<Claimed>> {
+    let transaction = begin(connection)?;
+    let now = now_millis();
+    // A job whose worker stopped renewing its lease has waited since before anything queued.
+    let (id, taken_over) = match oldest_free(&transaction, &format!("status IN {RUNNING}"), now)? {
+        Some(id) => (id, true),
+        None => match oldest_free(&transaction, "status = 'queued'", now)? {
+            Some(id) => (id, false),
+            None => return Ok(None),
+        },
     };
-    let id = JobId::parse(&id).map_err(|_| StoreError::NotFound)?;
     let job = get_job(&transaction, &id)?;
     let status = job
         .next_stage()
         .map(Stage::status)
         .unwrap_or(Status::Summarizing);
     transaction.execute(
-        "UPDATE jobs SET status = ?2, attempts = attempts + 1, error = NULL, updated_at = ?3 WHERE id = ?1",
-        params![id.as_str(), status.as_str(), now_millis()],
+        "UPDATE jobs SET status = ?2, attempts = attempts + 1, error = NULL, updated_at = ?3,
+                         lease_owner = ?4, lease_until = ?5
+         WHERE id = ?1",
+        params![
+            id.as_str(),
+            status.as_str(),
+            now,
+            owner.as_str(),
+            lease_end(lease)
+        ],
     )?;
     let job = get_job(&transaction, &id)?;
     transaction.commit()?;
-    Ok(Some(job))
+    Ok(Some(Claimed { job, taken_over }))
+}
+
+pub fn renew_lease(
+    connection: &mut Connection,
+    id: &JobId,
+    owner: &LeaseOwner,
+    lease: Duration,
+) -> StoreResult<bool> {
+    // Still in the owner's name, even if it ran out: nobody has taken the job over yet.
+    let renewed = connection
+        .prepare_cached("UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2")?
+        .execute(params![id.as_str(), owner.as_str(), lease_end(lease)])?;
+    Ok(renewed == 1)
+}
+
+pub fn next_lease_expiry(connection: &Connection) -> StoreResult<Option<i64>> {
+    Ok(connection
+        .prepare_cached("SELECT MIN(lease_until) FROM jobs WHERE lease_until > ?1")?
+        .query_row(params![now_millis()], |row| row.get(0))?)
+}
+
+pub fn leased_jobs(connection: &Connection) -> StoreResult<Vec<JobId>> {
+    let mut statement = connection.prepare_cached("SELECT id FROM jobs WHERE lease_until > ?1")?;
+    let ids = statement
+        .query_map(params![now_millis()], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(ids.iter().filter_map(|id| JobId::parse(id).ok()).collect())
 }
 
 pub fn requeue_interrupted(connection: &mut Connection) -> StoreResult<usize> {
     let now = now_millis();
     Ok(connection.execute(
-        "UPDATE jobs SET status = 'queued', queued_at = ?1, updated_at = ?1
-         WHERE status IN ('resolving', 'downloading', 'transcribing', 'summarizing')",
+        &format!(
+            "UPDATE jobs SET status = 'queued', queued_at = ?1, updated_at = ?1,
+                             lease_owner = NULL, lease_until = NULL
+             WHERE status IN {RUNNING} AND (lease_until IS NULL OR lease_until <= ?1)"
+        ),
         params![now],
     )?)
 }
 
 pub fn delete_job(connection: &mut Connection, id: &JobId) -> StoreResult<Job> {
-    let transaction = connection.transaction()?;
+    let transaction = begin(connection)?;
     let job = get_job(&transaction, id)?;
     transaction.execute("DELETE FROM jobs WHERE id = ?1", params![id.as_str()])?;
     transaction.commit()?;
@@ -450,7 +583,7 @@ pub fn import_jobs(
     key: &str,
     value: &str,
 ) -> StoreResult<()> {
-    let transaction = connection.transaction()?;
+    let transaction = begin(connection)?;
     {
         let mut insert_job = transaction.prepare(
             "INSERT OR IGNORE INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status,

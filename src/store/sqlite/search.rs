@@ -4,10 +4,10 @@
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 
-use super::queries::{JOB_COLUMNS, job_column_count, job_from_row};
+use super::queries::{JOB_COLUMNS, begin, check_holder, job_column_count, job_from_row};
 use crate::jobs::JobId;
-use crate::store::StoreResult;
 use crate::store::search::{Cursor, Found, JobFilter, JobPage, MATCH_END, MATCH_START};
+use crate::store::{LeaseOwner, StoreResult};
 
 /// Turns what a person typed into an FTS5 query that cannot be a syntax error: every word is
 /// quoted (quotes doubled), all must match, the last may be a prefix (live search).
@@ -152,13 +152,22 @@ pub fn list(connection: &Connection, filter: &JobFilter) -> StoreResult<JobPage>
     })
 }
 
-/// Makes a job's transcript searchable (or unsearchable, with an empty text).
-pub fn index_transcript(connection: &mut Connection, id: &JobId, text: &str) -> StoreResult<()> {
-    connection.execute(
+/// Makes a job's transcript searchable (or unsearchable, with an empty text); with a `holder`,
+/// only while it holds the job's lease.
+pub fn index_transcript(
+    connection: &mut Connection,
+    id: &JobId,
+    text: &str,
+    holder: Option<&LeaseOwner>,
+) -> StoreResult<()> {
+    let transaction = begin(connection)?;
+    check_holder(&transaction, id, holder)?;
+    transaction.execute(
         "UPDATE job_search SET transcript = ?2
          WHERE rowid = (SELECT rowid FROM jobs WHERE id = ?1)",
         params![id.as_str(), text],
     )?;
+    transaction.commit()?;
     Ok(())
 }
 
