@@ -174,6 +174,9 @@ impl Application {
             wake: worker.queue.webhooks.clone(),
         }
         .spawn(shutdown.clone());
+        if state.store.events_name() != "in-process" {
+            state.queue.follow(&state.store, shutdown.clone());
+        }
         let workers = worker.spawn(shutdown.clone());
         // Anything already waiting (re-queued or imported) starts now.
         state.queue.wake();

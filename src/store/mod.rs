@@ -118,9 +118,10 @@ impl Store {
             ))
         })?;
         let backend = postgres::PostgresBackend::connect(url).await?;
+        let events = backend.events();
         Ok(Self::with_backend(
             Arc::new(backend),
-            Arc::new(InProcess::new()),
+            Arc::new(events),
             artifacts,
         ))
     }

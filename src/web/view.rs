@@ -172,7 +172,8 @@ pub struct HealthBackends {
     /// `local`: recordings, transcripts and summaries are files in `DATA_DIR`.
     #[schema(example = "local")]
     pub storage: String,
-    /// `in-process`: live events reach this process's pages and workers only.
+    /// `in-process` (SQLite: live events reach this process only) or `postgresql`
+    /// (`LISTEN/NOTIFY`: every process on the database hears them).
     #[schema(example = "in-process")]
     pub events: String,
 }

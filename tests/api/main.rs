@@ -22,6 +22,7 @@ mod openapi;
 mod pages;
 mod pipeline;
 mod plaud;
+mod replicas;
 mod security;
 mod soak;
 mod ui;

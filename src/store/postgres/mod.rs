@@ -6,6 +6,7 @@
 //! the pool's errors become [`StoreError`]s here and go no further: an unreachable server or a
 //! full pool is `Unavailable`, with words that say which.
 
+mod events;
 mod migrations;
 mod outbox;
 mod queries;
@@ -90,6 +91,8 @@ impl From<tokio_postgres::Error> for StoreError {
 
 pub struct PostgresBackend {
     pool: Pool,
+    /// How to connect, for the connection that listens for other processes' events.
+    config: tokio_postgres::Config,
     /// The server, without its password, for error messages.
     shown: String,
 }
@@ -113,7 +116,7 @@ impl PostgresBackend {
             config.password(password.expose());
         }
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -131,11 +134,17 @@ impl PostgresBackend {
             })?;
         let backend = Self {
             pool,
+            config,
             shown: url.shown(),
         };
         let mut client = backend.client().await?;
         migrations::migrate(&mut client).await?;
         Ok(backend)
+    }
+
+    /// Live events shared with every other process on this database (`LISTEN/NOTIFY`).
+    pub fn events(&self) -> events::SharedEvents {
+        events::SharedEvents::start(self.pool.clone(), self.config.clone())
     }
 
     /// A connection from the pool, or Unavailable saying why there is none.
