@@ -139,13 +139,13 @@ pub trait Backend: Send + Sync {
 
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
 
-    /// Inserts imported jobs (skipping ids that exist) and the marker `key = value` that says
-    /// the import ran, in one transaction: Conflict if the marker is already there.
+    /// Inserts imported jobs (skipping ids that exist) and, when given, the marker
+    /// `key = value` that says the import ran, in one transaction: Conflict if the marker is
+    /// already there. A large import comes in batches, the marker with the last.
     async fn import_jobs(
         &self,
         jobs: Vec<ImportedJob>,
-        key: &'static str,
-        value: String,
+        marker: Option<(&'static str, String)>,
     ) -> StoreResult<()>;
 
     /// Webhook events due at `now`, oldest first, at most `limit`.

@@ -423,14 +423,14 @@ impl Store {
         self.backend.meta(key).await
     }
 
-    /// Inserts imported jobs and the marker `key = value` in one transaction.
+    /// Inserts imported jobs, and with the last batch the marker `key = value`, in one
+    /// transaction.
     pub(crate) async fn import_jobs(
         &self,
         jobs: Vec<legacy::ImportedJob>,
-        key: &'static str,
-        value: String,
+        marker: Option<(&'static str, String)>,
     ) -> StoreResult<()> {
-        self.write(self.backend.import_jobs(jobs, key, value)).await
+        self.write(self.backend.import_jobs(jobs, marker)).await
     }
 }
 

@@ -226,11 +226,10 @@ impl Backend for SqliteBackend {
     async fn import_jobs(
         &self,
         jobs: Vec<ImportedJob>,
-        key: &'static str,
-        value: String,
+        marker: Option<(&'static str, String)>,
     ) -> StoreResult<()> {
         self.connections
-            .write(move |connection| queries::import_jobs(connection, &jobs, key, &value))
+            .write(move |connection| queries::import_jobs(connection, &jobs, marker.as_ref()))
             .await
     }
 

@@ -580,8 +580,7 @@ pub fn meta(connection: &Connection, key: &str) -> StoreResult<Option<String>> {
 pub fn import_jobs(
     connection: &mut Connection,
     jobs: &[ImportedJob],
-    key: &str,
-    value: &str,
+    marker: Option<&(&'static str, String)>,
 ) -> StoreResult<()> {
     let transaction = begin(connection)?;
     {
@@ -630,10 +629,12 @@ pub fn import_jobs(
             ])?;
         }
     }
-    transaction.execute(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2)",
-        params![key, value],
-    )?;
+    if let Some((key, value)) = marker {
+        transaction.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
+    }
     transaction.commit()?;
     Ok(())
 }
