@@ -14,11 +14,16 @@ use crate::fakes::LlmBehaviour;
 use crate::helpers::TestApp;
 use crate::webdriver::{Browser, Driver, find_chromedriver};
 
-const DESKTOP: (u32, u32) = (1280, 900);
-const PHONE: (u32, u32) = (375, 812);
+pub(crate) const DESKTOP: (u32, u32) = (1280, 900);
+pub(crate) const PHONE: (u32, u32) = (390, 844);
 
-fn screenshots() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
+/// `screenshots/` in the target folder the tests were built in (`CARGO_TARGET_DIR`, else the
+/// repository's `target/`).
+pub(crate) fn screenshots() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .join("screenshots")
 }
 
 /// True when the page is no wider than the viewport (no sideways scrolling).

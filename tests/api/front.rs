@@ -355,7 +355,7 @@ async fn responses_carry_security_headers() {
     }
     assert!(!csp.contains("unsafe-inline"));
     assert_eq!(page.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
-    assert_eq!(page.headers()[header::REFERRER_POLICY], "no-referrer");
+    assert_eq!(page.headers()[header::REFERRER_POLICY], "same-origin");
     let api = app.get("/api/jobs").await;
     assert_eq!(api.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     let not_found = app.get("/api/jobs/none").await;
