@@ -46,7 +46,7 @@ async fn assert_fits(browser: &Browser, page: &str) {
 
 /// A desktop-sized headless browser, or None (after saying why) when chromedriver is missing
 /// outside CI.
-async fn open_browser() -> Option<(Driver, Browser, tempfile::TempDir)> {
+pub(crate) async fn open_browser() -> Option<(Driver, Browser, tempfile::TempDir)> {
     let Some(chromedriver) = find_chromedriver() else {
         if std::env::var_os("CI").is_some() {
             panic!(
@@ -295,7 +295,7 @@ async fn a_person_adds_watches_reads_resummarizes_and_deletes_a_meeting() {
 }
 
 /// Two seconds of a 440 Hz tone as a WAV file: real audio the browser can decode and seek.
-fn tone_wav() -> Vec<u8> {
+pub(crate) fn tone_wav() -> Vec<u8> {
     let rate: u32 = 8000;
     let samples: Vec<i16> = (0..rate * 2)
         .map(|n| {

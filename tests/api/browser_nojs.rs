@@ -62,7 +62,11 @@ pub(crate) async fn open_more_options(browser: &Browser) {
         .is_some()
     {
         browser
-            .click(&browser.find("#add-job details.more-options > summary").await)
+            .click(
+                &browser
+                    .find("#add-job details.more-options > summary")
+                    .await,
+            )
             .await;
     }
 }
@@ -102,7 +106,10 @@ async fn every_form_works_without_javascript() {
     app.wait_for_status(&linked, "completed").await;
     // Nothing polls without JavaScript: a person reloads.
     browser.refresh().await;
-    let status = browser.text_of("#job-panel .job-status-large").await.unwrap();
+    let status = browser
+        .text_of("#job-panel .job-status-large")
+        .await
+        .unwrap();
     assert!(status.contains("Completed"), "{status}");
 
     // Rename a speaker (and, as the form offers, write a new summary with the name).

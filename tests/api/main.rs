@@ -5,6 +5,7 @@ mod api_errors;
 mod archive;
 mod backup;
 mod browser;
+mod browser_live;
 mod browser_nojs;
 mod deployment;
 mod durability;

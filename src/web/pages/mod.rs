@@ -3,9 +3,12 @@
 //! Every page answers JSON (the API's shapes) to a client that asks for `application/json`.
 //! Forms work without JavaScript (POST, then a redirect to a page that shows a flash message);
 //! with htmx the same POST answers the parts of the page that changed, swapped in place.
-//! Polling: the open job's panel polls while the job is unfinished and carries the list with
-//! it; otherwise the list polls by itself while any job is unfinished. One request every two
-//! seconds per tab at most, and none once every job has finished.
+//! Polling: the open job's panel polls while the job is unfinished and carries the list's
+//! running cards with it; otherwise the list polls by itself while any job is unfinished. A
+//! poll names the running cards the page shows and gets those cards back, swapped one by one
+//! (the rest of the list, and the focus and scroll in it, stay); only a list whose jobs changed
+//! is sent whole. One request every two seconds per tab at most, and none once every job has
+//! finished.
 
 mod edit;
 mod flash;
@@ -25,7 +28,9 @@ use tower_http::services::ServeFile;
 use tower_sessions::Session;
 
 use self::flash::Flash;
-use self::templates::{AddForm, Gone, HomePage, JobPage, ListPartial, PanelPartial, Updates};
+use self::templates::{
+    AddForm, Gone, HomePage, JobPage, ListPartial, ListRefreshPartial, PanelPartial, Updates,
+};
 use self::view::{
     AudioShown, JobList, JobPanel, LIST_PAGE, ListState, PanelInputs, Providers, TranscriptShown,
 };
@@ -56,6 +61,8 @@ struct PageQuery {
     open: Option<String>,
     /// The recording and transcript the browser shows (see [`media_key`]).
     media: Option<String>,
+    /// The running jobs the browser's list shows (see [`JobList::refresh`]); sent by pollers.
+    running: Option<String>,
 }
 
 impl PageQuery {
@@ -385,12 +392,24 @@ pub async fn list_partial(
             None => None,
         };
         let list = job_list(&state, open.as_ref(), &list_state(&uri)).await?;
-        Ok::<_, AppError>(ListPartial {
-            csrf_token: token.0,
-            list,
-        })
+        Ok::<_, AppError>(list)
     }
     .await;
+    // The list's poller names the running cards it shows, and gets those back.
+    if query.running.is_some() {
+        return match result {
+            Ok(list) => ListRefreshPartial {
+                refresh: list.refresh(query.running.as_deref(), &token.0),
+                csrf_token: token.0,
+            }
+            .into_response(),
+            Err(error) => error_response(rendering(&uri, &headers), error),
+        };
+    }
+    let result = result.map(|list| ListPartial {
+        csrf_token: token.0,
+        list,
+    });
     match result {
         // A search typed in the search form puts its page's address in the history, so a
         // reload or the back button shows the same results; a poll leaves the address alone.
@@ -439,14 +458,13 @@ pub async fn panel_partial(
         .polled();
         // While the panel polls it carries the list; the response that ends its polling
         // carries the list too, so the list can take over if other jobs still run.
-        let list = job_list(&state, Some(&job), &shown_list(&headers, &uri.to_string()))
-            .await?
-            .out_of_band();
+        let list = job_list(&state, Some(&job), &shown_list(&headers, &uri.to_string())).await?;
+        let refresh = list.refresh(query.running.as_deref(), &token.0);
         Ok::<_, AppError>(Some(PanelPartial {
             csrf_token: token.0,
             providers: Providers::new(&state.config),
             panel,
-            list: Some(list),
+            refresh: Some(refresh),
         }))
     }
     .await;

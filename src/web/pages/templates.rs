@@ -5,7 +5,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 
 use super::flash::Flash;
-use super::view::{Heading, JobList, JobPanel, Providers};
+use super::view::{Heading, JobList, JobPanel, ListRefresh, Providers};
 use crate::pipeline::download::human_bytes;
 use crate::web::AppState;
 
@@ -113,11 +113,11 @@ pub struct JobPage {
     pub panel: JobPanel,
 }
 
-/// The cards of a list (see `Cards`).
+/// One card of a list (see `Cards`).
 #[derive(Template)]
-#[template(path = "partials/job_cards.html")]
-pub struct CardsFragment<'a> {
-    pub cards: &'a [super::view::JobCard],
+#[template(path = "partials/job_card.html")]
+pub struct CardFragment<'a> {
+    pub card: &'a super::view::JobCard,
     pub return_to: &'a str,
     pub csrf_token: &'a str,
 }
@@ -129,13 +129,21 @@ pub struct ListPartial {
     pub list: JobList,
 }
 
+/// The list poller's answer (see [`super::view::JobList::refresh`]).
+#[derive(Template, WebTemplate)]
+#[template(path = "partials/list_refresh.html")]
+pub struct ListRefreshPartial {
+    pub csrf_token: String,
+    pub refresh: ListRefresh,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "partials/panel_poll.html")]
 pub struct PanelPartial {
     pub csrf_token: String,
     pub providers: Providers,
     pub panel: JobPanel,
-    pub list: Option<JobList>,
+    pub refresh: Option<ListRefresh>,
 }
 
 #[derive(Template, WebTemplate)]

@@ -343,15 +343,24 @@ pub struct PageLink {
 
 /// The cards of a list, rendered once and shared by every page that shows the same list while
 /// the store stays as it was (see `AnswerCache`). The person's form token is not in them: a
-/// stand-in is, and [`Cards::html`] puts the token in its place.
+/// stand-in is, and [`Cards::html`] puts the token in its place. Each card is kept apart, so a
+/// poll can send the running ones alone.
 #[derive(Debug, Clone)]
 pub struct Cards(std::sync::Arc<RenderedCards>);
 
 #[derive(Debug)]
 struct RenderedCards {
-    html: String,
-    len: usize,
+    cards: Vec<RenderedCard>,
     has_forms: bool,
+}
+
+#[derive(Debug)]
+struct RenderedCard {
+    id: String,
+    /// The job is unfinished: its card changes while the job runs.
+    active: bool,
+    /// The card's `<li>`.
+    html: String,
 }
 
 /// Stands in for the form token in rendered cards: random per process, so no text in a card
@@ -362,42 +371,88 @@ static TOKEN_SLOT: std::sync::LazyLock<String> =
 impl Cards {
     fn render(cards: &[JobCard], return_to: &str) -> Self {
         use askama::Template;
-        let fragment = super::templates::CardsFragment {
-            cards,
-            return_to,
-            csrf_token: TOKEN_SLOT.as_str(),
-        };
-        let html = fragment.render().unwrap_or_else(|error| {
-            tracing::error!(%error, "could not render the job cards");
-            String::new()
-        });
+        let rendered = cards
+            .iter()
+            .map(|card| {
+                let fragment = super::templates::CardFragment {
+                    card,
+                    return_to,
+                    csrf_token: TOKEN_SLOT.as_str(),
+                };
+                let html = fragment.render().unwrap_or_else(|error| {
+                    tracing::error!(%error, "could not render a job card");
+                    String::new()
+                });
+                RenderedCard {
+                    id: card.id.clone(),
+                    active: card.active,
+                    html,
+                }
+            })
+            .collect();
         Self(std::sync::Arc::new(RenderedCards {
-            len: cards.len(),
+            cards: rendered,
             has_forms: cards.iter().any(|card| card.can_retry),
-            html,
         }))
     }
 
     pub fn len(&self) -> usize {
-        self.0.len
+        self.0.cards.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.len == 0
+        self.0.cards.is_empty()
+    }
+
+    fn with_token<'a>(&self, html: &'a str, csrf_token: &str) -> std::borrow::Cow<'a, str> {
+        if self.0.has_forms {
+            html.replace(TOKEN_SLOT.as_str(), csrf_token).into()
+        } else {
+            html.into()
+        }
     }
 
     /// The cards' HTML, with `csrf_token` in their forms.
-    pub fn html(&self, csrf_token: &str) -> std::borrow::Cow<'_, str> {
-        if self.0.has_forms {
-            self.0.html.replace(TOKEN_SLOT.as_str(), csrf_token).into()
-        } else {
-            self.0.html.as_str().into()
+    pub fn html(&self, csrf_token: &str) -> String {
+        let mut html = String::with_capacity(self.size() + 32);
+        html.push_str("<ul class=\"cards\">");
+        for card in &self.0.cards {
+            html.push_str(&self.with_token(&card.html, csrf_token));
         }
+        html.push_str("</ul>");
+        html
+    }
+
+    /// One card, as an out-of-band swap that replaces the card the browser shows.
+    pub fn card_out_of_band(&self, id: &str, csrf_token: &str) -> Option<String> {
+        let card = self.0.cards.iter().find(|card| card.id == id)?;
+        // The card template starts with its `<li`: the attribute goes right after it.
+        let html = self.with_token(&card.html, csrf_token);
+        Some(html.replacen("<li ", "<li hx-swap-oob=\"true\" ", 1))
+    }
+
+    /// The jobs shown, by id.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.0.cards.iter().map(|card| card.id.as_str())
+    }
+
+    /// The unfinished jobs shown, by id.
+    pub fn running(&self) -> impl Iterator<Item = &str> {
+        self.0
+            .cards
+            .iter()
+            .filter(|card| card.active)
+            .map(|card| card.id.as_str())
     }
 
     /// About how much memory the cards hold.
     pub fn size(&self) -> usize {
-        self.0.html.len() + 1024
+        self.0
+            .cards
+            .iter()
+            .map(|card| card.html.len() + 64)
+            .sum::<usize>()
+            + 1024
     }
 }
 
@@ -422,6 +477,8 @@ pub struct JobList {
     pub filter_error: Option<String>,
     /// The open job, for the search form (so its results keep the job open).
     pub open_id: Option<String>,
+    /// The list's poller is sent by itself, out of band (see [`JobList::refresh`]).
+    pub poll_oob: bool,
 }
 
 /// Jobs shown per page of the list.
@@ -522,6 +579,7 @@ impl JobList {
             state,
             filter_error,
             open_id: open.map(|job| job.id.to_string()),
+            poll_oob: false,
         }
     }
 
@@ -529,6 +587,56 @@ impl JobList {
         self.oob = true;
         self
     }
+
+    /// The unfinished jobs the list shows, comma-separated: what the browser sends back when
+    /// it polls.
+    pub fn running_ids(&self) -> String {
+        self.cards.running().collect::<Vec<_>>().join(",")
+    }
+
+    /// What a poll answers, given the running jobs the browser shows (`shown`, as
+    /// [`JobList::running_ids`] gave them): those cards again, and the poller, each swapped out
+    /// of band, so the rest of the list (and the focus and scroll in it) stays as it is. When
+    /// the list itself changed (a running job the browser does not show, or one it shows that
+    /// is gone), the whole list.
+    pub fn refresh(mut self, shown: Option<&str>, csrf_token: &str) -> ListRefresh {
+        // A browser that names no running jobs has an older page: it gets the whole list.
+        let Some(shown) = shown else {
+            self.oob = true;
+            return ListRefresh {
+                list: self,
+                cards: None,
+            };
+        };
+        let shown: Vec<&str> = shown
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .collect();
+        let listed: Vec<&str> = self.cards.ids().collect();
+        let same_list = shown.iter().all(|id| listed.contains(id))
+            && self.cards.running().all(|id| shown.contains(&id));
+        let cards = same_list.then(|| {
+            shown
+                .iter()
+                .filter_map(|id| self.cards.card_out_of_band(id, csrf_token))
+                .collect()
+        });
+        if cards.is_some() {
+            self.poll_oob = true;
+        } else {
+            self.oob = true;
+        }
+        ListRefresh { list: self, cards }
+    }
+}
+
+/// A poll's answer for the list: the poller and the running cards, or the whole list.
+#[derive(Debug, Clone)]
+pub struct ListRefresh {
+    pub list: JobList,
+    /// The cards' out-of-band HTML; None when the whole list is sent.
+    pub cards: Option<Vec<String>>,
 }
 
 /// One speaker's turn in a transcript.

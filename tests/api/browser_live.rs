@@ -1,0 +1,207 @@
+//! The list and the job page as they live in a real browser: the list's poll leaves the focus
+//! and the scroll where they were, the compact list shows many meetings at once, a transcript's
+//! time seeks the recording, times show in the reader's zone, and the share target.
+
+use serde_json::{Value, json};
+
+use crate::browser::{open_browser, tone_wav};
+use crate::fakes::AssemblyBehaviour;
+use crate::helpers::{Fakes, TestApp, test_config};
+use crate::webdriver::Browser;
+
+/// Titles of the seeded meetings, newest first.
+pub(crate) const SEEDED: [&str; 10] = [
+    "Quarterly planning",
+    "Design review: onboarding",
+    "Customer call with Acme",
+    "Weekly standup",
+    "Hiring sync",
+    "Budget review",
+    "Retro: the beta launch",
+    "1:1 with Ben",
+    "Roadmap workshop",
+    "Security incident debrief",
+];
+
+/// A summary as models write them: a top-level heading, facts on lines of their own, sections.
+pub(crate) const SUMMARY: &str = "# Meeting summary\n\nTopic: Quarterly planning\nParticipants: \
+    Ana, Ben\nDuration: 2 seconds\n\n## Key decisions\n- Ship the beta on **3 October**.\n- Keep \
+    the hangar budget.\n\n## Action items\n| Action | Owner | Due |\n|---|---|---|\n| Ship the \
+    beta | Ben | 3 October |\n";
+
+/// A data folder with `SEEDED` meetings, all completed, one a day back from 25 September 2025;
+/// the first has a two-second recording and a timed transcript of three turns.
+pub(crate) fn seed(dir: &std::path::Path) {
+    for folder in ["files", "transcripts", "summaries"] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+    }
+    std::fs::write(dir.join("files/m0.wav"), tone_wav()).unwrap();
+    std::fs::write(
+        dir.join("transcripts/m0.txt"),
+        "[Speaker A]: Morning all, shall we start with the beta?\n\n[Speaker B]: Yes. It ships \
+         on the third.\n\n[Speaker A]: Then the hangar budget stays as it is.",
+    )
+    .unwrap();
+    let utterances = json!({ "utterances": [
+        { "speaker": "A", "text": "Morning all, shall we start with the beta?", "start": 0, "end": 700 },
+        { "speaker": "B", "text": "Yes. It ships on the third.", "start": 800, "end": 1300 },
+        { "speaker": "A", "text": "Then the hangar budget stays as it is.", "start": 1400, "end": 1990 },
+    ]});
+    std::fs::write(dir.join("transcripts/m0.json"), utterances.to_string()).unwrap();
+    let day = 86_400_000_i64;
+    let newest = 1_758_830_400_000_i64; // 25 September 2025, 20:00 UTC
+    let jobs: Vec<Value> = SEEDED
+        .iter()
+        .enumerate()
+        .map(|(index, title)| {
+            let at = newest - day * index as i64;
+            let mut job = json!({
+                "id": format!("m{index}"),
+                "url": format!("https://recorder.example.com/share/m{index}"),
+                "status": "completed",
+                "title": title,
+                "summary": SUMMARY.replace("Quarterly planning", title),
+                "meeting_date": chrono::DateTime::from_timestamp_millis(at).unwrap().to_rfc3339(),
+                "created_at": at,
+                "updated_at": at,
+                "logs": [],
+                "checkpoint": { "step": "summarize" }
+            });
+            if index == 0 {
+                job["file_path"] = json!("files/m0.wav");
+                job["transcript_path"] = json!("transcripts/m0.txt");
+            }
+            job
+        })
+        .collect();
+    std::fs::write(dir.join("jobs.json"), Value::from(jobs).to_string()).unwrap();
+}
+
+/// The app over a seeded data folder (kept as long as the app).
+pub(crate) async fn seeded_app() -> TestApp {
+    let fakes = Fakes::start().await;
+    let data = tempfile::tempdir().unwrap();
+    seed(data.path());
+    let mut app = TestApp::start(test_config(data.path(), &fakes), fakes).await;
+    app.keep_dir(data);
+    app
+}
+
+/// Counts the list's polls (and the panel's) from now on.
+const COUNT_POLLS: &str = "
+    window.polls = 0;
+    document.body.addEventListener('htmx:afterRequest', (event) => {
+      const path = event.detail.pathInfo && event.detail.pathInfo.requestPath || '';
+      if (path.startsWith('/partials/jobs') || path.includes('/panel')) window.polls += 1;
+    });
+    return true;";
+
+async fn polls(browser: &Browser) -> u64 {
+    browser
+        .execute("return window.polls;", vec![])
+        .await
+        .as_u64()
+        .unwrap_or(0)
+}
+
+async fn wait_for_polls(browser: &Browser, more: u64) {
+    let start = polls(browser).await;
+    browser
+        .wait_for("the list's polls", || async {
+            (polls(browser).await >= start + more).then_some(())
+        })
+        .await;
+}
+
+async fn focused_id(browser: &Browser) -> Value {
+    browser
+        .execute(
+            "return document.activeElement ? document.activeElement.id : null;",
+            vec![],
+        )
+        .await
+}
+
+#[tokio::test]
+async fn the_list_poll_keeps_the_focus_and_the_scroll() {
+    let Some((_driver, browser, _profile)) = open_browser().await else {
+        return;
+    };
+    let app = seeded_app().await;
+    // A transcription that takes its time: the job runs until the test lets it finish.
+    app.fakes.assemblyai.set(AssemblyBehaviour {
+        polls_before_done: 1_000_000,
+        ..Default::default()
+    });
+    let running = app.create_job(&app.fakes.audio.url("meeting.mp3")).await;
+    let running = running["id"].as_str().unwrap().to_string();
+    app.wait_for_status(&running, "transcribing").await;
+
+    browser.goto(&app.url("/")).await;
+    browser.execute(COUNT_POLLS, vec![]).await;
+    assert!(browser.try_find("#list-poll[hx-trigger]").await.is_some());
+    // The list element is marked: a poll that replaced it would lose the mark.
+    browser
+        .execute(
+            "document.getElementById('job-list').dataset.kept = 'yes'; \
+             const pane = document.querySelector('.pane-list'); pane.scrollTop = 60; \
+             document.getElementById('job-link-m2').focus(); return pane.scrollTop;",
+            vec![],
+        )
+        .await;
+    let scrolled = browser
+        .execute(
+            "return document.querySelector('.pane-list').scrollTop;",
+            vec![],
+        )
+        .await;
+    wait_for_polls(&browser, 2).await;
+    assert_eq!(focused_id(&browser).await, "job-link-m2");
+    let after = browser
+        .execute(
+            "return { kept: document.getElementById('job-list').dataset.kept || null, \
+                      scroll: document.querySelector('.pane-list').scrollTop };",
+            vec![],
+        )
+        .await;
+    assert_eq!(after["kept"], "yes", "the list was replaced: {after}");
+    assert_eq!(after["scroll"], scrolled, "the list scrolled: {after}");
+
+    // The running job's own card is swapped; its link keeps the focus through the swap.
+    browser
+        .execute(
+            &format!("document.getElementById('job-link-{running}').focus(); return true;"),
+            vec![],
+        )
+        .await;
+    wait_for_polls(&browser, 2).await;
+    assert_eq!(focused_id(&browser).await, format!("job-link-{running}"));
+
+    // It finishes: its card says so, in place, and the polling stops.
+    app.fakes.assemblyai.set(AssemblyBehaviour::default());
+    browser
+        .wait_for("the finished card", || async {
+            browser
+                .text_of(&format!("#job-card-{running} .badge-label"))
+                .await
+                .filter(|text| text == "Completed")
+        })
+        .await;
+    browser
+        .wait_for("the polling stopped", || async {
+            browser
+                .try_find("#list-poll:not([hx-trigger])")
+                .await
+                .map(|_| ())
+        })
+        .await;
+    let kept = browser
+        .execute(
+            "return document.getElementById('job-list').dataset.kept || null;",
+            vec![],
+        )
+        .await;
+    assert_eq!(kept, "yes");
+    assert_eq!(focused_id(&browser).await, format!("job-link-{running}"));
+    browser.quit().await;
+}
