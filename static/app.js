@@ -86,10 +86,14 @@
   var MEDIA = /\.(mp3|m4a|wav|ogg|oga|opus|flac|aac|webm|weba|mp4|m4v|mov|mkv|mpga|mpeg|wma|amr|3gp)$/i;
   var upload = null; // the request in flight
 
-  // The add form, when it is on screen (a phone shows no list beside a job).
+  // The add form. A phone shows no list (and so no form) beside a job, but a file dropped
+  // there is still sent through it, and the new meeting opened when it is added.
   function form() {
-    var add = document.getElementById("add-job");
-    return add && add.offsetParent !== null ? add : null;
+    return document.getElementById("add-job");
+  }
+
+  function onScreen(add) {
+    return add.offsetParent !== null;
   }
 
   function size(bytes) {
@@ -103,6 +107,8 @@
   function fileError(text) {
     var add = form();
     if (!add) return;
+    // Where the form is not shown, the message area says it.
+    if (text && !onScreen(add)) say(text);
     var old = add.querySelector("#job-file-error");
     if (old) old.remove();
     var field = add.querySelector(".field-file");
@@ -211,6 +217,11 @@
     request.addEventListener("load", function () {
       var status = request.status;
       done();
+      var created = request.getResponseHeader("X-FocusFlow-Job");
+      if (created && status >= 200 && status < 300 && !onScreen(add)) {
+        window.location.assign("/jobs/" + encodeURIComponent(created));
+        return;
+      }
       if ((status >= 200 && status < 300) || status === 422) {
         // The add form again (empty, or with the reason beside the file), and out of band
         // the list with the new job and the message.
@@ -321,7 +332,7 @@
     input.files = files;
     var url = add.querySelector("#job-url");
     if (url) url.value = "";
-    add.scrollIntoView({ block: "nearest" });
+    if (onScreen(add)) add.scrollIntoView({ block: "nearest" });
     send(add);
   });
 

@@ -539,6 +539,21 @@ impl Store {
     }
 
     /// How many jobs have each status (statuses with none are left out).
+    /// The queued jobs in the order the worker takes them (the order of `claim_next`).
+    pub async fn queue_order(&self) -> StoreResult<Vec<JobId>> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT id FROM jobs WHERE status = 'queued' ORDER BY queued_at, created_at",
+            )?;
+            let ids = statement
+                .query_map([], |row| row.get::<_, String>(0))?
+                .filter_map(|id| id.ok().and_then(|id| JobId::parse(&id).ok()))
+                .collect();
+            Ok(ids)
+        })
+        .await
+    }
+
     pub async fn count_by_status(&self) -> StoreResult<Vec<(String, u64)>> {
         self.read(|connection| {
             let mut statement = connection.prepare_cached(

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::browser::{open_browser, tone_wav};
+use crate::browser::{DESKTOP, PHONE, open_browser, screenshots, tone_wav};
 use crate::fakes::AssemblyBehaviour;
 use crate::helpers::{Fakes, TestApp, test_config};
 use crate::webdriver::Browser;
@@ -203,5 +203,63 @@ async fn the_list_poll_keeps_the_focus_and_the_scroll() {
         .await;
     assert_eq!(kept, "yes");
     assert_eq!(focused_id(&browser).await, format!("job-link-{running}"));
+    browser.quit().await;
+}
+#[tokio::test]
+async fn six_meetings_show_at_once_on_a_desktop_and_the_first_on_a_phone() {
+    let Some((_driver, browser, _profile)) = open_browser().await else {
+        return;
+    };
+    let app = seeded_app().await;
+    browser.goto(&app.url("/")).await;
+    // Cards whose whole box is inside the window.
+    let visible = "return [...document.querySelectorAll('#job-list .job-card')].filter((card) => { \
+         const box = card.getBoundingClientRect(); \
+         return box.top >= 0 && box.bottom <= window.innerHeight; }).length;";
+    browser
+        .screenshot(&screenshots().join("30-home-desktop.png"))
+        .await;
+    let shown = browser.execute(visible, vec![]).await.as_u64().unwrap();
+    assert!(
+        shown >= 6,
+        "{shown} meetings visible at {}×{}",
+        DESKTOP.0,
+        DESKTOP.1
+    );
+    // A job's page scrolled to its end: the list beside it still reaches the window's bottom.
+    browser.goto(&app.url("/jobs/m0")).await;
+    let list_bottom = browser
+        .execute(
+            "window.scrollTo(0, document.body.scrollHeight); \
+             return [document.querySelector('.pane-list').getBoundingClientRect().bottom, \
+                     window.innerHeight, window.scrollY];",
+            vec![],
+        )
+        .await;
+    assert!(
+        (list_bottom[0].as_f64().unwrap() - list_bottom[1].as_f64().unwrap()).abs() < 1.0,
+        "a gap under the list: {list_bottom}"
+    );
+    assert!(
+        list_bottom[2].as_f64().unwrap() > 56.0,
+        "the page scrolled past the top bar"
+    );
+    browser.emulate_viewport(PHONE.0, PHONE.1, true).await;
+    browser.goto(&app.url("/")).await;
+    browser
+        .screenshot(&screenshots().join("31-home-phone.png"))
+        .await;
+    let first = browser
+        .execute(
+            "return document.querySelector('#job-list .job-card').getBoundingClientRect().bottom;",
+            vec![],
+        )
+        .await;
+    assert!(
+        first.as_f64().unwrap() <= f64::from(PHONE.1),
+        "the first meeting ends at y={first} on a {}×{} phone",
+        PHONE.0,
+        PHONE.1
+    );
     browser.quit().await;
 }

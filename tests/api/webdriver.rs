@@ -260,6 +260,18 @@ impl Browser {
     }
 
     pub async fn click(&self, element: &Element) {
+        // Into the middle of the window first: chromedriver scrolls an element to the top edge,
+        // where the page's sticky top bar covers it (a person sees it before clicking).
+        let _ = self
+            .try_call(
+                reqwest::Method::POST,
+                "/execute/sync",
+                Some(json!({
+                    "script": "arguments[0].scrollIntoView({ block: 'center' }); return true;",
+                    "args": [{ ELEMENT: element.0 }],
+                })),
+            )
+            .await;
         self.call(
             reqwest::Method::POST,
             &format!("/element/{}/click", element.0),

@@ -41,7 +41,7 @@ use super::extract::{ApiQuery, JobPath};
 use super::negotiate::{Rendering, error_response, sentence};
 use super::{api, archive, intake};
 use crate::error::{AppError, AppResult};
-use crate::jobs::{Job, JobId, LogLine, parse_meeting_date};
+use crate::jobs::{Job, JobId, LogLine, Status, parse_meeting_date};
 use crate::pipeline::transcribe::apply_speaker_names;
 
 /// A request sent by htmx (it says so in a header), which gets page parts instead of pages.
@@ -157,7 +157,16 @@ async fn job_list(state: &AppState, open: Option<&Job>, list: &ListState) -> App
                     ),
                 };
                 let page = state.store.find_jobs(filter).await?;
-                let list = JobList::new(page, open, list, problem);
+                let queued = page
+                    .jobs
+                    .iter()
+                    .any(|found| found.job.status == Status::Queued);
+                let queue = if queued {
+                    state.store.queue_order().await?
+                } else {
+                    Vec::new()
+                };
+                let list = JobList::new(page, open, list, problem, &queue);
                 let size = list.cards.size();
                 Ok::<_, AppError>((list, size))
             },
@@ -254,7 +263,12 @@ async fn job_panel(
             Some(path) => tokio::fs::try_exists(path).await.unwrap_or(false),
             None => false,
         };
-    Ok(JobPanel::new(
+    let queue = if job.status == Status::Queued {
+        state.store.queue_order().await?
+    } else {
+        Vec::new()
+    };
+    let mut panel = JobPanel::new(
         job,
         logs,
         PanelInputs {
@@ -266,7 +280,9 @@ async fn job_panel(
             timed_transcript,
             speakers,
         },
-    ))
+    );
+    panel.card = panel.card.with_queue_place(&queue);
+    Ok(panel)
 }
 
 fn audio_type(path: &std::path::Path) -> String {

@@ -80,6 +80,15 @@ impl AddForm {
         }
     }
 
+    /// "More options" opens by itself when something in it was filled in or is wrong.
+    pub fn shows_options(&self) -> bool {
+        !self.meeting_date.is_empty()
+            || !self.transcript.is_empty()
+            || self.date_error.is_some()
+            || self.transcript_error.is_some()
+            || self.template_error.is_some()
+    }
+
     pub fn has_errors(&self) -> bool {
         self.url_error.is_some()
             || self.date_error.is_some()

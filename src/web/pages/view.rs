@@ -190,6 +190,9 @@ pub struct JobCard {
     pub source: String,
     pub can_retry: bool,
     pub active: bool,
+    /// The stages are shown: while the job runs, and where it failed. A finished card is
+    /// its title, date and status alone.
+    pub show_steps: bool,
     pub open: bool,
     /// The job's page, keeping the list's search and filters.
     pub href: String,
@@ -225,11 +228,37 @@ impl JobCard {
             source: source_hint(&job.url),
             can_retry: job.status == Status::Error,
             active: !job.status.is_finished(),
+            show_steps: job.status != Status::Completed,
             open: open.is_some_and(|open| *open == job.id),
             href: format!("/jobs/{}", job.id),
             snippet_html: None,
         }
     }
+}
+
+impl JobCard {
+    /// A queued job's place in the queue (1 for the next one), said in its status.
+    pub fn with_queue_place(mut self, queue: &[JobId]) -> Self {
+        if let Some(index) = queue.iter().position(|id| *id.as_str() == *self.id) {
+            self.status.label = queue_place(index + 1);
+        }
+        self
+    }
+}
+
+/// "Next in the queue", "2nd in the queue", …
+pub fn queue_place(place: usize) -> String {
+    if place <= 1 {
+        return "Next in the queue".into();
+    }
+    let suffix = match (place % 10, place % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{place}{suffix} in the queue")
 }
 
 /// What the list shows: the search words, filters and place, as they travel in URLs
@@ -491,13 +520,14 @@ impl JobList {
         open: Option<&Job>,
         state: ListState,
         filter_error: Option<String>,
+        queue: &[JobId],
     ) -> Self {
         let open_id = open.map(|job| &job.id);
         let cards: Vec<JobCard> = page
             .jobs
             .iter()
             .map(|found| {
-                let mut card = JobCard::new(&found.job, open_id);
+                let mut card = JobCard::new(&found.job, open_id).with_queue_place(queue);
                 card.snippet_html = found
                     .snippet
                     .as_deref()
@@ -586,6 +616,11 @@ impl JobList {
     pub fn out_of_band(mut self) -> Self {
         self.oob = true;
         self
+    }
+
+    /// `h1` on the home page, where the list is the page's subject; `h2` beside a job.
+    pub fn heading_level(&self) -> &'static str {
+        if self.open_id.is_none() { "h1" } else { "h2" }
     }
 
     /// The unfinished jobs the list shows, comma-separated: what the browser sends back when
@@ -1102,6 +1137,22 @@ mod tests {
         let named = super::turns(&format!("[{name}]: 你好。"));
         assert_eq!(named[0].speaker.as_deref(), Some(name.as_str()));
         assert_eq!(named[0].text, "你好。");
+    }
+
+    #[test]
+    fn queued_jobs_say_their_place() {
+        assert_eq!(queue_place(1), "Next in the queue");
+        assert_eq!(queue_place(2), "2nd in the queue");
+        assert_eq!(queue_place(3), "3rd in the queue");
+        assert_eq!(queue_place(11), "11th in the queue");
+        assert_eq!(queue_place(21), "21st in the queue");
+        let queued = job(Status::Queued, None);
+        let others = [JobId::parse("j0").unwrap(), JobId::parse("j1").unwrap()];
+        let card = JobCard::new(&queued, None).with_queue_place(&others);
+        assert_eq!(card.status.label, "2nd in the queue");
+        assert!(card.show_steps);
+        let done = JobCard::new(&job(Status::Completed, Some(Stage::Summarize)), None);
+        assert!(!done.show_steps);
     }
 
     #[test]
