@@ -77,6 +77,67 @@
     say("FocusFlow cannot be reached right now. The page catches up once it is back.");
   });
 
+  // ------------------------------------------------------------------ local time
+  // The server writes times in DISPLAY_TIMEZONE, with the zone named. Here they are shown in
+  // the browser's own zone instead, and forms say which zone a typed date is read in.
+  var zone = "";
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (error) { zone = ""; }
+  var dayFormat = zone && new Intl.DateTimeFormat("en-US", {
+    weekday: "short", day: "numeric", month: "short", year: "numeric",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23"
+  });
+  var inputFormat = zone && new Intl.DateTimeFormat("en-US", {
+    year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23"
+  });
+  var zoneFormat = zone && new Intl.DateTimeFormat(undefined, { timeZoneName: "short" });
+
+  function parts(format, date) {
+    var found = {};
+    format.formatToParts(date).forEach(function (part) { found[part.type] = part.value; });
+    return found;
+  }
+
+  // `Thu 25 Sep 2025, 22:05 CEST`, as the server writes it; `22:05:39` for a log line.
+  function localText(date, kind) {
+    var day = parts(dayFormat, date);
+    if (kind === "time") return day.hour + ":" + day.minute + ":" + day.second;
+    var name = parts(zoneFormat, date).timeZoneName || zone;
+    return day.weekday + " " + day.day + " " + day.month + " " + day.year + ", " +
+      day.hour + ":" + day.minute + " " + name;
+  }
+
+  // `2025-09-25T22:05`, as a datetime-local field wants it.
+  function localInput(date) {
+    var day = parts(inputFormat, date);
+    return day.year + "-" + day.month + "-" + day.day + "T" + day.hour + ":" + day.minute;
+  }
+
+  function localize(root) {
+    if (!zone) return;
+    root.querySelectorAll("time[data-local]").forEach(function (time) {
+      var date = new Date(time.getAttribute("datetime"));
+      if (isNaN(date.getTime())) return;
+      time.textContent = localText(date, time.getAttribute("data-local"));
+      time.title = zone;
+    });
+    root.querySelectorAll("input.browser-zone").forEach(function (input) {
+      // A form still in the server's zone: its date field is shown in this one.
+      var field = input.form && input.form.querySelector("input[data-iso]");
+      if (field && input.value !== zone) {
+        var date = new Date(field.getAttribute("data-iso"));
+        if (!isNaN(date.getTime())) field.value = localInput(date);
+      }
+      input.value = zone;
+    });
+    root.querySelectorAll(".zone-name").forEach(function (name) { name.textContent = zone; });
+  }
+  document.addEventListener("DOMContentLoaded", function () { localize(document); });
+  // (The whole page: a swapped element may be detached by now. A page has a few hundred
+  // times at most.)
+  document.addEventListener("htmx:afterSettle", function () { localize(document); });
+  document.addEventListener("htmx:oobAfterSwap", function () { localize(document); });
+
   // ------------------------------------------------------------------ uploads
   // htmx sends links and pasted text; a file goes through our own XMLHttpRequest, whose upload
   // events give real progress. The server answers as it does to htmx (the add form again, the

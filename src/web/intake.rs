@@ -132,7 +132,8 @@ pub struct Received {
     pub pasted: Option<String>,
     pub date_text: String,
     pub template_text: String,
-    /// Other short text fields (the HTML form's `url` and `return_to`), first value wins.
+    /// Other short text fields (the HTML form's `url`, `return_to` and `timezone`), first
+    /// value wins.
     pub fields: Vec<(String, String)>,
 }
 
@@ -243,7 +244,7 @@ pub async fn receive(
                     token_checked = true;
                 }
                 // First value wins; later ones are read past, not kept.
-                "url" | "return_to"
+                "url" | "return_to" | "timezone"
                     if expected_token.is_some()
                         && !received.fields.iter().any(|(kept, _)| *kept == name) =>
                 {

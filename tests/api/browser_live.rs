@@ -263,3 +263,86 @@ async fn six_meetings_show_at_once_on_a_desktop_and_the_first_on_a_phone() {
     );
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn times_show_in_the_readers_zone() {
+    let Some((_driver, browser, _profile)) = open_browser().await else {
+        return;
+    };
+    let fakes = Fakes::start().await;
+    let data = tempfile::tempdir().unwrap();
+    seed(data.path());
+    let mut config = test_config(data.path(), &fakes);
+    config.display_timezone = chrono_tz::Tz::Europe__Berlin;
+    let app = TestApp::start(config, fakes).await;
+
+    // Without JavaScript: DISPLAY_TIMEZONE, named. (The meeting is 20:00 UTC.)
+    let page = app.get("/").await.text().await.unwrap();
+    assert!(
+        page.contains(">Thu 25 Sep 2025, 22:00 CEST</time>"),
+        "{page}"
+    );
+    // The API stays ISO 8601.
+    assert_eq!(
+        app.job("m0").await["meeting_date"],
+        "2025-09-25T20:00:00.000Z"
+    );
+
+    // With JavaScript: the browser's zone, here Tokyo's (set through the DevTools protocol).
+    browser
+        .devtools(
+            "Emulation.setTimezoneOverride",
+            json!({ "timezoneId": "Asia/Tokyo" }),
+        )
+        .await;
+    browser.goto(&app.url("/jobs/m0")).await;
+    let card = browser
+        .wait_for("the card in Tokyo's time", || async {
+            browser
+                .text_of("#job-card-m0 time")
+                .await
+                .filter(|text| text.starts_with("Fri 26 Sep 2025, 05:00"))
+        })
+        .await;
+    assert!(card.ends_with("GMT+9") || card.ends_with("JST"), "{card}");
+    let heading = browser.text_of(".job-when time").await.unwrap();
+    assert!(heading.starts_with("Fri 26 Sep 2025, 05:00"), "{heading}");
+
+    // The edit form shows and reads the date in Tokyo's time too.
+    browser.click(&browser.find(".edit-heading").await).await;
+    browser
+        .wait_for("the edit form", || async {
+            browser.try_find("#edit-date").await
+        })
+        .await;
+    let shown = browser
+        .execute(
+            "return [document.getElementById('edit-date').value, \
+                     document.querySelector('.heading-form input[name=timezone]').value];",
+            vec![],
+        )
+        .await;
+    assert_eq!(shown, json!(["2025-09-26T05:00", "Asia/Tokyo"]));
+    browser
+        .execute(
+            "document.getElementById('edit-date').value = '2025-09-27T09:30'; return true;",
+            vec![],
+        )
+        .await;
+    browser
+        .click(&browser.find(".heading-form button[type=submit]").await)
+        .await;
+    browser
+        .wait_for("the saved date", || async {
+            browser
+                .text_of(".job-when time")
+                .await
+                .filter(|text| text.starts_with("Sat 27 Sep 2025, 09:30"))
+        })
+        .await;
+    assert_eq!(
+        app.job("m0").await["meeting_date"],
+        "2025-09-27T00:30:00.000Z"
+    );
+    browser.quit().await;
+}

@@ -214,7 +214,7 @@ async fn pages_show_what_the_store_holds_escaped() {
     for html in [&home, &job, &list] {
         assert!(html.contains("&#60;img src=x onerror=alert(&#34;title&#34;)&#62;Board"));
         assert!(html.contains(
-            "Meeting </span><time datetime=\"2025-09-25T20:05:39Z\">Thu 25 Sep 2025, 20:05 UTC</time>"
+            "Meeting </span><time datetime=\"2025-09-25T20:05:39Z\" data-local=\"datetime\">Thu 25 Sep 2025, 20:05 UTC</time>"
         ));
         assert!(html.contains("Failed"), "status in words");
         assert!(html.contains("&#60;svg onload=alert(&#34;error&#34;)&#62; went wrong"));

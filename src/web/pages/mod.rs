@@ -41,7 +41,7 @@ use super::extract::{ApiQuery, JobPath};
 use super::negotiate::{Rendering, error_response, sentence};
 use super::{api, archive, intake};
 use crate::error::{AppError, AppResult};
-use crate::jobs::{Job, JobId, LogLine, Status, parse_meeting_date};
+use crate::jobs::{Job, JobId, LogLine, Status, parse_meeting_date_in};
 use crate::pipeline::transcribe::apply_speaker_names;
 
 /// A request sent by htmx (it says so in a header), which gets page parts instead of pages.
@@ -127,6 +127,15 @@ fn list_of(return_to: &str) -> ListState {
     ListState::from_query(return_to.split_once('?').map_or("", |(_, query)| query))
 }
 
+/// The zone a form's typed date is read in: the browser's, which app.js puts in the form's
+/// `timezone` field, or without JavaScript `DISPLAY_TIMEZONE` (the zone the page showed).
+fn form_zone(state: &AppState, given: &str) -> chrono_tz::Tz {
+    given
+        .trim()
+        .parse()
+        .unwrap_or(state.config.display_timezone)
+}
+
 /// One page of the list for `list`. A search or filter that cannot be used is said in words
 /// and the list shows everything instead (a page never fails over a query parameter).
 async fn job_list(state: &AppState, open: Option<&Job>, list: &ListState) -> AppResult<JobList> {
@@ -166,7 +175,14 @@ async fn job_list(state: &AppState, open: Option<&Job>, list: &ListState) -> App
                 } else {
                     Vec::new()
                 };
-                let list = JobList::new(page, open, list, problem, &queue);
+                let list = JobList::new(
+                    page,
+                    open,
+                    list,
+                    problem,
+                    &queue,
+                    state.config.display_timezone,
+                );
                 let size = list.cards.size();
                 Ok::<_, AppError>((list, size))
             },
@@ -279,6 +295,7 @@ async fn job_panel(
             include_media,
             timed_transcript,
             speakers,
+            zone: state.config.display_timezone,
         },
     );
     panel.card = panel.card.with_queue_place(&queue);
@@ -541,6 +558,8 @@ pub struct CreateForm {
     #[serde(default)]
     transcript: String,
     #[serde(default)]
+    timezone: String,
+    #[serde(default)]
     return_to: String,
 }
 
@@ -638,6 +657,8 @@ struct Submitted {
     meeting_date: String,
     template: String,
     transcript: String,
+    /// The browser's zone (see [`form_zone`]).
+    timezone: String,
     return_to: String,
     /// A multipart form: the file (on disk already when it is a recording) and the fields.
     received: Option<intake::Received>,
@@ -662,6 +683,7 @@ async fn read_add_form(
             meeting_date: received.date_text.clone(),
             template: received.template_text.clone(),
             return_to: field("return_to"),
+            timezone: field("timezone"),
             transcript: pasted,
             received: Some(received),
         });
@@ -678,6 +700,7 @@ async fn read_add_form(
         meeting_date: form.meeting_date,
         template: form.template,
         transcript: form.transcript,
+        timezone: form.timezone,
         return_to: form.return_to,
         received: None,
     })
@@ -711,6 +734,7 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
         meeting_date,
         template,
         transcript,
+        timezone,
         return_to,
         received,
     } = submitted;
@@ -719,6 +743,7 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
     shown.url = url.trim().to_string();
     shown.meeting_date = meeting_date.trim().to_string();
     shown.transcript = transcript.clone();
+    shown.timezone = timezone.trim().to_string();
     if !template.trim().is_empty() {
         shown.template = template.trim().to_string();
     }
@@ -726,7 +751,7 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
     let meeting_date = if shown.meeting_date.is_empty() {
         None
     } else {
-        let parsed = parse_meeting_date(&shown.meeting_date);
+        let parsed = parse_meeting_date_in(&shown.meeting_date, form_zone(&state, &timezone));
         if parsed.is_none() {
             shown.date_error = Some(
                 "This is not a date FocusFlow understands. Pick one with the date field, \

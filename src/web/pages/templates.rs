@@ -54,6 +54,10 @@ pub struct AddForm {
     /// `MAX_DOWNLOAD_BYTES`, for the page's own check before an upload starts.
     pub max_bytes: u64,
     pub max_size: String,
+    /// The zone typed dates are read in without JavaScript (`DISPLAY_TIMEZONE`).
+    pub zone: String,
+    /// The browser's zone, as the form last sent it (app.js fills it in).
+    pub timezone: String,
 }
 
 impl AddForm {
@@ -76,6 +80,7 @@ impl AddForm {
             templates,
             max_bytes,
             max_size: human_bytes(max_bytes),
+            zone: state.config.display_timezone.name().to_string(),
             ..Self::default()
         }
     }

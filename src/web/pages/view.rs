@@ -2,6 +2,7 @@
 //! templates only lay them out. Nothing here is HTML; askama escapes every string.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
 use crate::config::Config;
 use crate::jobs::{Job, JobId, LogLine, Stage, Status};
@@ -112,32 +113,39 @@ pub fn steps(job: &Job) -> Vec<Step> {
 pub struct DateShown {
     pub text: String,
     pub iso: String,
+    /// It has a time of day: shown in the display zone, with the zone named, and app.js shows
+    /// it in the browser's zone instead. A date alone is a day wherever one is.
+    pub local: bool,
 }
 
 impl DateShown {
-    fn from_datetime(date: DateTime<Utc>, with_time: bool) -> Self {
+    fn from_datetime(date: DateTime<Utc>, with_time: bool, zone: Tz) -> Self {
         let text = if with_time {
-            date.format("%a %-d %b %Y, %H:%M UTC").to_string()
+            date.with_timezone(&zone)
+                .format("%a %-d %b %Y, %H:%M %Z")
+                .to_string()
         } else {
             date.format("%a %-d %b %Y").to_string()
         };
         Self {
             text,
             iso: date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            local: with_time,
         }
     }
 
-    /// A meeting date as stored (ISO 8601); a midnight date is shown without its time.
-    pub fn meeting(iso: &str) -> Option<Self> {
+    /// A meeting date as stored (ISO 8601); a midnight date (UTC) is shown without its time.
+    pub fn meeting(iso: &str, zone: Tz) -> Option<Self> {
         let date = DateTime::parse_from_rfc3339(iso).ok()?.with_timezone(&Utc);
         let midnight = date.time() == chrono::NaiveTime::MIN;
-        Some(Self::from_datetime(date, !midnight))
+        Some(Self::from_datetime(date, !midnight, zone))
     }
 
-    pub fn millis(millis: i64) -> Self {
+    pub fn millis(millis: i64, zone: Tz) -> Self {
         Self::from_datetime(
             DateTime::from_timestamp_millis(millis).unwrap_or_default(),
             true,
+            zone,
         )
     }
 }
@@ -202,10 +210,14 @@ pub struct JobCard {
 }
 
 impl JobCard {
-    pub fn new(job: &Job, open: Option<&JobId>) -> Self {
-        let (date, date_kind) = match job.meeting_date.as_deref().and_then(DateShown::meeting) {
+    pub fn new(job: &Job, open: Option<&JobId>, zone: Tz) -> Self {
+        let meeting = job
+            .meeting_date
+            .as_deref()
+            .and_then(|iso| DateShown::meeting(iso, zone));
+        let (date, date_kind) = match meeting {
             Some(date) => (date, "Meeting"),
-            None => (DateShown::millis(job.created_at), "Added"),
+            None => (DateShown::millis(job.created_at, zone), "Added"),
         };
         let title = job
             .title
@@ -521,13 +533,14 @@ impl JobList {
         state: ListState,
         filter_error: Option<String>,
         queue: &[JobId],
+        zone: Tz,
     ) -> Self {
         let open_id = open.map(|job| &job.id);
         let cards: Vec<JobCard> = page
             .jobs
             .iter()
             .map(|found| {
-                let mut card = JobCard::new(&found.job, open_id).with_queue_place(queue);
+                let mut card = JobCard::new(&found.job, open_id, zone).with_queue_place(queue);
                 card.snippet_html = found
                     .snippet
                     .as_deref()
@@ -758,10 +771,10 @@ pub struct LogShown {
 }
 
 impl LogShown {
-    pub fn new(line: &LogLine) -> Self {
+    pub fn new(line: &LogLine, zone: Tz) -> Self {
         let date = DateTime::from_timestamp_millis(line.ts).unwrap_or_default();
         Self {
-            time: date.format("%H:%M:%S").to_string(),
+            time: date.with_timezone(&zone).format("%H:%M:%S").to_string(),
             iso: date.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             message: line.message.clone(),
         }
@@ -798,8 +811,8 @@ pub struct Heading {
 }
 
 impl Heading {
-    pub fn new(job: &Job) -> Self {
-        let card = JobCard::new(job, None);
+    pub fn new(job: &Job, zone: Tz) -> Self {
+        let card = JobCard::new(job, None, zone);
         Self {
             id: card.id,
             title: card.title,
@@ -822,14 +835,20 @@ impl Heading {
 #[derive(Debug, Clone, Default)]
 pub struct EditForm {
     pub title: String,
-    /// As a `datetime-local` input wants it: `2025-09-25T14:30` (UTC).
+    /// As a `datetime-local` input wants it: `2025-09-25T14:30`, in `zone`.
     pub meeting_date: String,
+    /// The IANA zone the date is shown and read in (app.js puts the browser's there).
+    pub zone: String,
+    /// The stored meeting date, for app.js to show in the browser's zone instead.
+    pub iso: Option<String>,
     pub title_error: Option<String>,
     pub date_error: Option<String>,
 }
 
 impl EditForm {
-    pub fn of(job: &Job) -> Self {
+    /// The job's title and meeting date, the date in `zone` (the one the form's times are
+    /// read in).
+    pub fn of(job: &Job, zone: Tz) -> Self {
         Self {
             title: job.title.clone().unwrap_or_default(),
             meeting_date: job
@@ -837,11 +856,13 @@ impl EditForm {
                 .as_deref()
                 .and_then(|iso| DateTime::parse_from_rfc3339(iso).ok())
                 .map(|date| {
-                    date.with_timezone(&Utc)
+                    date.with_timezone(&zone)
                         .format("%Y-%m-%dT%H:%M")
                         .to_string()
                 })
                 .unwrap_or_default(),
+            zone: zone.name().to_string(),
+            iso: job.meeting_date.clone(),
             title_error: None,
             date_error: None,
         }
@@ -927,11 +948,14 @@ pub struct PanelInputs {
     /// The transcript's timed utterances exist (for subtitle exports).
     pub timed_transcript: bool,
     pub speakers: Vec<SpeakerField>,
+    /// The display zone (`DISPLAY_TIMEZONE`).
+    pub zone: Tz,
 }
 
 impl JobPanel {
     pub fn new(job: &Job, logs: &[LogLine], inputs: PanelInputs) -> Self {
-        let card = JobCard::new(job, Some(&job.id));
+        let zone = inputs.zone;
+        let card = JobCard::new(job, Some(&job.id), zone);
         let finished = job.status.is_finished();
         let has_transcript = job.transcript_path.is_some();
         let summary_markdown = inputs.summary.filter(|text| !text.trim().is_empty());
@@ -984,7 +1008,7 @@ impl JobPanel {
                 .resolved_url
                 .clone()
                 .filter(|resolved| *resolved != job.url),
-            added: DateShown::millis(job.created_at),
+            added: DateShown::millis(job.created_at, zone),
             attempts: job.attempts,
             resume_at,
             can_start_over: finished,
@@ -994,7 +1018,7 @@ impl JobPanel {
             summary_streaming: job.status == Status::Summarizing,
             transcript: inputs.transcript,
             audio: inputs.audio,
-            logs: logs.iter().map(LogShown::new).collect(),
+            logs: logs.iter().map(|line| LogShown::new(line, zone)).collect(),
             downloads,
             error_hint: job
                 .error
@@ -1006,7 +1030,7 @@ impl JobPanel {
             oob: false,
             oob_rest: false,
             include_media: inputs.include_media,
-            heading: Heading::new(job),
+            heading: Heading::new(job, zone),
             speakers: inputs.speakers,
             transcript_open: false,
             card,
@@ -1148,10 +1172,14 @@ mod tests {
         assert_eq!(queue_place(21), "21st in the queue");
         let queued = job(Status::Queued, None);
         let others = [JobId::parse("j0").unwrap(), JobId::parse("j1").unwrap()];
-        let card = JobCard::new(&queued, None).with_queue_place(&others);
+        let card = JobCard::new(&queued, None, Tz::UTC).with_queue_place(&others);
         assert_eq!(card.status.label, "2nd in the queue");
         assert!(card.show_steps);
-        let done = JobCard::new(&job(Status::Completed, Some(Stage::Summarize)), None);
+        let done = JobCard::new(
+            &job(Status::Completed, Some(Stage::Summarize)),
+            None,
+            Tz::UTC,
+        );
         assert!(!done.show_steps);
     }
 
@@ -1176,9 +1204,17 @@ mod tests {
 
     #[test]
     fn meeting_dates_read_well() {
-        let date = DateShown::meeting("2025-09-25T20:05:39.000Z").unwrap();
+        let date = DateShown::meeting("2025-09-25T20:05:39.000Z", Tz::UTC).unwrap();
         assert_eq!(date.text, "Thu 25 Sep 2025, 20:05 UTC");
-        let day = DateShown::meeting("2025-09-25T00:00:00.000Z").unwrap();
+        assert!(date.local);
+        let day = DateShown::meeting("2025-09-25T00:00:00.000Z", Tz::UTC).unwrap();
+        assert_eq!(day.text, "Thu 25 Sep 2025");
+        assert!(!day.local);
+        // In the display zone, named; a day stays the same day.
+        let berlin = DateShown::meeting("2025-09-25T20:05:39.000Z", Tz::Europe__Berlin).unwrap();
+        assert_eq!(berlin.text, "Thu 25 Sep 2025, 22:05 CEST");
+        assert_eq!(berlin.iso, "2025-09-25T20:05:39Z");
+        let day = DateShown::meeting("2025-09-25T00:00:00.000Z", Tz::America__New_York).unwrap();
         assert_eq!(day.text, "Thu 25 Sep 2025");
     }
 }
