@@ -77,6 +77,85 @@
     say("FocusFlow cannot be reached right now. The page catches up once it is back.");
   });
 
+  // ------------------------------------------------------------------ transcript
+  // A turn's time plays the recording from there; the turn being spoken is marked; the filter
+  // hides the turns without its words.
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-seek]");
+    var player = document.querySelector("audio.player");
+    if (!link || !player) return;
+    event.preventDefault();
+    var seconds = Number(link.getAttribute("data-seek"));
+    if (!isFinite(seconds)) return;
+    player.currentTime = seconds;
+    var playing = player.play();
+    if (playing && playing.catch) playing.catch(function () { /* the person presses play */ });
+  });
+
+  // The turns' starts, read once per list of turns (a poll that changes the transcript
+  // replaces the list, and with it this cache).
+  var timed = { list: null, starts: [], turns: [] };
+  function turnsOf(list) {
+    if (timed.list !== list) {
+      var turns = Array.prototype.slice.call(list.querySelectorAll(".turn[data-start]"));
+      timed = {
+        list: list,
+        turns: turns,
+        starts: turns.map(function (turn) { return Number(turn.getAttribute("data-start")); })
+      };
+    }
+    return timed;
+  }
+  var playingTurn = null;
+  // Media events do not bubble: caught on the way down.
+  document.addEventListener("timeupdate", function (event) {
+    if (!event.target.matches || !event.target.matches("audio.player")) return;
+    var list = document.querySelector(".turns");
+    if (!list) return;
+    var found = turnsOf(list);
+    var now = event.target.currentTime;
+    // The last turn that started by now (starts are in order): a binary search.
+    var low = 0, high = found.starts.length - 1, at = -1;
+    while (low <= high) {
+      var middle = (low + high) >> 1;
+      if (found.starts[middle] <= now) { at = middle; low = middle + 1; } else { high = middle - 1; }
+    }
+    var turn = at >= 0 ? found.turns[at] : null;
+    if (turn === playingTurn) return;
+    if (playingTurn) { playingTurn.classList.remove("is-playing"); playingTurn.removeAttribute("aria-current"); }
+    if (turn) { turn.classList.add("is-playing"); turn.setAttribute("aria-current", "true"); }
+    playingTurn = turn;
+  }, true);
+
+  var filterTimer = null;
+  document.addEventListener("input", function (event) {
+    var input = event.target;
+    if (!input.classList || !input.classList.contains("transcript-filter")) return;
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(function () { filterTurns(input); }, 150);
+  });
+  function filterTurns(input) {
+    var list = document.getElementById(input.getAttribute("data-turns"));
+    if (!list) return;
+    var words = input.value.trim().toLowerCase();
+    var turns = list.children;
+    // Each turn's words, lower-cased once per list.
+    if (!list.turnTexts) {
+      list.turnTexts = Array.prototype.map.call(turns, function (turn) {
+        return turn.textContent.toLowerCase();
+      });
+    }
+    var shown = 0;
+    for (var index = 0; index < turns.length; index += 1) {
+      var match = !words || list.turnTexts[index].indexOf(words) !== -1;
+      turns[index].hidden = !match;
+      if (match) shown += 1;
+    }
+    var count = document.getElementById(input.getAttribute("aria-describedby"));
+    if (count) count.textContent = words ? shown + " of " + turns.length + " turns" : "";
+  }
+
   // ------------------------------------------------------------------ local time
   // The server writes times in DISPLAY_TIMEZONE, with the zone named. Here they are shown in
   // the browser's own zone instead, and forms say which zone a typed date is read in.

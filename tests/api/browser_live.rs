@@ -48,6 +48,10 @@ pub(crate) fn seed(dir: &std::path::Path) {
         { "speaker": "A", "text": "Then the hangar budget stays as it is.", "start": 1400, "end": 1990 },
     ]});
     std::fs::write(dir.join("transcripts/m0.json"), utterances.to_string()).unwrap();
+    // Three hours of talk, a turn every four seconds.
+    let (text, utterances) = long_transcript(2_700);
+    std::fs::write(dir.join("transcripts/m1.txt"), text).unwrap();
+    std::fs::write(dir.join("transcripts/m1.json"), utterances.to_string()).unwrap();
     let day = 86_400_000_i64;
     let newest = 1_758_830_400_000_i64; // 25 September 2025, 20:00 UTC
     let jobs: Vec<Value> = SEEDED
@@ -71,10 +75,36 @@ pub(crate) fn seed(dir: &std::path::Path) {
                 job["file_path"] = json!("files/m0.wav");
                 job["transcript_path"] = json!("transcripts/m0.txt");
             }
+            if index == 1 {
+                job["transcript_path"] = json!("transcripts/m1.txt");
+            }
             job
         })
         .collect();
     std::fs::write(dir.join("jobs.json"), Value::from(jobs).to_string()).unwrap();
+}
+
+/// A transcript of `turns` turns, two speakers taking turns every four seconds, and its
+/// utterances.
+pub(crate) fn long_transcript(turns: usize) -> (String, Value) {
+    let line = |index: usize| {
+        format!(
+            "Point {index}: we went through the numbers for item {index} and agreed to look \
+             again next week."
+        )
+    };
+    let speaker = |index: usize| if index % 2 == 0 { "A" } else { "B" };
+    let text = (0..turns)
+        .map(|index| format!("[Speaker {}]: {}", speaker(index), line(index)))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let utterances: Vec<Value> = (0..turns)
+        .map(|index| {
+            json!({ "speaker": speaker(index), "text": line(index),
+                    "start": index * 4000, "end": index * 4000 + 3500 })
+        })
+        .collect();
+    (text, json!({ "utterances": utterances }))
 }
 
 /// The app over a seeded data folder (kept as long as the app).
@@ -344,5 +374,126 @@ async fn times_show_in_the_readers_zone() {
         app.job("m0").await["meeting_date"],
         "2025-09-27T00:30:00.000Z"
     );
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn a_turns_time_plays_the_recording_from_there() {
+    let Some((_driver, browser, _profile)) = open_browser().await else {
+        return;
+    };
+    let app = seeded_app().await;
+    browser.goto(&app.url("/jobs/m0")).await;
+    browser
+        .click(&browser.find("details.transcript > summary").await)
+        .await;
+    let labels = browser
+        .execute(
+            "return [...document.querySelectorAll('.turn .turn-time')].map((t) => t.textContent);",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        labels,
+        json!(["Play from 0:00", "Play from 0:00", "Play from 0:01"])
+    );
+    browser
+        .wait_for("the recording's length", || async {
+            browser
+                .execute(
+                    "const a = document.querySelector('audio.player'); \
+                     return a.readyState >= 1 ? a.duration : null;",
+                    vec![],
+                )
+                .await
+                .as_f64()
+        })
+        .await;
+    // The third turn starts at 1.4 s: its time moves the player there, and marks the turn.
+    let third = browser.find_all(".turn .turn-time").await.remove(2);
+    browser.click(&third).await;
+    let state = browser
+        .wait_for("the player at the turn", || async {
+            let state = browser
+                .execute(
+                    "const a = document.querySelector('audio.player'); \
+                     const marked = document.querySelector('.turn.is-playing .turn-text'); \
+                     return { time: a.currentTime, marked: marked && marked.textContent };",
+                    vec![],
+                )
+                .await;
+            (state["time"].as_f64()? >= 1.4 && !state["marked"].is_null()).then_some(state)
+        })
+        .await;
+    assert!(
+        state["marked"]
+            .as_str()
+            .unwrap()
+            .contains("hangar budget stays"),
+        "{state}"
+    );
+    assert_eq!(
+        browser.current_url().await,
+        app.url("/jobs/m0"),
+        "no navigation"
+    );
+    browser
+        .execute(
+            "document.querySelector('audio.player').pause(); return true;",
+            vec![],
+        )
+        .await;
+    browser
+        .screenshot(&screenshots().join("32-transcript-playing-desktop.png"))
+        .await;
+
+    // The filter keeps the turns with its words.
+    let filter = browser.find(".transcript-filter").await;
+    browser.send_keys(&filter, "Ships").await;
+    let count = browser
+        .wait_for("the filtered transcript", || async {
+            browser
+                .text_of(".transcript-count")
+                .await
+                .filter(|text| !text.is_empty())
+        })
+        .await;
+    assert_eq!(count, "1 of 3 turns");
+    assert_eq!(browser.find_all(".turn:not([hidden])").await.len(), 1);
+
+    // Three hours of talk: the page opens, the transcript opens and the filter answers
+    // quickly (measured, and said; only a very slow page fails).
+    let started = std::time::Instant::now();
+    browser.goto(&app.url("/jobs/m1")).await;
+    let loaded = started.elapsed();
+    let timings = browser
+        .execute(
+            "const started = performance.now(); \
+             document.querySelector('details.transcript').open = true; \
+             document.body.getBoundingClientRect(); \
+             const opened = performance.now() - started; \
+             const input = document.querySelector('.transcript-filter'); \
+             input.value = 'item 2699 '; \
+             const filtering = performance.now(); \
+             input.dispatchEvent(new Event('input', { bubbles: true })); \
+             return { opened, turns: document.querySelectorAll('.turn').length, filtering };",
+            vec![],
+        )
+        .await;
+    assert_eq!(timings["turns"], 2_700);
+    let count = browser
+        .wait_for("the long transcript filtered", || async {
+            browser
+                .text_of(".transcript-count")
+                .await
+                .filter(|text| !text.is_empty())
+        })
+        .await;
+    assert_eq!(count, "1 of 2700 turns");
+    eprintln!(
+        "a three-hour transcript (2,700 turns): page loaded in {loaded:?}, opened in {:.0} ms",
+        timings["opened"].as_f64().unwrap_or_default()
+    );
+    assert!(timings["opened"].as_f64().unwrap() < 2_000.0, "{timings}");
     browser.quit().await;
 }

@@ -223,7 +223,7 @@ async fn pages_show_what_the_store_holds_escaped() {
     assert!(job.contains("&#60;script&#62;alert(&#34;log&#34;)&#60;/script&#62;"));
     assert!(job.contains("https://example.com/a.mp3?x=&#34;&#62;&#60;script&#62;"));
     // The transcript: turns set apart, speaker names and words escaped.
-    assert!(job.contains("<p class=\"speaker\">Speaker &#60;b&#62;A&#60;/b&#62;</p>"));
+    assert!(job.contains("<span class=\"speaker\">Speaker &#60;b&#62;A&#60;/b&#62;</span>"));
     assert!(job.contains("Fine &#38; well."));
     // The summary is rendered markdown, sanitised: the heading and table stay, the rest goes.
     let rendered = job

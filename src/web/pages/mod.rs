@@ -257,9 +257,19 @@ async fn job_panel(
         if let Some(raw) = &raw {
             speakers = view::speaker_fields(raw, &job.speakers);
         }
+        let starts = match &raw {
+            Some(_) => utterances_of(state, job).await,
+            None => None,
+        };
         let transcript = raw
             .map(|raw| apply_speaker_names(&raw, &job.speakers))
-            .map(TranscriptShown::new);
+            .map(TranscriptShown::new)
+            .map(|shown| {
+                let turns = shown.turns.len();
+                shown.with_starts(
+                    starts.and_then(|utterances| view::turn_starts(&utterances, turns)),
+                )
+            });
         let audio = key.contains('a').then(|| AudioShown {
             url: format!("/jobs/{}/audio", job.id),
             mime: job
@@ -300,6 +310,27 @@ async fn job_panel(
     );
     panel.card = panel.card.with_queue_place(&queue);
     Ok(panel)
+}
+
+/// The provider's utterances kept beside the transcript, if there are any and they can be
+/// read (a transcript without them is shown without times).
+async fn utterances_of(
+    state: &AppState,
+    job: &Job,
+) -> Option<Vec<crate::pipeline::transcribe::Utterance>> {
+    #[derive(Deserialize)]
+    struct Kept {
+        #[serde(default)]
+        utterances: Vec<crate::pipeline::transcribe::Utterance>,
+    }
+    let artifacts = state.store.artifacts();
+    let text = artifacts
+        .read_text(Some(&artifacts.utterances_relative(&job.id)))
+        .await
+        .ok()??;
+    serde_json::from_str::<Kept>(&text)
+        .ok()
+        .map(|kept| kept.utterances)
 }
 
 fn audio_type(path: &std::path::Path) -> String {

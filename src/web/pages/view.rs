@@ -695,6 +695,53 @@ pub struct Turn {
     /// always shown too.
     pub tone: usize,
     pub text: String,
+    /// Where the turn starts in the recording, when the transcriber said.
+    pub start: Option<TurnStart>,
+}
+
+/// A turn's start: `1:02:03` for people, seconds for the player.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnStart {
+    pub label: String,
+    pub seconds: String,
+}
+
+impl TurnStart {
+    pub fn new(millis: u64) -> Self {
+        let total = millis / 1000;
+        let (hours, minutes, seconds) = (total / 3600, total / 60 % 60, total % 60);
+        let label = if hours > 0 {
+            format!("{hours}:{minutes:02}:{seconds:02}")
+        } else {
+            format!("{minutes}:{seconds:02}")
+        };
+        Self {
+            label,
+            seconds: format!("{}.{:03}", millis / 1000, millis % 1000),
+        }
+    }
+}
+
+/// The start of each block of the stored transcript, from the provider's utterances: blocks
+/// are made from them as [`crate::pipeline::transcribe::format_transcript`] makes them (empty
+/// ones left out, one speaker's run joined). None when they do not match the text's turns.
+pub fn turn_starts(
+    utterances: &[crate::pipeline::transcribe::Utterance],
+    turns: usize,
+) -> Option<Vec<Option<u64>>> {
+    let mut starts: Vec<Option<u64>> = Vec::new();
+    let mut last: Option<Option<&str>> = None;
+    for utterance in utterances {
+        if utterance.text.trim().is_empty() {
+            continue;
+        }
+        let speaker = utterance.speaker.as_deref();
+        if last != Some(speaker) {
+            starts.push(utterance.start);
+            last = Some(speaker);
+        }
+    }
+    (starts.len() == turns && starts.iter().any(Option::is_some)).then_some(starts)
 }
 
 /// Splits `[Speaker A]: …` blocks into turns; text without a label is a turn of its own.
@@ -724,12 +771,14 @@ pub fn turns(transcript: &str) -> Vec<Turn> {
                         speaker: Some(speaker),
                         tone,
                         text,
+                        start: None,
                     }
                 }
                 None => Turn {
                     speaker: None,
                     tone: 0,
                     text: block.to_string(),
+                    start: None,
                 },
             }
         })
@@ -745,6 +794,16 @@ pub struct TranscriptShown {
 }
 
 impl TranscriptShown {
+    /// With each turn's start, when `starts` has one per turn.
+    pub fn with_starts(mut self, starts: Option<Vec<Option<u64>>>) -> Self {
+        if let Some(starts) = starts.filter(|starts| starts.len() == self.turns.len()) {
+            for (turn, start) in self.turns.iter_mut().zip(starts) {
+                turn.start = start.map(TurnStart::new);
+            }
+        }
+        self
+    }
+
     pub fn new(text: String) -> Self {
         let turns = turns(&text);
         let mut names: Vec<&str> = turns
@@ -1181,6 +1240,39 @@ mod tests {
             Tz::UTC,
         );
         assert!(!done.show_steps);
+    }
+
+    #[test]
+    fn turns_get_their_start_from_the_utterances() {
+        use crate::pipeline::transcribe::Utterance;
+        let said = |speaker: &str, text: &str, start: u64| Utterance {
+            speaker: Some(speaker.into()),
+            text: text.into(),
+            start: Some(start),
+            end: None,
+        };
+        // Two utterances of A in a row make one turn, as in the stored text; an empty one
+        // makes none.
+        let utterances = [
+            said("A", "Hello.", 0),
+            said("A", "Shall we?", 1_500),
+            said("B", " ", 2_000),
+            said("B", "Yes.", 3_725_250),
+        ];
+        let starts = turn_starts(&utterances, 2).unwrap();
+        assert_eq!(starts, [Some(0), Some(3_725_250)]);
+        assert_eq!(
+            turn_starts(&utterances, 3),
+            None,
+            "a different text is not timed"
+        );
+        let shown =
+            TranscriptShown::new("[Speaker A]: Hello. Shall we?\n\n[Speaker B]: Yes.".into())
+                .with_starts(Some(starts));
+        let start = shown.turns[1].start.clone().unwrap();
+        assert_eq!(start.label, "1:02:05");
+        assert_eq!(start.seconds, "3725.250");
+        assert_eq!(TurnStart::new(65_000).label, "1:05");
     }
 
     #[test]
