@@ -236,11 +236,12 @@
     return add.offsetParent !== null;
   }
 
+  // Sizes as the server writes them (human_bytes): 1024 to a KB, one decimal.
   function size(bytes) {
-    var units = ["bytes", "KB", "MB", "GB"];
+    var units = ["B", "KB", "MB", "GB", "TB"];
     var value = bytes, unit = 0;
-    while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit += 1; }
-    return (unit === 0 ? value : value.toFixed(value < 10 ? 1 : 0)) + " " + units[unit];
+    while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+    return (unit === 0 ? String(bytes) : value.toFixed(1)) + " " + units[unit];
   }
 
   // A problem with the file, said under the file field (and announced).
@@ -283,7 +284,7 @@
     if (file.size === 0) return "“" + file.name + "” is empty.";
     if (max && file.size > max && !TRANSCRIPT.test(file.name)) {
       return "“" + file.name + "” is " + size(file.size) + "; the largest upload is " +
-        add.getAttribute("data-max-size") + " (MAX_DOWNLOAD_BYTES).";
+        add.getAttribute("data-max-size") + ".";
     }
     return null;
   }

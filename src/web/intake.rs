@@ -423,7 +423,7 @@ async fn stream_to_file(field: &mut Field<'_>, path: &Path, max: u64) -> AppResu
         written += chunk.len() as u64;
         if written > max {
             return Err(AppError::PayloadTooLarge(format!(
-                "the file is larger than the limit of {} (MAX_DOWNLOAD_BYTES)",
+                "the file is larger than the largest upload this server takes ({})",
                 human_bytes(max)
             )));
         }

@@ -497,3 +497,18 @@ async fn a_turns_time_plays_the_recording_from_there() {
     assert!(timings["opened"].as_f64().unwrap() < 2_000.0, "{timings}");
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn search_results_show_the_summarys_words_not_its_markdown() {
+    let app = seeded_app().await;
+    let page = app.get("/?q=hangar").await.text().await.unwrap();
+    let snippet = page
+        .split_once("<span class=\"job-snippet\">")
+        .and_then(|(_, rest)| rest.split_once("</span>"))
+        .unwrap_or_else(|| panic!("no search result: {page}"))
+        .0;
+    assert!(snippet.contains("<mark>hangar</mark>"), "{snippet}");
+    for markdown in ["##", "**", "- Ship", "|"] {
+        assert!(!snippet.contains(markdown), "{markdown:?} in {snippet}");
+    }
+}

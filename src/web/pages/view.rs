@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 
 use crate::config::Config;
 use crate::jobs::{Job, JobId, LogLine, Stage, Status};
-use crate::markdown::render_markdown;
+use crate::markdown::render_summary;
 use crate::web::negotiate::sentence;
 
 /// A status in words, with the icon that goes with it (never colour alone).
@@ -541,10 +541,10 @@ impl JobList {
             .iter()
             .map(|found| {
                 let mut card = JobCard::new(&found.job, open_id, zone).with_queue_place(queue);
-                card.snippet_html = found
-                    .snippet
-                    .as_deref()
-                    .map(crate::web::archive::snippet_html);
+                card.snippet_html = found.snippet.as_deref().map(|snippet| {
+                    // A passage of a summary is Markdown: the list shows its words.
+                    crate::web::archive::snippet_html(&crate::markdown::plain_text(snippet))
+                });
                 card.href = state.url(&card.href);
                 card
             })
@@ -977,7 +977,7 @@ pub struct JobPanel {
     pub can_start_over: bool,
     pub can_resummarize: bool,
     pub summary_markdown: Option<String>,
-    /// Sanitised HTML from [`render_markdown`]; the only string a template shows unescaped.
+    /// Sanitised HTML from [`render_summary`]; the only string a template shows unescaped.
     pub summary_html: Option<String>,
     pub summary_streaming: bool,
     pub transcript: Option<TranscriptShown>,
@@ -1018,7 +1018,7 @@ impl JobPanel {
         let finished = job.status.is_finished();
         let has_transcript = job.transcript_path.is_some();
         let summary_markdown = inputs.summary.filter(|text| !text.trim().is_empty());
-        let summary_html = summary_markdown.as_deref().map(render_markdown);
+        let summary_html = summary_markdown.as_deref().map(render_summary);
         let resume_at = (job.status == Status::Error).then(|| {
             let checkpoint = match job.checkpoint {
                 Some(Stage::Summarize) => Some(Stage::Transcribe),
@@ -1114,13 +1114,13 @@ impl JobPanel {
 fn error_hint(error: &str) -> &'static str {
     let error = error.to_ascii_lowercase();
     if error.contains("refused") {
-        "FocusFlow only fetches public addresses. An operator can allow private ones with \
-         ALLOW_PRIVATE_URLS=true."
+        "FocusFlow only fetches public addresses. An operator can allow private ones in its \
+         settings."
     } else if error.contains("did not serve audio") || error.contains("text/html") {
         "The link opened a web page, not a recording. Use a Plaud share link or a direct link \
          to the audio file."
     } else if error.contains("too large") || error.contains("larger than") {
-        "The recording is larger than MAX_DOWNLOAD_BYTES allows."
+        "The recording is larger than this server takes. An operator can raise the limit."
     } else if error.contains("timed out") || error.contains("time budget") {
         "A service was too slow. Retrying usually works."
     } else {
