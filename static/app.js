@@ -77,6 +77,15 @@
     say("FocusFlow cannot be reached right now. The page catches up once it is back.");
   });
 
+  // Installable on a phone, and a target for other apps' shares (see static/sw.js).
+  if ("serviceWorker" in navigator && window.isSecureContext) {
+    window.addEventListener("load", function () {
+      navigator.serviceWorker.register("/static/sw.js", { scope: "/" }).catch(function () {
+        // Without it FocusFlow works the same; it just cannot be installed.
+      });
+    });
+  }
+
   // ------------------------------------------------------------------ transcript
   // A turn's time plays the recording from there; the turn being spoken is marked; the filter
   // hides the turns without its words.

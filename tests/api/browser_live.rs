@@ -512,3 +512,43 @@ async fn search_results_show_the_summarys_words_not_its_markdown() {
         assert!(!snippet.contains(markdown), "{markdown:?} in {snippet}");
     }
 }
+
+#[tokio::test]
+async fn the_app_can_be_installed_and_receive_shares() {
+    let Some((_driver, browser, _profile)) = open_browser().await else {
+        return;
+    };
+    let app = seeded_app().await;
+    browser.goto(&app.url("/")).await;
+    browser
+        .execute(
+            "navigator.serviceWorker.ready.then((r) => { window.workerScope = r.scope; }); \
+             return true;",
+            vec![],
+        )
+        .await;
+    let scope = browser
+        .wait_for("the service worker", || async {
+            browser
+                .execute("return window.workerScope || null;", vec![])
+                .await
+                .as_str()
+                .map(str::to_string)
+        })
+        .await;
+    assert_eq!(scope, app.url("/"));
+    let manifest = browser.devtools("Page.getAppManifest", json!({})).await;
+    assert_eq!(manifest["errors"], json!([]), "{manifest}");
+    let parsed: Value = serde_json::from_str(manifest["data"].as_str().unwrap()).unwrap();
+    assert_eq!(parsed["share_target"]["action"], "/share");
+    let installable = browser
+        .wait_for("installability checked", || async {
+            let answer = browser
+                .devtools("Page.getInstallabilityErrors", json!({}))
+                .await;
+            answer["installabilityErrors"].as_array().cloned()
+        })
+        .await;
+    assert_eq!(installable, Vec::<Value>::new(), "installable");
+    browser.quit().await;
+}

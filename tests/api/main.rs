@@ -22,6 +22,7 @@ mod pages;
 mod pipeline;
 mod plaud;
 mod security;
+mod share;
 mod soak;
 mod ui;
 mod webdriver;

@@ -12,6 +12,7 @@
 
 mod edit;
 mod flash;
+pub mod share;
 mod templates;
 pub mod view;
 
@@ -706,7 +707,13 @@ async fn read_add_form(
         let expected = super::csrf::session_token(session)
             .await?
             .unwrap_or_default();
-        let mut received = intake::receive(state, request, Some(&expected)).await?;
+        let mut received = intake::receive(
+            state,
+            request,
+            Some(&expected),
+            &["url", "return_to", "timezone"],
+        )
+        .await?;
         let pasted = received.pasted.take().unwrap_or_default();
         let field = |name: &str| received.field(name).unwrap_or("").to_string();
         return Ok(Submitted {
