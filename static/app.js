@@ -168,17 +168,27 @@
   // ------------------------------------------------------------------ local time
   // The server writes times in DISPLAY_TIMEZONE, with the zone named. Here they are shown in
   // the browser's own zone instead, and forms say which zone a typed date is read in.
+  // A formatter costs a few milliseconds to make (more on a slow phone): they are made once,
+  // and only when the browser's zone is not the one the server wrote the page in.
   var zone = "";
   try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (error) { zone = ""; }
-  var dayFormat = zone && new Intl.DateTimeFormat("en-US", {
-    weekday: "short", day: "numeric", month: "short", year: "numeric",
-    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23"
-  });
-  var inputFormat = zone && new Intl.DateTimeFormat("en-US", {
-    year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", hourCycle: "h23"
-  });
-  var zoneFormat = zone && new Intl.DateTimeFormat(undefined, { timeZoneName: "short" });
+  // The zone the server wrote the page's times in (DISPLAY_TIMEZONE).
+  var written = document.querySelector("[data-zone]");
+  var serverZone = written ? written.getAttribute("data-zone") : "";
+  var dayFormat = null;
+  var inputFormat = null;
+  function formats() {
+    if (dayFormat) return;
+    dayFormat = new Intl.DateTimeFormat("en-US", {
+      weekday: "short", day: "numeric", month: "short", year: "numeric",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+      timeZoneName: "short"
+    });
+    inputFormat = new Intl.DateTimeFormat("en-US", {
+      year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23"
+    });
+  }
 
   function parts(format, date) {
     var found = {};
@@ -190,9 +200,8 @@
   function localText(date, kind) {
     var day = parts(dayFormat, date);
     if (kind === "time") return day.hour + ":" + day.minute + ":" + day.second;
-    var name = parts(zoneFormat, date).timeZoneName || zone;
     return day.weekday + " " + day.day + " " + day.month + " " + day.year + ", " +
-      day.hour + ":" + day.minute + " " + name;
+      day.hour + ":" + day.minute + " " + (day.timeZoneName || zone);
   }
 
   // `2025-09-25T22:05`, as a datetime-local field wants it.
@@ -203,7 +212,10 @@
 
   function localize(root) {
     if (!zone) return;
-    root.querySelectorAll("time[data-local]").forEach(function (time) {
+    // The page is in this zone already: only the forms need to say so.
+    var inZone = zone === serverZone;
+    if (!inZone) formats();
+    if (!inZone) root.querySelectorAll("time[data-local]").forEach(function (time) {
       var date = new Date(time.getAttribute("datetime"));
       if (isNaN(date.getTime())) return;
       time.textContent = localText(date, time.getAttribute("data-local"));
@@ -213,6 +225,7 @@
       // A form still in the server's zone: its date field is shown in this one.
       var field = input.form && input.form.querySelector("input[data-iso]");
       if (field && input.value !== zone) {
+        formats();
         var date = new Date(field.getAttribute("data-iso"));
         if (!isNaN(date.getTime())) field.value = localInput(date);
       }
