@@ -552,3 +552,56 @@ async fn the_app_can_be_installed_and_receive_shares() {
     assert_eq!(installable, Vec::<Value>::new(), "installable");
     browser.quit().await;
 }
+
+/// Every kind of page at a desktop's and a phone's size, light and dark, for people to look at
+/// (`screenshots/` in the target folder): the home page, a finished job, a running job, a
+/// failed job and a search.
+#[tokio::test]
+async fn screenshots_of_every_page() {
+    let Some((_driver, browser, _profile)) = open_browser().await else {
+        return;
+    };
+    let app = seeded_app().await;
+    app.fakes.assemblyai.set(AssemblyBehaviour {
+        polls_before_done: 1_000_000,
+        ..Default::default()
+    });
+    let running = app.create_job(&app.fakes.audio.url("meeting.mp3")).await;
+    let running = running["id"].as_str().unwrap().to_string();
+    app.wait_for_status(&running, "transcribing").await;
+    let failed = app.create_job(&app.fakes.audio.url("page.html")).await;
+    let failed = failed["id"].as_str().unwrap().to_string();
+    app.wait_for_status(&failed, "error").await;
+    let pages = [
+        ("home", "/".to_string()),
+        ("job", "/jobs/m0".to_string()),
+        ("running", format!("/jobs/{running}")),
+        ("failed", format!("/jobs/{failed}")),
+        ("search", "/?q=beta".to_string()),
+    ];
+    let shots = screenshots();
+    for (size, (width, height), mobile) in [("desktop", DESKTOP, false), ("phone", PHONE, true)] {
+        browser.emulate_viewport(width, height, mobile).await;
+        for dark in [false, true] {
+            browser.emulate_dark_mode(dark).await;
+            let scheme = if dark { "dark" } else { "light" };
+            for (name, path) in &pages {
+                browser.goto(&app.url(path)).await;
+                if *name == "job" {
+                    browser
+                        .execute(
+                            "document.querySelector('details.transcript').open = true; return true;",
+                            vec![],
+                        )
+                        .await;
+                }
+                // Past the buttons' colour transitions.
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                browser
+                    .screenshot(&shots.join(format!("ui-{name}-{size}-{scheme}.png")))
+                    .await;
+            }
+        }
+    }
+    browser.quit().await;
+}
