@@ -601,6 +601,18 @@ async fn screenshots_of_every_page() {
                     .screenshot(&shots.join(format!("ui-{name}-{size}-{scheme}.png")))
                     .await;
             }
+            // The add form's other ways in.
+            browser.goto(&app.url("/")).await;
+            browser
+                .click(
+                    &browser
+                        .find("#add-job details.more-options > summary")
+                        .await,
+                )
+                .await;
+            browser
+                .screenshot(&shots.join(format!("ui-more-options-{size}-{scheme}.png")))
+                .await;
         }
     }
     browser.quit().await;
