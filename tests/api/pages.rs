@@ -864,3 +864,59 @@ async fn the_shared_list_carries_each_persons_own_token_and_follows_every_change
     let listed: Value = app.get("/api/jobs?limit=5").await.json().await.unwrap();
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_poll_gets_the_running_cards_alone_unless_the_list_changed() {
+    let app = spawn().await;
+    app.fakes.assemblyai.set(crate::fakes::AssemblyBehaviour {
+        polls_before_done: 1_000_000,
+        ..Default::default()
+    });
+    let running = app.create_job(&app.fakes.audio.url("meeting.mp3")).await;
+    let running = running["id"].as_str().unwrap().to_string();
+    app.wait_for_status(&running, "transcribing").await;
+    let mut browser = Browser::new(&app);
+    let home = browser.page("/").await;
+    assert!(
+        home.contains(&format!(
+            r#"<input type="hidden" id="list-running" name="running" value="{running}">"#
+        )),
+        "{home}"
+    );
+    let app = &app;
+    let poll = |running: String| async move {
+        app.client
+            .get(app.url(&format!("/partials/jobs?running={running}")))
+            .header("hx-request", "true")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    // The browser shows this running job: its card and the poller come back, nothing else.
+    let answer = poll(running.clone()).await;
+    assert!(
+        answer.contains(&format!(
+            r#"<li hx-swap-oob="true" id="job-card-{running}""#
+        )),
+        "{answer}"
+    );
+    assert!(answer.contains(r#"<div id="list-poll" hidden hx-swap-oob="true""#));
+    assert!(!answer.contains(r#"id="job-list""#), "{answer}");
+    // A browser that does not show it (the job is new to it): the whole list.
+    let answer = poll(String::new()).await;
+    assert!(
+        answer.contains(r#"<section id="job-list" class="job-list" aria-labelledby="job-list-title" hx-swap-oob="true">"#),
+        "{answer}"
+    );
+    app.fakes
+        .assemblyai
+        .set(crate::fakes::AssemblyBehaviour::default());
+    app.wait_for_status(&running, "completed").await;
+    // Finished: its card once more, and a poller that polls no more.
+    let answer = poll(running.clone()).await;
+    assert!(answer.contains("Completed"), "{answer}");
+    assert!(!answer.contains("hx-trigger"), "{answer}");
+}
