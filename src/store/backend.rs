@@ -84,6 +84,9 @@ pub trait Backend: Send + Sync {
 
     async fn count_jobs(&self) -> StoreResult<u64>;
 
+    /// The queued jobs in the order the workers take them (the order of `claim_next`).
+    async fn queue_order(&self) -> StoreResult<Vec<JobId>>;
+
     /// Log lines of a job after position `seq` (0 for all).
     async fn logs_after(&self, id: &JobId, seq: i64) -> StoreResult<Vec<LogLine>>;
 

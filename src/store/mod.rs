@@ -192,6 +192,11 @@ impl Store {
         self.backend.find_jobs_with_logs(filter).await
     }
 
+    /// The queued jobs in the order the workers take them (the order of `claim_next`).
+    pub async fn queue_order(&self) -> StoreResult<Vec<JobId>> {
+        self.backend.queue_order().await
+    }
+
     /// How many jobs have each status (statuses with none are left out).
     pub async fn count_by_status(&self) -> StoreResult<Vec<(String, u64)>> {
         self.backend.count_by_status().await

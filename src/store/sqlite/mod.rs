@@ -134,6 +134,10 @@ impl Backend for SqliteBackend {
         self.connections.read(queries::count_jobs).await
     }
 
+    async fn queue_order(&self) -> StoreResult<Vec<JobId>> {
+        self.connections.read(queries::queue_order).await
+    }
+
     async fn logs_after(&self, id: &JobId, seq: i64) -> StoreResult<Vec<LogLine>> {
         let id = id.clone();
         self.connections
