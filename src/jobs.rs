@@ -335,14 +335,21 @@ pub const MEETING_YEARS: std::ops::RangeInclusive<i32> = 1900..=2200;
 /// Returns the ISO 8601 form; local times without an offset are taken as UTC. Dates outside
 /// [`MEETING_YEARS`] are refused.
 pub fn parse_meeting_date(value: &str) -> Option<String> {
+    parse_meeting_date_in(value, chrono_tz::Tz::UTC)
+}
+
+/// As [`parse_meeting_date`], with a date and time that name no offset (what a form's
+/// `datetime-local` field sends) read in `zone`, the zone of the person who typed it. A date
+/// alone stays that day (midnight UTC), whatever the zone.
+pub fn parse_meeting_date_in(value: &str, zone: chrono_tz::Tz) -> Option<String> {
     use chrono::Datelike;
-    parse_instant(value.trim())
+    parse_instant(value.trim(), zone)
         .filter(|date| MEETING_YEARS.contains(&date.year()))
         .map(|date| date.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
 }
 
-fn parse_instant(value: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+fn parse_instant(value: &str, zone: chrono_tz::Tz) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
     if value.is_empty() {
         return None;
     }
@@ -358,7 +365,11 @@ fn parse_instant(value: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         "%Y-%m-%d %H:%M:%S%.f",
     ] {
         if let Ok(date) = NaiveDateTime::parse_from_str(value, format) {
-            return Some(date.and_utc());
+            // A time skipped by a clock change does not exist: it is not guessed at.
+            return zone
+                .from_local_datetime(&date)
+                .earliest()
+                .map(|local| local.with_timezone(&Utc));
         }
     }
     if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
@@ -464,6 +475,26 @@ mod tests {
         );
         assert_eq!(parse_meeting_date("yesterday"), None);
         assert_eq!(parse_meeting_date("99999999999999999999"), None);
+    }
+
+    #[test]
+    fn a_typed_time_is_read_in_the_typists_zone() {
+        let berlin = chrono_tz::Tz::Europe__Berlin;
+        assert_eq!(
+            parse_meeting_date_in("2025-09-25T14:30", berlin).as_deref(),
+            Some("2025-09-25T12:30:00.000Z")
+        );
+        // An offset given wins; a date alone stays its day.
+        assert_eq!(
+            parse_meeting_date_in("2025-09-25T14:30:00Z", berlin).as_deref(),
+            Some("2025-09-25T14:30:00.000Z")
+        );
+        assert_eq!(
+            parse_meeting_date_in("2025-09-25", berlin).as_deref(),
+            Some("2025-09-25T00:00:00.000Z")
+        );
+        // 02:30 on the night clocks go forward does not exist in Berlin.
+        assert_eq!(parse_meeting_date_in("2025-03-30T02:30", berlin), None);
     }
 
     #[test]

@@ -129,6 +129,72 @@ pub fn render_markdown(markdown: &str) -> String {
     SANITIZER.clean(&html).to_string()
 }
 
+/// A summary as the job page shows it, below the card's own "Summary" heading (an `h2`): the
+/// model's headings are moved down so its highest one is an `h3` (a summary that starts with
+/// `# Meeting summary` would otherwise outrank the page's own title), and a line break within
+/// a paragraph stays a line break ("Topic: …", "Participants: …", "Duration: …" are lines of
+/// their own, which Markdown would run together).
+pub fn render_summary(markdown: &str) -> String {
+    use pulldown_cmark::HeadingLevel;
+    let top = Parser::new_ext(markdown, parser_options())
+        .filter_map(|event| match event {
+            Event::Start(Tag::Heading { level, .. }) => Some(level as usize),
+            _ => None,
+        })
+        .min();
+    let shift = top.map_or(0, |top| 3usize.saturating_sub(top));
+    let demote = |level: HeadingLevel| {
+        HeadingLevel::try_from((level as usize + shift).min(6)).unwrap_or(HeadingLevel::H6)
+    };
+    let mut rewriter = Rewriter::default();
+    let events = Parser::new_ext(markdown, parser_options())
+        .map(|event| match event {
+            Event::Start(Tag::Heading {
+                level,
+                id,
+                classes,
+                attrs,
+            }) => Event::Start(Tag::Heading {
+                level: demote(level),
+                id,
+                classes,
+                attrs,
+            }),
+            Event::End(TagEnd::Heading(level)) => Event::End(TagEnd::Heading(demote(level))),
+            Event::SoftBreak => Event::HardBreak,
+            other => other,
+        })
+        .filter_map(|event| rewriter.rewrite(event));
+    let mut html = String::with_capacity(markdown.len() + markdown.len() / 2);
+    pulldown_cmark::html::push_html(&mut html, events);
+    SANITIZER.clean(&html).to_string()
+}
+
+/// Markdown as plain text on one line, for a search result's passage: heading marks, list
+/// bullets, emphasis, code ticks and table rules go; lines are joined with " · ". Other
+/// characters (the search's match marks among them) stay as they are.
+pub fn plain_text(markdown: &str) -> String {
+    static MARKS: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"^\s*(?:#{1,6}\s+|>\s?|[-*+]\s+(?:\[[ xX]\]\s+)?|\d{1,3}[.)]\s+)")
+            .expect("a valid pattern")
+    });
+    static INLINE: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"\*\*|__|`").expect("a valid pattern"));
+    let mut lines = Vec::new();
+    for line in markdown.lines() {
+        let line = MARKS.replace(line, "");
+        let line = INLINE.replace_all(&line, "");
+        // A table: its rule row goes, its cells are separated by commas.
+        let trimmed = line.trim().trim_matches('|').trim();
+        if trimmed.is_empty() || trimmed.chars().all(|c| matches!(c, '-' | ':' | '|' | ' ')) {
+            continue;
+        }
+        let cells: Vec<&str> = trimmed.split('|').map(str::trim).collect();
+        lines.push(cells.join(", "));
+    }
+    lines.join(" · ")
+}
+
 /// Deepest element nesting passed on to the sanitiser. html5ever's tree
 /// builder is quadratic in nesting depth (20 000 nested list items took tens
 /// of seconds), and no real summary nests this deep; deeper elements are
@@ -227,6 +293,36 @@ impl Rewriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_summary_sits_below_the_pages_headings_and_keeps_its_lines() {
+        let html = render_summary(
+            "# Meeting summary\n\nTopic: Budget\nParticipants: Ana, Ben\nDuration: 30 min\n\n## Key decisions\n- Ship\n",
+        );
+        assert!(html.contains("<h3>Meeting summary</h3>"), "{html}");
+        assert!(html.contains("<h4>Key decisions</h4>"), "{html}");
+        assert!(
+            html.contains("Topic: Budget<br>\nParticipants: Ana, Ben<br>\nDuration: 30 min"),
+            "{html}"
+        );
+        // A summary that starts at ## moves down by one; one at ### stays.
+        assert!(render_summary("## A\n### B").contains("<h3>A</h3>\n<h4>B</h4>"));
+        assert!(render_summary("### A").contains("<h3>A</h3>"));
+        assert!(render_summary("# A\n##### B").contains("<h6>B</h6>"));
+    }
+
+    #[test]
+    fn search_passages_are_plain_text() {
+        assert_eq!(
+            plain_text("## Key Decisions\n- Ship the **beta**\n1. Review `code`"),
+            "Key Decisions · Ship the beta · Review code"
+        );
+        assert_eq!(
+            plain_text("| Action | Owner |\n|---|---|\n| Ship | Ben |"),
+            "Action, Owner · Ship, Ben"
+        );
+        assert_eq!(plain_text("> quoted\n- [x] done"), "quoted · done");
+    }
 
     /// The text inside every `<...>` of the output, i.e. the markup without
     /// the escaped text between tags.

@@ -77,6 +77,168 @@
     say("FocusFlow cannot be reached right now. The page catches up once it is back.");
   });
 
+  // Installable on a phone, and a target for other apps' shares (see static/sw.js).
+  if ("serviceWorker" in navigator && window.isSecureContext) {
+    window.addEventListener("load", function () {
+      navigator.serviceWorker.register("/static/sw.js", { scope: "/" }).catch(function () {
+        // Without it FocusFlow works the same; it just cannot be installed.
+      });
+    });
+  }
+
+  // ------------------------------------------------------------------ transcript
+  // A turn's time plays the recording from there; the turn being spoken is marked; the filter
+  // hides the turns without its words.
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-seek]");
+    var player = document.querySelector("audio.player");
+    if (!link || !player) return;
+    event.preventDefault();
+    var seconds = Number(link.getAttribute("data-seek"));
+    if (!isFinite(seconds)) return;
+    player.currentTime = seconds;
+    var playing = player.play();
+    if (playing && playing.catch) playing.catch(function () { /* the person presses play */ });
+  });
+
+  // The turns' starts, read once per list of turns (a poll that changes the transcript
+  // replaces the list, and with it this cache).
+  var timed = { list: null, starts: [], turns: [] };
+  function turnsOf(list) {
+    if (timed.list !== list) {
+      var turns = Array.prototype.slice.call(list.querySelectorAll(".turn[data-start]"));
+      timed = {
+        list: list,
+        turns: turns,
+        starts: turns.map(function (turn) { return Number(turn.getAttribute("data-start")); })
+      };
+    }
+    return timed;
+  }
+  var playingTurn = null;
+  // Media events do not bubble: caught on the way down.
+  document.addEventListener("timeupdate", function (event) {
+    if (!event.target.matches || !event.target.matches("audio.player")) return;
+    var list = document.querySelector(".turns");
+    if (!list) return;
+    var found = turnsOf(list);
+    var now = event.target.currentTime;
+    // The last turn that started by now (starts are in order): a binary search.
+    var low = 0, high = found.starts.length - 1, at = -1;
+    while (low <= high) {
+      var middle = (low + high) >> 1;
+      if (found.starts[middle] <= now) { at = middle; low = middle + 1; } else { high = middle - 1; }
+    }
+    var turn = at >= 0 ? found.turns[at] : null;
+    if (turn === playingTurn) return;
+    if (playingTurn) { playingTurn.classList.remove("is-playing"); playingTurn.removeAttribute("aria-current"); }
+    if (turn) { turn.classList.add("is-playing"); turn.setAttribute("aria-current", "true"); }
+    playingTurn = turn;
+  }, true);
+
+  var filterTimer = null;
+  document.addEventListener("input", function (event) {
+    var input = event.target;
+    if (!input.classList || !input.classList.contains("transcript-filter")) return;
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(function () { filterTurns(input); }, 150);
+  });
+  function filterTurns(input) {
+    var list = document.getElementById(input.getAttribute("data-turns"));
+    if (!list) return;
+    var words = input.value.trim().toLowerCase();
+    var turns = list.children;
+    // Each turn's words, lower-cased once per list.
+    if (!list.turnTexts) {
+      list.turnTexts = Array.prototype.map.call(turns, function (turn) {
+        return turn.textContent.toLowerCase();
+      });
+    }
+    var shown = 0;
+    for (var index = 0; index < turns.length; index += 1) {
+      var match = !words || list.turnTexts[index].indexOf(words) !== -1;
+      turns[index].hidden = !match;
+      if (match) shown += 1;
+    }
+    var count = document.getElementById(input.getAttribute("aria-describedby"));
+    if (count) count.textContent = words ? shown + " of " + turns.length + " turns" : "";
+  }
+
+  // ------------------------------------------------------------------ local time
+  // The server writes times in DISPLAY_TIMEZONE, with the zone named. Here they are shown in
+  // the browser's own zone instead, and forms say which zone a typed date is read in.
+  // A formatter costs a few milliseconds to make (more on a slow phone): they are made once,
+  // and only when the browser's zone is not the one the server wrote the page in.
+  var zone = "";
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (error) { zone = ""; }
+  // The zone the server wrote the page's times in (DISPLAY_TIMEZONE).
+  var written = document.querySelector("[data-zone]");
+  var serverZone = written ? written.getAttribute("data-zone") : "";
+  var dayFormat = null;
+  var inputFormat = null;
+  function formats() {
+    if (dayFormat) return;
+    dayFormat = new Intl.DateTimeFormat("en-US", {
+      weekday: "short", day: "numeric", month: "short", year: "numeric",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+      timeZoneName: "short"
+    });
+    inputFormat = new Intl.DateTimeFormat("en-US", {
+      year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23"
+    });
+  }
+
+  function parts(format, date) {
+    var found = {};
+    format.formatToParts(date).forEach(function (part) { found[part.type] = part.value; });
+    return found;
+  }
+
+  // `Thu 25 Sep 2025, 22:05 CEST`, as the server writes it; `22:05:39` for a log line.
+  function localText(date, kind) {
+    var day = parts(dayFormat, date);
+    if (kind === "time") return day.hour + ":" + day.minute + ":" + day.second;
+    return day.weekday + " " + day.day + " " + day.month + " " + day.year + ", " +
+      day.hour + ":" + day.minute + " " + (day.timeZoneName || zone);
+  }
+
+  // `2025-09-25T22:05`, as a datetime-local field wants it.
+  function localInput(date) {
+    var day = parts(inputFormat, date);
+    return day.year + "-" + day.month + "-" + day.day + "T" + day.hour + ":" + day.minute;
+  }
+
+  function localize(root) {
+    if (!zone) return;
+    // The page is in this zone already: only the forms need to say so.
+    var inZone = zone === serverZone;
+    if (!inZone) formats();
+    if (!inZone) root.querySelectorAll("time[data-local]").forEach(function (time) {
+      var date = new Date(time.getAttribute("datetime"));
+      if (isNaN(date.getTime())) return;
+      time.textContent = localText(date, time.getAttribute("data-local"));
+      time.title = zone;
+    });
+    root.querySelectorAll("input.browser-zone").forEach(function (input) {
+      // A form still in the server's zone: its date field is shown in this one.
+      var field = input.form && input.form.querySelector("input[data-iso]");
+      if (field && input.value !== zone) {
+        formats();
+        var date = new Date(field.getAttribute("data-iso"));
+        if (!isNaN(date.getTime())) field.value = localInput(date);
+      }
+      input.value = zone;
+    });
+    root.querySelectorAll(".zone-name").forEach(function (name) { name.textContent = zone; });
+  }
+  document.addEventListener("DOMContentLoaded", function () { localize(document); });
+  // (The whole page: a swapped element may be detached by now. A page has a few hundred
+  // times at most.)
+  document.addEventListener("htmx:afterSettle", function () { localize(document); });
+  document.addEventListener("htmx:oobAfterSwap", function () { localize(document); });
+
   // ------------------------------------------------------------------ uploads
   // htmx sends links and pasted text; a file goes through our own XMLHttpRequest, whose upload
   // events give real progress. The server answers as it does to htmx (the add form again, the
@@ -86,23 +248,30 @@
   var MEDIA = /\.(mp3|m4a|wav|ogg|oga|opus|flac|aac|webm|weba|mp4|m4v|mov|mkv|mpga|mpeg|wma|amr|3gp)$/i;
   var upload = null; // the request in flight
 
-  // The add form, when it is on screen (a phone shows no list beside a job).
+  // The add form. A phone shows no list (and so no form) beside a job, but a file dropped
+  // there is still sent through it, and the new meeting opened when it is added.
   function form() {
-    var add = document.getElementById("add-job");
-    return add && add.offsetParent !== null ? add : null;
+    return document.getElementById("add-job");
   }
 
+  function onScreen(add) {
+    return add.offsetParent !== null;
+  }
+
+  // Sizes as the server writes them (human_bytes): 1024 to a KB, one decimal.
   function size(bytes) {
-    var units = ["bytes", "KB", "MB", "GB"];
+    var units = ["B", "KB", "MB", "GB", "TB"];
     var value = bytes, unit = 0;
-    while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit += 1; }
-    return (unit === 0 ? value : value.toFixed(value < 10 ? 1 : 0)) + " " + units[unit];
+    while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+    return (unit === 0 ? String(bytes) : value.toFixed(1)) + " " + units[unit];
   }
 
   // A problem with the file, said under the file field (and announced).
   function fileError(text) {
     var add = form();
     if (!add) return;
+    // Where the form is not shown, the message area says it.
+    if (text && !onScreen(add)) say(text);
     var old = add.querySelector("#job-file-error");
     if (old) old.remove();
     var field = add.querySelector(".field-file");
@@ -137,7 +306,7 @@
     if (file.size === 0) return "“" + file.name + "” is empty.";
     if (max && file.size > max && !TRANSCRIPT.test(file.name)) {
       return "“" + file.name + "” is " + size(file.size) + "; the largest upload is " +
-        add.getAttribute("data-max-size") + " (MAX_DOWNLOAD_BYTES).";
+        add.getAttribute("data-max-size") + ".";
     }
     return null;
   }
@@ -211,6 +380,11 @@
     request.addEventListener("load", function () {
       var status = request.status;
       done();
+      var created = request.getResponseHeader("X-FocusFlow-Job");
+      if (created && status >= 200 && status < 300 && !onScreen(add)) {
+        window.location.assign("/jobs/" + encodeURIComponent(created));
+        return;
+      }
       if ((status >= 200 && status < 300) || status === 422) {
         // The add form again (empty, or with the reason beside the file), and out of band
         // the list with the new job and the message.
@@ -321,7 +495,7 @@
     input.files = files;
     var url = add.querySelector("#job-url");
     if (url) url.value = "";
-    add.scrollIntoView({ block: "nearest" });
+    if (onScreen(add)) add.scrollIntoView({ block: "nearest" });
     send(add);
   });
 

@@ -165,6 +165,10 @@ pub struct Config {
     pub log_format: LogFormat,
     pub rust_log: String,
 
+    /// The zone times are shown in on pages rendered without JavaScript (with it, the
+    /// browser's own zone is used).
+    pub display_timezone: chrono_tz::Tz,
+
     /// Where job completion and failure events are POSTed, if anywhere.
     pub webhook_url: Option<String>,
     /// Signs webhook events (HMAC-SHA256) when set.
@@ -417,6 +421,10 @@ impl Config {
                 }
             },
             rust_log: vars.string("RUST_LOG").unwrap_or_else(|| "info".into()),
+            display_timezone: match vars.string("DISPLAY_TIMEZONE") {
+                None => chrono_tz::Tz::UTC,
+                Some(name) => parse_timezone(&name)?,
+            },
 
             webhook_url: vars
                 .string("WEBHOOK_URL")
@@ -528,6 +536,19 @@ impl Config {
             .map(|dir| dir.to_path_buf())
             .unwrap_or_else(|| PathBuf::from("."))
     }
+}
+
+/// An IANA zone name (`Europe/Berlin`, `UTC`), as `DISPLAY_TIMEZONE` gives it.
+fn parse_timezone(name: &str) -> Result<chrono_tz::Tz, ConfigError> {
+    name.parse().map_err(|_| {
+        bad(
+            "DISPLAY_TIMEZONE",
+            format!(
+                "must be an IANA time zone such as Europe/Berlin, America/New_York or UTC \
+                 (got {name:?})"
+            ),
+        )
+    })
 }
 
 struct Vars<'a> {
@@ -664,6 +685,19 @@ mod tests {
         assert_eq!(config.worker_concurrency, 2);
         assert!(!config.allow_private_urls);
         assert!(config.basic_auth.is_none());
+        assert_eq!(config.display_timezone, chrono_tz::Tz::UTC);
+    }
+
+    #[test]
+    fn the_display_timezone_is_an_iana_name() {
+        let berlin = config(&[("DISPLAY_TIMEZONE", "Europe/Berlin")]).unwrap();
+        assert_eq!(berlin.display_timezone, chrono_tz::Tz::Europe__Berlin);
+        let error = config(&[("DISPLAY_TIMEZONE", "Mars/Olympus")]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid configuration: DISPLAY_TIMEZONE must be an IANA time zone such as \
+             Europe/Berlin, America/New_York or UTC (got \"Mars/Olympus\")"
+        );
     }
 
     #[test]
@@ -698,6 +732,7 @@ mod tests {
             ("OPENAI_BASE_URL", "ftp://example.com"),
             ("MAX_DOWNLOAD_BYTES", "-1"),
             ("DATABASE_URL", "mysql://root@localhost/focusflow"),
+            ("DISPLAY_TIMEZONE", "CEST+2"),
         ] {
             let error = config(&[(name, value)]).unwrap_err();
             assert_eq!(error.variable, name);

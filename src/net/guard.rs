@@ -81,9 +81,9 @@ fn describe_target(host: &str, ip: &IpAddr) -> String {
 
 fn refusal_hint(kind: &str) -> &'static str {
     if kind == METADATA_KIND {
-        "metadata endpoints stay refused with ALLOW_PRIVATE_URLS=true; only an ALLOW_PRIVATE_CIDRS entry allows one"
+        "cloud metadata addresses stay refused even where private addresses are allowed; an operator can allow one range of them explicitly"
     } else {
-        "set ALLOW_PRIVATE_URLS=true to allow private addresses"
+        "an operator can allow private addresses in FocusFlow's settings"
     }
 }
 
@@ -663,7 +663,7 @@ mod tests {
             err.map(|e| e.to_string()).as_deref(),
             Some(
                 "refused to fetch from 127.0.0.1: it is a loopback address, not a public one \
-                 (set ALLOW_PRIVATE_URLS=true to allow private addresses)"
+                 (an operator can allow private addresses in FocusFlow's settings)"
             )
         );
         let err = policy.check_url(&url("file:///etc/passwd")).err();

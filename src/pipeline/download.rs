@@ -319,12 +319,14 @@ async fn receive(
 
 pub fn too_large(bytes: u64, max: u64) -> String {
     format!(
-        "the audio is larger than the limit of {} (MAX_DOWNLOAD_BYTES); got at least {}",
+        "the audio is larger than the largest recording this server takes ({}); got at least {}",
         human_bytes(max),
         human_bytes(bytes)
     )
 }
 
+/// `900 B`, `64.0 KB`, `1.0 GB`: 1024 to a KB. The only way sizes are written, in pages, job
+/// logs and errors alike (app.js's `size` writes them the same way).
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
     let mut value = bytes as f64;

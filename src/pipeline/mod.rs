@@ -336,7 +336,7 @@ impl Worker {
             result = tokio::time::timeout(budget, run_stages(&context, job)) => match result {
                 Ok(result) => result,
                 Err(_) => Err(StageError::failed(format!(
-                    "the job took longer than its time budget of {} s (JOB_TIMEOUT_SECS)",
+                    "the job took longer than its time budget of {} s",
                     budget.as_secs()
                 ))),
             },

@@ -35,9 +35,7 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
         return Ok(());
     };
     let Some(llm) = Llm::from_config(&context.config, context.clients.trusted.clone()) else {
-        context
-            .log("Summary skipped: no LLM is configured (set OPENAI_API_KEY)")
-            .await;
+        context.log("Summary skipped: no LLM is configured").await;
         return Ok(());
     };
 
@@ -69,7 +67,7 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
         let parts = split_transcript(&transcript, budget_chars);
         context
             .log(format!(
-                "The transcript (about {} tokens) is longer than SUMMARY_MAX_INPUT_TOKENS ({}): summarising it in {} parts, then combining them",
+                "The transcript (about {} tokens) is longer than one request to the model takes ({} tokens): summarising it in {} parts, then combining them",
                 estimated_tokens(&transcript),
                 context.config.summary_max_input_tokens,
                 parts.len()

@@ -92,6 +92,9 @@ pub trait Backend: Send + Sync {
 
     async fn count_jobs(&self) -> StoreResult<u64>;
 
+    /// The queued jobs in the order the workers take them (the order of `claim_next`).
+    async fn queue_order(&self) -> StoreResult<Vec<JobId>>;
+
     /// Log lines of a job after position `seq` (0 for all).
     async fn logs_after(&self, id: &JobId, seq: i64) -> StoreResult<Vec<LogLine>>;
 
@@ -147,13 +150,13 @@ pub trait Backend: Send + Sync {
 
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
 
-    /// Inserts imported jobs (skipping ids that exist) and the marker `key = value` that says
-    /// the import ran, in one transaction: Conflict if the marker is already there.
+    /// Inserts imported jobs (skipping ids that exist) and, when given, the marker
+    /// `key = value` that says the import ran, in one transaction: Conflict if the marker is
+    /// already there. A large import comes in batches, the marker with the last.
     async fn import_jobs(
         &self,
         jobs: Vec<ImportedJob>,
-        key: &'static str,
-        value: String,
+        marker: Option<(&'static str, String)>,
     ) -> StoreResult<()>;
 
     /// Webhook events due at `now`, oldest first, at most `limit`.

@@ -1,17 +1,30 @@
 //! Import of the `jobs.json` left by the original Next.js FocusFlow.
 //!
-//! Runs on start-up, once: the import and the marker that says it happened commit in one
-//! transaction, and the file is then kept on disk under a new name. Artifact files stay where
-//! the old app put them (wherever that was inside the data directory); the jobs point at them.
+//! Runs on start-up, once, and the file is then kept on disk under a new name. Artifact files
+//! stay where the old app put them (wherever that was inside the data directory); the jobs
+//! point at them.
+//!
+//! The file is read as a stream, twice: once to check that it is a JSON array of objects (so a
+//! malformed file imports nothing), then to import its jobs in batches of [`BATCH`], the marker
+//! that says the import ran committing with the last batch. Memory stays that of a batch
+//! whatever the file's size: a 48 MB `jobs.json` parsed whole (and its transcripts read) left
+//! the process about 100 MB larger for the rest of its life. A crash halfway leaves no marker,
+//! so the next start imports again, skipping the jobs that made it.
 
-use std::path::{Component, Path};
+use std::fmt;
+use std::io::BufReader;
+use std::path::{Component, Path, PathBuf};
 
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use super::{Store, StoreError};
 use crate::jobs::{JobId, Stage, Status, meeting_date_millis, now_millis, parse_meeting_date};
 
 const MARKER: &str = "legacy_import";
+/// Jobs imported per transaction.
+const BATCH: usize = 200;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum ImportOutcome {
@@ -71,46 +84,55 @@ pub async fn import_if_present(store: &Store) -> Result<ImportOutcome, ImportErr
         return Ok(ImportOutcome::AlreadyImported);
     }
     let display = path.display().to_string();
-    let bytes = tokio::fs::read(&path)
+    let data_dir = store.data_dir().to_path_buf();
+
+    // First pass: the whole file must be well-formed before a single job is imported.
+    let checked = path.clone();
+    tokio::task::spawn_blocking(move || read_jobs(&checked, |_| Ok(())))
         .await
-        .map_err(|source| ImportError::Read {
+        .map_err(|error| ImportError::Malformed {
             path: display.clone(),
-            source,
+            message: error.to_string(),
+        })??;
+
+    // Second pass: jobs mapped on a blocking thread (which also reads their transcripts) and
+    // imported in batches as they come; the channel's bound keeps memory at a batch or two.
+    let (sender, mut batches) = mpsc::channel::<Vec<ImportedJob>>(1);
+    let reading = path.clone();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut skipped = 0usize;
+        read_jobs(&reading, |item| {
+            match map_job(&item, &data_dir) {
+                Some(job) => batch.push(job),
+                None => skipped += 1,
+            }
+            if batch.len() >= BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                // The importer has stopped (a store error): stop reading too.
+                sender
+                    .blocking_send(full)
+                    .map_err(|_| serde::de::Error::custom("the import stopped"))?;
+            }
+            Ok(())
         })?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|error| ImportError::Malformed {
+        Ok::<_, ImportError>((batch, skipped))
+    });
+    let mut count = 0usize;
+    while let Some(batch) = batches.recv().await {
+        count += batch.len();
+        store.import_jobs(batch, None).await?;
+    }
+    let (last, skipped) = reader.await.map_err(|error| ImportError::Malformed {
         path: display.clone(),
         message: error.to_string(),
-    })?;
-    // The original wrote a bare array; accept `{"jobs": [...]}` too.
-    let items = match value {
-        Value::Array(items) => items,
-        Value::Object(mut object) => match object.remove("jobs") {
-            Some(Value::Array(items)) => items,
-            _ => {
-                return Err(ImportError::Malformed {
-                    path: display,
-                    message: "expected an array".into(),
-                });
-            }
-        },
-        _ => {
-            return Err(ImportError::Malformed {
-                path: display,
-                message: "expected an array".into(),
-            });
-        }
-    };
-
-    let data_dir = store.data_dir().to_path_buf();
-    let jobs: Vec<ImportedJob> = items
-        .iter()
-        .filter_map(|item| map_job(item, &data_dir))
-        .collect();
-    let skipped = items.len() - jobs.len();
-    let count = jobs.len();
-
+    })??;
+    count += last.len();
     store
-        .import_jobs(jobs, MARKER, format!("{count} jobs at {}", now_millis()))
+        .import_jobs(
+            last,
+            Some((MARKER, format!("{count} jobs at {}", now_millis()))),
+        )
         .await?;
 
     let renamed = store
@@ -129,6 +151,90 @@ pub async fn import_if_present(store: &Store) -> Result<ImportOutcome, ImportErr
         jobs: count,
         renamed_to: renamed.display().to_string(),
     })
+}
+
+/// Reads the jobs of `path` one at a time, handing each to `each`. The original wrote a bare
+/// array; `{"jobs": [...]}` is accepted too.
+fn read_jobs(
+    path: &PathBuf,
+    each: impl FnMut(Value) -> Result<(), serde_json::Error>,
+) -> Result<(), ImportError> {
+    let display = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| ImportError::Read {
+        path: display.clone(),
+        source,
+    })?;
+    let mut deserializer = serde_json::Deserializer::from_reader(BufReader::new(file));
+    let malformed = |error: serde_json::Error| ImportError::Malformed {
+        path: display.clone(),
+        message: error.to_string(),
+    };
+    deserializer
+        .deserialize_any(TopLevel { each })
+        .map_err(malformed)?;
+    deserializer.end().map_err(malformed)
+}
+
+/// The file's top level: the array of jobs, or an object holding it under `jobs`.
+struct TopLevel<F> {
+    each: F,
+}
+
+/// The array of jobs, each handed on as it is read.
+struct Jobs<F> {
+    each: F,
+}
+
+impl<'de, F: FnMut(Value) -> Result<(), serde_json::Error>> Visitor<'de> for TopLevel<F> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("an array of jobs")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        Jobs { each: self.each }.visit_seq(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut jobs = Some(Jobs { each: self.each });
+        while let Some(key) = map.next_key::<String>()? {
+            match (key.as_str(), jobs.take()) {
+                ("jobs", Some(seed)) => map.next_value_seed(seed)?,
+                (_, unused) => {
+                    jobs = unused;
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if jobs.is_some() {
+            return Err(serde::de::Error::custom("expected an array"));
+        }
+        Ok(())
+    }
+}
+
+impl<'de, F: FnMut(Value) -> Result<(), serde_json::Error>> DeserializeSeed<'de> for Jobs<F> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(Value) -> Result<(), serde_json::Error>> Visitor<'de> for Jobs<F> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("an array of jobs")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<Value>()? {
+            (self.each)(item).map_err(serde::de::Error::custom)?;
+        }
+        Ok(())
+    }
 }
 
 fn string_field(item: &Value, names: &[&str]) -> Option<String> {

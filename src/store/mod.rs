@@ -235,6 +235,11 @@ impl Store {
         self.backend.find_jobs_with_logs(filter).await
     }
 
+    /// The queued jobs in the order the workers take them (the order of `claim_next`).
+    pub async fn queue_order(&self) -> StoreResult<Vec<JobId>> {
+        self.backend.queue_order().await
+    }
+
     /// How many jobs have each status (statuses with none are left out).
     pub async fn count_by_status(&self) -> StoreResult<Vec<(String, u64)>> {
         self.backend.count_by_status().await
@@ -466,14 +471,14 @@ impl Store {
         self.backend.meta(key).await
     }
 
-    /// Inserts imported jobs and the marker `key = value` in one transaction.
+    /// Inserts imported jobs, and with the last batch the marker `key = value`, in one
+    /// transaction.
     pub(crate) async fn import_jobs(
         &self,
         jobs: Vec<legacy::ImportedJob>,
-        key: &'static str,
-        value: String,
+        marker: Option<(&'static str, String)>,
     ) -> StoreResult<()> {
-        self.write(self.backend.import_jobs(jobs, key, value)).await
+        self.write(self.backend.import_jobs(jobs, marker)).await
     }
 }
 

@@ -13,7 +13,7 @@
 use std::sync::{LazyLock, OnceLock};
 
 use axum::extract::{Path, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::compression::{Encoding, negotiate};
@@ -37,6 +37,26 @@ const FILES: &[Asset] = &[
         bytes: include_bytes!("../../static/favicon.svg"),
     },
     Asset {
+        path: "manifest.webmanifest",
+        bytes: include_bytes!("../../static/manifest.webmanifest"),
+    },
+    Asset {
+        path: "sw.js",
+        bytes: include_bytes!("../../static/sw.js"),
+    },
+    Asset {
+        path: "icon-192.png",
+        bytes: include_bytes!("../../static/icon-192.png"),
+    },
+    Asset {
+        path: "icon-512.png",
+        bytes: include_bytes!("../../static/icon-512.png"),
+    },
+    Asset {
+        path: "icon-maskable-512.png",
+        bytes: include_bytes!("../../static/icon-maskable-512.png"),
+    },
+    Asset {
         path: "vendor/htmx/htmx.min.js",
         bytes: include_bytes!("../../static/vendor/htmx/htmx.min.js"),
     },
@@ -49,6 +69,9 @@ const FILES: &[Asset] = &[
         bytes: include_bytes!("../../static/vendor/htmx/VERSION"),
     },
 ];
+
+/// The service worker (see static/sw.js).
+pub const SERVICE_WORKER: &str = "sw.js";
 
 const LONG_CACHE: &str = "public, max-age=31536000, immutable";
 const SHORT_CACHE: &str = "public, max-age=300, must-revalidate";
@@ -195,6 +218,13 @@ pub async fn serve(Path(path): Path<String>, request: Request) -> Response {
         headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if file.path == SERVICE_WORKER {
+        // Served from /static/ but in charge of the whole site (the pages register it so).
+        headers.insert(
+            HeaderName::from_static("service-worker-allowed"),
+            HeaderValue::from_static("/"),
+        );
+    }
     response
 }
 

@@ -94,6 +94,14 @@ pub async fn refuse_cross_site(
     request: Request,
     next: Next,
 ) -> Response {
+    // A share from another app is sent by the browser itself, with `Origin: null` and no form
+    // token; pages cannot send `Sec-Fetch-Site: none`, so no site can forge one (see
+    // `pages::share`).
+    if request.uri().path() == super::pages::share::PATH
+        && super::pages::share::sent_by_the_browser_itself(request.headers())
+    {
+        return next.run(request).await;
+    }
     let forwarded = request.extensions().get::<Forwarded>();
     match cross_site_reason(request.method(), request.headers(), forwarded) {
         None => next.run(request).await,

@@ -1,6 +1,12 @@
-//! Security headers: every response says `nosniff` and sends no referrer; HTML pages also get a
-//! Content-Security-Policy that allows scripts from this site only (no inline script or event
-//! handler) and forbids framing.
+//! Security headers: every response says `nosniff` and sends a referrer only to this site; HTML
+//! pages also get a Content-Security-Policy that allows scripts from this site only (no inline
+//! script or event handler) and forbids framing.
+//!
+//! `same-origin`, not `no-referrer`: under `no-referrer` Chromium sends `Origin: null` with every
+//! form post, even to the page's own site, and the cross-site check must refuse a null origin (a
+//! sandboxed frame or a `data:` page sends one). Under `same-origin` a form posted to this site
+//! carries its real origin, while links to other sites still leak nothing (and a post from
+//! another site still arrives with a foreign or null origin, and is refused).
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
@@ -9,7 +15,8 @@ use axum::response::Response;
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
     style-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; \
-    font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+    font-src 'self'; manifest-src 'self'; worker-src 'self'; form-action 'self'; \
+    base-uri 'none'; frame-ancestors 'none'";
 
 pub async fn secure(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
@@ -20,7 +27,7 @@ pub async fn secure(request: Request, next: Next) -> Response {
     );
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     let is_html = headers
         .get(header::CONTENT_TYPE)

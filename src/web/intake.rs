@@ -117,7 +117,7 @@ pub async fn create_from_json_transcript(
 /// `POST /api/jobs` as `multipart/form-data`: a `file` part (audio, video, or a transcript
 /// file), or a `transcript` text field; optional `meetingDate` and `template`.
 pub async fn create_from_multipart(state: &AppState, request: Request) -> AppResult<Response> {
-    let received = receive(state, request, None).await?;
+    let received = receive(state, request, None, &[]).await?;
     // On an error the received recording is dropped, which removes its file.
     let common = received.common(state)?;
     let (job, logs) = create_received(state, received, common).await?;
@@ -132,7 +132,8 @@ pub struct Received {
     pub pasted: Option<String>,
     pub date_text: String,
     pub template_text: String,
-    /// Other short text fields (the HTML form's `url` and `return_to`), first value wins.
+    /// The short text fields asked for (the HTML form's `url`, `return_to` and `timezone`; a
+    /// share's `url`, `text` and `title`), first value wins.
     pub fields: Vec<(String, String)>,
 }
 
@@ -167,11 +168,13 @@ impl Received {
 
 /// Reads a multipart create request, streaming a recording to a temporary file. With
 /// `expected_token` (an HTML form), the form's `csrf_token` must come before the file and the
-/// transcript and match it, so nothing from a forged form is written to disk.
+/// transcript and match it, so nothing from a forged form is written to disk. The short text
+/// fields named in `keep` are kept (first value wins), the rest read past.
 pub async fn receive(
     state: &AppState,
     request: Request,
     expected_token: Option<&str>,
+    keep: &[&str],
 ) -> AppResult<Received> {
     let mut multipart = Multipart::from_request(request, state)
         .await
@@ -243,9 +246,8 @@ pub async fn receive(
                     token_checked = true;
                 }
                 // First value wins; later ones are read past, not kept.
-                "url" | "return_to"
-                    if expected_token.is_some()
-                        && !received.fields.iter().any(|(kept, _)| *kept == name) =>
+                _ if keep.contains(&name.as_str())
+                    && !received.fields.iter().any(|(kept, _)| *kept == name) =>
                 {
                     let bytes =
                         read_limited(&mut field, MAX_FIELD_BYTES * 8, &format!("{name:?}")).await?;
@@ -422,7 +424,7 @@ async fn stream_to_file(field: &mut Field<'_>, path: &Path, max: u64) -> AppResu
         written += chunk.len() as u64;
         if written > max {
             return Err(AppError::PayloadTooLarge(format!(
-                "the file is larger than the limit of {} (MAX_DOWNLOAD_BYTES)",
+                "the file is larger than the largest upload this server takes ({})",
                 human_bytes(max)
             )));
         }

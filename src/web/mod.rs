@@ -158,6 +158,13 @@ fn route_table() -> RouteTable {
         .post("/jobs/{id}/resummarize", pages::resummarize)
         .post("/jobs/{id}/delete", pages::delete)
         .get("/partials/jobs", pages::list_partial)
+        // Another app's share (the web app manifest's share target): a link or a recording,
+        // streamed to disk under MAX_DOWNLOAD_BYTES like the add form's.
+        .get(pages::share::PATH, pages::share::page)
+        .post(
+            pages::share::PATH,
+            pages::share::receive.layer(DefaultBodyLimit::disable()),
+        )
         .get("/api/health", api::health)
         .get("/api/jobs", archive::list_jobs)
         // Uploads stream to disk under MAX_DOWNLOAD_BYTES, counted by the handler, which also

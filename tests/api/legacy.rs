@@ -150,3 +150,50 @@ async fn a_malformed_jobs_json_is_left_untouched_and_the_server_still_starts() {
         "{ this is not json"
     );
 }
+
+/// A 48 MB jobs.json (10,000 jobs) is read as a stream and imported in batches: the process
+/// is not left the size of the parsed file. Parsed whole, it stayed about 100 MB larger.
+#[tokio::test]
+async fn a_48_mb_jobs_json_leaves_the_process_small() {
+    let data = tempfile::tempdir().unwrap();
+    let summary = "## Decisions\n- Ship the importer behind a flag. ".repeat(90);
+    let jobs: Vec<Value> = (0..10_000)
+        .map(|n| {
+            json!({
+                "id": format!("legacy-{n}"),
+                "url": format!("https://example.com/recordings/{n}.mp3"),
+                "status": "completed",
+                "title": format!("Weekly planning {n}"),
+                "summary": summary,
+                "created_at": 1_700_000_000_000i64 + n,
+                "updated_at": 1_700_000_000_000i64 + n,
+                "logs": ["[2025-09-25T20:05:39.000Z] Job created", "[2025-09-25T20:07:39.000Z] Job completed"],
+            })
+        })
+        .collect();
+    let text = serde_json::to_string(&jobs).unwrap();
+    assert!(text.len() > 45_000_000, "{}", text.len());
+    std::fs::write(data.path().join("jobs.json"), text).unwrap();
+    drop(jobs);
+
+    // Healthy means imported: the import runs before the server listens.
+    let server = crate::helpers::ServerProcess::start(data.path(), &[]).await;
+    let listed = server.get_json("/api/jobs?limit=1").await;
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 1);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    let kib = |field: &str| -> u64 {
+        status
+            .lines()
+            .find(|line| line.starts_with(field))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|value| value.parse().ok())
+            .unwrap()
+    };
+    let (rss, peak) = (kib("VmRSS:") / 1024, kib("VmHWM:") / 1024);
+    eprintln!("after importing 48 MB: RSS {rss} MiB, peak {peak} MiB");
+    assert!(
+        rss < 64,
+        "the process stayed {rss} MiB after the import (peak {peak} MiB)"
+    );
+    assert!(peak < 100, "the import peaked at {peak} MiB");
+}

@@ -214,7 +214,7 @@ async fn pages_show_what_the_store_holds_escaped() {
     for html in [&home, &job, &list] {
         assert!(html.contains("&#60;img src=x onerror=alert(&#34;title&#34;)&#62;Board"));
         assert!(html.contains(
-            "Meeting <time datetime=\"2025-09-25T20:05:39Z\">Thu 25 Sep 2025, 20:05 UTC</time>"
+            "Meeting </span><time datetime=\"2025-09-25T20:05:39Z\" data-local=\"datetime\">Thu 25 Sep 2025, 20:05 UTC</time>"
         ));
         assert!(html.contains("Failed"), "status in words");
         assert!(html.contains("&#60;svg onload=alert(&#34;error&#34;)&#62; went wrong"));
@@ -223,7 +223,7 @@ async fn pages_show_what_the_store_holds_escaped() {
     assert!(job.contains("&#60;script&#62;alert(&#34;log&#34;)&#60;/script&#62;"));
     assert!(job.contains("https://example.com/a.mp3?x=&#34;&#62;&#60;script&#62;"));
     // The transcript: turns set apart, speaker names and words escaped.
-    assert!(job.contains("<p class=\"speaker\">Speaker &#60;b&#62;A&#60;/b&#62;</p>"));
+    assert!(job.contains("<span class=\"speaker\">Speaker &#60;b&#62;A&#60;/b&#62;</span>"));
     assert!(job.contains("Fine &#38; well."));
     // The summary is rendered markdown, sanitised: the heading and table stay, the rest goes.
     let rendered = job
@@ -231,7 +231,8 @@ async fn pages_show_what_the_store_holds_escaped() {
         .and_then(|(_, rest)| rest.split_once("</div>"))
         .expect("the rendered summary")
         .0;
-    assert!(rendered.contains("<h1>Notes</h1>"), "{rendered}");
+    // Below the page's own headings.
+    assert!(rendered.contains("<h3>Notes</h3>"), "{rendered}");
     assert!(rendered.contains("<table>"));
     assert!(!rendered.contains("alert"), "{rendered}");
     // The markdown itself is there to copy, as escaped text.
@@ -757,9 +758,9 @@ async fn the_home_page_welcomes_a_new_user_and_names_missing_services() {
         home.contains("Summaries</strong> (LLM, gpt-4): configured"),
         "{home}"
     );
-    assert!(home.contains("ASSEMBLYAI_API_KEY"));
+    assert!(home.contains("An operator turns it on with an AssemblyAI key"));
     // Labels for every field, and the htmx settings the CSP needs.
-    assert!(home.contains("<label for=\"job-url\">"));
+    assert!(home.contains("<label for=\"job-url\" class=\"add-label\">"));
     assert!(home.contains("<label for=\"job-date\">"));
     assert!(
         home.contains("&quot;includeIndicatorStyles&quot;:false")
@@ -862,4 +863,60 @@ async fn the_shared_list_carries_each_persons_own_token_and_follows_every_change
     );
     let listed: Value = app.get("/api/jobs?limit=5").await.json().await.unwrap();
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_poll_gets_the_running_cards_alone_unless_the_list_changed() {
+    let app = spawn().await;
+    app.fakes.assemblyai.set(crate::fakes::AssemblyBehaviour {
+        polls_before_done: 1_000_000,
+        ..Default::default()
+    });
+    let running = app.create_job(&app.fakes.audio.url("meeting.mp3")).await;
+    let running = running["id"].as_str().unwrap().to_string();
+    app.wait_for_status(&running, "transcribing").await;
+    let mut browser = Browser::new(&app);
+    let home = browser.page("/").await;
+    assert!(
+        home.contains(&format!(
+            r#"<input type="hidden" id="list-running" name="running" value="{running}">"#
+        )),
+        "{home}"
+    );
+    let app = &app;
+    let poll = |running: String| async move {
+        app.client
+            .get(app.url(&format!("/partials/jobs?running={running}")))
+            .header("hx-request", "true")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    // The browser shows this running job: its card and the poller come back, nothing else.
+    let answer = poll(running.clone()).await;
+    assert!(
+        answer.contains(&format!(
+            r#"<li hx-swap-oob="true" id="job-card-{running}""#
+        )),
+        "{answer}"
+    );
+    assert!(answer.contains(r#"<div id="list-poll" hidden hx-swap-oob="true""#));
+    assert!(!answer.contains(r#"id="job-list""#), "{answer}");
+    // A browser that does not show it (the job is new to it): the whole list.
+    let answer = poll(String::new()).await;
+    assert!(
+        answer.contains(r#"<section id="job-list" class="job-list" aria-labelledby="job-list-title" hx-swap-oob="true">"#),
+        "{answer}"
+    );
+    app.fakes
+        .assemblyai
+        .set(crate::fakes::AssemblyBehaviour::default());
+    app.wait_for_status(&running, "completed").await;
+    // Finished: its card once more, and a poller that polls no more.
+    let answer = poll(running.clone()).await;
+    assert!(answer.contains("Completed"), "{answer}");
+    assert!(!answer.contains("hx-trigger"), "{answer}");
 }

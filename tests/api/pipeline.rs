@@ -213,7 +213,7 @@ async fn the_size_limit_holds_with_and_without_content_length() {
             .wait_for_status(job["id"].as_str().unwrap(), "error")
             .await;
         let error = job["error"].as_str().unwrap();
-        assert!(error.contains("MAX_DOWNLOAD_BYTES"), "{name}: {error}");
+        assert!(error.contains("largest recording"), "{name}: {error}");
         assert!(
             app.files_in("files").is_empty(),
             "{name}: partial files were left"
@@ -236,7 +236,10 @@ async fn without_provider_keys_the_stages_are_skipped_and_the_job_completes() {
         .wait_for_status(job["id"].as_str().unwrap(), "completed")
         .await;
     let logs = logs_of(&job);
-    assert!(logs.contains("Transcription skipped: no transcription provider is configured (set ASSEMBLYAI_API_KEY)"), "{logs}");
+    assert!(
+        logs.contains("Transcription skipped: no transcription provider is configured"),
+        "{logs}"
+    );
     assert!(
         logs.contains("Summary skipped: there is no transcript"),
         "{logs}"
@@ -258,7 +261,7 @@ async fn a_job_over_its_time_budget_fails_saying_so() {
         .await;
     assert_eq!(
         job["error"],
-        "the job took longer than its time budget of 1 s (JOB_TIMEOUT_SECS)"
+        "the job took longer than its time budget of 1 s"
     );
 }
 

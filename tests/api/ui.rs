@@ -308,7 +308,7 @@ async fn uploads_need_the_token_before_the_file_and_leave_nothing_when_refused()
     assert_eq!(response.status(), 422);
     let html = response.text().await.unwrap();
     assert!(html.contains("id=\"job-file-error\""), "{html}");
-    assert!(html.contains("larger than the limit"), "{html}");
+    assert!(html.contains("larger than the largest upload"), "{html}");
     assert!(html.contains(r#"name="return_to" value="/""#), "{html}");
     // Sent from a job's page, the form that comes back keeps that page as its return.
     let job_page = "/jobs/00000000-0000-4000-8000-000000000001";
@@ -700,7 +700,7 @@ async fn speakers_are_named_on_the_job_page_and_reach_the_next_summary() {
     let page = browser.page(&format!("/jobs/{id}")).await;
     assert!(page.contains(r#"name="speaker.A""#), "{page}");
     assert!(page.contains(r#"name="speaker.B""#));
-    assert!(page.contains("<p class=\"speaker\">Speaker A</p>"));
+    assert!(page.contains("<span class=\"speaker\">Speaker A</span>"));
 
     // A name with brackets is refused with a message; nothing changes.
     let response = browser
@@ -753,10 +753,10 @@ async fn speakers_are_named_on_the_job_page_and_reach_the_next_summary() {
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
     assert!(
-        html.contains("<p class=\"speaker\">Ana &#60;Lopez&#62;</p>"),
+        html.contains("<span class=\"speaker\">Ana &#60;Lopez&#62;</span>"),
         "{html}"
     );
-    assert!(html.contains("<p class=\"speaker\">Speaker B</p>"));
+    assert!(html.contains("<span class=\"speaker\">Speaker B</span>"));
     assert!(html.contains(r#"<details class="transcript" open>"#));
     assert!(html.contains("A new summary is being written with them."));
     assert_eq!(
@@ -776,7 +776,7 @@ async fn speakers_are_named_on_the_job_page_and_reach_the_next_summary() {
     );
     // The page shows the names from now on, and the form has them.
     let page = browser.page(&format!("/jobs/{id}")).await;
-    assert!(page.contains("<p class=\"speaker\">Ana &#60;Lopez&#62;</p>"));
+    assert!(page.contains("<span class=\"speaker\">Ana &#60;Lopez&#62;</span>"));
     assert!(
         page.contains(r#"name="speaker.A" type="text" value="Ana &#60;Lopez&#62;""#),
         "{page}"

@@ -107,6 +107,17 @@ pub struct Element(String);
 impl Browser {
     /// Headless Chromium with a fresh profile in `profile`.
     pub async fn new(driver: &Driver, profile: &Path) -> Self {
+        Self::start(driver, profile, true).await
+    }
+
+    /// The same with JavaScript turned off, as some people browse: pages must work with forms
+    /// and links alone. (WebDriver's own commands still work: chromedriver runs its scripts in
+    /// a world of its own, not the page's.)
+    pub async fn without_javascript(driver: &Driver, profile: &Path) -> Self {
+        Self::start(driver, profile, false).await
+    }
+
+    async fn start(driver: &Driver, profile: &Path, javascript: bool) -> Self {
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(60))
@@ -131,6 +142,13 @@ impl Browser {
         });
         if let Some(binary) = find_chromium() {
             options["binary"] = json!(binary);
+        }
+        if !javascript {
+            options["args"]
+                .as_array_mut()
+                .expect("the arguments are a list")
+                .push(json!("--blink-settings=scriptEnabled=false"));
+            options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
         }
         let body = json!({
             "capabilities": {
@@ -242,9 +260,31 @@ impl Browser {
     }
 
     pub async fn click(&self, element: &Element) {
+        // Into the middle of the window first: chromedriver scrolls an element to the top edge,
+        // where the page's sticky top bar covers it (a person sees it before clicking).
+        let _ = self
+            .try_call(
+                reqwest::Method::POST,
+                "/execute/sync",
+                Some(json!({
+                    "script": "arguments[0].scrollIntoView({ block: 'center' }); return true;",
+                    "args": [{ ELEMENT: element.0 }],
+                })),
+            )
+            .await;
         self.call(
             reqwest::Method::POST,
             &format!("/element/{}/click", element.0),
+            None,
+        )
+        .await;
+    }
+
+    /// Empties an input or a text area.
+    pub async fn clear(&self, element: &Element) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{}/clear", element.0),
             None,
         )
         .await;

@@ -22,7 +22,7 @@ pub async fn transcribe(
     let key = config
         .assemblyai_api_key
         .as_ref()
-        .ok_or_else(|| StageError::failed("ASSEMBLYAI_API_KEY is not set"))?
+        .ok_or_else(|| StageError::failed("no AssemblyAI key is configured"))?
         .expose()
         .to_string();
     let origin = config.assemblyai_base_url.clone();

@@ -52,9 +52,9 @@ impl Transcriber {
             TranscriberChoice::OpenAi => Transcriber::OpenAi,
             TranscriberChoice::None => Transcriber::None {
                 reason: if config.transcriber == TranscriberChoice::None {
-                    "transcription is turned off (TRANSCRIBER=none)"
+                    "transcription is turned off in the server's settings"
                 } else {
-                    "no transcription provider is configured (set ASSEMBLYAI_API_KEY), nor an OpenAI-compatible one (set TRANSCRIBE_BASE_URL)"
+                    "no transcription provider is configured (AssemblyAI, or an OpenAI-compatible server)"
                 },
             },
             TranscriberChoice::Auto => unreachable!("Config::transcriber resolves auto"),

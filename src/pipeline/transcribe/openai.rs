@@ -46,9 +46,7 @@ pub async fn transcribe(
 ) -> StageResult<Transcript> {
     let config = &context.config;
     let root = config.transcribe_base_url.as_deref().ok_or_else(|| {
-        StageError::failed(
-            "TRANSCRIBE_BASE_URL is not set (needed for OpenAI-compatible transcription)",
-        )
+        StageError::failed("no OpenAI-compatible transcription server is configured")
     })?;
     let endpoint = Endpoint {
         url: format!("{root}/audio/transcriptions"),

@@ -262,6 +262,10 @@ impl Backend for PostgresBackend {
         queries::count_jobs(&self.client().await?).await
     }
 
+    async fn queue_order(&self) -> StoreResult<Vec<JobId>> {
+        queries::queue_order(&self.client().await?).await
+    }
+
     async fn logs_after(&self, id: &JobId, seq: i64) -> StoreResult<Vec<LogLine>> {
         queries::logs_after(&self.client().await?, id, seq).await
     }
@@ -341,11 +345,10 @@ impl Backend for PostgresBackend {
     async fn import_jobs(
         &self,
         jobs: Vec<ImportedJob>,
-        key: &'static str,
-        value: String,
+        marker: Option<(&'static str, String)>,
     ) -> StoreResult<()> {
         let mut client = self.client().await?;
-        queries::import_jobs(&mut client, &jobs, key, &value).await
+        queries::import_jobs(&mut client, &jobs, marker.as_ref()).await
     }
 
     async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>> {

@@ -194,6 +194,21 @@ pub async fn logs_of_jobs(
     Ok(all)
 }
 
+/// The queued jobs in the order the workers take them (the order of `claim_next`).
+pub async fn queue_order(client: &impl GenericClient) -> StoreResult<Vec<JobId>> {
+    let statement = client
+        .prepare_cached(
+            "SELECT id FROM jobs WHERE status = 'queued' ORDER BY queued_at, created_at",
+        )
+        .await?;
+    let rows = client.query(&statement, &[]).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| row.try_get::<_, &str>(0).ok())
+        .filter_map(|id| JobId::parse(id).ok())
+        .collect())
+}
+
 /// A log line; with a `holder`, only while it holds the job's lease.
 pub async fn append_log(
     client: &mut deadpool_postgres::Client,
@@ -642,21 +657,23 @@ pub async fn meta(client: &impl GenericClient, key: &str) -> StoreResult<Option<
         .transpose()?)
 }
 
-/// The marker first: a second replica importing at the same moment waits for the first one's
-/// transaction, then fails on the marker (Conflict) and imports nothing.
+/// A batch of imported jobs (ids that exist are skipped, with their lines), and with the last
+/// batch the marker, written first: a second replica finishing at the same moment waits for
+/// the first one's transaction, then fails on the marker (Conflict) and adds nothing.
 pub async fn import_jobs(
     client: &mut deadpool_postgres::Client,
     jobs: &[ImportedJob],
-    key: &str,
-    value: &str,
+    marker: Option<&(&'static str, String)>,
 ) -> StoreResult<()> {
     let transaction = client.transaction().await?;
-    transaction
-        .execute(
-            "INSERT INTO meta (key, value) VALUES ($1, $2)",
-            &[&key, &value],
-        )
-        .await?;
+    if let Some((key, value)) = marker {
+        transaction
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2)",
+                &[key, value],
+            )
+            .await?;
+    }
     let insert_job = transaction
         .prepare(
             "INSERT INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status, title,

@@ -138,6 +138,10 @@ impl Backend for SqliteBackend {
         self.connections.read(queries::count_jobs).await
     }
 
+    async fn queue_order(&self) -> StoreResult<Vec<JobId>> {
+        self.connections.read(queries::queue_order).await
+    }
+
     async fn logs_after(&self, id: &JobId, seq: i64) -> StoreResult<Vec<LogLine>> {
         let id = id.clone();
         self.connections
@@ -230,11 +234,10 @@ impl Backend for SqliteBackend {
     async fn import_jobs(
         &self,
         jobs: Vec<ImportedJob>,
-        key: &'static str,
-        value: String,
+        marker: Option<(&'static str, String)>,
     ) -> StoreResult<()> {
         self.connections
-            .write(move |connection| queries::import_jobs(connection, &jobs, key, &value))
+            .write(move |connection| queries::import_jobs(connection, &jobs, marker.as_ref()))
             .await
     }
 

@@ -270,6 +270,18 @@ pub fn count_jobs(connection: &Connection) -> StoreResult<u64> {
     Ok(connection.query_row("SELECT COUNT(*) FROM jobs", [], |row| row.get::<_, i64>(0))? as u64)
 }
 
+/// The queued jobs in the order `claim_next` takes them.
+pub fn queue_order(connection: &Connection) -> StoreResult<Vec<JobId>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT id FROM jobs WHERE status = 'queued' ORDER BY queued_at, created_at",
+    )?;
+    let ids = statement
+        .query_map([], |row| row.get::<_, String>(0))?
+        .filter_map(|id| id.ok().and_then(|id| JobId::parse(&id).ok()))
+        .collect();
+    Ok(ids)
+}
+
 pub fn append_log(
     connection: &mut Connection,
     id: &JobId,
@@ -580,8 +592,7 @@ pub fn meta(connection: &Connection, key: &str) -> StoreResult<Option<String>> {
 pub fn import_jobs(
     connection: &mut Connection,
     jobs: &[ImportedJob],
-    key: &str,
-    value: &str,
+    marker: Option<&(&'static str, String)>,
 ) -> StoreResult<()> {
     let transaction = begin(connection)?;
     {
@@ -630,10 +641,12 @@ pub fn import_jobs(
             ])?;
         }
     }
-    transaction.execute(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2)",
-        params![key, value],
-    )?;
+    if let Some((key, value)) = marker {
+        transaction.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
+    }
     transaction.commit()?;
     Ok(())
 }

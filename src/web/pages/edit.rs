@@ -11,11 +11,11 @@ use super::flash::{self, Flash};
 use super::templates::{HeadingPartial, HeadingSaved};
 use super::view::{EditForm, Heading};
 use super::{
-    FormRequest, Media, Outcome, answer, is_htmx, job_list, list_of, rendering, safe_return,
-    shown_list, whole_job_page,
+    FormRequest, Media, Outcome, answer, form_zone, is_htmx, job_list, list_of, rendering,
+    safe_return, shown_list, whole_job_page,
 };
 use crate::error::AppError;
-use crate::jobs::parse_meeting_date;
+use crate::jobs::parse_meeting_date_in;
 use crate::store::Changes;
 use crate::web::AppState;
 use crate::web::actions;
@@ -42,7 +42,8 @@ pub async fn edit_form(
     } = request;
     let result = async {
         let job = state.store.job(&id).await?;
-        let heading = Heading::new(&job).editing(EditForm::of(&job));
+        let zone = state.config.display_timezone;
+        let heading = Heading::new(&job, zone).editing(EditForm::of(&job, zone));
         if is_htmx(&headers) {
             return Ok::<_, AppError>(
                 HeadingPartial {
@@ -81,7 +82,7 @@ pub async fn heading(
     match state.store.job(&id).await {
         Ok(job) => HeadingPartial {
             csrf_token: token.0,
-            heading: Heading::new(&job),
+            heading: Heading::new(&job, state.config.display_timezone),
         }
         .into_response(),
         Err(error) => error_response(rendering(&uri, &headers), error.into()),
@@ -94,6 +95,9 @@ pub struct EditFields {
     title: String,
     #[serde(default)]
     meeting_date: String,
+    /// The browser's zone, which app.js puts in the form; the date is read in it.
+    #[serde(default)]
+    timezone: String,
     #[serde(default)]
     return_to: String,
 }
@@ -124,9 +128,12 @@ pub async fn save_edit(
     };
     let result = async {
         let job = state.store.job(&id).await?;
+        let zone = form_zone(&state, &fields.timezone);
         let mut shown = EditForm {
             title: fields.title.trim().to_string(),
             meeting_date: fields.meeting_date.trim().to_string(),
+            zone: zone.name().to_string(),
+            iso: None,
             title_error: None,
             date_error: None,
         };
@@ -138,11 +145,11 @@ pub async fn save_edit(
         // The form shows the date to the minute (and nothing for a date it cannot show, such
         // as an imported one it does not understand): left as shown, the stored date stays as
         // it is, seconds and all.
-        let date_unchanged = shown.meeting_date == EditForm::of(&job).meeting_date;
+        let date_unchanged = shown.meeting_date == EditForm::of(&job, zone).meeting_date;
         let meeting_date = if date_unchanged || shown.meeting_date.is_empty() {
             None
         } else {
-            let parsed = parse_meeting_date(&shown.meeting_date);
+            let parsed = parse_meeting_date_in(&shown.meeting_date, zone);
             if parsed.is_none() {
                 shown.date_error = Some(
                     "This is not a date FocusFlow understands. Pick one with the date field, \
@@ -153,7 +160,7 @@ pub async fn save_edit(
             parsed
         };
         if shown.title_error.is_some() || shown.date_error.is_some() {
-            let heading = Heading::new(&job).editing(shown);
+            let heading = Heading::new(&job, state.config.display_timezone).editing(shown);
             let mut response = if is_htmx(&headers) {
                 HeadingPartial {
                     csrf_token: token.0,
@@ -184,7 +191,7 @@ pub async fn save_edit(
             .out_of_band();
         Ok(HeadingSaved {
             csrf_token: token.0,
-            heading: Heading::new(&job),
+            heading: Heading::new(&job, state.config.display_timezone),
             list,
             flash: vec![flash],
             flash_oob: true,

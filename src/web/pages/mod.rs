@@ -3,12 +3,16 @@
 //! Every page answers JSON (the API's shapes) to a client that asks for `application/json`.
 //! Forms work without JavaScript (POST, then a redirect to a page that shows a flash message);
 //! with htmx the same POST answers the parts of the page that changed, swapped in place.
-//! Polling: the open job's panel polls while the job is unfinished and carries the list with
-//! it; otherwise the list polls by itself while any job is unfinished. One request every two
-//! seconds per tab at most, and none once every job has finished.
+//! Polling: the open job's panel polls while the job is unfinished and carries the list's
+//! running cards with it; otherwise the list polls by itself while any job is unfinished. A
+//! poll names the running cards the page shows and gets those cards back, swapped one by one
+//! (the rest of the list, and the focus and scroll in it, stay); only a list whose jobs changed
+//! is sent whole. One request every two seconds per tab at most, and none once every job has
+//! finished.
 
 mod edit;
 mod flash;
+pub mod share;
 mod templates;
 pub mod view;
 
@@ -25,7 +29,9 @@ use tower_http::services::ServeFile;
 use tower_sessions::Session;
 
 use self::flash::Flash;
-use self::templates::{AddForm, Gone, HomePage, JobPage, ListPartial, PanelPartial, Updates};
+use self::templates::{
+    AddForm, Gone, HomePage, JobPage, ListPartial, ListRefreshPartial, PanelPartial, Updates,
+};
 use self::view::{
     AudioShown, JobList, JobPanel, LIST_PAGE, ListState, PanelInputs, Providers, TranscriptShown,
 };
@@ -36,7 +42,7 @@ use super::extract::{ApiQuery, JobPath};
 use super::negotiate::{Rendering, error_response, sentence};
 use super::{api, archive, intake};
 use crate::error::{AppError, AppResult};
-use crate::jobs::{Job, JobId, LogLine, parse_meeting_date};
+use crate::jobs::{Job, JobId, LogLine, Status, parse_meeting_date_in};
 use crate::pipeline::transcribe::apply_speaker_names;
 
 /// A request sent by htmx (it says so in a header), which gets page parts instead of pages.
@@ -56,6 +62,8 @@ struct PageQuery {
     open: Option<String>,
     /// The recording and transcript the browser shows (see [`media_key`]).
     media: Option<String>,
+    /// The running jobs the browser's list shows (see [`JobList::refresh`]); sent by pollers.
+    running: Option<String>,
 }
 
 impl PageQuery {
@@ -120,6 +128,15 @@ fn list_of(return_to: &str) -> ListState {
     ListState::from_query(return_to.split_once('?').map_or("", |(_, query)| query))
 }
 
+/// The zone a form's typed date is read in: the browser's, which app.js puts in the form's
+/// `timezone` field, or without JavaScript `DISPLAY_TIMEZONE` (the zone the page showed).
+fn form_zone(state: &AppState, given: &str) -> chrono_tz::Tz {
+    given
+        .trim()
+        .parse()
+        .unwrap_or(state.config.display_timezone)
+}
+
 /// One page of the list for `list`. A search or filter that cannot be used is said in words
 /// and the list shows everything instead (a page never fails over a query parameter).
 async fn job_list(state: &AppState, open: Option<&Job>, list: &ListState) -> AppResult<JobList> {
@@ -150,7 +167,23 @@ async fn job_list(state: &AppState, open: Option<&Job>, list: &ListState) -> App
                     ),
                 };
                 let page = state.store.find_jobs(filter).await?;
-                let list = JobList::new(page, open, list, problem);
+                let queued = page
+                    .jobs
+                    .iter()
+                    .any(|found| found.job.status == Status::Queued);
+                let queue = if queued {
+                    state.store.queue_order().await?
+                } else {
+                    Vec::new()
+                };
+                let list = JobList::new(
+                    page,
+                    open,
+                    list,
+                    problem,
+                    &queue,
+                    state.config.display_timezone,
+                );
                 let size = list.cards.size();
                 Ok::<_, AppError>((list, size))
             },
@@ -225,9 +258,19 @@ async fn job_panel(
         if let Some(raw) = &raw {
             speakers = view::speaker_fields(raw, &job.speakers);
         }
+        let starts = match &raw {
+            Some(_) => utterances_of(state, job).await,
+            None => None,
+        };
         let transcript = raw
             .map(|raw| apply_speaker_names(&raw, &job.speakers))
-            .map(TranscriptShown::new);
+            .map(TranscriptShown::new)
+            .map(|shown| {
+                let turns = shown.turns.len();
+                shown.with_starts(
+                    starts.and_then(|utterances| view::turn_starts(&utterances, turns)),
+                )
+            });
         let audio = key.contains('a').then(|| AudioShown {
             url: format!("/jobs/{}/audio", job.id),
             mime: job
@@ -247,7 +290,12 @@ async fn job_panel(
             Some(path) => tokio::fs::try_exists(path).await.unwrap_or(false),
             None => false,
         };
-    Ok(JobPanel::new(
+    let queue = if job.status == Status::Queued {
+        state.store.queue_order().await?
+    } else {
+        Vec::new()
+    };
+    let mut panel = JobPanel::new(
         job,
         logs,
         PanelInputs {
@@ -258,8 +306,32 @@ async fn job_panel(
             include_media,
             timed_transcript,
             speakers,
+            zone: state.config.display_timezone,
         },
-    ))
+    );
+    panel.card = panel.card.with_queue_place(&queue);
+    Ok(panel)
+}
+
+/// The provider's utterances kept beside the transcript, if there are any and they can be
+/// read (a transcript without them is shown without times).
+async fn utterances_of(
+    state: &AppState,
+    job: &Job,
+) -> Option<Vec<crate::pipeline::transcribe::Utterance>> {
+    #[derive(Deserialize)]
+    struct Kept {
+        #[serde(default)]
+        utterances: Vec<crate::pipeline::transcribe::Utterance>,
+    }
+    let artifacts = state.store.artifacts();
+    let text = artifacts
+        .read_text(Some(&artifacts.utterances_relative(&job.id)))
+        .await
+        .ok()??;
+    serde_json::from_str::<Kept>(&text)
+        .ok()
+        .map(|kept| kept.utterances)
 }
 
 fn audio_type(path: &std::path::Path) -> String {
@@ -385,12 +457,24 @@ pub async fn list_partial(
             None => None,
         };
         let list = job_list(&state, open.as_ref(), &list_state(&uri)).await?;
-        Ok::<_, AppError>(ListPartial {
-            csrf_token: token.0,
-            list,
-        })
+        Ok::<_, AppError>(list)
     }
     .await;
+    // The list's poller names the running cards it shows, and gets those back.
+    if query.running.is_some() {
+        return match result {
+            Ok(list) => ListRefreshPartial {
+                refresh: list.refresh(query.running.as_deref(), &token.0),
+                csrf_token: token.0,
+            }
+            .into_response(),
+            Err(error) => error_response(rendering(&uri, &headers), error),
+        };
+    }
+    let result = result.map(|list| ListPartial {
+        csrf_token: token.0,
+        list,
+    });
     match result {
         // A search typed in the search form puts its page's address in the history, so a
         // reload or the back button shows the same results; a poll leaves the address alone.
@@ -439,14 +523,13 @@ pub async fn panel_partial(
         .polled();
         // While the panel polls it carries the list; the response that ends its polling
         // carries the list too, so the list can take over if other jobs still run.
-        let list = job_list(&state, Some(&job), &shown_list(&headers, &uri.to_string()))
-            .await?
-            .out_of_band();
+        let list = job_list(&state, Some(&job), &shown_list(&headers, &uri.to_string())).await?;
+        let refresh = list.refresh(query.running.as_deref(), &token.0);
         Ok::<_, AppError>(Some(PanelPartial {
             csrf_token: token.0,
             providers: Providers::new(&state.config),
             panel,
-            list: Some(list),
+            refresh: Some(refresh),
         }))
     }
     .await;
@@ -506,6 +589,8 @@ pub struct CreateForm {
     template: String,
     #[serde(default)]
     transcript: String,
+    #[serde(default)]
+    timezone: String,
     #[serde(default)]
     return_to: String,
 }
@@ -604,6 +689,8 @@ struct Submitted {
     meeting_date: String,
     template: String,
     transcript: String,
+    /// The browser's zone (see [`form_zone`]).
+    timezone: String,
     return_to: String,
     /// A multipart form: the file (on disk already when it is a recording) and the fields.
     received: Option<intake::Received>,
@@ -620,7 +707,13 @@ async fn read_add_form(
         let expected = super::csrf::session_token(session)
             .await?
             .unwrap_or_default();
-        let mut received = intake::receive(state, request, Some(&expected)).await?;
+        let mut received = intake::receive(
+            state,
+            request,
+            Some(&expected),
+            &["url", "return_to", "timezone"],
+        )
+        .await?;
         let pasted = received.pasted.take().unwrap_or_default();
         let field = |name: &str| received.field(name).unwrap_or("").to_string();
         return Ok(Submitted {
@@ -628,6 +721,7 @@ async fn read_add_form(
             meeting_date: received.date_text.clone(),
             template: received.template_text.clone(),
             return_to: field("return_to"),
+            timezone: field("timezone"),
             transcript: pasted,
             received: Some(received),
         });
@@ -644,6 +738,7 @@ async fn read_add_form(
         meeting_date: form.meeting_date,
         template: form.template,
         transcript: form.transcript,
+        timezone: form.timezone,
         return_to: form.return_to,
         received: None,
     })
@@ -677,6 +772,7 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
         meeting_date,
         template,
         transcript,
+        timezone,
         return_to,
         received,
     } = submitted;
@@ -685,6 +781,7 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
     shown.url = url.trim().to_string();
     shown.meeting_date = meeting_date.trim().to_string();
     shown.transcript = transcript.clone();
+    shown.timezone = timezone.trim().to_string();
     if !template.trim().is_empty() {
         shown.template = template.trim().to_string();
     }
@@ -692,7 +789,7 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
     let meeting_date = if shown.meeting_date.is_empty() {
         None
     } else {
-        let parsed = parse_meeting_date(&shown.meeting_date);
+        let parsed = parse_meeting_date_in(&shown.meeting_date, form_zone(&state, &timezone));
         if parsed.is_none() {
             shown.date_error = Some(
                 "This is not a date FocusFlow understands. Pick one with the date field, \

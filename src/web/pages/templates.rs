@@ -5,7 +5,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 
 use super::flash::Flash;
-use super::view::{Heading, JobList, JobPanel, Providers};
+use super::view::{Heading, JobList, JobPanel, ListRefresh, Providers};
 use crate::pipeline::download::human_bytes;
 use crate::web::AppState;
 
@@ -54,6 +54,10 @@ pub struct AddForm {
     /// `MAX_DOWNLOAD_BYTES`, for the page's own check before an upload starts.
     pub max_bytes: u64,
     pub max_size: String,
+    /// The zone typed dates are read in without JavaScript (`DISPLAY_TIMEZONE`).
+    pub zone: String,
+    /// The browser's zone, as the form last sent it (app.js fills it in).
+    pub timezone: String,
 }
 
 impl AddForm {
@@ -76,8 +80,18 @@ impl AddForm {
             templates,
             max_bytes,
             max_size: human_bytes(max_bytes),
+            zone: state.config.display_timezone.name().to_string(),
             ..Self::default()
         }
+    }
+
+    /// "More options" opens by itself when something in it was filled in or is wrong.
+    pub fn shows_options(&self) -> bool {
+        !self.meeting_date.is_empty()
+            || !self.transcript.is_empty()
+            || self.date_error.is_some()
+            || self.transcript_error.is_some()
+            || self.template_error.is_some()
     }
 
     pub fn has_errors(&self) -> bool {
@@ -113,11 +127,11 @@ pub struct JobPage {
     pub panel: JobPanel,
 }
 
-/// The cards of a list (see `Cards`).
+/// One card of a list (see `Cards`).
 #[derive(Template)]
-#[template(path = "partials/job_cards.html")]
-pub struct CardsFragment<'a> {
-    pub cards: &'a [super::view::JobCard],
+#[template(path = "partials/job_card.html")]
+pub struct CardFragment<'a> {
+    pub card: &'a super::view::JobCard,
     pub return_to: &'a str,
     pub csrf_token: &'a str,
 }
@@ -129,13 +143,21 @@ pub struct ListPartial {
     pub list: JobList,
 }
 
+/// The list poller's answer (see [`super::view::JobList::refresh`]).
+#[derive(Template, WebTemplate)]
+#[template(path = "partials/list_refresh.html")]
+pub struct ListRefreshPartial {
+    pub csrf_token: String,
+    pub refresh: ListRefresh,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "partials/panel_poll.html")]
 pub struct PanelPartial {
     pub csrf_token: String,
     pub providers: Providers,
     pub panel: JobPanel,
-    pub list: Option<JobList>,
+    pub refresh: Option<ListRefresh>,
 }
 
 #[derive(Template, WebTemplate)]

@@ -2,10 +2,11 @@
 //! templates only lay them out. Nothing here is HTML; askama escapes every string.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
 use crate::config::Config;
 use crate::jobs::{Job, JobId, LogLine, Stage, Status};
-use crate::markdown::render_markdown;
+use crate::markdown::render_summary;
 use crate::web::negotiate::sentence;
 
 /// A status in words, with the icon that goes with it (never colour alone).
@@ -112,32 +113,39 @@ pub fn steps(job: &Job) -> Vec<Step> {
 pub struct DateShown {
     pub text: String,
     pub iso: String,
+    /// It has a time of day: shown in the display zone, with the zone named, and app.js shows
+    /// it in the browser's zone instead. A date alone is a day wherever one is.
+    pub local: bool,
 }
 
 impl DateShown {
-    fn from_datetime(date: DateTime<Utc>, with_time: bool) -> Self {
+    fn from_datetime(date: DateTime<Utc>, with_time: bool, zone: Tz) -> Self {
         let text = if with_time {
-            date.format("%a %-d %b %Y, %H:%M UTC").to_string()
+            date.with_timezone(&zone)
+                .format("%a %-d %b %Y, %H:%M %Z")
+                .to_string()
         } else {
             date.format("%a %-d %b %Y").to_string()
         };
         Self {
             text,
             iso: date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            local: with_time,
         }
     }
 
-    /// A meeting date as stored (ISO 8601); a midnight date is shown without its time.
-    pub fn meeting(iso: &str) -> Option<Self> {
+    /// A meeting date as stored (ISO 8601); a midnight date (UTC) is shown without its time.
+    pub fn meeting(iso: &str, zone: Tz) -> Option<Self> {
         let date = DateTime::parse_from_rfc3339(iso).ok()?.with_timezone(&Utc);
         let midnight = date.time() == chrono::NaiveTime::MIN;
-        Some(Self::from_datetime(date, !midnight))
+        Some(Self::from_datetime(date, !midnight, zone))
     }
 
-    pub fn millis(millis: i64) -> Self {
+    pub fn millis(millis: i64, zone: Tz) -> Self {
         Self::from_datetime(
             DateTime::from_timestamp_millis(millis).unwrap_or_default(),
             true,
+            zone,
         )
     }
 }
@@ -190,6 +198,9 @@ pub struct JobCard {
     pub source: String,
     pub can_retry: bool,
     pub active: bool,
+    /// The stages are shown: while the job runs, and where it failed. A finished card is
+    /// its title, date and status alone.
+    pub show_steps: bool,
     pub open: bool,
     /// The job's page, keeping the list's search and filters.
     pub href: String,
@@ -199,10 +210,14 @@ pub struct JobCard {
 }
 
 impl JobCard {
-    pub fn new(job: &Job, open: Option<&JobId>) -> Self {
-        let (date, date_kind) = match job.meeting_date.as_deref().and_then(DateShown::meeting) {
+    pub fn new(job: &Job, open: Option<&JobId>, zone: Tz) -> Self {
+        let meeting = job
+            .meeting_date
+            .as_deref()
+            .and_then(|iso| DateShown::meeting(iso, zone));
+        let (date, date_kind) = match meeting {
             Some(date) => (date, "Meeting"),
-            None => (DateShown::millis(job.created_at), "Added"),
+            None => (DateShown::millis(job.created_at, zone), "Added"),
         };
         let title = job
             .title
@@ -225,11 +240,37 @@ impl JobCard {
             source: source_hint(&job.url),
             can_retry: job.status == Status::Error,
             active: !job.status.is_finished(),
+            show_steps: job.status != Status::Completed,
             open: open.is_some_and(|open| *open == job.id),
             href: format!("/jobs/{}", job.id),
             snippet_html: None,
         }
     }
+}
+
+impl JobCard {
+    /// A queued job's place in the queue (1 for the next one), said in its status.
+    pub fn with_queue_place(mut self, queue: &[JobId]) -> Self {
+        if let Some(index) = queue.iter().position(|id| *id.as_str() == *self.id) {
+            self.status.label = queue_place(index + 1);
+        }
+        self
+    }
+}
+
+/// "Next in the queue", "2nd in the queue", …
+pub fn queue_place(place: usize) -> String {
+    if place <= 1 {
+        return "Next in the queue".into();
+    }
+    let suffix = match (place % 10, place % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{place}{suffix} in the queue")
 }
 
 /// What the list shows: the search words, filters and place, as they travel in URLs
@@ -343,15 +384,24 @@ pub struct PageLink {
 
 /// The cards of a list, rendered once and shared by every page that shows the same list while
 /// the store stays as it was (see `AnswerCache`). The person's form token is not in them: a
-/// stand-in is, and [`Cards::html`] puts the token in its place.
+/// stand-in is, and [`Cards::html`] puts the token in its place. Each card is kept apart, so a
+/// poll can send the running ones alone.
 #[derive(Debug, Clone)]
 pub struct Cards(std::sync::Arc<RenderedCards>);
 
 #[derive(Debug)]
 struct RenderedCards {
-    html: String,
-    len: usize,
+    cards: Vec<RenderedCard>,
     has_forms: bool,
+}
+
+#[derive(Debug)]
+struct RenderedCard {
+    id: String,
+    /// The job is unfinished: its card changes while the job runs.
+    active: bool,
+    /// The card's `<li>`.
+    html: String,
 }
 
 /// Stands in for the form token in rendered cards: random per process, so no text in a card
@@ -362,42 +412,88 @@ static TOKEN_SLOT: std::sync::LazyLock<String> =
 impl Cards {
     fn render(cards: &[JobCard], return_to: &str) -> Self {
         use askama::Template;
-        let fragment = super::templates::CardsFragment {
-            cards,
-            return_to,
-            csrf_token: TOKEN_SLOT.as_str(),
-        };
-        let html = fragment.render().unwrap_or_else(|error| {
-            tracing::error!(%error, "could not render the job cards");
-            String::new()
-        });
+        let rendered = cards
+            .iter()
+            .map(|card| {
+                let fragment = super::templates::CardFragment {
+                    card,
+                    return_to,
+                    csrf_token: TOKEN_SLOT.as_str(),
+                };
+                let html = fragment.render().unwrap_or_else(|error| {
+                    tracing::error!(%error, "could not render a job card");
+                    String::new()
+                });
+                RenderedCard {
+                    id: card.id.clone(),
+                    active: card.active,
+                    html,
+                }
+            })
+            .collect();
         Self(std::sync::Arc::new(RenderedCards {
-            len: cards.len(),
+            cards: rendered,
             has_forms: cards.iter().any(|card| card.can_retry),
-            html,
         }))
     }
 
     pub fn len(&self) -> usize {
-        self.0.len
+        self.0.cards.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.len == 0
+        self.0.cards.is_empty()
+    }
+
+    fn with_token<'a>(&self, html: &'a str, csrf_token: &str) -> std::borrow::Cow<'a, str> {
+        if self.0.has_forms {
+            html.replace(TOKEN_SLOT.as_str(), csrf_token).into()
+        } else {
+            html.into()
+        }
     }
 
     /// The cards' HTML, with `csrf_token` in their forms.
-    pub fn html(&self, csrf_token: &str) -> std::borrow::Cow<'_, str> {
-        if self.0.has_forms {
-            self.0.html.replace(TOKEN_SLOT.as_str(), csrf_token).into()
-        } else {
-            self.0.html.as_str().into()
+    pub fn html(&self, csrf_token: &str) -> String {
+        let mut html = String::with_capacity(self.size() + 32);
+        html.push_str("<ul class=\"cards\">");
+        for card in &self.0.cards {
+            html.push_str(&self.with_token(&card.html, csrf_token));
         }
+        html.push_str("</ul>");
+        html
+    }
+
+    /// One card, as an out-of-band swap that replaces the card the browser shows.
+    pub fn card_out_of_band(&self, id: &str, csrf_token: &str) -> Option<String> {
+        let card = self.0.cards.iter().find(|card| card.id == id)?;
+        // The card template starts with its `<li`: the attribute goes right after it.
+        let html = self.with_token(&card.html, csrf_token);
+        Some(html.replacen("<li ", "<li hx-swap-oob=\"true\" ", 1))
+    }
+
+    /// The jobs shown, by id.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.0.cards.iter().map(|card| card.id.as_str())
+    }
+
+    /// The unfinished jobs shown, by id.
+    pub fn running(&self) -> impl Iterator<Item = &str> {
+        self.0
+            .cards
+            .iter()
+            .filter(|card| card.active)
+            .map(|card| card.id.as_str())
     }
 
     /// About how much memory the cards hold.
     pub fn size(&self) -> usize {
-        self.0.html.len() + 1024
+        self.0
+            .cards
+            .iter()
+            .map(|card| card.html.len() + 64)
+            .sum::<usize>()
+            + 1024
     }
 }
 
@@ -422,6 +518,8 @@ pub struct JobList {
     pub filter_error: Option<String>,
     /// The open job, for the search form (so its results keep the job open).
     pub open_id: Option<String>,
+    /// The list's poller is sent by itself, out of band (see [`JobList::refresh`]).
+    pub poll_oob: bool,
 }
 
 /// Jobs shown per page of the list.
@@ -434,17 +532,19 @@ impl JobList {
         open: Option<&Job>,
         state: ListState,
         filter_error: Option<String>,
+        queue: &[JobId],
+        zone: Tz,
     ) -> Self {
         let open_id = open.map(|job| &job.id);
         let cards: Vec<JobCard> = page
             .jobs
             .iter()
             .map(|found| {
-                let mut card = JobCard::new(&found.job, open_id);
-                card.snippet_html = found
-                    .snippet
-                    .as_deref()
-                    .map(crate::web::archive::snippet_html);
+                let mut card = JobCard::new(&found.job, open_id, zone).with_queue_place(queue);
+                card.snippet_html = found.snippet.as_deref().map(|snippet| {
+                    // A passage of a summary is Markdown: the list shows its words.
+                    crate::web::archive::snippet_html(&crate::markdown::plain_text(snippet))
+                });
                 card.href = state.url(&card.href);
                 card
             })
@@ -522,6 +622,7 @@ impl JobList {
             state,
             filter_error,
             open_id: open.map(|job| job.id.to_string()),
+            poll_oob: false,
         }
     }
 
@@ -529,6 +630,61 @@ impl JobList {
         self.oob = true;
         self
     }
+
+    /// `h1` on the home page, where the list is the page's subject; `h2` beside a job.
+    pub fn heading_level(&self) -> &'static str {
+        if self.open_id.is_none() { "h1" } else { "h2" }
+    }
+
+    /// The unfinished jobs the list shows, comma-separated: what the browser sends back when
+    /// it polls.
+    pub fn running_ids(&self) -> String {
+        self.cards.running().collect::<Vec<_>>().join(",")
+    }
+
+    /// What a poll answers, given the running jobs the browser shows (`shown`, as
+    /// [`JobList::running_ids`] gave them): those cards again, and the poller, each swapped out
+    /// of band, so the rest of the list (and the focus and scroll in it) stays as it is. When
+    /// the list itself changed (a running job the browser does not show, or one it shows that
+    /// is gone), the whole list.
+    pub fn refresh(mut self, shown: Option<&str>, csrf_token: &str) -> ListRefresh {
+        // A browser that names no running jobs has an older page: it gets the whole list.
+        let Some(shown) = shown else {
+            self.oob = true;
+            return ListRefresh {
+                list: self,
+                cards: None,
+            };
+        };
+        let shown: Vec<&str> = shown
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .collect();
+        let listed: Vec<&str> = self.cards.ids().collect();
+        let same_list = shown.iter().all(|id| listed.contains(id))
+            && self.cards.running().all(|id| shown.contains(&id));
+        let cards = same_list.then(|| {
+            shown
+                .iter()
+                .filter_map(|id| self.cards.card_out_of_band(id, csrf_token))
+                .collect()
+        });
+        if cards.is_some() {
+            self.poll_oob = true;
+        } else {
+            self.oob = true;
+        }
+        ListRefresh { list: self, cards }
+    }
+}
+
+/// A poll's answer for the list: the poller and the running cards, or the whole list.
+#[derive(Debug, Clone)]
+pub struct ListRefresh {
+    pub list: JobList,
+    /// The cards' out-of-band HTML; None when the whole list is sent.
+    pub cards: Option<Vec<String>>,
 }
 
 /// One speaker's turn in a transcript.
@@ -539,6 +695,53 @@ pub struct Turn {
     /// always shown too.
     pub tone: usize,
     pub text: String,
+    /// Where the turn starts in the recording, when the transcriber said.
+    pub start: Option<TurnStart>,
+}
+
+/// A turn's start: `1:02:03` for people, seconds for the player.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnStart {
+    pub label: String,
+    pub seconds: String,
+}
+
+impl TurnStart {
+    pub fn new(millis: u64) -> Self {
+        let total = millis / 1000;
+        let (hours, minutes, seconds) = (total / 3600, total / 60 % 60, total % 60);
+        let label = if hours > 0 {
+            format!("{hours}:{minutes:02}:{seconds:02}")
+        } else {
+            format!("{minutes}:{seconds:02}")
+        };
+        Self {
+            label,
+            seconds: format!("{}.{:03}", millis / 1000, millis % 1000),
+        }
+    }
+}
+
+/// The start of each block of the stored transcript, from the provider's utterances: blocks
+/// are made from them as [`crate::pipeline::transcribe::format_transcript`] makes them (empty
+/// ones left out, one speaker's run joined). None when they do not match the text's turns.
+pub fn turn_starts(
+    utterances: &[crate::pipeline::transcribe::Utterance],
+    turns: usize,
+) -> Option<Vec<Option<u64>>> {
+    let mut starts: Vec<Option<u64>> = Vec::new();
+    let mut last: Option<Option<&str>> = None;
+    for utterance in utterances {
+        if utterance.text.trim().is_empty() {
+            continue;
+        }
+        let speaker = utterance.speaker.as_deref();
+        if last != Some(speaker) {
+            starts.push(utterance.start);
+            last = Some(speaker);
+        }
+    }
+    (starts.len() == turns && starts.iter().any(Option::is_some)).then_some(starts)
 }
 
 /// Splits `[Speaker A]: …` blocks into turns; text without a label is a turn of its own.
@@ -568,12 +771,14 @@ pub fn turns(transcript: &str) -> Vec<Turn> {
                         speaker: Some(speaker),
                         tone,
                         text,
+                        start: None,
                     }
                 }
                 None => Turn {
                     speaker: None,
                     tone: 0,
                     text: block.to_string(),
+                    start: None,
                 },
             }
         })
@@ -589,6 +794,16 @@ pub struct TranscriptShown {
 }
 
 impl TranscriptShown {
+    /// With each turn's start, when `starts` has one per turn.
+    pub fn with_starts(mut self, starts: Option<Vec<Option<u64>>>) -> Self {
+        if let Some(starts) = starts.filter(|starts| starts.len() == self.turns.len()) {
+            for (turn, start) in self.turns.iter_mut().zip(starts) {
+                turn.start = start.map(TurnStart::new);
+            }
+        }
+        self
+    }
+
     pub fn new(text: String) -> Self {
         let turns = turns(&text);
         let mut names: Vec<&str> = turns
@@ -615,10 +830,10 @@ pub struct LogShown {
 }
 
 impl LogShown {
-    pub fn new(line: &LogLine) -> Self {
+    pub fn new(line: &LogLine, zone: Tz) -> Self {
         let date = DateTime::from_timestamp_millis(line.ts).unwrap_or_default();
         Self {
-            time: date.format("%H:%M:%S").to_string(),
+            time: date.with_timezone(&zone).format("%H:%M:%S").to_string(),
             iso: date.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             message: line.message.clone(),
         }
@@ -655,8 +870,8 @@ pub struct Heading {
 }
 
 impl Heading {
-    pub fn new(job: &Job) -> Self {
-        let card = JobCard::new(job, None);
+    pub fn new(job: &Job, zone: Tz) -> Self {
+        let card = JobCard::new(job, None, zone);
         Self {
             id: card.id,
             title: card.title,
@@ -679,14 +894,20 @@ impl Heading {
 #[derive(Debug, Clone, Default)]
 pub struct EditForm {
     pub title: String,
-    /// As a `datetime-local` input wants it: `2025-09-25T14:30` (UTC).
+    /// As a `datetime-local` input wants it: `2025-09-25T14:30`, in `zone`.
     pub meeting_date: String,
+    /// The IANA zone the date is shown and read in (app.js puts the browser's there).
+    pub zone: String,
+    /// The stored meeting date, for app.js to show in the browser's zone instead.
+    pub iso: Option<String>,
     pub title_error: Option<String>,
     pub date_error: Option<String>,
 }
 
 impl EditForm {
-    pub fn of(job: &Job) -> Self {
+    /// The job's title and meeting date, the date in `zone` (the one the form's times are
+    /// read in).
+    pub fn of(job: &Job, zone: Tz) -> Self {
         Self {
             title: job.title.clone().unwrap_or_default(),
             meeting_date: job
@@ -694,11 +915,13 @@ impl EditForm {
                 .as_deref()
                 .and_then(|iso| DateTime::parse_from_rfc3339(iso).ok())
                 .map(|date| {
-                    date.with_timezone(&Utc)
+                    date.with_timezone(&zone)
                         .format("%Y-%m-%dT%H:%M")
                         .to_string()
                 })
                 .unwrap_or_default(),
+            zone: zone.name().to_string(),
+            iso: job.meeting_date.clone(),
             title_error: None,
             date_error: None,
         }
@@ -754,7 +977,7 @@ pub struct JobPanel {
     pub can_start_over: bool,
     pub can_resummarize: bool,
     pub summary_markdown: Option<String>,
-    /// Sanitised HTML from [`render_markdown`]; the only string a template shows unescaped.
+    /// Sanitised HTML from [`render_summary`]; the only string a template shows unescaped.
     pub summary_html: Option<String>,
     pub summary_streaming: bool,
     pub transcript: Option<TranscriptShown>,
@@ -784,15 +1007,18 @@ pub struct PanelInputs {
     /// The transcript's timed utterances exist (for subtitle exports).
     pub timed_transcript: bool,
     pub speakers: Vec<SpeakerField>,
+    /// The display zone (`DISPLAY_TIMEZONE`).
+    pub zone: Tz,
 }
 
 impl JobPanel {
     pub fn new(job: &Job, logs: &[LogLine], inputs: PanelInputs) -> Self {
-        let card = JobCard::new(job, Some(&job.id));
+        let zone = inputs.zone;
+        let card = JobCard::new(job, Some(&job.id), zone);
         let finished = job.status.is_finished();
         let has_transcript = job.transcript_path.is_some();
         let summary_markdown = inputs.summary.filter(|text| !text.trim().is_empty());
-        let summary_html = summary_markdown.as_deref().map(render_markdown);
+        let summary_html = summary_markdown.as_deref().map(render_summary);
         let resume_at = (job.status == Status::Error).then(|| {
             let checkpoint = match job.checkpoint {
                 Some(Stage::Summarize) => Some(Stage::Transcribe),
@@ -841,7 +1067,7 @@ impl JobPanel {
                 .resolved_url
                 .clone()
                 .filter(|resolved| *resolved != job.url),
-            added: DateShown::millis(job.created_at),
+            added: DateShown::millis(job.created_at, zone),
             attempts: job.attempts,
             resume_at,
             can_start_over: finished,
@@ -851,7 +1077,7 @@ impl JobPanel {
             summary_streaming: job.status == Status::Summarizing,
             transcript: inputs.transcript,
             audio: inputs.audio,
-            logs: logs.iter().map(LogShown::new).collect(),
+            logs: logs.iter().map(|line| LogShown::new(line, zone)).collect(),
             downloads,
             error_hint: job
                 .error
@@ -863,7 +1089,7 @@ impl JobPanel {
             oob: false,
             oob_rest: false,
             include_media: inputs.include_media,
-            heading: Heading::new(job),
+            heading: Heading::new(job, zone),
             speakers: inputs.speakers,
             transcript_open: false,
             card,
@@ -888,13 +1114,13 @@ impl JobPanel {
 fn error_hint(error: &str) -> &'static str {
     let error = error.to_ascii_lowercase();
     if error.contains("refused") {
-        "FocusFlow only fetches public addresses. An operator can allow private ones with \
-         ALLOW_PRIVATE_URLS=true."
+        "FocusFlow only fetches public addresses. An operator can allow private ones in its \
+         settings."
     } else if error.contains("did not serve audio") || error.contains("text/html") {
         "The link opened a web page, not a recording. Use a Plaud share link or a direct link \
          to the audio file."
     } else if error.contains("too large") || error.contains("larger than") {
-        "The recording is larger than MAX_DOWNLOAD_BYTES allows."
+        "The recording is larger than this server takes. An operator can raise the limit."
     } else if error.contains("timed out") || error.contains("time budget") {
         "A service was too slow. Retrying usually works."
     } else {
@@ -997,6 +1223,59 @@ mod tests {
     }
 
     #[test]
+    fn queued_jobs_say_their_place() {
+        assert_eq!(queue_place(1), "Next in the queue");
+        assert_eq!(queue_place(2), "2nd in the queue");
+        assert_eq!(queue_place(3), "3rd in the queue");
+        assert_eq!(queue_place(11), "11th in the queue");
+        assert_eq!(queue_place(21), "21st in the queue");
+        let queued = job(Status::Queued, None);
+        let others = [JobId::parse("j0").unwrap(), JobId::parse("j1").unwrap()];
+        let card = JobCard::new(&queued, None, Tz::UTC).with_queue_place(&others);
+        assert_eq!(card.status.label, "2nd in the queue");
+        assert!(card.show_steps);
+        let done = JobCard::new(
+            &job(Status::Completed, Some(Stage::Summarize)),
+            None,
+            Tz::UTC,
+        );
+        assert!(!done.show_steps);
+    }
+
+    #[test]
+    fn turns_get_their_start_from_the_utterances() {
+        use crate::pipeline::transcribe::Utterance;
+        let said = |speaker: &str, text: &str, start: u64| Utterance {
+            speaker: Some(speaker.into()),
+            text: text.into(),
+            start: Some(start),
+            end: None,
+        };
+        // Two utterances of A in a row make one turn, as in the stored text; an empty one
+        // makes none.
+        let utterances = [
+            said("A", "Hello.", 0),
+            said("A", "Shall we?", 1_500),
+            said("B", " ", 2_000),
+            said("B", "Yes.", 3_725_250),
+        ];
+        let starts = turn_starts(&utterances, 2).unwrap();
+        assert_eq!(starts, [Some(0), Some(3_725_250)]);
+        assert_eq!(
+            turn_starts(&utterances, 3),
+            None,
+            "a different text is not timed"
+        );
+        let shown =
+            TranscriptShown::new("[Speaker A]: Hello. Shall we?\n\n[Speaker B]: Yes.".into())
+                .with_starts(Some(starts));
+        let start = shown.turns[1].start.clone().unwrap();
+        assert_eq!(start.label, "1:02:05");
+        assert_eq!(start.seconds, "3725.250");
+        assert_eq!(TurnStart::new(65_000).label, "1:05");
+    }
+
+    #[test]
     fn untitled_meetings_are_told_apart_by_their_link() {
         assert_eq!(
             source_hint("https://cdn.example.com/rec/Team%20sync.mp3?sig=1"),
@@ -1017,9 +1296,17 @@ mod tests {
 
     #[test]
     fn meeting_dates_read_well() {
-        let date = DateShown::meeting("2025-09-25T20:05:39.000Z").unwrap();
+        let date = DateShown::meeting("2025-09-25T20:05:39.000Z", Tz::UTC).unwrap();
         assert_eq!(date.text, "Thu 25 Sep 2025, 20:05 UTC");
-        let day = DateShown::meeting("2025-09-25T00:00:00.000Z").unwrap();
+        assert!(date.local);
+        let day = DateShown::meeting("2025-09-25T00:00:00.000Z", Tz::UTC).unwrap();
+        assert_eq!(day.text, "Thu 25 Sep 2025");
+        assert!(!day.local);
+        // In the display zone, named; a day stays the same day.
+        let berlin = DateShown::meeting("2025-09-25T20:05:39.000Z", Tz::Europe__Berlin).unwrap();
+        assert_eq!(berlin.text, "Thu 25 Sep 2025, 22:05 CEST");
+        assert_eq!(berlin.iso, "2025-09-25T20:05:39Z");
+        let day = DateShown::meeting("2025-09-25T00:00:00.000Z", Tz::America__New_York).unwrap();
         assert_eq!(day.text, "Thu 25 Sep 2025");
     }
 }
