@@ -156,3 +156,48 @@ async fn health_is_503_while_postgresql_is_unreachable_and_recovers() {
     app.wait_for_status(job["id"].as_str().unwrap(), "completed")
         .await;
 }
+
+/// A delete on one replica stops the pipeline another runs: its worker stops polling the
+/// provider within 2 s, and nothing of the job is left.
+#[tokio::test]
+async fn a_delete_on_one_replica_stops_the_pipeline_on_another() {
+    if !crate::database::on_postgres() {
+        eprintln!(
+            "skipped on SQLite: live events shared by two processes need PostgreSQL (FOCUSFLOW_TEST_DATABASE_URL)"
+        );
+        return;
+    }
+    let fakes = Fakes::start().await;
+    fakes.assemblyai.set(AssemblyBehaviour {
+        polls_before_done: usize::MAX,
+        error: None,
+    });
+    let data = tempfile::tempdir().unwrap();
+    let first = TestApp::start(test_config(data.path(), &fakes), fakes.clone()).await;
+    let job = first.create_job(&fakes.audio.url("meeting.mp3")).await;
+    let id = job["id"].as_str().unwrap().to_string();
+    first.wait_for_status(&id, "transcribing").await;
+    let second = TestApp::start(first.config.clone(), fakes.clone()).await;
+
+    let response = second
+        .client
+        .delete(second.url(&format!("/api/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let polls = fakes.assemblyai.calls.get("poll");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        fakes.assemblyai.calls.get("poll"),
+        polls,
+        "the first replica still polls for a deleted job"
+    );
+    assert_eq!(first.get(&format!("/api/jobs/{id}")).await.status(), 404);
+    assert!(
+        first.files_in("files").is_empty(),
+        "{:?}",
+        first.files_in("files")
+    );
+}
