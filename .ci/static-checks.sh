@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Static checks of the deployment files with the tools Docker users run (the invariants are also
 # Rust tests, tests/api/deployment.rs): Debian's docker-compose validates compose.yaml without a
-# daemon, and hadolint lints the Dockerfile. Any finding fails; a rule the Dockerfile ignores must
+# daemon, and hadolint lints the Dockerfile; msrv-check.sh compares the stated minimum Rust
+# version with the locked dependencies'. Any finding fails; a rule the Dockerfile ignores must
 # be ignored inline (`# hadolint ignore=DLxxxx`) with a comment saying why.
 #
 # usage: bash .ci/static-checks.sh [project-dir]     (default: the repository holding this file)
@@ -43,4 +44,7 @@ echo "OK: docker-compose config -q (HOST_PORT default and 0)"
 # 3. Dockerfile: no finding of any level (error, warning, info, style)
 "$ROOT/venv/bin/hadolint" --no-color --failure-threshold style Dockerfile || fail "hadolint findings in the Dockerfile"
 echo "OK: hadolint, no findings"
+
+# 4. the stated minimum Rust version covers every locked dependency (cargo metadata)
+bash "$HERE/msrv-check.sh" "$PROJ" || fail "the stated minimum Rust version is wrong"
 echo "STATIC CHECKS PASSED"
