@@ -243,8 +243,9 @@ build() {
 timed "image build" build
 IMG_ID=$(podman image inspect --format '{{.Id}}' "$IMAGE")
 IMG_SIZE=$(podman image inspect --format '{{.Size}}' "$IMAGE")
-# compose builds `<project>_<service>`; tag ours so `up` uses this image instead of rebuilding it
-podman tag "$IMAGE" "localhost/${P}_${SERVICE}:latest"
+# compose.yaml names the published image (ghcr.io/...) unless FOCUSFLOW_IMAGE says otherwise:
+# point it at ours, so `up` neither pulls (no registry here) nor rebuilds
+export FOCUSFLOW_IMAGE=$IMAGE
 MAX_BYTES=40000000
 [ "$IMG_SIZE" -lt "$MAX_BYTES" ] || fail "the image is $IMG_SIZE bytes, over the 40 MB budget"
 podman image inspect "$IMAGE" | tr -d ' \n' | grep -q '"Test":\["CMD","/app/focusflow","healthcheck"\]' \

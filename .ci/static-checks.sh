@@ -2,8 +2,8 @@
 # Static checks of the deployment files with the tools Docker users run (the invariants are also
 # Rust tests, tests/api/deployment.rs): Debian's docker-compose validates compose.yaml without a
 # daemon, hadolint lints the Dockerfile, actionlint the GitHub workflows; msrv-check.sh compares
-# the stated minimum Rust version with the locked dependencies'. Any finding fails; a rule the Dockerfile ignores must
-# be ignored inline (`# hadolint ignore=DLxxxx`) with a comment saying why.
+# the stated minimum Rust version with the locked dependencies'. Any finding fails; a rule the
+# Dockerfile ignores must be ignored inline (`# hadolint ignore=DLxxxx`) with a comment saying why.
 #
 # usage: bash .ci/static-checks.sh [project-dir]     (default: the repository holding this file)
 # env:   STATIC_ROOT   where the hadolint and actionlint venvs live   (default /tmp/ci-static)
@@ -49,13 +49,30 @@ cd "$PROJ"
 
 # 2. compose.yaml: `env_file: .env` must exist, so borrow .env.example when there is no .env
 CREATED_ENV=0
-cleanup() { if [ "$CREATED_ENV" = 1 ]; then rm -f "$PROJ/.env"; fi; }
+WORK=$(mktemp -d)
+cleanup() { if [ "$CREATED_ENV" = 1 ]; then rm -f "$PROJ/.env"; fi; rm -rf "$WORK"; }
 trap cleanup EXIT
 [ -f .env ] || { cp .env.example .env; CREATED_ENV=1; }
 docker-compose -f compose.yaml config -q || fail "docker-compose rejects compose.yaml"
 # as on Dokploy: a random host port
 HOST_PORT=0 docker-compose -f compose.yaml config -q || fail "docker-compose rejects compose.yaml with HOST_PORT=0"
 echo "OK: docker-compose config -q (HOST_PORT default and 0)"
+# The published image by default, `build: .` beside it for local builds; FOCUSFLOW_IMAGE overrides
+# the image. Each half must also stand alone: the file with the image only (what `up` without
+# --build runs) and with the build only.
+resolved=$(env -u FOCUSFLOW_IMAGE docker-compose -f compose.yaml config) || fail "docker-compose config"
+grep -qE '^    image: ghcr\.io/[a-z0-9._-]+/focusflow:latest$' <<<"$resolved" \
+  || fail "compose.yaml: service focusflow must default to the published image ghcr.io/<owner>/focusflow:latest"
+grep -qE "^      context: $PROJ/?\$" <<<"$resolved" || fail "compose.yaml: service focusflow must keep \`build: .\`"
+chosen=$(FOCUSFLOW_IMAGE=localhost/focusflow:dev docker-compose -f compose.yaml config) || fail "docker-compose config"
+grep -q '^    image: localhost/focusflow:dev$' <<<"$chosen" || fail "compose.yaml: FOCUSFLOW_IMAGE does not choose the image"
+sed '/^    build: \.$/d' compose.yaml > "$WORK/image-only.yaml"
+sed '/^    image: /d' compose.yaml > "$WORK/build-only.yaml"
+! grep -q '^    build:' "$WORK/image-only.yaml" || fail "cannot derive the image-only compose file (is build: still \`build: .\`?)"
+! grep -q '^    image:' "$WORK/build-only.yaml" || fail "cannot derive the build-only compose file"
+docker-compose --project-directory "$PROJ" -f "$WORK/image-only.yaml" config -q || fail "docker-compose rejects compose.yaml with the image only"
+docker-compose --project-directory "$PROJ" -f "$WORK/build-only.yaml" config -q || fail "docker-compose rejects compose.yaml with the build only"
+echo "OK: docker-compose config: $(sed -nE 's/^    image: //p' <<<"$resolved") by default, FOCUSFLOW_IMAGE, build: . ; image only and build only"
 
 # 3. Dockerfile: no finding of any level (error, warning, info, style)
 "$ROOT/venv/bin/hadolint" --no-color --failure-threshold style Dockerfile || fail "hadolint findings in the Dockerfile"
