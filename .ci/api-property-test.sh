@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Property-based API test: schemathesis generates requests from the server's own OpenAPI
 # document (/api/openapi.json) and checks every answer: no 5xx, the documented status codes,
-# content types and headers, and bodies that match the schemas.
+# content types and headers, and bodies that match the schemas. schemathesis (pinned) is
+# installed into a venv of its own, $SCHEMATHESIS_VENV (default /tmp/ci-schemathesis/venv).
 #
 # The server and schemathesis run in a network namespace of their own with nothing but
 # loopback, so the job URLs schemathesis makes up (https://whatever.example/…) can never reach
@@ -13,6 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCHEMATHESIS_VERSION=4.32.5
+# schemathesis lives in a venv of its own: never pip into the system python (on Debian it is
+# "externally managed" and pip refuses).
+VENV=${SCHEMATHESIS_VENV:-/tmp/ci-schemathesis/venv}
+export SCHEMATHESIS_VENV=$VENV
 BIN=${FOCUSFLOW_BIN:-target/debug/focusflow}
 PORT=${PORT:-3917}
 MAX_EXAMPLES=${MAX_EXAMPLES:-60}
@@ -21,8 +26,14 @@ if [ -z "${FOCUSFLOW_NETNS:-}" ]; then
   if [ ! -x "$BIN" ]; then
     cargo build --locked
   fi
-  if ! schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
-    python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    rm -rf "$VENV"; mkdir -p "$(dirname "$VENV")"
+    if ! python3 -m venv "$VENV" 2>/dev/null; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
+      rm -rf "$VENV"; python3 -m venv "$VENV"
+    fi
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
   fi
   if ! unshare --net true 2>/dev/null; then
     echo "error: this test needs a network namespace of its own (run as root, or with" >&2
@@ -42,6 +53,7 @@ EOF
 
 data=$(mktemp -d)
 log="$data/server.log"
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
   if [ -n "${server:-}" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
   rm -rf "$data"
@@ -66,7 +78,7 @@ for text in "Ana: the budget review is on Friday." "Ben: we ship the release nex
 done
 
 status=0
-schemathesis run "$base/api/openapi.json" \
+"$VENV/bin/schemathesis" run "$base/api/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection \
   --max-examples "$MAX_EXAMPLES" \
   --seed "${SEED:-20251125}" \

@@ -24,10 +24,13 @@
 # - no systemd: podman never schedules health checks, so this script runs `podman healthcheck run`.
 # - podman-compose's exit code is not trustworthy: every outcome is checked directly.
 # - the builder image is made locally and tagged with the official name the Dockerfile uses:
-#   rust:<ver>-bookworm from the host's rustup toolchain, on a debian:bookworm-slim made by
+#   rust:<ver>-bookworm from a host rustup toolchain, on a debian:bookworm-slim made by
 #   debootstrap. The runtime stage is FROM scratch, which needs no image.
-# - HTTPS from inside a build step is intercepted on this network: the host CA bundle is mounted
-#   for the build only (never baked into the Dockerfile) so cargo can fetch crates.
+# - HTTPS from inside a build step is intercepted on this network: the host CA bundle (found
+#   where the system keeps it) is mounted for the build only (never baked into the Dockerfile)
+#   so cargo can fetch crates.
+# - the builder image is made from the host's rustup toolchain of the Dockerfile's version, or,
+#   when there is none, from the newest stable one (with a copy of the Dockerfile naming it).
 # - no traffic leaves the machine: job URLs name only `localhost` (resolved from /etc/hosts) and
 #   are expected to fail (refused, or blocked as private by the default configuration).
 set -euo pipefail
@@ -68,7 +71,45 @@ RUST_IMAGE=$(awk 'toupper($1)=="FROM" && $2 ~ /(^|\/)rust:/ {print $2; exit}' "$
 RUST_IMAGE=${RUST_IMAGE:?the Dockerfile has no FROM rust:... line}
 case $RUST_IMAGE in */*) ;; *) RUST_IMAGE=docker.io/library/$RUST_IMAGE ;; esac
 RUST_VER=$(sed -E 's/.*rust:([0-9]+(\.[0-9]+)*).*/\1/' <<<"$RUST_IMAGE")
+RUST_TAG_SUFFIX=$(sed -E 's/.*rust:[0-9]+(\.[0-9]+)*//' <<<"$RUST_IMAGE")   # e.g. -bookworm
+DOCKERFILE=$PROJ/Dockerfile
 mkdir -p "$R"/{storage,run,tmp,conf}
+
+# The stand-in builder image is made from a host rustup toolchain: the Dockerfile's version when
+# rustup has it, otherwise the newest stable toolchain here (no other can be downloaded). Then the
+# image is built from a copy of the Dockerfile whose builder FROM names that version, and the
+# check says so; the toolchain must still meet Cargo.toml's rust-version.
+RH=${RUSTUP_HOME:-$HOME/.rustup}
+pick_toolchain() {  # prints "<toolchain folder> <rustc version>"
+  local d v best="" best_v=""
+  for d in "$RH"/toolchains/*; do
+    [ -x "$d/bin/rustc" ] || continue
+    v=$("$d/bin/rustc" -V 2>/dev/null | awk '{print $2}') || continue
+    [[ $v =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || continue     # stable only (no -nightly, -beta)
+    if [[ $v == "$RUST_VER" || $v == "$RUST_VER".* ]]; then echo "$(basename "$d") $v"; return 0; fi
+    if [ -z "$best_v" ] || [ "$(printf '%s\n%s\n' "$best_v" "$v" | sort -V | tail -1)" = "$v" ]; then
+      best=$(basename "$d"); best_v=$v
+    fi
+  done
+  [ -n "$best" ] && echo "$best $best_v"
+}
+TC_LINE=$(pick_toolchain || true)
+[ -n "$TC_LINE" ] || fail "no stable rustup toolchain under $RH/toolchains to make the builder image from"
+read -r TOOLCHAIN TOOLCHAIN_VER <<<"$TC_LINE"
+if [[ $TOOLCHAIN_VER != "$RUST_VER" && $TOOLCHAIN_VER != "$RUST_VER".* ]]; then
+  MSRV=$(sed -nE 's/^rust-version[[:space:]]*=[[:space:]]*"([0-9.]+)".*/\1/p' "$PROJ/Cargo.toml" | head -1)
+  if [ -n "$MSRV" ] && [ "$(printf '%s\n%s\n' "$MSRV" "$TOOLCHAIN_VER" | sort -V | head -1)" != "$MSRV" ]; then
+    fail "the newest stable toolchain here ($TOOLCHAIN, rustc $TOOLCHAIN_VER) is older than Cargo.toml's rust-version $MSRV"
+  fi
+  echo "note: no rustup toolchain $RUST_VER here (the Dockerfile's ${RUST_IMAGE##*/}); building with $TOOLCHAIN (rustc $TOOLCHAIN_VER) instead"
+  RUST_VER=$(cut -d. -f1,2 <<<"$TOOLCHAIN_VER")
+  RUST_IMAGE=docker.io/library/rust:$RUST_VER$RUST_TAG_SUFFIX
+  DOCKERFILE=$R/Dockerfile.rust-$RUST_VER
+  awk -v img="rust:$RUST_VER$RUST_TAG_SUFFIX" \
+    '!done && toupper($1)=="FROM" && $2 ~ /(^|\/)rust:/ { sub(/rust:[^ \t]+/, img); done=1 } { print }' \
+    "$PROJ/Dockerfile" > "$DOCKERFILE"
+  echo "      the image is built from $DOCKERFILE: the Dockerfile with FROM $(awk 'toupper($1)=="FROM" {print $2; exit}' "$DOCKERFILE")"
+fi
 
 # 0. tools: Debian packages, podman-compose from PyPI (Debian's 1.0.3 is too old)
 step0() {
@@ -148,13 +189,8 @@ EOC
 }
 make_rust() {
   podman image exists "$RUST_IMAGE" && { say "${RUST_IMAGE##*/} present (cached)"; return 0; }
-  say "host rustup toolchain $RUST_VER -> $RUST_IMAGE"
-  local rh=${RUSTUP_HOME:-$HOME/.rustup} ch=${CARGO_HOME:-$HOME/.cargo} tc="" d
-  for d in "$rh"/toolchains/stable-* "$rh"/toolchains/"$RUST_VER"*; do
-    [ -x "$d/bin/rustc" ] || continue
-    if "$d/bin/rustc" -V | grep -q "^rustc ${RUST_VER}[. ]"; then tc=$(basename "$d"); break; fi
-  done
-  [ -n "$tc" ] || fail "no rustup toolchain $RUST_VER under $rh/toolchains (the Dockerfile uses $RUST_IMAGE)"
+  say "host rustup toolchain $TOOLCHAIN (rustc $TOOLCHAIN_VER) -> $RUST_IMAGE"
+  local rh=$RH ch=${CARGO_HOME:-$HOME/.cargo} tc=$TOOLCHAIN d
   local c=$R/rustctx; rm -rf "$c"; mkdir -p "$c/rustup/toolchains" "$c/cargo/bin"
   printf 'version = "12"\ndefault_toolchain = "%s"\nprofile = "minimal"\n' "$tc" > "$c/rustup/settings.toml"
   d=$(readlink -f "$rh/toolchains/$tc")   # may be a symlink to another toolchain folder
@@ -182,16 +218,34 @@ if [ "${PREPARE_ONLY:-0}" = 1 ]; then printf '%s\n' "${TIMINGS[@]}"; echo "PREPA
 # 3. the project image, from the real Dockerfile
 cd "$PROJ"
 say "building the image (release build; slow on 2 cores), log: $R/build.log"
-CA=/etc/ssl/certs/ca-certificates.crt
+# The host's CA bundle, wherever this system keeps it, is mounted where the Debian builder looks
+# (HTTPS may be intercepted here); none found: the builder's own certificates are used.
+find_ca_bundle() {
+  local f
+  for f in "${SSL_CERT_FILE:-}" /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt \
+           /etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem /etc/ssl/ca-bundle.pem /etc/ssl/cert.pem \
+           "$(python3 -c 'import ssl; p = ssl.get_default_verify_paths(); print(p.cafile or p.openssl_cafile)' 2>/dev/null)"; do
+    if [ -n "$f" ] && [ -s "$f" ]; then echo "$f"; return 0; fi
+  done
+  return 1
+}
+CA_MOUNT=()
+if CA=$(find_ca_bundle); then
+  CA_MOUNT=(-v "$CA:/etc/ssl/certs/ca-certificates.crt:ro")
+  echo "CA bundle for the build: $CA"
+else
+  echo "no CA bundle found on the host: the build uses the builder image's own"
+fi
 build() {
-  podman build --pull=never --format docker -v "$CA:$CA:ro" -t "$IMAGE" . >"$R/build.log" 2>&1 \
+  podman build --pull=never --format docker "${CA_MOUNT[@]}" -f "$DOCKERFILE" -t "$IMAGE" . >"$R/build.log" 2>&1 \
     || { tail -30 "$R/build.log"; fail "image build"; }
 }
 timed "image build" build
 IMG_ID=$(podman image inspect --format '{{.Id}}' "$IMAGE")
 IMG_SIZE=$(podman image inspect --format '{{.Size}}' "$IMAGE")
-# compose builds `<project>_<service>`; tag ours so `up` uses this image instead of rebuilding it
-podman tag "$IMAGE" "localhost/${P}_${SERVICE}:latest"
+# compose.yaml names the published image (ghcr.io/...) unless FOCUSFLOW_IMAGE says otherwise:
+# point it at ours, so `up` neither pulls (no registry here) nor rebuilds
+export FOCUSFLOW_IMAGE=$IMAGE
 MAX_BYTES=40000000
 [ "$IMG_SIZE" -lt "$MAX_BYTES" ] || fail "the image is $IMG_SIZE bytes, over the 40 MB budget"
 podman image inspect "$IMAGE" | tr -d ' \n' | grep -q '"Test":\["CMD","/app/focusflow","healthcheck"\]' \

@@ -93,7 +93,7 @@ pub(crate) fn long_transcript(turns: usize) -> (String, Value) {
              again next week."
         )
     };
-    let speaker = |index: usize| if index % 2 == 0 { "A" } else { "B" };
+    let speaker = |index: usize| if index.is_multiple_of(2) { "A" } else { "B" };
     let text = (0..turns)
         .map(|index| format!("[Speaker {}]: {}", speaker(index), line(index)))
         .collect::<Vec<_>>()

@@ -801,10 +801,10 @@ fn declared_target_dirs(manifest: &str) -> BTreeSet<String> {
                 "[[example]]" => Some("examples"),
                 _ => None,
             };
-        } else if let Some(value) = line.strip_prefix("path") {
-            if let Some(value) = value.trim_start().strip_prefix('=') {
-                path = Some(value.trim().trim_matches('"').to_string());
-            }
+        } else if let Some(value) = line.strip_prefix("path")
+            && let Some(value) = value.trim_start().strip_prefix('=')
+        {
+            path = Some(value.trim().trim_matches('"').to_string());
         }
     }
     flush(section, path);
@@ -823,10 +823,10 @@ fn dockerignore_lets_in_everything_the_build_reads() {
         let text = fs::read_to_string(file).unwrap();
         for captures in include.captures_iter(&text) {
             let target = normalize(&file.parent().unwrap().join(&captures[1]));
-            if let Ok(relative) = target.strip_prefix(normalize(root)) {
-                if let Some(Component::Normal(top)) = relative.components().next() {
-                    needed.insert(top.to_string_lossy().into_owned());
-                }
+            if let Ok(relative) = target.strip_prefix(normalize(root))
+                && let Some(Component::Normal(top)) = relative.components().next()
+            {
+                needed.insert(top.to_string_lossy().into_owned());
             }
         }
         if text.contains("#[template(path") {

@@ -52,38 +52,38 @@ fn parse_prometheus(text: &str) -> HashMap<String, f64> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "bad name: {line}"
         );
-        if let Some(labels) = series.strip_prefix(name) {
-            if !labels.is_empty() {
+        if let Some(labels) = series.strip_prefix(name)
+            && !labels.is_empty()
+        {
+            assert!(
+                labels.starts_with('{') && labels.ends_with('}'),
+                "bad labels: {line}"
+            );
+            let inner = &labels[1..labels.len() - 1];
+            let mut rest = inner;
+            while !rest.is_empty() {
+                let (key, after) = rest
+                    .split_once("=\"")
+                    .unwrap_or_else(|| panic!("bad label: {line}"));
                 assert!(
-                    labels.starts_with('{') && labels.ends_with('}'),
-                    "bad labels: {line}"
+                    key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{line}"
                 );
-                let inner = &labels[1..labels.len() - 1];
-                let mut rest = inner;
-                while !rest.is_empty() {
-                    let (key, after) = rest
-                        .split_once("=\"")
-                        .unwrap_or_else(|| panic!("bad label: {line}"));
-                    assert!(
-                        key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-                        "{line}"
-                    );
-                    let mut end = None;
-                    let mut escaped = false;
-                    for (index, c) in after.char_indices() {
-                        match (escaped, c) {
-                            (true, _) => escaped = false,
-                            (false, '\\') => escaped = true,
-                            (false, '"') => {
-                                end = Some(index);
-                                break;
-                            }
-                            _ => {}
+                let mut end = None;
+                let mut escaped = false;
+                for (index, c) in after.char_indices() {
+                    match (escaped, c) {
+                        (true, _) => escaped = false,
+                        (false, '\\') => escaped = true,
+                        (false, '"') => {
+                            end = Some(index);
+                            break;
                         }
+                        _ => {}
                     }
-                    let end = end.unwrap_or_else(|| panic!("unterminated label: {line}"));
-                    rest = after[end + 1..].trim_start_matches(',');
                 }
+                let end = end.unwrap_or_else(|| panic!("unterminated label: {line}"));
+                rest = after[end + 1..].trim_start_matches(',');
             }
         }
         let family = ["_bucket", "_sum", "_count", "_total"]
