@@ -62,9 +62,22 @@ impl Application {
         log_network_trust(&config);
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("could not create DATA_DIR {}", config.data_dir.display()))?;
-        let store = Store::open(&config.data_dir).with_context(|| {
-            format!("could not open the store in {}", config.data_dir.display())
-        })?;
+        let store = Store::connect(&config)
+            .await
+            .with_context(|| match &config.database_url {
+                Some(url) => format!("could not open the store in PostgreSQL ({})", url.shown()),
+                None => format!("could not open the store in {}", config.data_dir.display()),
+            })?;
+        if let Some(url) = config
+            .database_url
+            .as_ref()
+            .filter(|url| !url.is_loopback())
+        {
+            tracing::warn!(
+                database = %url.shown(),
+                "PostgreSQL is reached without TLS (not built in yet): keep it on a private network"
+            );
+        }
 
         match store::legacy::import_if_present(&store).await {
             Ok(store::legacy::ImportOutcome::Imported { jobs, renamed_to }) => {
@@ -161,6 +174,9 @@ impl Application {
             wake: worker.queue.webhooks.clone(),
         }
         .spawn(shutdown.clone());
+        if state.store.events_name() != "in-process" {
+            state.queue.follow(&state.store, shutdown.clone());
+        }
         let workers = worker.spawn(shutdown.clone());
         // Anything already waiting (re-queued or imported) starts now.
         state.queue.wake();

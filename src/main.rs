@@ -125,6 +125,15 @@ fn backup(target: Option<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(url) = &config.database_url {
+        eprintln!(
+            "focusflow backup: the jobs are in PostgreSQL ({}), which this command does not copy; \
+             back it up with pg_dump (pg_dump --format=custom --file=focusflow.dump \"$DATABASE_URL\") \
+             and copy DATA_DIR's files/, transcripts/ and summaries/ with your file backup",
+            url.shown()
+        );
+        return ExitCode::from(2);
+    }
     match focusflow::store::backup::backup(&config.data_dir, std::path::Path::new(&target)) {
         Ok(report) => {
             println!(

@@ -14,9 +14,11 @@ use std::time::Duration;
 use ipnet::IpNet;
 use url::Url;
 
+pub mod database;
 pub mod hosts;
 pub mod proxies;
 
+pub use database::DatabaseUrl;
 pub use hosts::AllowedHosts;
 
 /// A value that must never be logged or shown.
@@ -106,6 +108,8 @@ pub struct Config {
     pub host: IpAddr,
     pub port: u16,
     pub data_dir: PathBuf,
+    /// `DATABASE_URL`: PostgreSQL instead of the SQLite file in `data_dir`.
+    pub database_url: Option<DatabaseUrl>,
 
     pub openai_api_key: Option<Secret>,
     /// API root without a trailing slash, e.g. `https://api.openai.com/v1`.
@@ -327,6 +331,10 @@ impl Config {
             host: parse_host(vars.string("HOST").as_deref().unwrap_or("0.0.0.0"))?,
             port: vars.parse("PORT", 3000)?,
             data_dir: PathBuf::from(vars.string("DATA_DIR").unwrap_or_else(|| "./data".into())),
+            database_url: vars
+                .string("DATABASE_URL")
+                .map(|value| DatabaseUrl::parse(&value))
+                .transpose()?,
 
             openai_api_key: vars.string("OPENAI_API_KEY").map(Secret::new),
             openai_base_url: openai_root(
@@ -496,7 +504,16 @@ impl Config {
             &self.webhook_secret,
         ];
         let password = self.basic_auth.as_ref().map(|auth| &auth.password);
-        for secret in secrets.into_iter().flatten().chain(password) {
+        let database_password = self
+            .database_url
+            .as_ref()
+            .and_then(|url| url.password.as_ref());
+        for secret in secrets
+            .into_iter()
+            .flatten()
+            .chain(password)
+            .chain(database_password)
+        {
             // Shorter values would redact ordinary words; no real key is that short.
             if secret.expose().len() >= 4 && text.contains(secret.expose()) {
                 text = text.replace(secret.expose(), "[redacted]");
@@ -714,6 +731,7 @@ mod tests {
             ("HOST", "example.com"),
             ("OPENAI_BASE_URL", "ftp://example.com"),
             ("MAX_DOWNLOAD_BYTES", "-1"),
+            ("DATABASE_URL", "mysql://root@localhost/focusflow"),
             ("DISPLAY_TIMEZONE", "CEST+2"),
         ] {
             let error = config(&[(name, value)]).unwrap_err();
@@ -785,6 +803,10 @@ mod tests {
             ("TRANSCRIBE_API_KEY", "tr-very-secret"),
             ("BASIC_AUTH_USER", "ana"),
             ("BASIC_AUTH_PASSWORD", "hunter2"),
+            (
+                "DATABASE_URL",
+                "postgres://focus:pg-very-secret@db:5432/focusflow",
+            ),
         ])
         .unwrap();
         let debug = format!("{config:?}");
@@ -793,9 +815,15 @@ mod tests {
             "aai-very-secret",
             "tr-very-secret",
             "hunter2",
+            "pg-very-secret",
         ] {
             assert!(!debug.contains(secret), "{secret} leaked");
         }
+        assert!(debug.contains("postgres://focus:[redacted]@db:5432/focusflow"));
+        assert_eq!(
+            config.redact("password authentication failed: pg-very-secret"),
+            "password authentication failed: [redacted]"
+        );
         assert!(config.summaries_enabled() && config.transcription_enabled());
     }
 

@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::jobs::{Job, JobId, Stage, Status, now_millis};
 use crate::metrics::Metrics;
 use crate::net::Clients;
-use crate::store::{Changes, Claimed, HeldJob, LeaseOwner, Store, StoreError};
+use crate::store::{Changes, Claimed, HeldJob, JobEvent, LeaseOwner, Store, StoreError};
 
 /// Why a stage failed, in words for the person who reads the job.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +119,36 @@ impl Queue {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains_key(id)
+    }
+
+    /// With events that several processes share: a job queued by another process wakes an
+    /// idle worker here at once (not at the next poll), and a job deleted by another process
+    /// stops its pipeline here. This process's own events do the same again, which costs a
+    /// claim that finds nothing.
+    pub fn follow(&self, store: &Store, shutdown: CancellationToken) {
+        let queue = self.clone();
+        let mut events = store.subscribe();
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    event = events.recv() => event,
+                };
+                match event {
+                    Ok(JobEvent::Status {
+                        status: Status::Queued,
+                        ..
+                    }) => queue.wake(),
+                    Ok(JobEvent::Deleted { job_id }) => {
+                        queue.cancel(&job_id);
+                    }
+                    Ok(_) => {}
+                    // Missed some: any of them may have queued a job.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => queue.wake(),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
     }
 }
 

@@ -56,6 +56,14 @@ pub struct Updated {
 
 #[async_trait]
 pub trait Backend: Send + Sync {
+    /// What the database is, for `/api/health`: `sqlite` or `postgresql`.
+    fn name(&self) -> &'static str;
+
+    /// Answers when the database does (the health probe).
+    async fn ping(&self) -> StoreResult<()> {
+        self.count_jobs().await.map(|_| ())
+    }
+
     /// Inserts a queued job with its first log lines, in one transaction.
     async fn create_job(&self, id: JobId, new: NewJob) -> StoreResult<(Job, Vec<LogLine>)>;
 

@@ -31,6 +31,9 @@ impl JobEvent {
 
 /// Where events go and how a reader learns that the store changed.
 pub trait Events: Send + Sync {
+    /// What carries the events, for `/api/health`: `in-process`, or a shared channel.
+    fn name(&self) -> &'static str;
+
     /// Tells every subscriber; nobody listening is fine.
     fn announce(&self, event: JobEvent);
 
@@ -70,6 +73,10 @@ impl Default for InProcess {
 }
 
 impl Events for InProcess {
+    fn name(&self) -> &'static str {
+        "in-process"
+    }
+
     fn announce(&self, event: JobEvent) {
         let _ = self.sender.send(event);
     }

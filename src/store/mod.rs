@@ -2,8 +2,8 @@
 //!
 //! Callers hold a [`Store`], a cheap-to-clone handle that takes and returns domain types and
 //! fails with [`StoreError`] only: no driver type, transaction or SQL value crosses it. Behind it
-//! sits one [`Backend`] per database, each in a module of its own (`sqlite/` today, PostgreSQL
-//! next), and all SQL lives in those modules.
+//! sits one [`Backend`] per database, each in a module of its own (`sqlite/`, and `postgres/`
+//! when `DATABASE_URL` is set), and all SQL lives in those modules.
 //!
 //! The handle wraps an `Arc<dyn Backend>` rather than an enum over the backends: a backend is a
 //! module that implements one trait, added without a forwarding `match` in each of thirty
@@ -23,6 +23,7 @@ mod files;
 mod leases;
 pub mod legacy;
 mod outbox;
+mod postgres;
 pub mod search;
 mod sqlite;
 
@@ -98,6 +99,33 @@ impl Store {
         ))
     }
 
+    /// The store the configuration asks for: PostgreSQL when `DATABASE_URL` is set, else the
+    /// SQLite file in `DATA_DIR`; artifact files in `DATA_DIR` either way.
+    pub async fn connect(config: &crate::config::Config) -> StoreResult<Self> {
+        let Some(url) = &config.database_url else {
+            let data_dir = config.data_dir.clone();
+            return tokio::task::spawn_blocking(move || Self::open(&data_dir))
+                .await
+                .map_err(|error| {
+                    StoreError::Unavailable(format!("opening the database stopped: {error}"))
+                })?;
+        };
+        let artifacts = Artifacts::new(config.data_dir.clone());
+        artifacts.create_dirs().map_err(|error| {
+            StoreError::Unavailable(format!(
+                "could not create the data folders in {}: {error}",
+                config.data_dir.display()
+            ))
+        })?;
+        let backend = postgres::PostgresBackend::connect(url).await?;
+        let events = backend.events();
+        Ok(Self::with_backend(
+            Arc::new(backend),
+            Arc::new(events),
+            artifacts,
+        ))
+    }
+
     /// A store over any backend and events.
     pub fn with_backend(
         backend: Arc<dyn Backend>,
@@ -109,6 +137,21 @@ impl Store {
             events,
             artifacts,
         }
+    }
+
+    /// Which database holds the jobs: `sqlite` or `postgresql`.
+    pub fn database(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// What carries live events: `in-process`, or a channel shared by processes.
+    pub fn events_name(&self) -> &'static str {
+        self.events.name()
+    }
+
+    /// Whether the database answers now.
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.backend.ping().await
     }
 
     pub fn artifacts(&self) -> &Artifacts {
@@ -440,7 +483,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::jobs::Stage;
 
@@ -601,7 +644,17 @@ mod tests {
     #[tokio::test]
     async fn a_live_lease_is_nobody_elses_and_a_lapsed_one_is_taken_over() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        lease_meaning(Store::open(dir.path()).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn a_worker_whose_lease_was_taken_over_writes_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        lost_lease_meaning(Store::open(dir.path()).unwrap()).await;
+    }
+
+    /// What a lease means, checked the same way on every backend.
+    pub(crate) async fn lease_meaning(store: Store) {
         let (job, _) = store.create_job(NewJob::default()).await.unwrap();
         let first = LeaseOwner::generate();
         let second = LeaseOwner::generate();
@@ -629,10 +682,7 @@ mod tests {
         assert!(store.renew_lease(&job.id, &second, lease).await.unwrap());
     }
 
-    #[tokio::test]
-    async fn a_worker_whose_lease_was_taken_over_writes_nothing_more() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+    pub(crate) async fn lost_lease_meaning(store: Store) {
         let (job, _) = store.create_job(NewJob::default()).await.unwrap();
         let lease = Duration::from_millis(200);
         let first = LeaseOwner::generate();

@@ -64,15 +64,25 @@ pub struct JobPage {
     pub next_offset: Option<usize>,
 }
 
+/// What a search means, checked the same way on every backend.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::{Changes, NewJob, Store};
 
     #[tokio::test]
     async fn search_finds_words_in_titles_summaries_and_transcripts() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        search_meaning(Store::open(dir.path()).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn pages_follow_each_other_without_gaps_or_repeats() {
+        let dir = tempfile::tempdir().unwrap();
+        pages_meaning(Store::open(dir.path()).unwrap()).await;
+    }
+
+    pub(crate) async fn search_meaning(store: Store) {
         let mut ids = Vec::new();
         for (title, summary, transcript) in [
             (
@@ -160,10 +170,7 @@ mod tests {
         assert!(search("rocket").await.jobs.is_empty());
     }
 
-    #[tokio::test]
-    async fn pages_follow_each_other_without_gaps_or_repeats() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+    pub(crate) async fn pages_meaning(store: Store) {
         for day in 0..25 {
             store
                 .create_job(NewJob {

@@ -64,6 +64,8 @@ pub struct AppState {
     pub answers: Arc<cache::AnswerCache<bytes::Bytes>>,
     /// The list page's lists (cards rendered), while the store stays as it was.
     pub lists: Arc<cache::AnswerCache<pages::view::JobList>>,
+    /// `/api/health`'s database check, reused for a second.
+    pub database_check: Arc<api::DatabaseCheck>,
 }
 
 impl AppState {
@@ -84,6 +86,7 @@ impl AppState {
             metrics: Metrics::new(),
             answers: Arc::default(),
             lists: Arc::default(),
+            database_check: Arc::default(),
         }
     }
 }

@@ -160,6 +160,22 @@ pub struct Health {
     /// ISO 8601, with milliseconds.
     pub timestamp: String,
     pub env: HealthEnv,
+    pub backends: HealthBackends,
+}
+
+/// What holds the jobs, the files and the live events.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HealthBackends {
+    /// `sqlite` (a file in `DATA_DIR`) or `postgresql` (`DATABASE_URL`).
+    #[schema(example = "sqlite")]
+    pub database: String,
+    /// `local`: recordings, transcripts and summaries are files in `DATA_DIR`.
+    #[schema(example = "local")]
+    pub storage: String,
+    /// `in-process` (SQLite: live events reach this process only) or `postgresql`
+    /// (`LISTEN/NOTIFY`: every process on the database hears them).
+    #[schema(example = "in-process")]
+    pub events: String,
 }
 
 /// Which providers are configured.

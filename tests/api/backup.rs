@@ -7,8 +7,36 @@ use serde_json::Value;
 use crate::fakes::AssemblyBehaviour;
 use crate::helpers::{TestApp, files_in, focusflow_binary, test_config};
 
+/// With PostgreSQL the command copies nothing and says what to use instead.
+#[test]
+fn a_backup_with_postgresql_points_to_pg_dump() {
+    let target = tempfile::tempdir().unwrap();
+    let output = Command::new(focusflow_binary())
+        .arg("backup")
+        .arg(target.path().join("snapshot"))
+        .env_clear()
+        .env("DATA_DIR", target.path())
+        .env(
+            "DATABASE_URL",
+            "postgres://focus:pg-secret@db.internal/focusflow",
+        )
+        .current_dir(target.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("pg_dump"), "{said}");
+    assert!(!said.contains("pg-secret"), "{said}");
+    assert!(!target.path().join("snapshot").exists());
+}
+
 #[tokio::test]
 async fn a_backup_taken_while_jobs_run_restores_every_job() {
+    if crate::database::skipped_on_postgres(
+        "focusflow backup copies the SQLite file; PostgreSQL is backed up with pg_dump",
+    ) {
+        return;
+    }
     let app = TestApp::spawn().await;
     let done = app.create_job(&app.fakes.audio.url("meeting.mp3")).await;
     let done_id = done["id"].as_str().unwrap().to_string();

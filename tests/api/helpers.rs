@@ -143,9 +143,11 @@ impl TestApp {
         app
     }
 
-    /// Starts an application with exactly this configuration.
-    pub async fn start(config: Config, fakes: Fakes) -> Self {
+    /// Starts an application with exactly this configuration (on PostgreSQL, in the database
+    /// of its data directory unless the configuration names one).
+    pub async fn start(mut config: Config, fakes: Fakes) -> Self {
         init_tracing();
+        crate::database::configure(&mut config).await;
         let application = Application::build(config.clone())
             .await
             .expect("the app builds");
@@ -331,6 +333,11 @@ impl ServerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
+        if !env.iter().any(|(name, _)| *name == "DATABASE_URL")
+            && let Some(url) = crate::database::url_for(data_dir).await
+        {
+            command.env("DATABASE_URL", url);
+        }
         for (name, value) in env {
             command.env(name, value);
         }

@@ -20,7 +20,8 @@ struct Detached {
 }
 
 impl Detached {
-    async fn start(config: Config) -> Self {
+    async fn start(mut config: Config) -> Self {
+        crate::database::configure(&mut config).await;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()

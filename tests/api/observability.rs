@@ -297,10 +297,10 @@ async fn a_webhook_waiting_to_be_retried_survives_a_restart() {
     .await;
 
     // Stopped while the event waits for its next attempt; the receiver comes back meanwhile.
-    let data_dir = app.data_dir.clone();
     let mut app = app;
     app.stop().await;
-    let waiting = focusflow::store::Store::open(&data_dir)
+    let waiting = focusflow::store::Store::connect(&app.config)
+        .await
         .unwrap()
         .pending_deliveries()
         .await
@@ -323,7 +323,8 @@ async fn a_webhook_waiting_to_be_retried_survives_a_restart() {
         ids.windows(2).all(|pair| pair[0] == pair[1]),
         "one event, one delivery id, across the restart"
     );
-    let left = focusflow::store::Store::open(&data_dir)
+    let left = focusflow::store::Store::connect(&app.config)
+        .await
         .unwrap()
         .pending_deliveries()
         .await

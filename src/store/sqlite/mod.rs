@@ -64,6 +64,10 @@ impl SqliteBackend {
 
 #[async_trait]
 impl Backend for SqliteBackend {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
     async fn create_job(&self, id: JobId, new: NewJob) -> StoreResult<(Job, Vec<LogLine>)> {
         self.connections
             .write(move |connection| queries::create_job(connection, &id, new))

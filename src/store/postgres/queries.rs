@@ -1,0 +1,726 @@
+//! The statements on jobs and their logs, with the same meaning as `sqlite/queries.rs`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use crate::jobs::{Job, JobId, LogLine, Progress, Stage, Status, now_millis};
+use crate::store::backend::{Update, Updated};
+use crate::store::changes::Change;
+use crate::store::legacy::ImportedJob;
+use crate::store::{
+    Changes, Claimed, LEASE_LOST, LeaseChange, LeaseOwner, NewJob, StoreError, StoreResult,
+};
+
+/// The statuses of a job a stage works on, as SQL.
+const RUNNING: &str = "('resolving', 'downloading', 'transcribing', 'summarizing')";
+
+/// `until` as ms since the epoch, `lease` from now.
+fn lease_end(lease: Duration) -> i64 {
+    now_millis().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Ok while `holder` (if any) holds the job's lease: NotFound without the job, Conflict when
+/// the lease is someone else's (or nobody's). The row stays locked (`lock`: `FOR SHARE` for
+/// a write beside the row, `FOR NO KEY UPDATE` for a change of it) until the transaction
+/// ends, so no takeover comes between the check and the write.
+pub async fn check_holder(
+    client: &impl GenericClient,
+    id: &JobId,
+    holder: Option<&LeaseOwner>,
+    lock: &str,
+) -> StoreResult<()> {
+    let Some(holder) = holder else {
+        return Ok(());
+    };
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT lease_owner FROM jobs WHERE id = $1 FOR {lock}"
+        ))
+        .await?;
+    let owner: Option<String> = client
+        .query_opt(&statement, &[&id.as_str()])
+        .await?
+        .ok_or(StoreError::NotFound)?
+        .try_get(0)?;
+    if owner.as_deref() == Some(holder.as_str()) {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(LEASE_LOST.into()))
+    }
+}
+
+pub const JOB_COLUMNS: &str = "id, url, resolved_url, meeting_date, status, title, summary, \
+    summary_path, transcript_path, file_path, created_at, updated_at, error, checkpoint, \
+    attempts, progress_bytes, progress_total, transcription_ref, speakers, template";
+
+/// How many columns [`JOB_COLUMNS`] names: what a query selects after them starts here.
+pub fn job_column_count() -> usize {
+    JOB_COLUMNS.split(',').count()
+}
+
+/// A parameter of a statement built at run time.
+pub type Param = Box<dyn ToSql + Sync + Send>;
+
+pub fn params(values: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    values
+        .iter()
+        .map(|value| value.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+fn unreadable(what: String) -> StoreError {
+    StoreError::Unavailable(format!(
+        "the database holds a job that cannot be read: {what}"
+    ))
+}
+
+pub fn job_from_row(row: &Row) -> StoreResult<Job> {
+    let id: String = row.try_get(0)?;
+    let status: String = row.try_get(4)?;
+    let checkpoint: Option<String> = row.try_get(13)?;
+    let progress_bytes: Option<i64> = row.try_get(15)?;
+    let progress_total: Option<i64> = row.try_get(16)?;
+    let speakers: Option<String> = row.try_get(18)?;
+    let attempts: i64 = row.try_get(14)?;
+    Ok(Job {
+        id: JobId::parse(&id).map_err(|_| unreadable(format!("bad job id {id:?}")))?,
+        url: row.try_get(1)?,
+        resolved_url: row.try_get(2)?,
+        meeting_date: row.try_get(3)?,
+        status: status.parse().map_err(|e| unreadable(format!("{e}")))?,
+        title: row.try_get(5)?,
+        summary: row.try_get(6)?,
+        summary_path: row.try_get(7)?,
+        transcript_path: row.try_get(8)?,
+        file_path: row.try_get(9)?,
+        created_at: row.try_get(10)?,
+        updated_at: row.try_get(11)?,
+        error: row.try_get(12)?,
+        checkpoint: checkpoint
+            .map(|step| step.parse().map_err(|e| unreadable(format!("{e}"))))
+            .transpose()?,
+        attempts: attempts.clamp(0, u32::MAX as i64) as u32,
+        progress: progress_bytes
+            .map(|bytes| Progress::new(bytes.max(0) as u64, progress_total.map(|t| t as u64))),
+        transcription_ref: row.try_get(17)?,
+        speakers: speakers
+            .map(|json| {
+                serde_json::from_str(&json)
+                    .map_err(|e| unreadable(format!("bad speakers {json:?}: {e}")))
+            })
+            .transpose()?
+            .unwrap_or_default(),
+        template: row.try_get(19)?,
+    })
+}
+
+fn log_from_row(row: &Row, first: usize) -> StoreResult<LogLine> {
+    Ok(LogLine {
+        seq: row.try_get(first)?,
+        ts: row.try_get(first + 1)?,
+        message: row.try_get(first + 2)?,
+    })
+}
+
+pub async fn get_job(client: &impl GenericClient, id: &JobId) -> StoreResult<Job> {
+    let statement = client
+        .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
+        .await?;
+    let row = client
+        .query_opt(&statement, &[&id.as_str()])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    job_from_row(&row)
+}
+
+/// The job, its row locked until the transaction ends (the state a conditional change reads).
+async fn lock_job(client: &impl GenericClient, id: &JobId) -> StoreResult<Job> {
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR NO KEY UPDATE"
+        ))
+        .await?;
+    let row = client
+        .query_opt(&statement, &[&id.as_str()])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    job_from_row(&row)
+}
+
+pub async fn logs_after(
+    client: &impl GenericClient,
+    id: &JobId,
+    seq: i64,
+) -> StoreResult<Vec<LogLine>> {
+    let statement = client
+        .prepare_cached(
+            "SELECT seq, ts, message FROM job_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq",
+        )
+        .await?;
+    client
+        .query(&statement, &[&id.as_str(), &seq])
+        .await?
+        .iter()
+        .map(|row| log_from_row(row, 0))
+        .collect()
+}
+
+/// The log lines of several jobs in one query. Jobs without lines are absent.
+pub async fn logs_of_jobs(
+    client: &impl GenericClient,
+    ids: &[&str],
+) -> StoreResult<HashMap<JobId, Vec<LogLine>>> {
+    let mut all: HashMap<JobId, Vec<LogLine>> = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(all);
+    }
+    let statement = client
+        .prepare_cached(
+            "SELECT job_id, seq, ts, message FROM job_logs
+             WHERE job_id = ANY($1) ORDER BY job_id, seq",
+        )
+        .await?;
+    for row in client.query(&statement, &[&ids]).await? {
+        let job_id: &str = row.try_get(0)?;
+        let Ok(id) = JobId::parse(job_id) else {
+            continue;
+        };
+        all.entry(id).or_default().push(log_from_row(&row, 1)?);
+    }
+    Ok(all)
+}
+
+/// The queued jobs in the order the workers take them (the order of `claim_next`).
+pub async fn queue_order(client: &impl GenericClient) -> StoreResult<Vec<JobId>> {
+    let statement = client
+        .prepare_cached(
+            "SELECT id FROM jobs WHERE status = 'queued' ORDER BY queued_at, created_at",
+        )
+        .await?;
+    let rows = client.query(&statement, &[]).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| row.try_get::<_, &str>(0).ok())
+        .filter_map(|id| JobId::parse(id).ok())
+        .collect())
+}
+
+/// A log line; with a `holder`, only while it holds the job's lease.
+pub async fn append_log(
+    client: &mut deadpool_postgres::Client,
+    id: &JobId,
+    message: &str,
+    holder: Option<&LeaseOwner>,
+) -> StoreResult<LogLine> {
+    let ts = now_millis();
+    if holder.is_none() {
+        return insert_log(&*client, id, ts, message).await;
+    }
+    let transaction = client.transaction().await?;
+    check_holder(&transaction, id, holder, "SHARE").await?;
+    let line = insert_log(&transaction, id, ts, message).await?;
+    transaction.commit().await?;
+    Ok(line)
+}
+
+/// The advisory lock class of a job's log: with the job id's hash, one lock per job.
+const LOG_LOCK_CLASS: i32 = 0x466c_6f67;
+
+/// Appends a line under the job's log lock (an advisory lock, held to the end of the
+/// transaction): one job's lines take their numbers and commit one after the other, so a
+/// reader that continues after the last number it saw misses none. The job's row is not
+/// locked, so a worker claiming the job never skips it for a log line. NotFound when the job
+/// is gone.
+pub async fn insert_log(
+    client: &impl GenericClient,
+    id: &JobId,
+    ts: i64,
+    message: &str,
+) -> StoreResult<LogLine> {
+    let statement = client
+        .prepare_cached(&format!(
+            "WITH locked AS (SELECT pg_advisory_xact_lock({LOG_LOCK_CLASS}, hashtext($1)))
+             INSERT INTO job_logs (job_id, ts, message)
+             SELECT jobs.id, $2, $3 FROM locked, jobs WHERE jobs.id = $1
+             RETURNING seq"
+        ))
+        .await?;
+    let row = client
+        .query_opt(&statement, &[&id.as_str(), &ts, &message])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(LogLine {
+        seq: row.try_get(0)?,
+        ts,
+        message: message.to_string(),
+    })
+}
+
+pub async fn create_job(
+    client: &mut deadpool_postgres::Client,
+    id: &JobId,
+    new: NewJob,
+) -> StoreResult<(Job, Vec<LogLine>)> {
+    let now = now_millis();
+    let sort = new.sort_ms(now);
+    let transaction = client.transaction().await?;
+    let statement = transaction
+        .prepare_cached(
+            "INSERT INTO jobs (id, url, meeting_date, sort_ms, status, created_at, updated_at,
+                               queued_at, template, checkpoint, file_path, transcript_path)
+             VALUES ($1, $2, $3, $4, 'queued', $5, $5, $5, $6, $7, $8, $9)",
+        )
+        .await?;
+    transaction
+        .execute(
+            &statement,
+            &[
+                &id.as_str(),
+                &new.url,
+                &new.meeting_date,
+                &sort,
+                &now,
+                &new.template,
+                &new.checkpoint.map(Stage::as_str),
+                &new.file_path,
+                &new.transcript_path,
+            ],
+        )
+        .await?;
+    insert_log(&transaction, id, now, "Job created").await?;
+    if let Some(line) = &new.origin_log {
+        insert_log(&transaction, id, now, line).await?;
+    }
+    let job = get_job(&transaction, id).await?;
+    let logs = logs_after(&transaction, id, 0).await?;
+    transaction.commit().await?;
+    Ok((job, logs))
+}
+
+pub async fn all_jobs(client: &impl GenericClient) -> StoreResult<Vec<Job>> {
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs ORDER BY sort_ms DESC, id DESC"
+        ))
+        .await?;
+    client
+        .query(&statement, &[])
+        .await?
+        .iter()
+        .map(job_from_row)
+        .collect()
+}
+
+pub async fn all_logs(client: &impl GenericClient) -> StoreResult<HashMap<String, Vec<LogLine>>> {
+    let statement = client
+        .prepare_cached("SELECT job_id, seq, ts, message FROM job_logs ORDER BY seq")
+        .await?;
+    let mut logs: HashMap<String, Vec<LogLine>> = HashMap::new();
+    for row in client.query(&statement, &[]).await? {
+        let job_id: String = row.try_get(0)?;
+        logs.entry(job_id).or_default().push(log_from_row(&row, 1)?);
+    }
+    Ok(logs)
+}
+
+pub async fn list_jobs(
+    client: &impl GenericClient,
+    limit: usize,
+    offset: usize,
+) -> StoreResult<Vec<Job>> {
+    let columns = JOB_COLUMNS.replacen(" summary,", " NULL::text,", 1);
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {columns} FROM jobs ORDER BY sort_ms DESC, id DESC LIMIT $1 OFFSET $2"
+        ))
+        .await?;
+    client
+        .query(&statement, &[&(limit as i64), &(offset as i64)])
+        .await?
+        .iter()
+        .map(job_from_row)
+        .collect()
+}
+
+pub async fn count_by_status(client: &impl GenericClient) -> StoreResult<Vec<(String, u64)>> {
+    let statement = client
+        .prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")
+        .await?;
+    client
+        .query(&statement, &[])
+        .await?
+        .iter()
+        .map(|row| {
+            let count: i64 = row.try_get(1)?;
+            Ok((row.try_get(0)?, count as u64))
+        })
+        .collect()
+}
+
+pub async fn count_jobs(client: &impl GenericClient) -> StoreResult<u64> {
+    let statement = client.prepare_cached("SELECT COUNT(*) FROM jobs").await?;
+    let count: i64 = client.query_one(&statement, &[]).await?.try_get(0)?;
+    Ok(count as u64)
+}
+
+fn text(value: &Option<String>) -> Param {
+    Box::new(value.clone())
+}
+
+/// The columns one change sets.
+fn columns(change: &Change, now: i64, sets: &mut Vec<(&'static str, Param)>) {
+    match change {
+        Change::Status(status) => {
+            sets.push(("status", Box::new(status.as_str())));
+            if *status == Status::Queued {
+                sets.push(("queued_at", Box::new(now)));
+            }
+        }
+        Change::Error(error) => sets.push(("error", text(error))),
+        Change::Checkpoint(stage) => sets.push(("checkpoint", Box::new(stage.map(Stage::as_str)))),
+        Change::ResolvedUrl(url) => sets.push(("resolved_url", text(url))),
+        Change::MeetingDate { date, sort_ms } => {
+            sets.push(("meeting_date", text(date)));
+            sets.push(("sort_ms", Box::new(*sort_ms)));
+        }
+        Change::Title(title) => sets.push(("title", text(title))),
+        Change::Summary(summary) => sets.push(("summary", text(summary))),
+        Change::SummaryPath(path) => sets.push(("summary_path", text(path))),
+        Change::TranscriptPath(path) => sets.push(("transcript_path", text(path))),
+        Change::FilePath(path) => sets.push(("file_path", text(path))),
+        Change::Progress(progress) => {
+            let bytes = progress.map(|progress| progress.bytes as i64);
+            let total = progress.and_then(|progress| progress.total.map(|total| total as i64));
+            sets.push(("progress_bytes", Box::new(bytes)));
+            sets.push(("progress_total", Box::new(total)));
+        }
+        Change::Speakers(speakers) => {
+            let value =
+                (!speakers.is_empty()).then(|| serde_json::to_string(speakers).unwrap_or_default());
+            sets.push(("speakers", Box::new(value)));
+        }
+        Change::TranscriptionRef(reference) => sets.push(("transcription_ref", text(reference))),
+        Change::ResetAttempts => sets.push(("attempts", Box::new(0_i64))),
+    }
+}
+
+/// Applies `changes` (and `lease`) in one statement with `updated_at`; NotFound when no such
+/// job.
+async fn update_job(
+    client: &impl GenericClient,
+    id: &JobId,
+    changes: &Changes,
+    lease: &LeaseChange,
+) -> StoreResult<()> {
+    let now = now_millis();
+    let mut sets = Vec::with_capacity(changes.fields().len() + 2);
+    for change in changes.fields() {
+        columns(change, now, &mut sets);
+    }
+    match lease {
+        LeaseChange::Keep => {}
+        LeaseChange::Hold { owner, duration } => {
+            sets.push(("lease_owner", Box::new(owner.as_str().to_string())));
+            sets.push(("lease_until", Box::new(lease_end(*duration))));
+        }
+        LeaseChange::Release => {
+            sets.push(("lease_owner", Box::new(None::<String>)));
+            sets.push(("lease_until", Box::new(None::<i64>)));
+        }
+    }
+    let mut sql = String::from("UPDATE jobs SET updated_at = $1");
+    let mut values: Vec<Param> = vec![Box::new(now)];
+    for (column, value) in sets {
+        values.push(value);
+        sql.push_str(&format!(", {column} = ${}", values.len()));
+    }
+    values.push(Box::new(id.as_str().to_string()));
+    sql.push_str(&format!(" WHERE id = ${}", values.len()));
+    let statement = client.prepare_cached(&sql).await?;
+    if client.execute(&statement, &params(&values)).await? == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// The change, its log line and its webhook event in one transaction.
+pub async fn apply_update(
+    client: &mut deadpool_postgres::Client,
+    id: &JobId,
+    update: Update,
+) -> StoreResult<Option<Updated>> {
+    let Update {
+        changes,
+        from,
+        log,
+        event,
+        holder,
+        lease,
+    } = update;
+    let transaction = client.transaction().await?;
+    check_holder(&transaction, id, holder.as_ref(), "NO KEY UPDATE").await?;
+    let before = if from.is_some() || changes.removal().is_some() {
+        Some(lock_job(&transaction, id).await?)
+    } else {
+        None
+    };
+    if let (Some(from), Some(before)) = (from, &before)
+        && !from.contains(&before.status)
+    {
+        return Ok(None);
+    }
+    update_job(&transaction, id, &changes, &lease).await?;
+    let ts = now_millis();
+    let line = match log {
+        Some(message) => Some(insert_log(&transaction, id, ts, &message).await?),
+        None => None,
+    };
+    let job = get_job(&transaction, id).await?;
+    if let Some(event) = event {
+        super::outbox::insert(&transaction, event(&job), ts).await?;
+    }
+    transaction.commit().await?;
+    Ok(Some(Updated {
+        before: before.filter(|_| changes.removal().is_some()),
+        job,
+        line,
+    }))
+}
+
+/// What a claim found.
+pub enum Claim {
+    Job(Box<Claimed>),
+    /// Nothing to take.
+    Empty,
+    /// Jobs to take, each locked by another transaction just now (a replica claiming it, an
+    /// edit): worth another look in a moment, where a worker would otherwise sleep.
+    Busy,
+}
+
+/// The oldest job nobody holds, of those `condition` picks, locked; other claimers skip it.
+async fn oldest_free(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    condition: &str,
+    now: i64,
+) -> StoreResult<Option<Job>> {
+    let statement = transaction
+        .prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs
+             WHERE {condition} AND (lease_until IS NULL OR lease_until <= $1)
+             ORDER BY queued_at, created_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED"
+        ))
+        .await?;
+    transaction
+        .query_opt(&statement, &[&now])
+        .await?
+        .map(|row| job_from_row(&row))
+        .transpose()
+}
+
+/// Takes the job nobody holds that has waited longest (one whose lease ran out mid-stage
+/// first, else a queued one) and leases it to `owner`. Replicas that claim at the same moment
+/// skip each other's row instead of waiting for it.
+pub async fn claim_next(
+    client: &mut deadpool_postgres::Client,
+    owner: &LeaseOwner,
+    lease: Duration,
+) -> StoreResult<Claim> {
+    let transaction = client.transaction().await?;
+    let now = now_millis();
+    let running = format!("status IN {RUNNING}");
+    let (job, taken_over) = match oldest_free(&transaction, &running, now).await? {
+        Some(job) => (job, true),
+        None => match oldest_free(&transaction, "status = 'queued'", now).await? {
+            Some(job) => (job, false),
+            None => {
+                let statement = transaction
+                    .prepare_cached(&format!(
+                        "SELECT EXISTS (SELECT 1 FROM jobs
+                             WHERE (status = 'queued' OR status IN {RUNNING})
+                               AND (lease_until IS NULL OR lease_until <= $1))"
+                    ))
+                    .await?;
+                let waiting: bool = transaction
+                    .query_one(&statement, &[&now])
+                    .await?
+                    .try_get(0)?;
+                transaction.commit().await?;
+                return Ok(if waiting { Claim::Busy } else { Claim::Empty });
+            }
+        },
+    };
+    let status = job
+        .next_stage()
+        .map(Stage::status)
+        .unwrap_or(Status::Summarizing);
+    let statement = transaction
+        .prepare_cached(&format!(
+            "UPDATE jobs SET status = $2, attempts = attempts + 1, error = NULL, updated_at = $3,
+                             lease_owner = $4, lease_until = $5
+             WHERE id = $1 RETURNING {JOB_COLUMNS}"
+        ))
+        .await?;
+    let row = transaction
+        .query_one(
+            &statement,
+            &[
+                &job.id.as_str(),
+                &status.as_str(),
+                &now,
+                &owner.as_str(),
+                &lease_end(lease),
+            ],
+        )
+        .await?;
+    let job = job_from_row(&row)?;
+    transaction.commit().await?;
+    Ok(Claim::Job(Box::new(Claimed { job, taken_over })))
+}
+
+pub async fn renew_lease(
+    client: &impl GenericClient,
+    id: &JobId,
+    owner: &LeaseOwner,
+    lease: Duration,
+) -> StoreResult<bool> {
+    // Still in the owner's name, even if it ran out: nobody has taken the job over yet.
+    let statement = client
+        .prepare_cached("UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2")
+        .await?;
+    let renewed = client
+        .execute(
+            &statement,
+            &[&id.as_str(), &owner.as_str(), &lease_end(lease)],
+        )
+        .await?;
+    Ok(renewed == 1)
+}
+
+pub async fn next_lease_expiry(client: &impl GenericClient) -> StoreResult<Option<i64>> {
+    let statement = client
+        .prepare_cached("SELECT MIN(lease_until) FROM jobs WHERE lease_until > $1")
+        .await?;
+    Ok(client
+        .query_one(&statement, &[&now_millis()])
+        .await?
+        .try_get(0)?)
+}
+
+pub async fn leased_jobs(client: &impl GenericClient) -> StoreResult<Vec<JobId>> {
+    let statement = client
+        .prepare_cached("SELECT id FROM jobs WHERE lease_until > $1")
+        .await?;
+    let rows = client.query(&statement, &[&now_millis()]).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| row.try_get::<_, &str>(0).ok())
+        .filter_map(|id| JobId::parse(id).ok())
+        .collect())
+}
+
+pub async fn requeue_interrupted(client: &impl GenericClient) -> StoreResult<usize> {
+    let statement = client
+        .prepare_cached(&format!(
+            "UPDATE jobs SET status = 'queued', queued_at = $1, updated_at = $1,
+                                 lease_owner = NULL, lease_until = NULL
+                 WHERE status IN {RUNNING} AND (lease_until IS NULL OR lease_until <= $1)"
+        ))
+        .await?;
+    Ok(client.execute(&statement, &[&now_millis()]).await? as usize)
+}
+
+pub async fn delete_job(client: &impl GenericClient, id: &JobId) -> StoreResult<Job> {
+    let statement = client
+        .prepare_cached(&format!(
+            "DELETE FROM jobs WHERE id = $1 RETURNING {JOB_COLUMNS}"
+        ))
+        .await?;
+    let row = client
+        .query_opt(&statement, &[&id.as_str()])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    job_from_row(&row)
+}
+
+pub async fn meta(client: &impl GenericClient, key: &str) -> StoreResult<Option<String>> {
+    let statement = client
+        .prepare_cached("SELECT value FROM meta WHERE key = $1")
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&key])
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?)
+}
+
+/// A batch of imported jobs (ids that exist are skipped, with their lines), and with the last
+/// batch the marker, written first: a second replica finishing at the same moment waits for
+/// the first one's transaction, then fails on the marker (Conflict) and adds nothing.
+pub async fn import_jobs(
+    client: &mut deadpool_postgres::Client,
+    jobs: &[ImportedJob],
+    marker: Option<&(&'static str, String)>,
+) -> StoreResult<()> {
+    let transaction = client.transaction().await?;
+    if let Some((key, value)) = marker {
+        transaction
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2)",
+                &[key, value],
+            )
+            .await?;
+    }
+    let insert_job = transaction
+        .prepare(
+            "INSERT INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status, title,
+                summary, summary_path, transcript_path, file_path, created_at, updated_at,
+                error, checkpoint, attempts, queued_at, transcript_text)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, $13, $16)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .await?;
+    for job in jobs {
+        let inserted = transaction
+            .execute(
+                &insert_job,
+                &[
+                    &job.id.as_str(),
+                    &job.url,
+                    &job.resolved_url,
+                    &job.meeting_date,
+                    &job.sort_ms,
+                    &job.status.as_str(),
+                    &job.title,
+                    &job.summary,
+                    &job.summary_path,
+                    &job.transcript_path,
+                    &job.file_path,
+                    &job.created_at,
+                    &job.updated_at,
+                    &job.error,
+                    &job.checkpoint.map(Stage::as_str),
+                    &job.transcript_text,
+                ],
+            )
+            .await?;
+        if inserted == 0 {
+            continue;
+        }
+        for (ts, message) in &job.logs {
+            insert_log(&transaction, &job.id, *ts, message).await?;
+        }
+        insert_log(
+            &transaction,
+            &job.id,
+            now_millis(),
+            "Imported from the previous FocusFlow's jobs.json",
+        )
+        .await?;
+    }
+    transaction.commit().await?;
+    Ok(())
+}

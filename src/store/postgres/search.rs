@@ -1,0 +1,246 @@
+//! Finding jobs in PostgreSQL: keyset pages of the list, and full-text search over the `search`
+//! document (title, summary and transcript, accents folded, GIN-indexed) that a trigger keeps.
+
+use deadpool_postgres::GenericClient;
+
+use super::queries::{JOB_COLUMNS, Param, check_holder, job_column_count, job_from_row, params};
+use crate::jobs::JobId;
+use crate::store::search::{Cursor, Found, JobFilter, JobPage, MATCH_END, MATCH_START};
+use crate::store::{LeaseOwner, StoreResult};
+
+/// Turns what a person typed into a `to_tsquery` text that cannot be a syntax error: only
+/// letters and digits reach it. Every whitespace-separated term must match; a term with
+/// punctuation inside (`follow-up`, `o'brien`) is a phrase of its parts; the last part is also
+/// a prefix (live search). Accents are folded by the database, as in the document.
+pub fn ts_query(text: &str) -> Option<String> {
+    let terms: Vec<Vec<&str>> = text
+        .split_whitespace()
+        .map(|term| {
+            term.split(|c: char| !c.is_alphanumeric())
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .filter(|parts| !parts.is_empty())
+        .take(16)
+        .collect();
+    if terms.is_empty() {
+        return None;
+    }
+    let mut query = terms
+        .iter()
+        .map(|parts| {
+            if parts.len() == 1 {
+                parts[0].to_string()
+            } else {
+                format!("({})", parts.join(" <-> "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" & ");
+    // The last part of the last term is a prefix: `(a <-> b)` becomes `(a <-> b:*)`.
+    if query.ends_with(')') {
+        query.insert_str(query.len() - 1, ":*");
+    } else {
+        query.push_str(":*");
+    }
+    Some(query)
+}
+
+fn filters(filter: &JobFilter, clauses: &mut Vec<String>, values: &mut Vec<Param>) {
+    if !filter.statuses.is_empty() {
+        let statuses: Vec<String> = filter
+            .statuses
+            .iter()
+            .map(|status| status.as_str().to_string())
+            .collect();
+        values.push(Box::new(statuses));
+        clauses.push(format!("jobs.status = ANY(${})", values.len()));
+    }
+    if let Some(from) = filter.from_ms {
+        values.push(Box::new(from));
+        clauses.push(format!("jobs.sort_ms >= ${}", values.len()));
+    }
+    if let Some(to) = filter.to_ms {
+        values.push(Box::new(to));
+        clauses.push(format!("jobs.sort_ms < ${}", values.len()));
+    }
+}
+
+fn prefixed_columns() -> String {
+    JOB_COLUMNS
+        .split(',')
+        .map(|column| format!("jobs.{}", column.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Stand-ins for `<` and `&` while `ts_headline` reads a text: its parser drops what looks like
+/// an HTML tag (`<script>`, `<review>`) from the passage, where the passage must show the text
+/// as written (the view escapes it). Private-use characters, like the match marks.
+const HIDDEN_LT: char = '\u{E002}';
+const HIDDEN_AMP: char = '\u{E003}';
+
+/// Options of `ts_headline`: one passage of about sixteen words, matches between the marks
+/// the view turns into `<mark>` after escaping.
+fn headline_options() -> String {
+    format!(
+        "StartSel={MATCH_START}, StopSel={MATCH_END}, MaxFragments=1, MaxWords=16, MinWords=6, FragmentDelimiter=…"
+    )
+}
+
+pub async fn list(client: &impl GenericClient, filter: &JobFilter) -> StoreResult<JobPage> {
+    let limit = filter.limit.clamp(1, 1000);
+    let mut clauses = Vec::new();
+    let mut values: Vec<Param> = Vec::new();
+    filters(filter, &mut clauses, &mut values);
+
+    if let Some(query) = filter.query.as_deref().and_then(ts_query) {
+        values.push(Box::new(query));
+        let query_index = values.len();
+        values.push(Box::new(headline_options()));
+        let options_index = values.len();
+        clauses.insert(0, "jobs.search @@ query.q".to_string());
+        // The snippet comes from the first field that matches, as SQLite's `snippet` picks
+        // the best column; the page is ranked and cut before any snippet is made.
+        let sql = format!(
+            "WITH query AS (SELECT to_tsquery('simple', focusflow_unaccent(${query_index})) AS q),
+             page AS (
+                 SELECT {columns}, jobs.sort_ms, jobs.transcript_text, query.q,
+                        ts_rank(jobs.search, query.q) AS rank
+                 FROM jobs, query
+                 WHERE {clauses}
+                 ORDER BY rank DESC, jobs.sort_ms DESC, jobs.id DESC
+                 LIMIT {limit_plus} OFFSET {offset})
+             SELECT {plain}, ts_headline('simple', translate(
+                 CASE
+                     WHEN to_tsvector('simple', focusflow_fold(coalesce(title, ''))) @@ q THEN title
+                     WHEN to_tsvector('simple', focusflow_fold(coalesce(summary, ''))) @@ q THEN summary
+                     ELSE coalesce(transcript_text, summary, title, '')
+                 END, '<&', '{HIDDEN_LT}{HIDDEN_AMP}'), q, ${options_index})
+             FROM page ORDER BY rank DESC, sort_ms DESC, id DESC",
+            columns = prefixed_columns(),
+            clauses = clauses.join(" AND "),
+            limit_plus = limit + 1,
+            offset = filter.offset,
+            plain = JOB_COLUMNS,
+        );
+        let statement = client.prepare_cached(&sql).await?;
+        let snippet_index = job_column_count();
+        let rows = client.query(&statement, &params(&values)).await?;
+        let mut found = rows
+            .iter()
+            .map(|row| {
+                let snippet: Option<String> = row.try_get(snippet_index)?;
+                Ok(Found {
+                    job: job_from_row(row)?,
+                    snippet: snippet
+                        .map(|text| text.replace(HIDDEN_LT, "<").replace(HIDDEN_AMP, "&")),
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let more = found.len() > limit;
+        found.truncate(limit);
+        return Ok(JobPage {
+            jobs: found,
+            next: None,
+            next_offset: more.then_some(filter.offset + limit),
+        });
+    }
+
+    if let Some(after) = &filter.after {
+        values.push(Box::new(after.sort_ms));
+        let sort = values.len();
+        values.push(Box::new(after.id.to_string()));
+        clauses.push(format!(
+            "(jobs.sort_ms, jobs.id) < (${sort}, ${})",
+            values.len()
+        ));
+    }
+    let where_clause = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {}, jobs.sort_ms FROM jobs {where_clause}
+         ORDER BY jobs.sort_ms DESC, jobs.id DESC LIMIT {} OFFSET {}",
+        prefixed_columns(),
+        limit + 1,
+        if filter.after.is_some() {
+            0
+        } else {
+            filter.offset
+        }
+    );
+    let statement = client.prepare_cached(&sql).await?;
+    let sort_index = job_column_count();
+    let mut rows = client
+        .query(&statement, &params(&values))
+        .await?
+        .iter()
+        .map(|row| Ok((job_from_row(row)?, row.try_get::<_, i64>(sort_index)?)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if more {
+        rows.last().map(|(job, sort_ms)| Cursor {
+            sort_ms: *sort_ms,
+            id: job.id.clone(),
+        })
+    } else {
+        None
+    };
+    Ok(JobPage {
+        jobs: rows
+            .into_iter()
+            .map(|(job, _)| Found { job, snippet: None })
+            .collect(),
+        next,
+        next_offset: None,
+    })
+}
+
+/// Makes a job's transcript searchable (or unsearchable, with an empty text); with a
+/// `holder`, only while it holds the job's lease.
+pub async fn index_transcript(
+    client: &mut deadpool_postgres::Client,
+    id: &JobId,
+    text: &str,
+    holder: Option<&LeaseOwner>,
+) -> StoreResult<()> {
+    let text = (!text.is_empty()).then_some(text);
+    let transaction = client.transaction().await?;
+    check_holder(&transaction, id, holder, "NO KEY UPDATE").await?;
+    let statement = transaction
+        .prepare_cached("UPDATE jobs SET transcript_text = $2 WHERE id = $1")
+        .await?;
+    transaction
+        .execute(&statement, &[&id.as_str(), &text])
+        .await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_text_becomes_a_safe_query() {
+        assert_eq!(
+            ts_query("budget review").as_deref(),
+            Some("budget & review:*")
+        );
+        assert_eq!(
+            ts_query("  \"quoted\" AND (x) ").as_deref(),
+            Some("quoted & AND & x:*")
+        );
+        assert_eq!(ts_query("NEAR( * ^ - !").as_deref(), Some("NEAR:*"));
+        assert_eq!(
+            ts_query("follow-up o'brien").as_deref(),
+            Some("(follow <-> up) & (o <-> brien:*)")
+        );
+        assert_eq!(ts_query("'&|!:*()<->").as_deref(), None);
+        assert_eq!(ts_query(" - * "), None);
+    }
+}
