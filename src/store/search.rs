@@ -64,6 +64,29 @@ pub struct JobPage {
     pub next_offset: Option<usize>,
 }
 
+impl JobPage {
+    /// A page of search results: `found` holds up to one more than `limit` (which says there
+    /// is a next page, at the next offset).
+    pub(crate) fn of_search(mut found: Vec<Found>, limit: usize, offset: usize) -> Self {
+        let more = found.len() > limit;
+        found.truncate(limit);
+        JobPage {
+            jobs: found,
+            next: None,
+            next_offset: more.then_some(offset + limit),
+        }
+    }
+}
+
+/// `WHERE a AND b` of the clauses, or nothing when there are none (every backend's filters).
+pub(crate) fn where_clause(clauses: &[String]) -> String {
+    if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    }
+}
+
 /// What a search means, checked the same way on every backend.
 #[cfg(test)]
 pub(crate) mod tests {

@@ -127,7 +127,7 @@ pub async fn list(client: &impl GenericClient, filter: &JobFilter) -> StoreResul
         let statement = client.prepare_cached(&sql).await?;
         let snippet_index = job_column_count();
         let rows = client.query(&statement, &params(&values)).await?;
-        let mut found = rows
+        let found = rows
             .iter()
             .map(|row| {
                 let snippet: Option<String> = row.try_get(snippet_index)?;
@@ -138,13 +138,7 @@ pub async fn list(client: &impl GenericClient, filter: &JobFilter) -> StoreResul
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        let more = found.len() > limit;
-        found.truncate(limit);
-        return Ok(JobPage {
-            jobs: found,
-            next: None,
-            next_offset: more.then_some(filter.offset + limit),
-        });
+        return Ok(JobPage::of_search(found, limit, filter.offset));
     }
 
     if let Some(after) = &filter.after {
@@ -156,11 +150,7 @@ pub async fn list(client: &impl GenericClient, filter: &JobFilter) -> StoreResul
             values.len()
         ));
     }
-    let where_clause = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
+    let where_clause = crate::store::search::where_clause(&clauses);
     let sql = format!(
         "SELECT {}, jobs.sort_ms FROM jobs {where_clause}
          ORDER BY jobs.sort_ms DESC, jobs.id DESC LIMIT {} OFFSET {}",

@@ -82,7 +82,7 @@ pub fn list(connection: &Connection, filter: &JobFilter) -> StoreResult<JobPage>
         let mut statement = connection.prepare_cached(&sql)?;
         // The snippet follows the job's columns.
         let snippet_index = job_column_count();
-        let mut found = statement
+        let found = statement
             .query_map(params_from_iter(values), |row| {
                 Ok(Found {
                     job: job_from_row(row)?,
@@ -90,13 +90,7 @@ pub fn list(connection: &Connection, filter: &JobFilter) -> StoreResult<JobPage>
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let more = found.len() > limit;
-        found.truncate(limit);
-        return Ok(JobPage {
-            jobs: found,
-            next: None,
-            next_offset: more.then_some(filter.offset + limit),
-        });
+        return Ok(JobPage::of_search(found, limit, filter.offset));
     }
 
     if let Some(after) = &filter.after {
@@ -108,11 +102,7 @@ pub fn list(connection: &Connection, filter: &JobFilter) -> StoreResult<JobPage>
             values.len()
         ));
     }
-    let where_clause = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
+    let where_clause = crate::store::search::where_clause(&clauses);
     let sql = format!(
         "SELECT {}, jobs.sort_ms FROM jobs {where_clause}
          ORDER BY jobs.sort_ms DESC, jobs.id DESC LIMIT {} OFFSET {}",
