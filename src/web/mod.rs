@@ -2,6 +2,7 @@
 
 mod actions;
 mod api;
+pub mod ask;
 pub mod archive;
 pub mod assets;
 pub mod auth;
@@ -165,6 +166,10 @@ fn route_table() -> RouteTable {
             pages::share::PATH,
             pages::share::receive.layer(DefaultBodyLimit::disable()),
         )
+        .get("/ask", ask::page)
+        .post("/ask", ask::submit)
+        .post("/ask/{id}/delete", ask::delete)
+        .post("/api/ask", ask::ask)
         .get("/api/health", api::health)
         .get("/api/jobs", archive::list_jobs)
         // Uploads stream to disk under MAX_DOWNLOAD_BYTES, counted by the handler, which also
