@@ -2,6 +2,7 @@
 //! fakes of every external service. One binary, many modules (linking is slow).
 
 mod api_errors;
+mod ask;
 mod archive;
 mod backup;
 mod browser;
