@@ -186,6 +186,7 @@ impl Application {
                 &worker.config,
                 worker.clients.trusted.clone(),
             ),
+            vectors: state.ask_vectors.clone(),
         }
         .spawn(shutdown.clone());
         let workers = worker.spawn(shutdown.clone());

@@ -146,6 +146,8 @@ pub async fn embed_missing(store: &Store, embedder: &Embedder) -> Result<usize, 
 pub struct Indexer {
     pub store: Store,
     pub embedder: Option<Embedder>,
+    /// Dropped whenever passages change, so questions see them at once.
+    pub vectors: std::sync::Arc<super::VectorCache>,
 }
 
 impl Indexer {
@@ -200,12 +202,15 @@ impl Indexer {
         indexed
     }
 
+    /// Embeds what has no vector yet; either way, questions see the passages as they are now.
     async fn embed(&self) {
+        self.vectors.invalidate();
         if let Some(embedder) = &self.embedder
             && let Err(error) = embed_missing(&self.store, embedder).await
         {
             tracing::warn!(%error, "could not embed Ask passages; Ask ranks the rest by words until the next try");
         }
+        self.vectors.invalidate();
     }
 
     async fn run(self) {
@@ -227,6 +232,7 @@ impl Indexer {
                     }
                     self.embed().await;
                 }
+                Ok(JobEvent::Deleted { .. }) => self.vectors.invalidate(),
                 Ok(_) => {}
                 Err(RecvError::Lagged(_)) => {
                     // Events were missed: whatever completed meanwhile is found as the backfill

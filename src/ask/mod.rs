@@ -12,6 +12,7 @@ pub mod embeddings;
 pub mod index;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -89,25 +90,123 @@ pub enum AskError {
     NoLlm,
 }
 
+/// Every stored vector of the archive, in memory and normalised, for questions about the whole
+/// archive: reading them from the database for each question would cost more than the search.
+/// This process drops it whenever it changes passages (see [`index::Indexer`]); changes made by
+/// another process (replicas on one PostgreSQL) are seen within [`VECTORS_FRESH`]. A passage
+/// deleted meanwhile is never cited: candidates are read back from the database.
+#[derive(Default)]
+pub struct VectorCache {
+    loaded: std::sync::Mutex<Option<Arc<Vectors>>>,
+}
+
+/// How long loaded vectors are trusted when this process did not change them.
+const VECTORS_FRESH: std::time::Duration = std::time::Duration::from_secs(30);
+
+struct Vectors {
+    at: std::time::Instant,
+    ids: Vec<i64>,
+    dims: usize,
+    /// `ids.len() * dims` values, each vector of length 1.
+    values: Vec<f32>,
+}
+
+impl VectorCache {
+    pub fn invalidate(&self) {
+        *self.loaded.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    async fn get(&self, store: &Store) -> Result<Arc<Vectors>, StoreError> {
+        if let Some(loaded) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|loaded| loaded.at.elapsed() < VECTORS_FRESH)
+        {
+            return Ok(loaded.clone());
+        }
+        let stored = store.passage_vectors(&PassageScope::default()).await?;
+        // One model's vectors: those of another length (a model changed) are left out.
+        let dims = stored.first().map(|(_, vector)| vector.len()).unwrap_or(0);
+        let mut ids = Vec::with_capacity(stored.len());
+        let mut values = Vec::with_capacity(stored.len() * dims);
+        for (id, vector) in stored {
+            if vector.len() != dims {
+                continue;
+            }
+            let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+            if norm == 0.0 {
+                continue;
+            }
+            ids.push(id);
+            values.extend(vector.iter().map(|v| v / norm));
+        }
+        let loaded = Arc::new(Vectors {
+            at: std::time::Instant::now(),
+            ids,
+            dims,
+            values,
+        });
+        *self.loaded.lock().unwrap_or_else(|e| e.into_inner()) = Some(loaded.clone());
+        Ok(loaded)
+    }
+}
+
+impl Vectors {
+    /// The `limit` passages most like `asked`, best first.
+    fn nearest(&self, asked: &[f32], limit: usize) -> Vec<i64> {
+        if asked.len() != self.dims || self.dims == 0 {
+            return Vec::new();
+        }
+        let mut scored: Vec<(f32, i64)> = self
+            .values
+            .chunks_exact(self.dims)
+            .zip(&self.ids)
+            .map(|(vector, id)| (vector.iter().zip(asked).map(|(a, b)| a * b).sum(), *id))
+            .collect();
+        top(&mut scored, limit)
+    }
+}
+
+/// The best `limit` of scored ids, best first (ties: the lower id).
+fn top(scored: &mut Vec<(f32, i64)>, limit: usize) -> Vec<i64> {
+    let limit = limit.min(scored.len());
+    if limit == 0 {
+        return Vec::new();
+    }
+    let by_score = |a: &(f32, i64), b: &(f32, i64)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    scored.select_nth_unstable_by(limit - 1, by_score);
+    scored.truncate(limit);
+    scored.sort_by(by_score);
+    scored.iter().map(|(_, id)| *id).collect()
+}
+
+/// Where retrieval finds things: the store, the embeddings server (if any) and the vectors
+/// kept in memory.
+#[derive(Clone, Copy)]
+pub struct Retrieval<'a> {
+    pub store: &'a Store,
+    pub embedder: Option<&'a Embedder>,
+    pub vectors: &'a VectorCache,
+}
+
 /// The passages for a question, best first, within the budget.
 pub async fn retrieve(
-    store: &Store,
-    embedder: Option<&Embedder>,
+    retrieval: Retrieval<'_>,
     question: &Question,
     budget_tokens: usize,
 ) -> Result<Vec<Passage>, AskError> {
-    let ranked = rank(store, embedder, question).await?;
+    let store = retrieval.store;
+    let ranked = rank(retrieval, question).await?;
     let candidates = store.passages(&ranked).await?;
     Ok(within_budget(candidates, budget_tokens))
 }
 
 /// Passage ids, best first: the full-text ranking, fused with the ranking by meaning when
 /// there are embeddings.
-pub async fn rank(
-    store: &Store,
-    embedder: Option<&Embedder>,
-    question: &Question,
-) -> Result<Vec<i64>, AskError> {
+pub async fn rank(retrieval: Retrieval<'_>, question: &Question) -> Result<Vec<i64>, AskError> {
+    let Retrieval { store, embedder, vectors } = retrieval;
     let words = question_words(&question.text);
     let by_words = store
         .search_passages(&words, &question.scope, CANDIDATES)
@@ -115,7 +214,7 @@ pub async fn rank(
     let Some(embedder) = embedder else {
         return Ok(by_words);
     };
-    let by_meaning = match by_meaning(store, embedder, question).await {
+    let by_meaning = match by_meaning(store, embedder, vectors, question).await {
         Ok(ranked) => ranked,
         // Ranking by words still answers; the operator sees why meaning did not help.
         Err(AskError::Provider(error)) => {
@@ -132,10 +231,21 @@ pub async fn rank(
 async fn by_meaning(
     store: &Store,
     embedder: &Embedder,
+    cache: &VectorCache,
     question: &Question,
 ) -> Result<Vec<i64>, AskError> {
-    let vectors = store.passage_vectors(&question.scope).await?;
-    if vectors.is_empty() {
+    let whole_archive = question.scope.jobs.is_empty()
+        && question.scope.from_ms.is_none()
+        && question.scope.to_ms.is_none();
+    // The whole archive from memory; a part of it (small, as a rule) from the database.
+    let (cached, scoped) = if whole_archive {
+        (Some(cache.get(store).await?), Vec::new())
+    } else {
+        (None, store.passage_vectors(&question.scope).await?)
+    };
+    if cached.as_ref().is_some_and(|cached| cached.ids.is_empty())
+        || (cached.is_none() && scoped.is_empty())
+    {
         return Ok(Vec::new());
     }
     let asked = embedder
@@ -145,7 +255,17 @@ async fn by_meaning(
     let Some(asked) = asked.first() else {
         return Ok(Vec::new());
     };
-    Ok(nearest(asked, &vectors, CANDIDATES))
+    Ok(match cached {
+        Some(cached) => {
+            let norm = asked.iter().map(|v| v * v).sum::<f32>().sqrt();
+            if norm == 0.0 {
+                return Ok(Vec::new());
+            }
+            let asked: Vec<f32> = asked.iter().map(|v| v / norm).collect();
+            cached.nearest(&asked, CANDIDATES)
+        }
+        None => nearest(asked, &scoped, CANDIDATES),
+    })
 }
 
 /// The `limit` ids whose vectors are most like `asked`, best first.
@@ -154,15 +274,7 @@ pub fn nearest(asked: &[f32], vectors: &[(i64, Vec<f32>)], limit: usize) -> Vec<
         .iter()
         .map(|(id, vector)| (cosine(asked, vector), *id))
         .collect();
-    let limit = limit.min(scored.len());
-    if limit == 0 {
-        return Vec::new();
-    }
-    let by_score = |a: &(f32, i64), b: &(f32, i64)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-    scored.select_nth_unstable_by(limit - 1, by_score);
-    scored.truncate(limit);
-    scored.sort_by(by_score);
-    scored.into_iter().map(|(_, id)| id).collect()
+    top(&mut scored, limit)
 }
 
 /// Reciprocal rank fusion: each ranking gives a passage 1 / (60 + its rank); the sum orders
@@ -351,6 +463,7 @@ pub struct Asker<'a> {
     pub store: &'a Store,
     pub config: &'a Config,
     pub client: reqwest::Client,
+    pub vectors: &'a VectorCache,
 }
 
 impl Asker<'_> {
@@ -362,9 +475,13 @@ impl Asker<'_> {
         progress: Option<&watch::Sender<String>>,
     ) -> Result<Answer, AskError> {
         let embedder = Embedder::from_config(self.config, self.client.clone());
+        let retrieval = Retrieval {
+            store: self.store,
+            embedder: embedder.as_ref(),
+            vectors: self.vectors,
+        };
         let passages = retrieve(
-            self.store,
-            embedder.as_ref(),
+            retrieval,
             question,
             self.config.ask_max_input_tokens,
         )

@@ -128,6 +128,7 @@ fn asker(state: &AppState) -> Asker<'_> {
         store: &state.store,
         config: &state.config,
         client: state.clients.trusted.clone(),
+        vectors: &state.ask_vectors,
     }
 }
 

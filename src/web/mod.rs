@@ -67,6 +67,8 @@ pub struct AppState {
     pub lists: Arc<cache::AnswerCache<pages::view::JobList>>,
     /// `/api/health`'s database check, reused for a second.
     pub database_check: Arc<api::DatabaseCheck>,
+    /// Ask's vectors of the whole archive, kept in memory (see [`crate::ask::VectorCache`]).
+    pub ask_vectors: Arc<crate::ask::VectorCache>,
 }
 
 impl AppState {
@@ -88,6 +90,7 @@ impl AppState {
             answers: Arc::default(),
             lists: Arc::default(),
             database_check: Arc::default(),
+            ask_vectors: Arc::default(),
         }
     }
 }
