@@ -159,9 +159,9 @@ fn embedding(text: &str) -> Vec<f32> {
         match MEANINGS.get(&token) {
             Some(m) => vector[m % MEANING_AXES] += 3.0,
             None => {
-                let hash = token
-                    .bytes()
-                    .fold(1469598103934665603u64, |h, b| (h ^ b as u64).wrapping_mul(1099511628211));
+                let hash = token.bytes().fold(1469598103934665603u64, |h, b| {
+                    (h ^ b as u64).wrapping_mul(1099511628211)
+                });
                 vector[MEANING_AXES + (hash as usize) % (DIMS - MEANING_AXES)] += 1.0;
             }
         }
@@ -187,7 +187,11 @@ async fn fake_embeddings(Json(body): Json<Value>) -> Json<Value> {
 }
 
 /// A meeting's transcript (`[Speaker X]: …` turns) and its utterances, with the planted facts.
-fn meeting(random: &mut Random, vocabulary: &[String], planted: &[&Fact]) -> (String, Value, usize) {
+fn meeting(
+    random: &mut Random,
+    vocabulary: &[String],
+    planted: &[&Fact],
+) -> (String, Value, usize) {
     let mut blocks = Vec::new();
     let mut utterances = Vec::new();
     let mut words = 0;
@@ -207,7 +211,9 @@ fn meeting(random: &mut Random, vocabulary: &[String], planted: &[&Fact]) -> (St
         };
         words += text.split_whitespace().count();
         blocks.push(format!("[Speaker {speaker}]: {text}"));
-        utterances.push(json!({"speaker": speaker, "text": text, "start": start_ms, "end": start_ms + 1000}));
+        utterances.push(
+            json!({"speaker": speaker, "text": text, "start": start_ms, "end": start_ms + 1000}),
+        );
         start_ms += 400 * text.split_whitespace().count() as u64;
         turn += 1;
     }
@@ -232,7 +238,12 @@ struct Quality {
     p95: Duration,
 }
 
-async fn measure(retrieval: Retrieval<'_>, facts: &[Fact], ids: &[String], texts: &[String]) -> Quality {
+async fn measure(
+    retrieval: Retrieval<'_>,
+    facts: &[Fact],
+    ids: &[String],
+    texts: &[String],
+) -> Quality {
     let mut times = Vec::new();
     let (mut found_kw, mut found_all, mut rr_kw, mut rr_all) = (0.0, 0.0, 0.0, 0.0);
     for (fact, text) in facts.iter().zip(texts) {
@@ -241,7 +252,9 @@ async fn measure(retrieval: Retrieval<'_>, facts: &[Fact], ids: &[String], texts
             scope: PassageScope::default(),
         };
         let started = Instant::now();
-        let passages = retrieve(retrieval, &question, 6000).await.expect("retrieval");
+        let passages = retrieve(retrieval, &question, 6000)
+            .await
+            .expect("retrieval");
         times.push(started.elapsed());
         let rank = passages
             .iter()
@@ -310,11 +323,18 @@ async fn run() {
         let mentions: Vec<Fact> = facts
             .iter()
             .enumerate()
-            .filter(|(i, fact)| fact.keyword && (1..=3).any(|k| (fact.meeting + k * 101) % meetings == n && *i < KEYWORD_FACTS))
+            .filter(|(i, fact)| {
+                fact.keyword
+                    && (1..=3)
+                        .any(|k| (fact.meeting + k * 101) % meetings == n && *i < KEYWORD_FACTS)
+            })
             .map(|(i, _)| Fact {
                 meeting: n,
                 turn: 45 + i % 5,
-                text: format!("We should talk about {} again later, not today.", word(i, "proj")),
+                text: format!(
+                    "We should talk about {} again later, not today.",
+                    word(i, "proj")
+                ),
                 question: String::new(),
                 keyword: true,
             })
@@ -341,7 +361,10 @@ async fn run() {
             .await
             .expect("the transcript is written");
         artifacts
-            .write_text(&artifacts.utterances_relative(&job.id), utterances.to_string())
+            .write_text(
+                &artifacts.utterances_relative(&job.id),
+                utterances.to_string(),
+            )
             .await
             .expect("the utterances are written");
         store
@@ -381,7 +404,10 @@ async fn run() {
         embedder: None,
         vectors: &vectors,
     };
-    print("full text (BM25)", &measure(words_only, &facts, &ids, &texts).await);
+    print(
+        "full text (BM25)",
+        &measure(words_only, &facts, &ids, &texts).await,
+    );
 
     // Embeddings: the fake server on loopback, or a real one.
     let (url, model) = match (
@@ -438,5 +464,8 @@ async fn run() {
         "vectors loaded into memory in {:.1} ms",
         started.elapsed().as_secs_f64() * 1000.0
     );
-    print("fused (BM25 + vectors)", &measure(fused, &facts, &ids, &texts).await);
+    print(
+        "fused (BM25 + vectors)",
+        &measure(fused, &facts, &ids, &texts).await,
+    );
 }

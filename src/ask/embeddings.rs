@@ -55,17 +55,18 @@ impl Embedder {
         if let Some(key) = &self.key {
             request = request.bearer_auth(key);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|error| ProviderError::from_reqwest("the embeddings request failed", &error))?;
+        let response = request.send().await.map_err(|error| {
+            ProviderError::from_reqwest("the embeddings request failed", &error)
+        })?;
         if !response.status().is_success() {
             return Err(
                 ProviderError::from_response("the embeddings request failed", response).await,
             );
         }
         let answer: Value = response.json().await.map_err(|_| {
-            ProviderError::transient("the embeddings server answered with something other than JSON")
+            ProviderError::transient(
+                "the embeddings server answered with something other than JSON",
+            )
         })?;
         vectors_of(&answer, texts.len())
     }
@@ -105,7 +106,10 @@ fn vectors_of(answer: &Value, count: usize) -> Result<Vec<Vec<f32>>, ProviderErr
         .into_iter()
         .collect::<Option<_>>()
         .ok_or_else(|| bad("is missing vectors for some texts"))?;
-    if vectors.windows(2).any(|pair| pair[0].len() != pair[1].len()) {
+    if vectors
+        .windows(2)
+        .any(|pair| pair[0].len() != pair[1].len())
+    {
         return Err(bad("has vectors of different lengths"));
     }
     Ok(vectors)

@@ -105,7 +105,9 @@ pub async fn index_job(store: &Store, id: &JobId) -> Result<usize, StoreError> {
     let job = store.job(id).await?;
     let passages = if job.status == Status::Completed {
         let (text, utterances) = read_transcript(store, &job).await.map_err(|error| {
-            StoreError::Unavailable(format!("could not read the transcript of job {id}: {error}"))
+            StoreError::Unavailable(format!(
+                "could not read the transcript of job {id}: {error}"
+            ))
         })?;
         text.map(|text| passages_of(&text, utterances.as_deref()))
             .unwrap_or_default()
@@ -259,7 +261,8 @@ mod tests {
             start: Some(start),
             end: None,
         };
-        let transcript = "[Speaker A]: Hello there. More.\n\n[Speaker B]: The freeze is on.\n\nNo label here";
+        let transcript =
+            "[Speaker A]: Hello there. More.\n\n[Speaker B]: The freeze is on.\n\nNo label here";
         let utterances = [
             said("A", "Hello there.", 1000),
             said("A", "More.", 2000),

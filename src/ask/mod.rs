@@ -206,7 +206,11 @@ pub async fn retrieve(
 /// Passage ids, best first: the full-text ranking, fused with the ranking by meaning when
 /// there are embeddings.
 pub async fn rank(retrieval: Retrieval<'_>, question: &Question) -> Result<Vec<i64>, AskError> {
-    let Retrieval { store, embedder, vectors } = retrieval;
+    let Retrieval {
+        store,
+        embedder,
+        vectors,
+    } = retrieval;
     let words = question_words(&question.text);
     let by_words = store
         .search_passages(&words, &question.scope, CANDIDATES)
@@ -480,17 +484,11 @@ impl Asker<'_> {
             embedder: embedder.as_ref(),
             vectors: self.vectors,
         };
-        let passages = retrieve(
-            retrieval,
-            question,
-            self.config.ask_max_input_tokens,
-        )
-        .await?;
+        let passages = retrieve(retrieval, question, self.config.ask_max_input_tokens).await?;
         let (text, citations) = if passages.is_empty() {
             (NOTHING_FOUND.to_string(), Vec::new())
         } else {
-            let llm =
-                Llm::from_config(self.config, self.client.clone()).ok_or(AskError::NoLlm)?;
+            let llm = Llm::from_config(self.config, self.client.clone()).ok_or(AskError::NoLlm)?;
             let prompt = render_prompt(&template(self.config).await, &question.text, &passages);
             let said = llm
                 .complete(&prompt, progress)
@@ -499,9 +497,7 @@ impl Asker<'_> {
                     AskError::Provider(self.config.redact(error.message()))
                 })?;
             if said.trim().is_empty() {
-                return Err(AskError::Provider(
-                    "the LLM's answer was empty".to_string(),
-                ));
+                return Err(AskError::Provider("the LLM's answer was empty".to_string()));
             }
             let (citations, cleaned) = citations(&said, &passages);
             (cleaned.trim().to_string(), citations)
@@ -589,7 +585,11 @@ mod tests {
 
     #[test]
     fn nearest_orders_by_similarity() {
-        let vectors = vec![(1, vec![0.0, 1.0]), (2, vec![1.0, 0.1]), (3, vec![1.0, 0.0])];
+        let vectors = vec![
+            (1, vec![0.0, 1.0]),
+            (2, vec![1.0, 0.1]),
+            (3, vec![1.0, 0.0]),
+        ];
         assert_eq!(nearest(&[1.0, 0.0], &vectors, 2), [3, 2]);
         assert!(nearest(&[1.0, 0.0], &[], 2).is_empty());
     }
@@ -601,7 +601,9 @@ mod tests {
             "Who?",
             &[passage(1, "We freeze vendors.")],
         );
-        assert!(prompt.starts_with("Q: Who?\n[1] Meeting: Weekly (2025-03-04) — Ana at 1:01\nWe freeze vendors."));
+        assert!(prompt.starts_with(
+            "Q: Who?\n[1] Meeting: Weekly (2025-03-04) — Ana at 1:01\nWe freeze vendors."
+        ));
         let bare = render_prompt("Answer.", "Who?", &[passage(1, "x")]);
         assert!(bare.contains("Question: Who?") && bare.contains("[1] Meeting"));
     }

@@ -514,7 +514,11 @@ impl Store {
     }
 
     /// The latest questions about `job` (or, with None, about the whole archive), newest first.
-    pub async fn recent_asks(&self, job: Option<&JobId>, limit: usize) -> StoreResult<Vec<AskRecord>> {
+    pub async fn recent_asks(
+        &self,
+        job: Option<&JobId>,
+        limit: usize,
+    ) -> StoreResult<Vec<AskRecord>> {
         self.backend.recent_asks(job, limit).await
     }
 

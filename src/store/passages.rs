@@ -94,7 +94,10 @@ pub fn question_words(question: &str) -> Vec<String> {
 
 /// A vector as stored: little-endian f32s.
 pub fn vector_bytes(vector: &[f32]) -> Vec<u8> {
-    vector.iter().flat_map(|value| value.to_le_bytes()).collect()
+    vector
+        .iter()
+        .flat_map(|value| value.to_le_bytes())
+        .collect()
 }
 
 /// A stored vector; None for bytes that are not whole f32s.

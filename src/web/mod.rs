@@ -2,8 +2,8 @@
 
 mod actions;
 mod api;
-pub mod ask;
 pub mod archive;
+pub mod ask;
 pub mod assets;
 pub mod auth;
 mod cache;

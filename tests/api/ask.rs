@@ -139,11 +139,7 @@ async fn nothing_relevant_is_said_without_asking_the_model() {
         "2025-01-01",
     )
     .await;
-    let (status, answer) = ask(
-        &app,
-        json!({ "question": "Who won the chess tournament?" }),
-    )
-    .await;
+    let (status, answer) = ask(&app, json!({ "question": "Who won the chess tournament?" })).await;
     assert_eq!(status, 200);
     assert!(
         answer["answer"].as_str().unwrap().starts_with(NOTHING),
@@ -247,7 +243,11 @@ async fn a_deleted_meeting_is_never_cited_again() {
         answer["answer"].as_str().unwrap().starts_with(NOTHING),
         "{answer}"
     );
-    assert_eq!(app.fakes.llm.calls.get("ask"), calls, "the model was not asked");
+    assert_eq!(
+        app.fakes.llm.calls.get("ask"),
+        calls,
+        "the model was not asked"
+    );
 }
 
 #[tokio::test]
@@ -315,7 +315,10 @@ async fn a_question_about_one_meeting_reads_only_that_meeting() {
     )
     .await;
     let prompt = ask_prompts(&app).pop().unwrap();
-    assert!(prompt.contains("on track") && !prompt.contains("slips"), "{prompt}");
+    assert!(
+        prompt.contains("on track") && !prompt.contains("slips"),
+        "{prompt}"
+    );
     assert_eq!(dated["citations"][0]["job"], second.as_str());
 }
 
@@ -327,16 +330,16 @@ async fn embeddings_find_what_shares_no_word_with_the_question() {
     .await;
     let id = meeting(
         &app,
-        vtt("Morning.", "We halt every contractor until April.", "Right."),
+        vtt(
+            "Morning.",
+            "We halt every contractor until April.",
+            "Right.",
+        ),
         "2025-06-01",
     )
     .await;
     // No word of the question is in the meeting: only the meaning matches.
-    let answer = ask_until_cited(
-        &app,
-        json!({ "question": "Which suppliers are frozen?" }),
-    )
-    .await;
+    let answer = ask_until_cited(&app, json!({ "question": "Which suppliers are frozen?" })).await;
     assert_eq!(answer["citations"][0]["job"], id.as_str());
     assert_eq!(
         answer["citations"][0]["text"],
@@ -350,7 +353,11 @@ async fn without_embeddings_a_question_without_shared_words_finds_nothing() {
     let app = TestApp::spawn().await;
     meeting(
         &app,
-        vtt("Morning.", "We halt every contractor until April.", "Right."),
+        vtt(
+            "Morning.",
+            "We halt every contractor until April.",
+            "Right.",
+        ),
         "2025-06-01",
     )
     .await;
@@ -383,7 +390,12 @@ async fn provider_failures_and_garbage_streams_are_clear_errors() {
     assert!(message.contains("stream ended before"), "{message}");
     let (_, kind, event) = streamed(&app, body.clone()).await;
     assert_eq!(kind, "error");
-    assert!(event["error"].as_str().unwrap().contains("stream ended before"));
+    assert!(
+        event["error"]
+            .as_str()
+            .unwrap()
+            .contains("stream ended before")
+    );
 
     app.fakes.llm.set(LlmBehaviour {
         fail_with_400: 1,
@@ -392,7 +404,10 @@ async fn provider_failures_and_garbage_streams_are_clear_errors() {
     let (status, error) = ask(&app, body).await;
     assert_eq!(status, 503);
     assert!(
-        error["error"].as_str().unwrap().contains("maximum context length"),
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("maximum context length"),
         "{error}"
     );
 }
@@ -403,9 +418,21 @@ async fn bad_questions_are_refused_with_words() {
     for (body, status, word) in [
         (json!({ "question": "   " }), 400, "empty"),
         (json!({ "question": "x".repeat(2001) }), 400, "2000"),
-        (json!({ "question": "x", "jobs": ["../etc"] }), 400, "bad id"),
-        (json!({ "question": "x", "jobs": ["nosuchjob"] }), 404, "not found"),
-        (json!({ "question": "x", "from": "yesterday" }), 400, "\"from\""),
+        (
+            json!({ "question": "x", "jobs": ["../etc"] }),
+            400,
+            "bad id",
+        ),
+        (
+            json!({ "question": "x", "jobs": ["nosuchjob"] }),
+            404,
+            "not found",
+        ),
+        (
+            json!({ "question": "x", "from": "yesterday" }),
+            400,
+            "\"from\"",
+        ),
         (json!({ "jobs": [] }), 400, "question"),
     ] {
         let (got, error) = ask(&app, body.clone()).await;
@@ -463,7 +490,10 @@ async fn the_pages_ask_without_javascript_and_keep_the_questions() {
 
     let mut browser = Browser::new(&app);
     let home = browser.page("/").await;
-    assert!(home.contains("action=\"/ask\""), "the home page has the ask box");
+    assert!(
+        home.contains("action=\"/ask\""),
+        "the home page has the ask box"
+    );
     let job_page = browser.page(&format!("/jobs/{id}")).await;
     assert!(job_page.contains("Ask about this meeting"));
     let token = TOKEN.captures(&job_page).unwrap()[1].to_string();
@@ -484,7 +514,10 @@ async fn the_pages_ask_without_javascript_and_keep_the_questions() {
     let html = response.text().await.unwrap();
     assert!(html.contains("When is the report due?"), "{html}");
     let link = format!("href=\"/jobs/{id}#t=4.500\"");
-    assert!(html.contains(&link), "a citation links to the moment: {html}");
+    assert!(
+        html.contains(&link),
+        "a citation links to the moment: {html}"
+    );
     assert!(html.contains(&format!("/jobs/{id}/audio#t=4.500")));
     assert!(!html.contains("[99]"));
 
@@ -492,7 +525,10 @@ async fn the_pages_ask_without_javascript_and_keep_the_questions() {
     let response = browser
         .post(
             "/ask",
-            &[("csrf_token", &token), ("question", "Who promised the report?")],
+            &[
+                ("csrf_token", &token),
+                ("question", "Who promised the report?"),
+            ],
             &[("hx-request", "true")],
         )
         .await;
@@ -504,21 +540,119 @@ async fn the_pages_ask_without_javascript_and_keep_the_questions() {
     // Kept: the meeting's questions, and the archive's, each can be forgotten.
     let kept = browser.page(&format!("/ask?job={id}")).await;
     assert!(kept.contains("When is the report due?"));
-    assert!(!kept.contains("Who promised the report?"), "that one was about every meeting");
+    assert!(
+        !kept.contains("Who promised the report?"),
+        "that one was about every meeting"
+    );
     let archive = browser.page("/ask").await;
     assert!(archive.contains("Who promised the report?"));
     let forget = regex::Regex::new(r#"action="/ask/([0-9a-f-]+)/delete""#).unwrap();
     let kept_id = forget.captures(&archive).unwrap()[1].to_string();
     let response = browser
-        .post(&format!("/ask/{kept_id}/delete"), &[("csrf_token", &token)], &[])
+        .post(
+            &format!("/ask/{kept_id}/delete"),
+            &[("csrf_token", &token)],
+            &[],
+        )
         .await;
     assert!(response.status().is_success() || response.status().is_redirection());
     let archive = browser.page("/ask").await;
     assert!(!archive.contains("Who promised the report?"));
 
     // A form without its token is refused, as every form is.
-    let response = browser
-        .post("/ask", &[("question", "x")], &[])
-        .await;
+    let response = browser.post("/ask", &[("question", "x")], &[]).await;
     assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn in_a_browser_the_answer_streams_in_and_a_citation_plays_the_recording_from_its_second() {
+    let Some((_driver, browser, _profile)) = crate::browser::open_browser().await else {
+        return;
+    };
+    let fakes = crate::helpers::Fakes::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    for folder in ["files", "transcripts"] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+    }
+    std::fs::write(dir.join("files/standup.wav"), crate::browser::tone_wav()).unwrap();
+    std::fs::write(
+        dir.join("transcripts/standup.txt"),
+        "[Speaker A]: Morning all.\n\n[Speaker B]: The walrus budget is approved.",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("transcripts/standup.json"),
+        json!({ "utterances": [
+            { "speaker": "A", "text": "Morning all.", "start": 0, "end": 1000 },
+            { "speaker": "B", "text": "The walrus budget is approved.", "start": 1250, "end": 1900 }
+        ] })
+        .to_string(),
+    )
+    .unwrap();
+    let jobs = json!([{
+        "id": "standup",
+        "url": "https://example.com/standup.wav",
+        "status": "completed",
+        "title": "Daily standup",
+        "summary": "# Standup\n\nAll good.",
+        "file_path": "files/standup.wav",
+        "transcript_path": "transcripts/standup.txt",
+        "created_at": 1758830000000_i64,
+        "updated_at": 1758830000000_i64,
+        "logs": [],
+        "checkpoint": { "step": "summarize" }
+    }]);
+    std::fs::write(dir.join("jobs.json"), jobs.to_string()).unwrap();
+    let app = TestApp::start(crate::helpers::test_config(dir, &fakes), fakes).await;
+    // The imported meeting is indexed by the start-up backfill.
+    ask_until_cited(&app, json!({ "question": "walrus" })).await;
+
+    browser.goto(&app.url("/")).await;
+    let question = browser.find("#ask-question").await;
+    browser
+        .send_keys(&question, "Is the walrus budget approved?")
+        .await;
+    browser
+        .click(&browser.find(".welcome .ask-form button").await)
+        .await;
+    let href = browser
+        .wait_for("the answer with its citation", || async {
+            let href = browser
+                .execute(
+                    "const a = document.querySelector('#ask-result a.ask-cite'); \
+                     return a ? a.getAttribute('href') : null;",
+                    vec![],
+                )
+                .await;
+            href.as_str().map(str::to_string)
+        })
+        .await;
+    assert_eq!(href, "/jobs/standup#t=1.250");
+    let text = browser.text_of("#ask-result .ask-text").await.unwrap();
+    assert!(
+        text.contains("The walrus budget is approved. [1]"),
+        "{text}"
+    );
+    assert!(!text.contains("[99]"), "{text}");
+
+    browser
+        .click(&browser.find("#ask-result a.ask-cite").await)
+        .await;
+    let at = browser
+        .wait_for("the recording at the cited second", || async {
+            let time = browser
+                .execute(
+                    "const a = document.querySelector('audio.player'); \
+                     return a && a.readyState >= 1 && location.pathname === '/jobs/standup' \
+                       ? a.currentTime : null;",
+                    vec![],
+                )
+                .await;
+            time.as_f64().filter(|time| *time > 0.0)
+        })
+        .await;
+    // Where the citation said (it may have played on a little since).
+    assert!((1.25..1.9).contains(&at), "currentTime {at}");
+    browser.quit().await;
 }

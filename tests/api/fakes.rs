@@ -671,9 +671,33 @@ async fn responses(
 /// Words of one meaning: the fake embeddings put each group on one axis, so a question and a
 /// passage that share no word but mean the same are close, as with a real model.
 const CONCEPTS: &[&[&str]] = &[
-    &["freeze", "frozen", "halt", "halted", "pause", "stop", "suspend", "moratorium"],
-    &["vendor", "vendors", "supplier", "suppliers", "contractor", "contractors"],
-    &["price", "pricing", "cost", "costs", "expensive", "fee", "fees"],
+    &[
+        "freeze",
+        "frozen",
+        "halt",
+        "halted",
+        "pause",
+        "stop",
+        "suspend",
+        "moratorium",
+    ],
+    &[
+        "vendor",
+        "vendors",
+        "supplier",
+        "suppliers",
+        "contractor",
+        "contractors",
+    ],
+    &[
+        "price",
+        "pricing",
+        "cost",
+        "costs",
+        "expensive",
+        "fee",
+        "fees",
+    ],
     &["report", "writeup", "document", "memo"],
     &["promise", "promised", "commit", "committed", "pledged"],
     &["holiday", "vacation", "leave", "break"],
@@ -688,11 +712,16 @@ pub fn fake_embedding(text: &str) -> Vec<f32> {
         .filter(|word| word.len() > 2)
     {
         let word = word.to_lowercase();
-        let axis = match CONCEPTS.iter().position(|group| group.contains(&word.as_str())) {
+        let axis = match CONCEPTS
+            .iter()
+            .position(|group| group.contains(&word.as_str()))
+        {
             Some(concept) => concept,
             None => {
                 CONCEPTS.len()
-                    + word.bytes().fold(7usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+                    + word
+                        .bytes()
+                        .fold(7usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
                         % (EMBEDDING_DIMS - CONCEPTS.len())
             }
         };

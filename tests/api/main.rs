@@ -2,8 +2,8 @@
 //! fakes of every external service. One binary, many modules (linking is slow).
 
 mod api_errors;
-mod ask;
 mod archive;
+mod ask;
 mod backup;
 mod browser;
 mod browser_live;

@@ -21,7 +21,11 @@ fn bad_id(index: usize, id: &str) -> rusqlite::Error {
 }
 
 /// Replaces the job's passages and marks it indexed, in one transaction.
-pub fn replace(connection: &mut Connection, id: &JobId, passages: &[NewPassage]) -> StoreResult<()> {
+pub fn replace(
+    connection: &mut Connection,
+    id: &JobId,
+    passages: &[NewPassage],
+) -> StoreResult<()> {
     let transaction = begin(connection)?;
     let job = get_job(&transaction, id)?;
     transaction.execute(
@@ -168,7 +172,13 @@ pub fn vectors(connection: &Connection, scope: &PassageScope) -> StoreResult<Vec
     let mut found = Vec::new();
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
-        if let Some(vector) = row.get_ref(1)?.as_blob_or_null().ok().flatten().and_then(vector_from_bytes) {
+        if let Some(vector) = row
+            .get_ref(1)?
+            .as_blob_or_null()
+            .ok()
+            .flatten()
+            .and_then(vector_from_bytes)
+        {
             found.push((id, vector));
         }
     }
