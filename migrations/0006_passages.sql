@@ -64,3 +64,11 @@ CREATE TRIGGER jobs_passages_delete AFTER DELETE ON jobs BEGIN
     DELETE FROM passage_jobs WHERE job_id = old.id;
     DELETE FROM asks WHERE job_id = old.id;
 END;
+
+-- A transcript removed (a full retry) takes its passages with it: they are built again when
+-- the job completes again.
+CREATE TRIGGER passages_transcript_cleared AFTER UPDATE OF transcript_path ON jobs
+    WHEN new.transcript_path IS NULL BEGIN
+    DELETE FROM passages WHERE job_id = new.id;
+    DELETE FROM passage_jobs WHERE job_id = new.id;
+END;

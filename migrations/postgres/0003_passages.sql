@@ -31,3 +31,18 @@ CREATE TABLE asks (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX asks_recent ON asks (created_at DESC);
+
+-- A transcript removed (a full retry) takes its passages with it: they are built again when
+-- the job completes again.
+CREATE FUNCTION focusflow_passages_transcript_cleared() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM passages WHERE job_id = NEW.id;
+    DELETE FROM passage_jobs WHERE job_id = NEW.id;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER passages_transcript_cleared AFTER UPDATE OF transcript_path ON jobs
+    FOR EACH ROW WHEN (NEW.transcript_path IS NULL AND OLD.transcript_path IS NOT NULL)
+    EXECUTE FUNCTION focusflow_passages_transcript_cleared();

@@ -656,3 +656,34 @@ async fn in_a_browser_the_answer_streams_in_and_a_citation_plays_the_recording_f
     assert!((1.25..1.9).contains(&at), "currentTime {at}");
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn a_full_retry_forgets_the_old_transcripts_passages() {
+    let app = TestApp::spawn().await;
+    let job = app.create_job(&app.fakes.audio.url("meeting.mp3")).await;
+    let id = job["id"].as_str().unwrap().to_string();
+    app.wait_for_status(&id, "completed").await;
+    let body = json!({ "question": "Who will ship the beta?" });
+    ask_until_cited(&app, body.clone()).await;
+
+    // Started over, the job fails at its summary this time: its transcript is new, never
+    // indexed, and the old one's passages are gone.
+    app.fakes.llm.set(LlmBehaviour {
+        fail_with_400: 100,
+        ..Default::default()
+    });
+    let response = app
+        .client
+        .post(app.url(&format!("/api/jobs/{id}/retry?full=true")))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    app.wait_for_status(&id, "error").await;
+    let (status, answer) = ask(&app, body).await;
+    assert_eq!(status, 200);
+    assert!(
+        answer["answer"].as_str().unwrap().starts_with(NOTHING),
+        "{answer}"
+    );
+}
