@@ -4,6 +4,7 @@
 //! listener; [`Application::run_until_stopped`] serves until the shutdown token is cancelled.
 //! Tests drive the same entry point on port 0.
 
+pub mod ask;
 pub mod config;
 pub mod error;
 pub mod export;
@@ -177,6 +178,17 @@ impl Application {
         if state.store.events_name() != "in-process" {
             state.queue.follow(&state.store, shutdown.clone());
         }
+        // Ask's passages: built for jobs that have none in the background (start-up does not
+        // wait for it), then for each job as it completes.
+        let indexer = ask::index::Indexer {
+            store: worker.store.clone(),
+            embedder: ask::embeddings::Embedder::from_config(
+                &worker.config,
+                worker.clients.trusted.clone(),
+            ),
+            vectors: state.ask_vectors.clone(),
+        }
+        .spawn(shutdown.clone());
         let workers = worker.spawn(shutdown.clone());
         // Anything already waiting (re-queued or imported) starts now.
         state.queue.wake();
@@ -204,6 +216,7 @@ impl Application {
                 let _ = worker.await;
             }
             let _ = dispatcher.await;
+            let _ = indexer.await;
             let _ = serve.await;
         };
         tokio::select! {

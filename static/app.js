@@ -522,4 +522,141 @@
       if (edit) edit.focus();
     }
   });
+
+  // ------------------------------------------------------------------ ask
+  // A link to a moment (`/jobs/<id>#t=<seconds>`, a citation of an answer) plays the
+  // recording from there once the page has it.
+  function seekToHash() {
+    var found = /^#t=(\d+(?:\.\d+)?)$/.exec(window.location.hash);
+    var player = document.querySelector("audio.player");
+    if (!found || !player) return;
+    var seconds = Number(found[1]);
+    function seek() {
+      player.currentTime = seconds;
+      var playing = player.play();
+      if (playing && playing.catch) playing.catch(function () { /* the person presses play */ });
+    }
+    if (player.readyState >= 1) seek();
+    else player.addEventListener("loadedmetadata", seek, { once: true });
+  }
+  window.addEventListener("hashchange", seekToHash);
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", seekToHash);
+  else seekToHash();
+
+  // The answer streams in: the form's question goes to POST /api/ask as server-sent events
+  // (taken before htmx sees the submit); without fetch streams, htmx posts the form and shows
+  // the finished answer, and without JavaScript the page does.
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function clock(seconds) {
+    var s = Math.floor(Math.max(0, seconds)), h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;
+    s = s % 60;
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    return h > 0 ? h + ":" + two(m) + ":" + two(s) : m + ":" + two(s);
+  }
+  function answerNode(answer, token) {
+    var article = el("article", "ask-answer");
+    article.id = "ask-" + answer.id;
+    article.appendChild(el("h3", "ask-question", answer.question));
+    article.appendChild(el("p", "ask-text", answer.answer));
+    if (answer.citations.length) {
+      var list = el("ol", "ask-citations");
+      answer.citations.forEach(function (citation) {
+        var item = el("li", "ask-citation");
+        item.value = citation.n;
+        var label = "[" + citation.n + "] " + (citation.title || "Untitled meeting");
+        if (citation.meeting_date) label += " · " + citation.meeting_date.slice(0, 10);
+        if (citation.speaker) label += " · " + citation.speaker;
+        var link = el("a", "ask-cite");
+        link.href = "/jobs/" + encodeURIComponent(citation.job) +
+          (citation.start === null || citation.start === undefined ? "" : "#t=" + citation.start.toFixed(3));
+        if (citation.start !== null && citation.start !== undefined) label += " at " + clock(citation.start);
+        link.textContent = label;
+        item.appendChild(link);
+        item.appendChild(el("blockquote", "ask-quote", citation.text));
+        list.appendChild(item);
+      });
+      article.appendChild(list);
+    }
+    var forget = el("form", "ask-forget");
+    forget.method = "post";
+    forget.action = "/ask/" + encodeURIComponent(answer.id) + "/delete";
+    var hidden = el("input");
+    hidden.type = "hidden"; hidden.name = "csrf_token"; hidden.value = token;
+    forget.appendChild(hidden);
+    var button = el("button", "button button-quiet", "Forget this question");
+    button.type = "submit";
+    forget.appendChild(button);
+    article.appendChild(forget);
+    return article;
+  }
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.classList || !form.classList.contains("ask-form")) return;
+    if (!window.fetch || !window.ReadableStream || !window.TextDecoder) return;
+    var target = document.querySelector(form.getAttribute("hx-target") || "#ask-result");
+    var question = form.querySelector("[name=question]");
+    if (!target || !question || !question.value.trim()) return;
+    event.preventDefault();
+    event.stopPropagation();
+    var job = form.querySelector("[name=job]");
+    var token = form.querySelector("[name=csrf_token]");
+    var body = { question: question.value };
+    if (job && job.value) body.jobs = [job.value];
+    var button = form.querySelector("button");
+    if (button) button.disabled = true;
+    var text = el("p", "ask-text ask-streaming");
+    target.replaceChildren(text);
+    function fail(message) {
+      target.replaceChildren(el("p", "ask-error", message));
+    }
+    fetch("/api/ask", {
+      method: "POST",
+      headers: { "content-type": "application/json", "accept": "text/event-stream" },
+      body: JSON.stringify(body),
+      credentials: "same-origin"
+    }).then(function (response) {
+      if (!response.ok || !response.body) {
+        return response.json().then(function (error) { fail(error.error || "The question could not be answered."); },
+          function () { fail("The question could not be answered (" + response.status + ")."); });
+      }
+      var reader = response.body.getReader();
+      var decoder = new TextDecoder();
+      var buffer = "";
+      function handle(block) {
+        var kind = "message", data = "";
+        block.split("\n").forEach(function (line) {
+          if (line.indexOf("event:") === 0) kind = line.slice(6).trim();
+          else if (line.indexOf("data:") === 0) data += line.slice(5).replace(/^ /, "");
+        });
+        if (!data) return;
+        var value;
+        try { value = JSON.parse(data); } catch (e) { return; }
+        if (kind === "delta") text.textContent += value.text;
+        else if (kind === "answer") target.replaceChildren(answerNode(value, token ? token.value : ""));
+        else if (kind === "error") fail(value.error);
+      }
+      function pump() {
+        return reader.read().then(function (chunk) {
+          if (chunk.done) return;
+          buffer += decoder.decode(chunk.value, { stream: true }).replace(/\r\n/g, "\n");
+          var end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            handle(buffer.slice(0, end));
+            buffer = buffer.slice(end + 2);
+          }
+          return pump();
+        });
+      }
+      return pump();
+    }).catch(function () {
+      fail("The connection broke off before the answer came.");
+    }).then(function () {
+      if (button) button.disabled = false;
+    });
+  }, true);
 })();

@@ -136,6 +136,16 @@ pub struct Config {
     /// parts, then the parts are combined.
     pub summary_max_input_tokens: usize,
 
+    /// `EMBEDDINGS_MODEL`: with it, Ask also ranks passages by meaning (embeddings from an
+    /// OpenAI-compatible `/embeddings`), fused with the full-text ranking.
+    pub embeddings_model: Option<String>,
+    /// API root of the embeddings server; `openai_base_url` when unset.
+    pub embeddings_base_url: Option<String>,
+    /// The passages' budget in an Ask prompt, in tokens (about 4 characters each).
+    pub ask_max_input_tokens: usize,
+    /// `prompts/ask.md` beside `PROMPT_PATH`: the Ask prompt.
+    pub ask_prompt_path: PathBuf,
+
     pub basic_auth: Option<BasicAuth>,
     pub rate_limit_window: Duration,
     /// `0` disables rate limiting.
@@ -313,6 +323,14 @@ impl Config {
         if summary_max_input_tokens < 100 {
             return Err(bad("SUMMARY_MAX_INPUT_TOKENS", "must be at least 100"));
         }
+        let ask_max_input_tokens: usize = vars.parse("ASK_MAX_INPUT_TOKENS", 6000)?;
+        if ask_max_input_tokens < 100 {
+            return Err(bad("ASK_MAX_INPUT_TOKENS", "must be at least 100"));
+        }
+        let ask_prompt_path = prompt_path
+            .parent()
+            .map(|dir| dir.join("ask.md"))
+            .unwrap_or_else(|| PathBuf::from("ask.md"));
         let read_timeout_secs: u64 = vars.parse("PROVIDER_TIMEOUT_SECS", 300)?;
         if read_timeout_secs == 0 {
             return Err(bad("PROVIDER_TIMEOUT_SECS", "must be at least 1"));
@@ -373,6 +391,16 @@ impl Config {
                 .unwrap_or_else(|| "whisper-1".into()),
             transcribe_max_upload_bytes,
             summary_max_input_tokens,
+
+            embeddings_model: vars
+                .string("EMBEDDINGS_MODEL")
+                .filter(|model| !model.is_empty()),
+            embeddings_base_url: vars
+                .string("EMBEDDINGS_BASE_URL")
+                .map(|value| api_root("EMBEDDINGS_BASE_URL", &value))
+                .transpose()?,
+            ask_max_input_tokens,
+            ask_prompt_path,
 
             basic_auth,
             rate_limit_window: Duration::from_millis(rate_limit_window_ms),

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 /// Files in the prompts folder that are not summary templates.
-const NOT_TEMPLATES: &[&str] = &["title_generator"];
+const NOT_TEMPLATES: &[&str] = &["title_generator", "ask"];
 
 /// `[a-z0-9_-]+`, at most 64 characters.
 pub fn is_valid_name(name: &str) -> bool {

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use super::leases::{Claimed, LeaseChange, LeaseOwner};
 use super::legacy::ImportedJob;
 use super::outbox::{Delivery, EventMaker};
+use super::passages::{AskRecord, NewPassage, Passage, PassageScope};
 use super::search::{JobFilter, JobPage};
 use super::{Changes, NewJob, StoreResult};
 use crate::jobs::{Job, JobId, LogLine, Status};
@@ -175,4 +176,42 @@ pub trait Backend: Send + Sync {
         attempts: u32,
         next_at: i64,
     ) -> StoreResult<()>;
+
+    /// Replaces the job's passages (none: it has nothing to index) and marks it indexed, in
+    /// one transaction; speakers are shown with the names the job gives them. NotFound when
+    /// the job is gone.
+    async fn replace_passages(&self, id: &JobId, passages: Vec<NewPassage>) -> StoreResult<()>;
+
+    /// Completed jobs with a transcript whose passages were never built, at most `limit`.
+    async fn jobs_without_passages(&self, limit: usize) -> StoreResult<Vec<JobId>>;
+
+    /// The ids of the passages in `scope` that hold any of `words`, most relevant first
+    /// (BM25, or its equivalent), at most `limit`.
+    async fn search_passages(
+        &self,
+        words: &[String],
+        scope: &PassageScope,
+        limit: usize,
+    ) -> StoreResult<Vec<i64>>;
+
+    /// Every stored embedding vector in `scope`, with its passage's id.
+    async fn passage_vectors(&self, scope: &PassageScope) -> StoreResult<Vec<(i64, Vec<f32>)>>;
+
+    /// The passages of these ids that exist, in the order given, with their meetings.
+    async fn passages(&self, ids: &[i64]) -> StoreResult<Vec<Passage>>;
+
+    /// Passages that have no vector yet, oldest first, at most `limit`.
+    async fn passages_without_vectors(&self, limit: usize) -> StoreResult<Vec<(i64, String)>>;
+
+    async fn set_passage_vectors(&self, vectors: Vec<(i64, Vec<f32>)>) -> StoreResult<()>;
+
+    async fn save_ask(&self, record: AskRecord) -> StoreResult<()>;
+
+    /// The latest questions about one meeting (or, with None, about the whole archive).
+    async fn recent_asks(&self, job: Option<&JobId>, limit: usize) -> StoreResult<Vec<AskRecord>>;
+
+    async fn ask(&self, id: &str) -> StoreResult<AskRecord>;
+
+    /// NotFound when there is no such question.
+    async fn delete_ask(&self, id: &str) -> StoreResult<()>;
 }

@@ -84,6 +84,14 @@ impl Changes {
         &self.fields
     }
 
+    /// The speakers' names this change sets, if it sets them (the last such change wins).
+    pub(crate) fn speaker_names(&self) -> Option<&SpeakerNames> {
+        self.fields().iter().rev().find_map(|change| match change {
+            Change::Speakers(names) => Some(names),
+            _ => None,
+        })
+    }
+
     pub(crate) fn removal(&self) -> Option<Removal> {
         self.removal
     }

@@ -23,6 +23,7 @@ mod files;
 mod leases;
 pub mod legacy;
 mod outbox;
+pub mod passages;
 mod postgres;
 pub mod search;
 mod sqlite;
@@ -40,6 +41,7 @@ pub use events::{Events, InProcess, JobEvent};
 pub use files::{Artifacts, write_atomic};
 pub use leases::{Claimed, HeldJob, LEASE_LOST, LeaseChange, LeaseOwner};
 pub use outbox::{Delivery, EventMaker, NewDelivery};
+pub use passages::{AskRecord, NewPassage, Passage, PassageScope};
 pub use search::{Cursor, Found, JobFilter, JobPage};
 
 use crate::jobs::{Job, JobId, LogLine, Status};
@@ -465,6 +467,67 @@ impl Store {
         self.events
             .announce(JobEvent::Deleted { job_id: id.clone() });
         Ok(())
+    }
+
+    /// Replaces the job's passages (Ask's index) and marks the job indexed. Not counted as a
+    /// write: no page shows passages, so the listing caches stay.
+    pub async fn replace_passages(&self, id: &JobId, passages: Vec<NewPassage>) -> StoreResult<()> {
+        self.backend.replace_passages(id, passages).await
+    }
+
+    /// Completed jobs with a transcript whose passages were never built (the backfill).
+    pub async fn jobs_without_passages(&self, limit: usize) -> StoreResult<Vec<JobId>> {
+        self.backend.jobs_without_passages(limit).await
+    }
+
+    /// Passage ids in `scope` holding any of `words`, best first.
+    pub async fn search_passages(
+        &self,
+        words: &[String],
+        scope: &PassageScope,
+        limit: usize,
+    ) -> StoreResult<Vec<i64>> {
+        self.backend.search_passages(words, scope, limit).await
+    }
+
+    /// Every stored embedding vector in `scope`.
+    pub async fn passage_vectors(&self, scope: &PassageScope) -> StoreResult<Vec<(i64, Vec<f32>)>> {
+        self.backend.passage_vectors(scope).await
+    }
+
+    /// The passages of these ids that exist, in the order given.
+    pub async fn passages(&self, ids: &[i64]) -> StoreResult<Vec<Passage>> {
+        self.backend.passages(ids).await
+    }
+
+    pub async fn passages_without_vectors(&self, limit: usize) -> StoreResult<Vec<(i64, String)>> {
+        self.backend.passages_without_vectors(limit).await
+    }
+
+    pub async fn set_passage_vectors(&self, vectors: Vec<(i64, Vec<f32>)>) -> StoreResult<()> {
+        self.backend.set_passage_vectors(vectors).await
+    }
+
+    /// Keeps a question and its answer.
+    pub async fn save_ask(&self, record: AskRecord) -> StoreResult<()> {
+        self.backend.save_ask(record).await
+    }
+
+    /// The latest questions about `job` (or, with None, about the whole archive), newest first.
+    pub async fn recent_asks(
+        &self,
+        job: Option<&JobId>,
+        limit: usize,
+    ) -> StoreResult<Vec<AskRecord>> {
+        self.backend.recent_asks(job, limit).await
+    }
+
+    pub async fn ask(&self, id: &str) -> StoreResult<AskRecord> {
+        self.backend.ask(id).await
+    }
+
+    pub async fn delete_ask(&self, id: &str) -> StoreResult<()> {
+        self.backend.delete_ask(id).await
     }
 
     pub async fn meta(&self, key: &'static str) -> StoreResult<Option<String>> {

@@ -3,6 +3,7 @@
 mod actions;
 mod api;
 pub mod archive;
+pub mod ask;
 pub mod assets;
 pub mod auth;
 mod cache;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub lists: Arc<cache::AnswerCache<pages::view::JobList>>,
     /// `/api/health`'s database check, reused for a second.
     pub database_check: Arc<api::DatabaseCheck>,
+    /// Ask's vectors of the whole archive, kept in memory (see [`crate::ask::VectorCache`]).
+    pub ask_vectors: Arc<crate::ask::VectorCache>,
 }
 
 impl AppState {
@@ -87,6 +90,7 @@ impl AppState {
             answers: Arc::default(),
             lists: Arc::default(),
             database_check: Arc::default(),
+            ask_vectors: Arc::default(),
         }
     }
 }
@@ -165,6 +169,10 @@ fn route_table() -> RouteTable {
             pages::share::PATH,
             pages::share::receive.layer(DefaultBodyLimit::disable()),
         )
+        .get("/ask", ask::page)
+        .post("/ask", ask::submit)
+        .post("/ask/{id}/delete", ask::delete)
+        .post("/api/ask", ask::ask)
         .get("/api/health", api::health)
         .get("/api/jobs", archive::list_jobs)
         // Uploads stream to disk under MAX_DOWNLOAD_BYTES, counted by the handler, which also

@@ -44,6 +44,7 @@ use super::view::ErrorBody;
         super::logs::stream,
         super::intake::set_speakers,
         super::intake::list_templates,
+        super::ask::ask,
         openapi_json,
     ),
     components(schemas(ErrorBody, super::archive::ExportFormat)),
@@ -51,6 +52,7 @@ use super::view::ErrorBody;
     tags(
         (name = "jobs", description = "Create jobs and follow them through the pipeline"),
         (name = "archive", description = "Find, edit and export finished meetings"),
+        (name = "ask", description = "Questions answered from the meetings, with citations"),
         (name = "health", description = "For load balancers and health checks"),
     )
 )]

@@ -380,6 +380,24 @@ pub struct LlmBehaviour {
     pub junk: bool,
     /// Stream the summary slowly (a pause between chunks), to watch it grow.
     pub slow: bool,
+    /// What an Ask prompt is answered with (default: [`ask_answer`]).
+    pub ask_answer: Option<String>,
+    /// Answer an Ask prompt with a stream of junk that ends without saying it is done.
+    pub ask_garbage: bool,
+}
+
+/// The instruction that marks an Ask prompt (from `prompts/ask.md`).
+pub const ASK_MARK: &str = "numbered passages";
+
+/// The fake's default answer to an Ask prompt: the first passage's words, cited, and a
+/// citation of a passage that does not exist.
+pub fn ask_answer(prompt: &str) -> String {
+    let first = prompt
+        .split("\n[1] ")
+        .nth(1)
+        .and_then(|rest| rest.lines().nth(1))
+        .unwrap_or("nothing");
+    format!("They said: {first} [1]. Also this [99].")
 }
 
 #[derive(Clone)]
@@ -402,6 +420,7 @@ impl Llm {
         let router = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/responses", post(responses))
+            .route("/v1/embeddings", post(embeddings))
             .with_state(state);
         Self {
             base: serve(router).await,
@@ -435,6 +454,8 @@ fn chunks(text: &str) -> Vec<String> {
 
 enum Answer {
     Fail(Response),
+    /// Junk, then the end of the stream without `[DONE]` or a finish reason.
+    Garbage,
     Text {
         text: String,
         junk: bool,
@@ -488,6 +509,21 @@ fn answer_for(state: &LlmState, headers: &HeaderMap, prompt: &str) -> Answer {
                 .into_response(),
         );
     }
+    if prompt.contains(ASK_MARK) {
+        state.calls.hit("ask");
+        if behaviour.ask_garbage {
+            return Answer::Garbage;
+        }
+        let text = behaviour
+            .ask_answer
+            .clone()
+            .unwrap_or_else(|| ask_answer(prompt));
+        return Answer::Text {
+            text,
+            junk: behaviour.junk,
+            slow: false,
+        };
+    }
     let is_title = prompt.contains("Write a title for the meeting");
     let text = if is_title {
         state.calls.hit("title");
@@ -521,6 +557,14 @@ fn sse_response(frames: Vec<String>, slow: bool) -> Response {
         .unwrap()
 }
 
+/// A stream of junk that ends without finishing.
+fn garbage() -> Response {
+    let mut frames: Vec<String> = JUNK.iter().map(|line| line.to_string()).collect();
+    frames.push("data: {\"choices\": \"not a list\"}\n\n".to_string());
+    frames.push("\u{0}\u{1}binary\n\n".to_string());
+    sse_response(frames, false)
+}
+
 const JUNK: &[&str] = &[
     ": keep-alive\n\n",
     "\n",
@@ -548,6 +592,7 @@ async fn chat(
         .to_string();
     let (text, junk, slow) = match answer_for(&state, &headers, &prompt) {
         Answer::Fail(response) => return response,
+        Answer::Garbage => return garbage(),
         Answer::Text { text, junk, slow } => (text, junk, slow),
     };
     let mut frames = Vec::new();
@@ -589,6 +634,7 @@ async fn responses(
         .to_string();
     let (text, junk, slow) = match answer_for(&state, &headers, &prompt) {
         Answer::Fail(response) => return response,
+        Answer::Garbage => return garbage(),
         Answer::Text { text, junk, slow } => (text, junk, slow),
     };
     let event = |kind: &str, data: Value| format!("event: {kind}\ndata: {data}\n\n");
@@ -620,6 +666,93 @@ async fn responses(
         json!({"type":"response.completed","response":{"id":"resp_1","status":"completed"}}),
     ));
     sse_response(frames, slow)
+}
+
+/// Words of one meaning: the fake embeddings put each group on one axis, so a question and a
+/// passage that share no word but mean the same are close, as with a real model.
+const CONCEPTS: &[&[&str]] = &[
+    &[
+        "freeze",
+        "frozen",
+        "halt",
+        "halted",
+        "pause",
+        "stop",
+        "suspend",
+        "moratorium",
+    ],
+    &[
+        "vendor",
+        "vendors",
+        "supplier",
+        "suppliers",
+        "contractor",
+        "contractors",
+    ],
+    &[
+        "price",
+        "pricing",
+        "cost",
+        "costs",
+        "expensive",
+        "fee",
+        "fees",
+    ],
+    &["report", "writeup", "document", "memo"],
+    &["promise", "promised", "commit", "committed", "pledged"],
+    &["holiday", "vacation", "leave", "break"],
+];
+pub const EMBEDDING_DIMS: usize = 64;
+
+/// The fake's vector of a text: its words (concepts first) counted on hashed axes.
+pub fn fake_embedding(text: &str) -> Vec<f32> {
+    let mut vector = vec![0.0f32; EMBEDDING_DIMS];
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| word.len() > 2)
+    {
+        let word = word.to_lowercase();
+        let axis = match CONCEPTS
+            .iter()
+            .position(|group| group.contains(&word.as_str()))
+        {
+            Some(concept) => concept,
+            None => {
+                CONCEPTS.len()
+                    + word
+                        .bytes()
+                        .fold(7usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+                        % (EMBEDDING_DIMS - CONCEPTS.len())
+            }
+        };
+        vector[axis] += if axis < CONCEPTS.len() { 3.0 } else { 1.0 };
+    }
+    vector
+}
+
+async fn embeddings(State(state): State<LlmState>, Json(body): Json<Value>) -> Response {
+    state.calls.hit("embeddings");
+    if state.behaviour.lock().unwrap().fail_with_503 > 0 {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": { "message": "The server is overloaded" } })),
+        )
+            .into_response();
+    }
+    let inputs: Vec<String> = match body.get("input") {
+        Some(Value::String(text)) => vec![text.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().unwrap_or("").to_string())
+            .collect(),
+        _ => return (StatusCode::BAD_REQUEST, "no input").into_response(),
+    };
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| json!({ "object": "embedding", "index": index, "embedding": fake_embedding(text) }))
+        .collect();
+    Json(json!({ "object": "list", "data": data, "model": body["model"] })).into_response()
 }
 
 // ---------------------------------------------------------------- OpenAI-compatible speech-to-text

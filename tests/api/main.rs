@@ -3,6 +3,7 @@
 
 mod api_errors;
 mod archive;
+mod ask;
 mod backup;
 mod browser;
 mod browser_live;

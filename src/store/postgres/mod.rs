@@ -9,6 +9,7 @@
 mod events;
 mod migrations;
 mod outbox;
+mod passages;
 mod queries;
 mod search;
 
@@ -24,6 +25,7 @@ use super::backend::{Backend, Update, Updated};
 use super::leases::{Claimed, LeaseOwner};
 use super::legacy::ImportedJob;
 use super::outbox::Delivery;
+use super::passages::{AskRecord, NewPassage, Passage, PassageScope};
 use super::search::{JobFilter, JobPage};
 use super::{NewJob, StoreError, StoreResult};
 use crate::config::DatabaseUrl;
@@ -374,6 +376,57 @@ impl Backend for PostgresBackend {
         next_at: i64,
     ) -> StoreResult<()> {
         outbox::postpone(&self.client().await?, delivery, attempts, next_at).await
+    }
+
+    async fn replace_passages(&self, id: &JobId, passages: Vec<NewPassage>) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        passages::replace(&mut client, id, &passages).await
+    }
+
+    async fn jobs_without_passages(&self, limit: usize) -> StoreResult<Vec<JobId>> {
+        passages::jobs_without_passages(&self.client().await?, limit).await
+    }
+
+    async fn search_passages(
+        &self,
+        words: &[String],
+        scope: &PassageScope,
+        limit: usize,
+    ) -> StoreResult<Vec<i64>> {
+        passages::search(&self.client().await?, words, scope, limit).await
+    }
+
+    async fn passage_vectors(&self, scope: &PassageScope) -> StoreResult<Vec<(i64, Vec<f32>)>> {
+        passages::vectors(&self.client().await?, scope).await
+    }
+
+    async fn passages(&self, ids: &[i64]) -> StoreResult<Vec<Passage>> {
+        passages::by_ids(&self.client().await?, ids).await
+    }
+
+    async fn passages_without_vectors(&self, limit: usize) -> StoreResult<Vec<(i64, String)>> {
+        passages::without_vectors(&self.client().await?, limit).await
+    }
+
+    async fn set_passage_vectors(&self, vectors: Vec<(i64, Vec<f32>)>) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        passages::set_vectors(&mut client, &vectors).await
+    }
+
+    async fn save_ask(&self, record: AskRecord) -> StoreResult<()> {
+        passages::save_ask(&self.client().await?, &record).await
+    }
+
+    async fn recent_asks(&self, job: Option<&JobId>, limit: usize) -> StoreResult<Vec<AskRecord>> {
+        passages::recent_asks(&self.client().await?, job, limit).await
+    }
+
+    async fn ask(&self, id: &str) -> StoreResult<AskRecord> {
+        passages::ask(&self.client().await?, id).await
+    }
+
+    async fn delete_ask(&self, id: &str) -> StoreResult<()> {
+        passages::delete_ask(&self.client().await?, id).await
     }
 }
 

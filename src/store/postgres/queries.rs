@@ -474,6 +474,9 @@ pub async fn apply_update(
         return Ok(None);
     }
     update_job(&transaction, id, &changes, &lease).await?;
+    if let Some(names) = changes.speaker_names() {
+        super::passages::rename_speakers(&transaction, id, names).await?;
+    }
     let ts = now_millis();
     let line = match log {
         Some(message) => Some(insert_log(&transaction, id, ts, &message).await?),

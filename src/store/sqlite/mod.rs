@@ -8,6 +8,7 @@ pub mod backup;
 mod connections;
 mod migrations;
 mod outbox;
+mod passages;
 mod queries;
 mod search;
 
@@ -22,6 +23,7 @@ use super::backend::{Backend, Update, Updated};
 use super::leases::{Claimed, LeaseOwner};
 use super::legacy::ImportedJob;
 use super::outbox::Delivery;
+use super::passages::{AskRecord, NewPassage, Passage, PassageScope};
 use super::search::{JobFilter, JobPage};
 use super::{NewJob, StoreError, StoreResult};
 use crate::jobs::{Job, JobId, LogLine};
@@ -271,6 +273,84 @@ impl Backend for SqliteBackend {
         let delivery = delivery.to_string();
         self.connections
             .write(move |connection| outbox::postpone(connection, &delivery, attempts, next_at))
+            .await
+    }
+
+    async fn replace_passages(&self, id: &JobId, passages: Vec<NewPassage>) -> StoreResult<()> {
+        let id = id.clone();
+        self.connections
+            .write(move |connection| passages::replace(connection, &id, &passages))
+            .await
+    }
+
+    async fn jobs_without_passages(&self, limit: usize) -> StoreResult<Vec<JobId>> {
+        self.connections
+            .read(move |connection| passages::jobs_without_passages(connection, limit))
+            .await
+    }
+
+    async fn search_passages(
+        &self,
+        words: &[String],
+        scope: &PassageScope,
+        limit: usize,
+    ) -> StoreResult<Vec<i64>> {
+        let (words, scope) = (words.to_vec(), scope.clone());
+        self.connections
+            .read(move |connection| passages::search(connection, &words, &scope, limit))
+            .await
+    }
+
+    async fn passage_vectors(&self, scope: &PassageScope) -> StoreResult<Vec<(i64, Vec<f32>)>> {
+        let scope = scope.clone();
+        self.connections
+            .read(move |connection| passages::vectors(connection, &scope))
+            .await
+    }
+
+    async fn passages(&self, ids: &[i64]) -> StoreResult<Vec<Passage>> {
+        let ids = ids.to_vec();
+        self.connections
+            .read(move |connection| passages::by_ids(connection, &ids))
+            .await
+    }
+
+    async fn passages_without_vectors(&self, limit: usize) -> StoreResult<Vec<(i64, String)>> {
+        self.connections
+            .read(move |connection| passages::without_vectors(connection, limit))
+            .await
+    }
+
+    async fn set_passage_vectors(&self, vectors: Vec<(i64, Vec<f32>)>) -> StoreResult<()> {
+        self.connections
+            .write(move |connection| passages::set_vectors(connection, &vectors))
+            .await
+    }
+
+    async fn save_ask(&self, record: AskRecord) -> StoreResult<()> {
+        self.connections
+            .write(move |connection| passages::save_ask(connection, &record))
+            .await
+    }
+
+    async fn recent_asks(&self, job: Option<&JobId>, limit: usize) -> StoreResult<Vec<AskRecord>> {
+        let job = job.cloned();
+        self.connections
+            .read(move |connection| passages::recent_asks(connection, job.as_ref(), limit))
+            .await
+    }
+
+    async fn ask(&self, id: &str) -> StoreResult<AskRecord> {
+        let id = id.to_string();
+        self.connections
+            .read(move |connection| passages::ask(connection, &id))
+            .await
+    }
+
+    async fn delete_ask(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_string();
+        self.connections
+            .write(move |connection| passages::delete_ask(connection, &id))
             .await
     }
 }

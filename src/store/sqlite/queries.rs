@@ -448,6 +448,9 @@ pub fn apply_update(
         return Ok(None);
     }
     update_job(&transaction, id, &changes, &lease)?;
+    if let Some(names) = changes.speaker_names() {
+        super::passages::rename_speakers(&transaction, id, names)?;
+    }
     let ts = now_millis();
     let line = match log {
         Some(message) => {
