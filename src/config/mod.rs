@@ -17,9 +17,11 @@ use url::Url;
 pub mod database;
 pub mod hosts;
 pub mod proxies;
+pub mod storage;
 
 pub use database::DatabaseUrl;
 pub use hosts::AllowedHosts;
+pub use storage::StorageUrl;
 
 /// A value that must never be logged or shown.
 #[derive(Clone, PartialEq, Eq)]
@@ -110,6 +112,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `DATABASE_URL`: PostgreSQL instead of the SQLite file in `data_dir`.
     pub database_url: Option<DatabaseUrl>,
+    /// `STORAGE_URL` (with the `AWS_*` variables): artifacts in an S3-compatible bucket
+    /// instead of files in `data_dir`.
+    pub storage_url: Option<StorageUrl>,
 
     pub openai_api_key: Option<Secret>,
     /// API root without a trailing slash, e.g. `https://api.openai.com/v1`.
@@ -335,6 +340,10 @@ impl Config {
                 .string("DATABASE_URL")
                 .map(|value| DatabaseUrl::parse(&value))
                 .transpose()?,
+            storage_url: vars
+                .string("STORAGE_URL")
+                .map(|value| StorageUrl::parse(&value, &get))
+                .transpose()?,
 
             openai_api_key: vars.string("OPENAI_API_KEY").map(Secret::new),
             openai_base_url: openai_root(
@@ -508,11 +517,16 @@ impl Config {
             .database_url
             .as_ref()
             .and_then(|url| url.password.as_ref());
+        let storage_secret = self
+            .storage_url
+            .as_ref()
+            .and_then(|url| url.secret_access_key.as_ref());
         for secret in secrets
             .into_iter()
             .flatten()
             .chain(password)
             .chain(database_password)
+            .chain(storage_secret)
         {
             // Shorter values would redact ordinary words; no real key is that short.
             if secret.expose().len() >= 4 && text.contains(secret.expose()) {

@@ -148,6 +148,7 @@ impl TestApp {
     pub async fn start(mut config: Config, fakes: Fakes) -> Self {
         init_tracing();
         crate::database::configure(&mut config).await;
+        crate::storage::configure(&mut config);
         let application = Application::build(config.clone())
             .await
             .expect("the app builds");
@@ -337,6 +338,9 @@ impl ServerProcess {
             && let Some(url) = crate::database::url_for(data_dir).await
         {
             command.env("DATABASE_URL", url);
+        }
+        if !env.iter().any(|(name, _)| *name == "STORAGE_URL") {
+            command.envs(crate::storage::env_for(data_dir));
         }
         for (name, value) in env {
             command.env(name, value);

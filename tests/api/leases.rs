@@ -22,6 +22,7 @@ struct Detached {
 impl Detached {
     async fn start(mut config: Config) -> Self {
         crate::database::configure(&mut config).await;
+        crate::storage::configure(&mut config);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -27,6 +27,8 @@ mod plaud;
 mod replicas;
 mod security;
 mod share;
+mod s3;
 mod soak;
+mod storage;
 mod ui;
 mod webdriver;
