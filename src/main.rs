@@ -214,9 +214,7 @@ fn migrate(args: Vec<String>) -> ExitCode {
         }
     };
     target.storage_url = match storage
-        .map(|url| {
-            focusflow::config::StorageUrl::parse(&url, &|name| std::env::var(name).ok())
-        })
+        .map(|url| focusflow::config::StorageUrl::parse(&url, &|name| std::env::var(name).ok()))
         .transpose()
     {
         Ok(url) => url,

@@ -842,6 +842,36 @@ mod tests {
     }
 
     #[test]
+    fn the_s3_secret_is_redacted_and_storage_is_read_with_its_variables() {
+        let config = config(&[
+            ("STORAGE_URL", "s3://meetings/focusflow"),
+            ("AWS_ENDPOINT_URL", "http://garage:3900"),
+            ("AWS_ACCESS_KEY_ID", "GK31c2f218a2e44f485b94239e"),
+            ("AWS_SECRET_ACCESS_KEY", "s3-very-secret-value"),
+        ])
+        .unwrap();
+        let storage = config.storage_url.as_ref().unwrap();
+        assert_eq!(
+            (storage.bucket.as_str(), storage.prefix.as_str()),
+            ("meetings", "focusflow")
+        );
+        assert_eq!(storage.endpoint.as_deref(), Some("http://garage:3900"));
+        assert!(!format!("{config:?}").contains("s3-very-secret-value"));
+        assert_eq!(
+            config.redact("SignatureDoesNotMatch for s3-very-secret-value"),
+            "SignatureDoesNotMatch for [redacted]"
+        );
+        // Unset keeps the files in DATA_DIR; a bad URL names the variable.
+        assert!(config_defaults().storage_url.is_none());
+        let error = config(&[("STORAGE_URL", "/mnt/bucket")]).unwrap_err();
+        assert_eq!(error.variable, "STORAGE_URL");
+    }
+
+    fn config_defaults() -> Config {
+        config(&[]).unwrap()
+    }
+
+    #[test]
     fn empty_values_count_as_unset() {
         let config = config(&[("OPENAI_API_KEY", ""), ("PORT", " ")]).unwrap();
         assert!(config.openai_api_key.is_none());

@@ -73,15 +73,14 @@ impl StorageUrl {
                 format!("has an unusable prefix {prefix:?} (empty, '.' or '..' segments)"),
             ));
         }
-        let get = |name: &str| {
-            lookup(name)
-                .map(|value| value.trim().to_string())
-                .filter(|value| !value.is_empty())
-        };
-        let endpoint = match get("AWS_ENDPOINT_URL") {
+        let vars = Lookup(lookup);
+        let endpoint = match vars.string("AWS_ENDPOINT_URL") {
             Some(endpoint) => {
                 let url = url::Url::parse(&endpoint).map_err(|error| {
-                    bad("AWS_ENDPOINT_URL", format!("is not a URL ({error}): {endpoint:?}"))
+                    bad(
+                        "AWS_ENDPOINT_URL",
+                        format!("is not a URL ({error}): {endpoint:?}"),
+                    )
                 })?;
                 if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
                     return Err(bad(
@@ -93,8 +92,8 @@ impl StorageUrl {
             }
             None => None,
         };
-        let access_key_id = get("AWS_ACCESS_KEY_ID");
-        let secret_access_key = get("AWS_SECRET_ACCESS_KEY").map(Secret::new);
+        let access_key_id = vars.string("AWS_ACCESS_KEY_ID");
+        let secret_access_key = vars.string("AWS_SECRET_ACCESS_KEY").map(Secret::new);
         if access_key_id.is_some() != secret_access_key.is_some() {
             return Err(bad(
                 "AWS_ACCESS_KEY_ID",
@@ -105,7 +104,9 @@ impl StorageUrl {
             bucket: bucket.to_string(),
             prefix,
             endpoint,
-            region: get("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+            region: vars
+                .string("AWS_REGION")
+                .unwrap_or_else(|| "us-east-1".into()),
             access_key_id,
             secret_access_key,
         })
@@ -131,6 +132,17 @@ impl StorageUrl {
             prefix: prefix.trim_matches('/').to_string(),
             ..self.clone()
         }
+    }
+}
+
+/// The `AWS_*` variables, trimmed; empty values count as unset.
+struct Lookup<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Lookup<'_> {
+    fn string(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|value| value.trim().to_string())
+            .filter(|value| !value.is_empty())
     }
 }
 
@@ -169,12 +181,21 @@ mod tests {
         assert!(!format!("{url:?}").contains("very-secret"));
         let bare = StorageUrl::parse("s3://meetings", &vars(&[("AWS_REGION", "eu-west-3")]));
         let bare = bare.unwrap();
-        assert_eq!((bare.prefix.as_str(), bare.region.as_str()), ("", "eu-west-3"));
+        assert_eq!(
+            (bare.prefix.as_str(), bare.region.as_str()),
+            ("", "eu-west-3")
+        );
     }
 
     #[test]
     fn refuses_what_is_not_a_bucket() {
-        for value in ["meetings", "gs://meetings", "s3://", "s3://A_B/x", "s3://ok-bucket/a/../b"] {
+        for value in [
+            "meetings",
+            "gs://meetings",
+            "s3://",
+            "s3://A_B/x",
+            "s3://ok-bucket/a/../b",
+        ] {
             let error = StorageUrl::parse(value, &vars(&[])).unwrap_err();
             assert_eq!(error.variable, "STORAGE_URL", "{value}");
         }

@@ -308,6 +308,32 @@ impl Bucket {
             .collect())
     }
 
+    /// Every object under the prefix: `(relative path, size)` (diagnostics and tests; a
+    /// listing of the whole bucket prefix).
+    pub async fn list_all(&self) -> Result<Vec<(String, u64)>, StorageError> {
+        let found: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&self.jobs))
+            .try_collect()
+            .await
+            .map_err(|error| self.error(error))?;
+        Ok(found
+            .into_iter()
+            .filter_map(|meta| {
+                // `<id>/<dir>/<name>` under the jobs folder: the relative path is the last two.
+                let parts: Vec<String> = meta
+                    .location
+                    .prefix_match(&self.jobs)?
+                    .map(|part| part.as_ref().to_string())
+                    .collect();
+                match parts.as_slice() {
+                    [_, dir, name] => Some((format!("{dir}/{name}"), meta.size)),
+                    _ => None,
+                }
+            })
+            .collect())
+    }
+
     /// Removes every object of the job; returns how many went.
     pub async fn remove_job(&self, id: &JobId) -> Result<usize, StorageError> {
         let folder = self.job_folder(id);
@@ -339,7 +365,10 @@ impl Bucket {
 
     /// Removes the job's kept answers for parts of split audio (`transcripts/<id>.part-N.json`).
     pub async fn remove_transcript_parts(&self, id: &JobId) -> Result<(), StorageError> {
-        let prefix = format!("{TRANSCRIPTS}/{id}.part-", TRANSCRIPTS = crate::store::TRANSCRIPTS_DIR);
+        let prefix = format!(
+            "{TRANSCRIPTS}/{id}.part-",
+            TRANSCRIPTS = crate::store::TRANSCRIPTS_DIR
+        );
         let parts: Vec<String> = self
             .list_job(id)
             .await?

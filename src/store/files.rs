@@ -546,6 +546,7 @@ mod tests {
             "abc.mp3",
             "notes.part",
             ".abc.mp3.9.tmp",
+            ".abc.7c.copy.mp3",
             "keep.tmp",
         ] {
             std::fs::write(files.join(name), b"x").unwrap();
@@ -555,7 +556,7 @@ mod tests {
         std::fs::write(summaries.join(".abc.md.77.tmp"), b"half").unwrap();
         std::fs::write(summaries.join("abc.md"), b"whole").unwrap();
         std::fs::write(summaries.join(".abc.part"), b"not ours").unwrap();
-        assert_eq!(artifacts.remove_partial_transfers(|_| false), 4);
+        assert_eq!(artifacts.remove_partial_transfers(|_| false), 5);
         let mut left: Vec<String> = std::fs::read_dir(&files)
             .unwrap()
             .flatten()

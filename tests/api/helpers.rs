@@ -263,8 +263,12 @@ impl TestApp {
         }
     }
 
+    /// The names in `folder` of the data directory and, on S3, of the app's bucket.
     pub fn files_in(&self, folder: &str) -> Vec<String> {
-        files_in(&self.data_dir.join(folder))
+        let mut names = files_in(&self.data_dir.join(folder));
+        names.extend(crate::storage::objects_in(&self.data_dir, folder));
+        names.sort();
+        names
     }
 }
 

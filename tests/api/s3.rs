@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::fakes;
-use crate::helpers::{Fakes, TestApp, focusflow_binary, test_config};
+use crate::helpers::{Fakes, TestApp, files_in, focusflow_binary, test_config};
 use crate::storage::{bucket_of, skipped_without_s3, url_for};
 
 /// Larger than two 5 MiB parts: the download goes up as a multipart upload of three parts.
@@ -57,7 +57,10 @@ async fn a_job_keeps_its_artifacts_in_the_bucket_and_the_player_reads_ranges_fro
     let id = created["id"].as_str().unwrap().to_string();
     let job = app.wait_for_status(&id, "completed").await;
     assert!(
-        job["transcript"].as_str().unwrap().contains("ship the beta"),
+        job["transcript"]
+            .as_str()
+            .unwrap()
+            .contains("ship the beta"),
         "{job:#}"
     );
     assert!(job["summary"].as_str().unwrap().contains("Ship the beta"));
@@ -81,7 +84,8 @@ async fn a_job_keeps_its_artifacts_in_the_bucket_and_the_player_reads_ranges_fro
     // holds no artifact.
     assert_eq!(app.fakes.assemblyai.uploaded_bytes(), AUDIO_BYTES);
     for folder in ["files", "transcripts", "summaries"] {
-        assert!(app.files_in(folder).is_empty(), "{folder}: {:?}", app.files_in(folder));
+        let local = files_in(&app.data_dir.join(folder));
+        assert!(local.is_empty(), "{folder}: {local:?}");
     }
     let summary = bucket_of(&app.config)
         .read_text(&format!("summaries/{id}.md"))
@@ -175,7 +179,8 @@ async fn an_upload_goes_to_the_bucket_and_the_sweep_removes_only_orphans_past_th
         object_names(&app, &id).await[0],
         (format!("files/{id}.mp3"), 4096)
     );
-    assert!(app.files_in("files").is_empty(), "{:?}", app.files_in("files"));
+    let local = files_in(&app.data_dir.join("files"));
+    assert!(local.is_empty(), "{local:?}");
 
     // What a crash between an upload and its job's commit leaves: objects of no job.
     let bucket = bucket_of(&app.config);

@@ -39,7 +39,9 @@ pub fn skipped_without_s3(test: &str) -> bool {
     if on_s3() {
         return false;
     }
-    eprintln!("skipped: {test} needs FOCUSFLOW_TEST_STORAGE_URL (eval \"$(bash .ci/s3.sh start)\")");
+    eprintln!(
+        "skipped: {test} needs FOCUSFLOW_TEST_STORAGE_URL (eval \"$(bash .ci/s3.sh start)\")"
+    );
     true
 }
 
@@ -79,10 +81,7 @@ pub fn env_for(data_dir: &Path) -> Vec<(&'static str, String)> {
     let Some(url) = url_for(data_dir) else {
         return Vec::new();
     };
-    let mut env = vec![(
-        "STORAGE_URL",
-        format!("s3://{}/{}", url.bucket, url.prefix),
-    )];
+    let mut env = vec![("STORAGE_URL", format!("s3://{}/{}", url.bucket, url.prefix))];
     for name in AWS_VARIABLES {
         if let Ok(value) = std::env::var(name) {
             env.push((name, value));
@@ -93,6 +92,73 @@ pub fn env_for(data_dir: &Path) -> Vec<(&'static str, String)> {
 
 /// A client of the app's bucket, to look at the objects themselves.
 pub fn bucket_of(config: &Config) -> Bucket {
-    Bucket::connect(config.storage_url.as_ref().expect("the app stores in a bucket"))
-        .expect("the test bucket's client builds")
+    Bucket::connect(
+        config
+            .storage_url
+            .as_ref()
+            .expect("the app stores in a bucket"),
+    )
+    .expect("the test bucket's client builds")
+}
+
+/// Runs `work` on a runtime of its own in another thread: the helpers below are called from
+/// synchronous test code inside `#[tokio::test]` (a current-thread runtime cannot block).
+fn blocking<T: Send + 'static>(work: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work)
+    })
+    .join()
+    .unwrap()
+}
+
+/// The names of the objects in `folder` (`files`, `transcripts`, `summaries`) of the app on
+/// `data_dir`; empty without the test server.
+pub fn objects_in(data_dir: &Path, folder: &str) -> Vec<String> {
+    let Some(url) = url_for(data_dir) else {
+        return Vec::new();
+    };
+    let folder = format!("{folder}/");
+    blocking(async move {
+        let bucket = Bucket::connect(&url).unwrap();
+        bucket
+            .list_all()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|(relative, _)| relative.strip_prefix(&folder).map(str::to_string))
+            .collect()
+    })
+}
+
+/// An artifact of the app on `data_dir`, from its bucket or its data folder (a test fails
+/// when it is in neither).
+pub fn read_artifact(data_dir: &Path, relative: &str) -> Vec<u8> {
+    let Some(url) = url_for(data_dir) else {
+        return std::fs::read(data_dir.join(relative))
+            .unwrap_or_else(|error| panic!("{relative}: {error}"));
+    };
+    let relative = relative.to_string();
+    blocking(async move {
+        use futures_util::StreamExt;
+        let bucket = Bucket::connect(&url).unwrap();
+        let mut body = bucket
+            .read(&relative, None)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{relative} is not in the bucket"));
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body.next().await {
+            bytes.extend_from_slice(&chunk.unwrap());
+        }
+        bytes
+    })
+}
+
+/// [`read_artifact`] as text.
+pub fn read_artifact_text(data_dir: &Path, relative: &str) -> String {
+    String::from_utf8(read_artifact(data_dir, relative)).unwrap()
 }

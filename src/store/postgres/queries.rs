@@ -765,7 +765,10 @@ pub async fn insert_migrated(
                 &job.checkpoint.map(Stage::as_str),
                 &i64::from(job.attempts),
                 &job.progress.as_ref().map(|p| p.bytes as i64),
-                &job.progress.as_ref().and_then(|p| p.total).map(|t| t as i64),
+                &job.progress
+                    .as_ref()
+                    .and_then(|p| p.total)
+                    .map(|t| t as i64),
                 &job.transcription_ref,
                 &queued_at,
                 &speakers,
