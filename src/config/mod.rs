@@ -863,7 +863,7 @@ mod tests {
         );
         // Unset keeps the files in DATA_DIR; a bad URL names the variable.
         assert!(config_defaults().storage_url.is_none());
-        let error = config(&[("STORAGE_URL", "/mnt/bucket")]).unwrap_err();
+        let error = super::tests::config(&[("STORAGE_URL", "/mnt/bucket")]).unwrap_err();
         assert_eq!(error.variable, "STORAGE_URL");
     }
 

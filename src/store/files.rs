@@ -573,8 +573,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn kept_part_answers_are_removed_for_their_job_only() {
+    #[tokio::test]
+    async fn kept_part_answers_are_removed_for_their_job_only() {
         let dir = tempfile::tempdir().unwrap();
         let artifacts = Artifacts::new(dir.path().to_path_buf());
         artifacts.create_dirs().unwrap();
@@ -594,7 +594,7 @@ mod tests {
         ] {
             std::fs::write(transcripts.join(name), b"{}").unwrap();
         }
-        artifacts.remove_transcript_parts(&id);
+        artifacts.remove_transcript_parts(&id).await;
         let mut left: Vec<String> = std::fs::read_dir(&transcripts)
             .unwrap()
             .flatten()
