@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use crate::jobs::{Job, JobId};
-use crate::storage::{Bucket, StorageError};
+use crate::storage::Bucket;
 
 pub const AUDIO_DIR: &str = "files";
 pub const TRANSCRIPTS_DIR: &str = "transcripts";
@@ -83,14 +83,6 @@ impl Artifacts {
     /// `local` or `s3`, as `/api/health` names it.
     pub fn kind(&self) -> &'static str {
         if self.bucket.is_some() { "s3" } else { "local" }
-    }
-
-    /// Whether the artifacts can be read now (a bucket answers; a folder always does).
-    pub async fn ping(&self) -> Result<(), StorageError> {
-        match &self.bucket {
-            Some(bucket) => bucket.ping().await,
-            None => Ok(()),
-        }
     }
 
     /// The size of a stored artifact; None when it does not exist.
