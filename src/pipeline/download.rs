@@ -289,8 +289,8 @@ async fn stream_to(
 }
 
 /// Streams the body into a multipart upload to the bucket: this task reads from the network
-/// while [`crate::storage::Upload`] sends parts of 5 MiB, at most two at once, so memory stays
-/// a few parts whatever the size. The object appears only once the whole body arrived; any
+/// while [`crate::storage::Upload`] sends parts of 5 MiB one at a time, so memory stays about
+/// one part whatever the size. The object appears only once the whole body arrived; any
 /// failure aborts the upload.
 async fn stream_to_bucket(
     context: &StageContext,

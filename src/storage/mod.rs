@@ -35,10 +35,12 @@ const JOBS: &str = "jobs";
 /// last must be at least 5 MiB).
 const PART_BYTES: usize = 5 * 1024 * 1024;
 
-/// Parts uploaded at once. With [`PART_BYTES`], a streaming upload holds at most about
-/// (this + 1) × 5 MiB (the parts in flight and the one being filled), whatever the size of
-/// the recording.
-const PARTS_IN_FLIGHT: usize = 2;
+/// Parts being sent before [`Upload::write`] waits: `wait_for_capacity(n)` waits until fewer
+/// than n are in progress, so with 1 a part is sent before the next one fills, and a
+/// streaming upload holds about one part (5 MiB) whatever the size of the recording. Two
+/// (a part sent while the next fills) measured no faster against the test server and grew the
+/// RSS more (docs/benchmarks.md).
+const PARTS_IN_FLIGHT: usize = 1;
 
 /// A failure of the object store, worded for a job's log or an error page (never a credential:
 /// `object_store` does not put them in its messages).
@@ -430,8 +432,8 @@ impl Bucket {
 
 }
 
-/// A multipart upload in progress. At most [`PARTS_IN_FLIGHT`] parts are sent at once and
-/// [`Upload::write`] waits while they are, so a stream of any length holds a few parts.
+/// A multipart upload in progress. [`Upload::write`] waits while [`PARTS_IN_FLIGHT`] parts are
+/// being sent, so a stream of any length holds about one part.
 pub struct Upload {
     writer: WriteMultipart,
     bucket: Bucket,
@@ -447,10 +449,8 @@ impl Upload {
     /// them, grew the RSS by 39.5 MiB during a 1 GiB download; copied, see
     /// docs/benchmarks.md). One copy of each byte costs little beside the network.
     pub async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
-        // `wait_for_capacity(n)` lets n parts run and the next one start beside them once the
-        // buffer fills: n - 1 keeps the bound at PARTS_IN_FLIGHT.
         self.writer
-            .wait_for_capacity(PARTS_IN_FLIGHT - 1)
+            .wait_for_capacity(PARTS_IN_FLIGHT)
             .await
             .map_err(|error| self.bucket.error(error))?;
         self.bytes += chunk.len() as u64;
