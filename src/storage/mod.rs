@@ -429,7 +429,6 @@ impl Bucket {
         }
         Ok(removed)
     }
-
 }
 
 /// A multipart upload in progress. [`Upload::write`] waits while [`PARTS_IN_FLIGHT`] parts are
