@@ -17,6 +17,11 @@ building it when missing. Everything stays on 127.0.0.1:
     "Downloaded …": the stage, including writing the file to DATA_DIR/files and fsync), and its
     RSS is sampled every 20 ms; growth = peak RSS during the job (VmHWM, reset before the job)
     minus RSS just before it.
+
+To S3: with STORAGE_URL set (and AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+AWS_REGION, e.g. from `eval "$(bash .ci/s3.sh start)"` with
+STORAGE_URL=$FOCUSFLOW_TEST_STORAGE_URL), FocusFlow streams the download into a multipart upload
+to the bucket instead of DATA_DIR, and the stored size is checked through the audio route.
 """
 import http.client, http.server, json, os, socket, statistics, subprocess, sys, tempfile, time
 from datetime import datetime
@@ -146,6 +151,14 @@ def main():
                "DATA_DIR": data, "RUST_LOG": "warn", "RATE_LIMIT_MAX_REQUESTS": "0",
                "TRANSCRIBER": "none", "ALLOW_PRIVATE_CIDRS": "127.0.0.0/8",
                "MAX_DOWNLOAD_BYTES": str(max(SIZE, 1 << 30))}
+        s3 = bool(os.environ.get("STORAGE_URL"))
+        for name in ("STORAGE_URL", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID",
+                     "AWS_SECRET_ACCESS_KEY"):
+            if os.environ.get(name):
+                env[name] = os.environ[name]
+        if s3:
+            print(f"  FocusFlow stores in {os.environ['STORAGE_URL']} at "
+                  f"{os.environ.get('AWS_ENDPOINT_URL', 'AWS')}", flush=True)
         server = subprocess.Popen([binary], env=env, cwd=data,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until_listening(port)
@@ -174,7 +187,14 @@ def main():
             end = next(log_time(l) for l in logs if "] Downloaded " in l)
             focusflow.append(end - start)
             growth.append((peak - before) / 1024)
-            stored = os.path.getsize(os.path.join(data, job["file_path"]))
+            if s3:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("GET", f"/jobs/{job_id}/audio", headers={"Range": "bytes=0-0"})
+                answer = conn.getresponse()
+                answer.read()
+                stored = int(answer.getheader("Content-Range").rsplit("/", 1)[1])
+            else:
+                stored = os.path.getsize(os.path.join(data, job["file_path"]))
             assert stored == SIZE, (stored, SIZE)
             print(f"  focusflow: download stage {focusflow[-1]:.2f} s "
                   f"({SIZE / focusflow[-1] / 1e6:.0f} MB/s), job end to end {end_to_end:.2f} s, "
@@ -198,7 +218,8 @@ def main():
     print(f"| curl -o /dev/null | {curl_s:.2f} s | {SIZE / curl_s / 1e6:.0f} MB/s |")
     disk_s = statistics.median(curl_disk)
     print(f"| curl -o file, then sync | {disk_s:.2f} s | {SIZE / disk_s / 1e6:.0f} MB/s |")
-    print(f"| FocusFlow download stage | {focus_s:.2f} s | {SIZE / focus_s / 1e6:.0f} MB/s |")
+    stage = "FocusFlow download stage" + (" (to S3)" if os.environ.get("STORAGE_URL") else "")
+    print(f"| {stage} | {focus_s:.2f} s | {SIZE / focus_s / 1e6:.0f} MB/s |")
     print(f"\nFocusFlow at {curl_s / focus_s * 100:.0f}% of curl's speed; RSS growth during the "
           f"download: max {max(growth):.1f} MiB (median {statistics.median(growth):.1f} MiB); "
           f"{disk_s / focus_s * 100:.0f}% of the speed of curl storing the file and syncing it")

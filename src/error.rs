@@ -86,7 +86,15 @@ impl From<StoreError> for AppError {
 }
 
 impl From<std::io::Error> for AppError {
+    /// A bucket that does not answer is a 503 that names it (its message holds no secret);
+    /// any other I/O failure is internal.
     fn from(error: std::io::Error) -> Self {
+        if let Some(storage) = error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<crate::storage::StorageError>())
+        {
+            return AppError::Unavailable(storage.to_string());
+        }
         AppError::Internal(error.into())
     }
 }

@@ -13,6 +13,7 @@ pub mod markdown;
 pub mod metrics;
 pub mod net;
 pub mod pipeline;
+pub mod storage;
 pub mod store;
 pub mod telemetry;
 pub mod web;
@@ -115,6 +116,12 @@ impl Application {
             );
         } else {
             tracing::debug!("no partial uploads, downloads or writes to remove");
+        }
+        // Objects of jobs that do not exist (a crash between an upload and its job's commit, or
+        // during a delete): found by listing the job folders, in the background so a slow
+        // bucket never holds up the start.
+        if store.artifacts().bucket().is_some() {
+            tokio::spawn(sweep_orphan_objects(store.clone()));
         }
         // Jobs another process holds are its work; those whose worker stopped renewing go back.
         let requeued = store.requeue_interrupted().await?;
@@ -251,4 +258,30 @@ fn log_network_trust(config: &Config) {
         allowed_hosts = %config.allowed_hosts.describe(),
         "answering requests for these host names and for any IP address (ALLOWED_HOSTS adds names)"
     );
+}
+
+/// How old the newest object of a job folder without a job must be before the start-up sweep
+/// removes it: another replica may be between uploading a recording and committing its job.
+pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Removes the bucket's objects whose job does not exist (see [`ORPHAN_GRACE`]).
+async fn sweep_orphan_objects(store: Store) {
+    let Some(bucket) = store.artifacts().bucket() else {
+        return;
+    };
+    let exists = |id: jobs::JobId| {
+        let store = store.clone();
+        async move {
+            match store.job(&id).await {
+                Ok(_) => Ok(true),
+                Err(store::StoreError::NotFound) => Ok(false),
+                Err(error) => Err(error.to_string()),
+            }
+        }
+    };
+    match bucket.sweep_orphans(ORPHAN_GRACE, exists).await {
+        Ok(0) => tracing::debug!("no orphaned objects in the bucket"),
+        Ok(removed) => tracing::info!(removed, "removed objects of jobs that no longer exist"),
+        Err(error) => tracing::warn!(%error, "could not sweep the bucket for orphaned objects"),
+    }
 }

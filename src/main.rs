@@ -18,13 +18,14 @@ fn main() -> ExitCode {
         None | Some("serve") => serve(),
         Some("healthcheck") => healthcheck(),
         Some("backup") => backup(std::env::args().nth(2)),
+        Some("migrate") => migrate(std::env::args().skip(2).collect()),
         Some("--version" | "-V") => {
             println!("focusflow {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
         Some("--help" | "-h" | "help") => {
             println!(
-                "focusflow {}\n\nUSAGE:\n  focusflow [serve]     run the server (configured by environment variables and .env)\n  focusflow healthcheck probe http://127.0.0.1:$PORT/api/health; exit 0 when healthy\n  focusflow backup DIR  copy the database and files of DATA_DIR into the new folder DIR\n                        (consistent, safe while the server runs)\n",
+                "focusflow {}\n\nUSAGE:\n  focusflow [serve]     run the server (configured by environment variables and .env)\n  focusflow healthcheck probe http://127.0.0.1:$PORT/api/health; exit 0 when healthy\n  focusflow backup DIR  copy the database and files of DATA_DIR into the new folder DIR\n                        (consistent, safe while the server runs)\n  focusflow migrate --to DATABASE_URL [--storage STORAGE_URL]\n                        copy DATA_DIR (jobs, logs, files) into PostgreSQL and the bucket;\n                        safe to run again (nothing is copied twice)\n",
                 env!("CARGO_PKG_VERSION")
             );
             ExitCode::SUCCESS
@@ -125,12 +126,26 @@ fn backup(target: Option<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let files = match &config.storage_url {
+        Some(storage) => format!(
+            "copy the bucket with its own tools (for example aws s3 sync s3://{}/{} ./focusflow-objects, or rclone sync)",
+            storage.bucket, storage.prefix
+        ),
+        None => "copy DATA_DIR's files/, transcripts/ and summaries/ with your file backup".into(),
+    };
     if let Some(url) = &config.database_url {
         eprintln!(
             "focusflow backup: the jobs are in PostgreSQL ({}), which this command does not copy; \
              back it up with pg_dump (pg_dump --format=custom --file=focusflow.dump \"$DATABASE_URL\") \
-             and copy DATA_DIR's files/, transcripts/ and summaries/ with your file backup",
+             and {files}",
             url.shown()
+        );
+        return ExitCode::from(2);
+    }
+    if config.storage_url.is_some() {
+        eprintln!(
+            "focusflow backup: the recordings, transcripts and summaries are in a bucket, which this \
+             command does not copy; stop the server, copy DATA_DIR/focusflow.db, and {files}"
         );
         return ExitCode::from(2);
     }
@@ -148,6 +163,135 @@ fn backup(target: Option<String>) -> ExitCode {
         }
         Err(error) => {
             eprintln!("focusflow backup: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `focusflow migrate --to postgres://… [--storage s3://…]`: copies the SQLite store and files
+/// of `DATA_DIR` into PostgreSQL (and the bucket), and says what it copied.
+fn migrate(args: Vec<String>) -> ExitCode {
+    const USAGE: &str = "usage: focusflow migrate --to DATABASE_URL [--storage STORAGE_URL]";
+    let mut to = None;
+    let mut storage = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name.to_string(), Some(value.to_string())),
+            None => (arg.clone(), None),
+        };
+        let value = inline.or_else(|| args.next());
+        match (name.as_str(), value) {
+            ("--to", Some(value)) => to = Some(value),
+            ("--storage", Some(value)) => storage = Some(value),
+            _ => {
+                eprintln!("focusflow migrate: unexpected {arg:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(to) = to else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    if let Err(message) = load_dotenv() {
+        eprintln!("{message}");
+        return ExitCode::from(2);
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("focusflow: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut target = config.clone();
+    target.database_url = match focusflow::config::DatabaseUrl::parse(&to) {
+        Ok(url) => Some(url),
+        Err(error) => {
+            eprintln!("focusflow migrate: --to {}", error.message);
+            return ExitCode::from(2);
+        }
+    };
+    target.storage_url = match storage
+        .map(|url| focusflow::config::StorageUrl::parse(&url, &|name| std::env::var(name).ok()))
+        .transpose()
+    {
+        Ok(url) => url,
+        Err(error) => {
+            eprintln!("focusflow migrate: --storage {}", error.message);
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("focusflow: could not start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let data_dir = config.data_dir.clone();
+    let result = runtime.block_on(async move {
+        if !data_dir.join("focusflow.db").is_file() {
+            return Err(format!(
+                "there is no FocusFlow database in DATA_DIR ({}); set DATA_DIR to the install to copy",
+                data_dir.display()
+            ));
+        }
+        let source = focusflow::store::Store::open(&data_dir)
+            .map_err(|error| format!("could not open the store in {}: {error}", data_dir.display()))?;
+        let database = target
+            .database_url
+            .as_ref()
+            .map(|url| url.shown())
+            .unwrap_or_default();
+        let destination = focusflow::store::Store::connect(&target)
+            .await
+            .map_err(|error| format!("could not open PostgreSQL ({database}): {error}"))?;
+        let report = focusflow::store::migrate::migrate(&source, &destination, |line| {
+            println!("{line}")
+        })
+        .await
+        .map_err(|error| error.to_string())?;
+        println!(
+            "jobs: {} copied ({} log lines), {} already in {database}",
+            report.jobs_copied, report.log_lines, report.jobs_present
+        );
+        match &target.storage_url {
+            Some(url) => println!(
+                "objects: {} copied ({} bytes), {} already in {}",
+                report.objects_copied,
+                report.bytes_copied,
+                report.objects_present,
+                url.shown()
+            ),
+            None => println!(
+                "files: left in {} (no --storage): start the new servers with this DATA_DIR",
+                data_dir.display()
+            ),
+        }
+        if report.files_missing > 0 {
+            println!(
+                "warning: {} files that jobs name are not in DATA_DIR; those jobs were copied without them",
+                report.files_missing
+            );
+        }
+        if report.deliveries_pending > 0 {
+            println!(
+                "note: {} webhook deliveries were still waiting and were not copied (the old server sends them if it runs again)",
+                report.deliveries_pending
+            );
+        }
+        Ok(())
+    });
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("focusflow migrate: {message}");
             ExitCode::FAILURE
         }
     }

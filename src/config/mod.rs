@@ -17,9 +17,11 @@ use url::Url;
 pub mod database;
 pub mod hosts;
 pub mod proxies;
+pub mod storage;
 
 pub use database::DatabaseUrl;
 pub use hosts::AllowedHosts;
+pub use storage::StorageUrl;
 
 /// A value that must never be logged or shown.
 #[derive(Clone, PartialEq, Eq)]
@@ -110,6 +112,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `DATABASE_URL`: PostgreSQL instead of the SQLite file in `data_dir`.
     pub database_url: Option<DatabaseUrl>,
+    /// `STORAGE_URL` (with the `AWS_*` variables): artifacts in an S3-compatible bucket
+    /// instead of files in `data_dir`.
+    pub storage_url: Option<StorageUrl>,
 
     pub openai_api_key: Option<Secret>,
     /// API root without a trailing slash, e.g. `https://api.openai.com/v1`.
@@ -353,6 +358,10 @@ impl Config {
                 .string("DATABASE_URL")
                 .map(|value| DatabaseUrl::parse(&value))
                 .transpose()?,
+            storage_url: vars
+                .string("STORAGE_URL")
+                .map(|value| StorageUrl::parse(&value, &get))
+                .transpose()?,
 
             openai_api_key: vars.string("OPENAI_API_KEY").map(Secret::new),
             openai_base_url: openai_root(
@@ -536,11 +545,16 @@ impl Config {
             .database_url
             .as_ref()
             .and_then(|url| url.password.as_ref());
+        let storage_secret = self
+            .storage_url
+            .as_ref()
+            .and_then(|url| url.secret_access_key.as_ref());
         for secret in secrets
             .into_iter()
             .flatten()
             .chain(password)
             .chain(database_password)
+            .chain(storage_secret)
         {
             // Shorter values would redact ordinary words; no real key is that short.
             if secret.expose().len() >= 4 && text.contains(secret.expose()) {
@@ -853,6 +867,36 @@ mod tests {
             "password authentication failed: [redacted]"
         );
         assert!(config.summaries_enabled() && config.transcription_enabled());
+    }
+
+    #[test]
+    fn the_s3_secret_is_redacted_and_storage_is_read_with_its_variables() {
+        let config = config(&[
+            ("STORAGE_URL", "s3://meetings/focusflow"),
+            ("AWS_ENDPOINT_URL", "http://garage:3900"),
+            ("AWS_ACCESS_KEY_ID", "GK31c2f218a2e44f485b94239e"),
+            ("AWS_SECRET_ACCESS_KEY", "s3-very-secret-value"),
+        ])
+        .unwrap();
+        let storage = config.storage_url.as_ref().unwrap();
+        assert_eq!(
+            (storage.bucket.as_str(), storage.prefix.as_str()),
+            ("meetings", "focusflow")
+        );
+        assert_eq!(storage.endpoint.as_deref(), Some("http://garage:3900"));
+        assert!(!format!("{config:?}").contains("s3-very-secret-value"));
+        assert_eq!(
+            config.redact("SignatureDoesNotMatch for s3-very-secret-value"),
+            "SignatureDoesNotMatch for [redacted]"
+        );
+        // Unset keeps the files in DATA_DIR; a bad URL names the variable.
+        assert!(config_defaults().storage_url.is_none());
+        let error = super::tests::config(&[("STORAGE_URL", "/mnt/bucket")]).unwrap_err();
+        assert_eq!(error.variable, "STORAGE_URL");
+    }
+
+    fn config_defaults() -> Config {
+        config(&[]).unwrap()
     }
 
     #[test]

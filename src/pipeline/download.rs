@@ -184,6 +184,17 @@ async fn attempt(context: &StageContext, job: &Job, url: &Url) -> Result<String,
     };
     let artifacts = context.store.artifacts();
     let relative = artifacts.audio_relative(&job.id, &extension);
+    if let Some(bucket) = artifacts.bucket() {
+        let bytes = stream_to_bucket(context, &mut response, bucket, &relative, total, max).await?;
+        context
+            .log(format!(
+                "Downloaded {} ({}) to the object store",
+                human_bytes(bytes),
+                content_type.as_deref().unwrap_or("unknown type")
+            ))
+            .await;
+        return Ok(relative);
+    }
     let destination = artifacts
         .resolve(&relative)
         .ok_or_else(|| ProviderError::permanent("unsafe audio path"))?;
@@ -275,6 +286,63 @@ async fn stream_to(
         return Err(ProviderError::permanent("the URL served an empty file"));
     }
     Ok(written)
+}
+
+/// Streams the body into a multipart upload to the bucket: this task reads from the network
+/// while [`crate::storage::Upload`] sends parts of 5 MiB one at a time, so memory stays about
+/// one part whatever the size. The object appears only once the whole body arrived; any
+/// failure aborts the upload.
+async fn stream_to_bucket(
+    context: &StageContext,
+    response: &mut reqwest::Response,
+    bucket: &crate::storage::Bucket,
+    relative: &str,
+    total: Option<u64>,
+    max: u64,
+) -> Result<u64, ProviderError> {
+    let store_error = |error: crate::storage::StorageError| {
+        ProviderError::transient(format!("could not store the audio: {error}"))
+    };
+    let mut upload = bucket.upload(relative).await.map_err(store_error)?;
+    let (chunks, mut incoming) = tokio::sync::mpsc::channel::<bytes::Bytes>(CHUNKS_IN_FLIGHT);
+    let writer = async move {
+        while let Some(chunk) = incoming.recv().await {
+            if let Err(error) = upload.write(chunk).await {
+                // Dropping the receiver stops the download; the upload goes away.
+                drop(incoming);
+                upload.abort().await;
+                return Err(error);
+            }
+        }
+        Ok(upload)
+    };
+    let reader = async {
+        let streamed = receive(context, response, &chunks, total, max).await;
+        drop(chunks);
+        streamed
+    };
+    let (streamed, upload) = tokio::join!(reader, writer);
+    let upload = upload.map_err(store_error)?;
+    let written = match streamed {
+        Ok(written) => written,
+        Err(error) => {
+            upload.abort().await;
+            return Err(error);
+        }
+    };
+    let short = total.is_some_and(|total| written < total);
+    if short || written == 0 {
+        upload.abort().await;
+        if let Some(total) = total
+            && short
+        {
+            return Err(ProviderError::transient(format!(
+                "the download ended early ({written} of {total} bytes)"
+            )));
+        }
+        return Err(ProviderError::permanent("the URL served an empty file"));
+    }
+    upload.finish().await.map_err(store_error)
 }
 
 /// Reads the body chunk by chunk and hands each to the writer, holding the size limit and

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 
 use super::leases::{Claimed, LeaseChange, LeaseOwner};
 use super::legacy::ImportedJob;
+use super::migrate::MigratedJob;
 use super::outbox::{Delivery, EventMaker};
 use super::passages::{AskRecord, NewPassage, Passage, PassageScope};
 use super::search::{JobFilter, JobPage};
@@ -159,6 +160,11 @@ pub trait Backend: Send + Sync {
         jobs: Vec<ImportedJob>,
         marker: Option<(&'static str, String)>,
     ) -> StoreResult<()>;
+
+    /// Inserts a whole job copied from another store (`focusflow migrate`) with its log lines
+    /// and search text, in one transaction, unless a job with its id exists: false then, and
+    /// nothing is written, so a second run duplicates nothing.
+    async fn insert_migrated(&self, job: MigratedJob) -> StoreResult<bool>;
 
     /// Webhook events due at `now`, oldest first, at most `limit`.
     async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>>;

@@ -1,13 +1,21 @@
-//! Artifact files in the data directory: audio, transcripts, summaries.
+//! Artifacts: audio, transcripts, summaries, as files in the data directory or, with
+//! `STORAGE_URL`, as objects in an S3-compatible bucket ([`crate::storage::Bucket`]).
 //!
 //! Every path is built from a [`JobId`], which is checked to be safe in a file name, and stored
 //! relative to the data directory so that moving the directory (or a container volume) keeps
-//! every job readable.
+//! every job readable. A bucket keeps the same relative paths as keys under the job's folder,
+//! so the database rows are the same whichever holds the artifacts (and `focusflow migrate`
+//! copies them unchanged).
+//!
+//! Callers use the domain operations here (read or write a text, the size of an artifact, a
+//! local copy of the audio for a provider, remove what a job has); only the download, the audio
+//! route and the audio export reach for the bucket itself, to stream without a local copy.
 
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use crate::jobs::{Job, JobId};
+use crate::storage::Bucket;
 
 pub const AUDIO_DIR: &str = "files";
 pub const TRANSCRIPTS_DIR: &str = "transcripts";
@@ -16,15 +24,187 @@ pub const SUMMARIES_DIR: &str = "summaries";
 #[derive(Debug, Clone)]
 pub struct Artifacts {
     data_dir: PathBuf,
+    /// Where the artifacts are when not in `data_dir` (which then holds only temporary files:
+    /// local copies of audio for providers that need a file).
+    bucket: Option<Bucket>,
+}
+
+/// A local file of a job's audio, for a provider that reads a file. When the audio is in a
+/// bucket this is a temporary copy (`files/.<id>.<random>.part`, which the start-up cleanup
+/// also finds), removed when this is dropped.
+#[derive(Debug)]
+pub struct LocalAudio {
+    path: PathBuf,
+    temporary: bool,
+}
+
+impl LocalAudio {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for LocalAudio {
+    fn drop(&mut self) {
+        if self.temporary
+            && let Err(error) = std::fs::remove_file(&self.path)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.path.display(), %error, "could not remove a temporary copy of audio");
+        }
+    }
 }
 
 impl Artifacts {
     pub fn new(data_dir: PathBuf) -> Self {
-        Self { data_dir }
+        Self {
+            data_dir,
+            bucket: None,
+        }
+    }
+
+    /// Artifacts in `bucket`; `data_dir` keeps temporary files only.
+    pub fn in_bucket(data_dir: PathBuf, bucket: Bucket) -> Self {
+        Self {
+            data_dir,
+            bucket: Some(bucket),
+        }
     }
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The bucket, when the artifacts are objects (for streaming without a local copy).
+    pub fn bucket(&self) -> Option<&Bucket> {
+        self.bucket.as_ref()
+    }
+
+    /// `local` or `s3`, as `/api/health` names it.
+    pub fn kind(&self) -> &'static str {
+        if self.bucket.is_some() { "s3" } else { "local" }
+    }
+
+    /// The size of a stored artifact; None when it does not exist.
+    pub async fn size(&self, relative: Option<&str>) -> std::io::Result<Option<u64>> {
+        let Some(relative) = relative else {
+            return Ok(None);
+        };
+        if let Some(bucket) = &self.bucket {
+            return bucket.size(relative).await.map_err(std::io::Error::other);
+        }
+        let Some(path) = self.resolve(relative) else {
+            return Ok(None);
+        };
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
+            Ok(_) => Ok(None),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// A file of the job's audio for a provider that reads files; None when there is none.
+    pub async fn local_audio(
+        &self,
+        id: &JobId,
+        relative: Option<&str>,
+    ) -> std::io::Result<Option<LocalAudio>> {
+        let Some(relative) = relative else {
+            return Ok(None);
+        };
+        let Some(path) = self.resolve(relative) else {
+            return Ok(None);
+        };
+        let Some(bucket) = &self.bucket else {
+            return Ok(path.is_file().then_some(LocalAudio {
+                path,
+                temporary: false,
+            }));
+        };
+        // The extension stays last: providers and the splitter look at it.
+        let extension = Path::new(relative)
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "bin".into());
+        let copy = LocalAudio {
+            path: self.data_dir.join(AUDIO_DIR).join(format!(
+                ".{id}.{}.copy.{extension}",
+                uuid::Uuid::new_v4().simple()
+            )),
+            temporary: true,
+        };
+        match bucket.download_file(relative, &copy.path).await {
+            Ok(true) => Ok(Some(copy)),
+            Ok(false) => Ok(None),
+            Err(error) => Err(std::io::Error::other(error)),
+        }
+    }
+
+    /// Puts a finished temporary file (an upload received) at `relative`: renamed into place,
+    /// or uploaded to the bucket and then removed.
+    pub async fn place_file(&self, temp: &Path, relative: &str) -> std::io::Result<()> {
+        match &self.bucket {
+            Some(bucket) => {
+                let uploaded = bucket.upload_file(temp, relative).await;
+                let _ = tokio::fs::remove_file(temp).await;
+                uploaded.map(drop).map_err(std::io::Error::other)
+            }
+            None => {
+                let destination = self.resolve(relative).ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "unsafe artifact path")
+                })?;
+                tokio::fs::rename(temp, destination).await
+            }
+        }
+    }
+
+    /// Removes the artifacts at `relatives` (gone already is fine; other failures are logged).
+    pub async fn remove_paths(&self, relatives: Vec<String>) {
+        match &self.bucket {
+            Some(bucket) => {
+                if let Err(error) = bucket.remove(&relatives).await {
+                    tracing::warn!(%error, "could not remove artifacts");
+                }
+            }
+            None => {
+                let paths = relatives
+                    .iter()
+                    .filter_map(|relative| self.resolve(relative))
+                    .collect();
+                let _ = tokio::task::spawn_blocking(move || remove_files(paths)).await;
+            }
+        }
+    }
+
+    /// What `removal` says to remove of `job`, from the folder or the bucket.
+    pub(crate) async fn remove_of(&self, job: Job, removal: super::changes::Removal) {
+        use super::changes::Removal;
+        let Some(bucket) = &self.bucket else {
+            let artifacts = self.clone();
+            let removed = tokio::task::spawn_blocking(move || match removal {
+                Removal::All => artifacts.remove_all(&job),
+                Removal::After(kept) => artifacts.remove_after(&job, kept),
+            })
+            .await;
+            if let Err(error) = removed {
+                tracing::warn!(%error, "the removal of a job's files stopped");
+            }
+            return;
+        };
+        let removed = match removal {
+            Removal::All => bucket.remove_job(&job.id).await.map(drop),
+            Removal::After(kept) => {
+                let (relatives, parts) = self.after(&job, kept);
+                match bucket.remove(&relatives).await {
+                    Ok(()) if parts => bucket.remove_transcript_parts(&job.id).await,
+                    other => other,
+                }
+            }
+        };
+        if let Err(error) = removed {
+            tracing::warn!(job = %job.id, %error, "could not remove the job's objects");
+        }
     }
 
     pub fn create_dirs(&self) -> std::io::Result<()> {
@@ -80,9 +260,46 @@ impl Artifacts {
             .collect()
     }
 
-    /// Removes the job's stored part answers, once its transcript is saved (blocking).
-    pub fn remove_transcript_parts(&self, id: &JobId) {
-        remove_files(self.transcript_part_paths(id));
+    /// The relative paths of every file the job has in the data folder (what it names, the
+    /// utterances beside its transcript, kept part answers), for `focusflow migrate`.
+    pub fn local_files_of(&self, job: &Job) -> Vec<String> {
+        let mut relatives: Vec<String> = [
+            job.file_path.clone(),
+            job.transcript_path.clone(),
+            job.summary_path.clone(),
+            Some(self.transcript_relative(&job.id)),
+            Some(self.utterances_relative(&job.id)),
+            Some(self.summary_relative(&job.id)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        relatives.retain(|relative| {
+            relative == job.file_path.as_deref().unwrap_or_default()
+                || relative == job.transcript_path.as_deref().unwrap_or_default()
+                || relative == job.summary_path.as_deref().unwrap_or_default()
+                || self.resolve(relative).is_some_and(|path| path.is_file())
+        });
+        for path in self.transcript_part_paths(&job.id) {
+            if let Some(name) = path.file_name() {
+                relatives.push(format!("{TRANSCRIPTS_DIR}/{}", name.to_string_lossy()));
+            }
+        }
+        relatives.sort();
+        relatives.dedup();
+        relatives
+    }
+
+    /// Removes the job's stored part answers, once its transcript is saved.
+    pub async fn remove_transcript_parts(&self, id: &JobId) {
+        if let Some(bucket) = &self.bucket {
+            if let Err(error) = bucket.remove_transcript_parts(id).await {
+                tracing::warn!(job = %id, %error, "could not remove the kept part answers");
+            }
+            return;
+        }
+        let paths = self.transcript_part_paths(id);
+        let _ = tokio::task::spawn_blocking(move || remove_files(paths)).await;
     }
 
     pub fn summary_relative(&self, id: &JobId) -> String {
@@ -101,6 +318,15 @@ impl Artifacts {
 
     /// Reads a text artifact; None when it does not exist.
     pub async fn read_text(&self, relative: Option<&str>) -> std::io::Result<Option<String>> {
+        if let Some(bucket) = &self.bucket {
+            return match relative {
+                Some(relative) => bucket
+                    .read_text(relative)
+                    .await
+                    .map_err(std::io::Error::other),
+                None => Ok(None),
+            };
+        }
         let Some(path) = relative.and_then(|relative| self.resolve(relative)) else {
             return Ok(None);
         };
@@ -113,6 +339,12 @@ impl Artifacts {
 
     /// Writes a text artifact atomically (temp file, then rename).
     pub async fn write_text(&self, relative: &str, text: String) -> std::io::Result<()> {
+        if let Some(bucket) = &self.bucket {
+            return bucket
+                .write(relative, text.into())
+                .await
+                .map_err(std::io::Error::other);
+        }
         let path = self.resolve(relative).ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "unsafe artifact path")
         })?;
@@ -158,7 +390,8 @@ impl Artifacts {
 
 impl Artifacts {
     /// Removes the temporary files that an earlier process left when it stopped mid-write:
-    /// uploads and downloads (`files/.<id>.<random>.part`) and atomic writes
+    /// uploads and downloads (`files/.<id>.<random>.part`), local copies of audio kept in a
+    /// bucket (`files/.<id>.<random>.copy.<extension>`) and atomic writes
     /// (`.<name>.<random>.tmp`, see [`write_atomic`]) in every artifact folder. Called at
     /// start-up, before this process transfers or writes anything (a resumed download starts a
     /// new temp file). Another process may still be at work on the same folder (a rolling
@@ -185,7 +418,9 @@ impl Artifacts {
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
                 let leftover = name.starts_with('.')
-                    && (name.ends_with(".tmp") || (dir == AUDIO_DIR && name.ends_with(".part")));
+                    && (name.ends_with(".tmp")
+                        || (dir == AUDIO_DIR
+                            && (name.ends_with(".part") || name.contains(".copy."))));
                 if !leftover
                     || !entry.file_type().is_ok_and(|kind| kind.is_file())
                     || !chosen(&name)
@@ -206,22 +441,29 @@ impl Artifacts {
     /// Removes what the stages after `kept` made: a job created from an upload keeps its
     /// audio (`Download`), one created from a transcript keeps that too (`Transcribe`).
     pub fn remove_after(&self, job: &Job, kept: crate::jobs::Stage) {
-        use crate::jobs::Stage;
-        let mut relatives = vec![self.summary_relative(&job.id)];
-        relatives.extend(job.summary_path.clone());
-        if kept < Stage::Transcribe {
-            relatives.push(self.transcript_relative(&job.id));
-            relatives.push(self.utterances_relative(&job.id));
-            relatives.extend(job.transcript_path.clone());
-        }
+        let (relatives, parts) = self.after(job, kept);
         let mut paths: Vec<PathBuf> = relatives
             .iter()
             .filter_map(|relative| self.resolve(relative))
             .collect();
-        if kept < Stage::Transcribe {
+        if parts {
             paths.extend(self.transcript_part_paths(&job.id));
         }
         remove_files(paths);
+    }
+
+    /// The artifacts the stages after `kept` made, and whether the part answers go too.
+    fn after(&self, job: &Job, kept: crate::jobs::Stage) -> (Vec<String>, bool) {
+        use crate::jobs::Stage;
+        let mut relatives = vec![self.summary_relative(&job.id)];
+        relatives.extend(job.summary_path.clone());
+        let parts = kept < Stage::Transcribe;
+        if parts {
+            relatives.push(self.transcript_relative(&job.id));
+            relatives.push(self.utterances_relative(&job.id));
+            relatives.extend(job.transcript_path.clone());
+        }
+        (relatives, parts)
     }
 }
 
@@ -296,6 +538,7 @@ mod tests {
             "abc.mp3",
             "notes.part",
             ".abc.mp3.9.tmp",
+            ".abc.7c.copy.mp3",
             "keep.tmp",
         ] {
             std::fs::write(files.join(name), b"x").unwrap();
@@ -305,7 +548,7 @@ mod tests {
         std::fs::write(summaries.join(".abc.md.77.tmp"), b"half").unwrap();
         std::fs::write(summaries.join("abc.md"), b"whole").unwrap();
         std::fs::write(summaries.join(".abc.part"), b"not ours").unwrap();
-        assert_eq!(artifacts.remove_partial_transfers(|_| false), 4);
+        assert_eq!(artifacts.remove_partial_transfers(|_| false), 5);
         let mut left: Vec<String> = std::fs::read_dir(&files)
             .unwrap()
             .flatten()
@@ -322,8 +565,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn kept_part_answers_are_removed_for_their_job_only() {
+    #[tokio::test]
+    async fn kept_part_answers_are_removed_for_their_job_only() {
         let dir = tempfile::tempdir().unwrap();
         let artifacts = Artifacts::new(dir.path().to_path_buf());
         artifacts.create_dirs().unwrap();
@@ -343,7 +586,7 @@ mod tests {
         ] {
             std::fs::write(transcripts.join(name), b"{}").unwrap();
         }
-        artifacts.remove_transcript_parts(&id);
+        artifacts.remove_transcript_parts(&id).await;
         let mut left: Vec<String> = std::fs::read_dir(&transcripts)
             .unwrap()
             .flatten()

@@ -22,6 +22,7 @@ mod events;
 mod files;
 mod leases;
 pub mod legacy;
+pub mod migrate;
 mod outbox;
 pub mod passages;
 mod postgres;
@@ -38,7 +39,7 @@ use tokio::sync::broadcast;
 pub use backend::{Backend, Update, Updated};
 pub use changes::{Changes, NewJob};
 pub use events::{Events, InProcess, JobEvent};
-pub use files::{Artifacts, write_atomic};
+pub use files::{AUDIO_DIR, Artifacts, LocalAudio, SUMMARIES_DIR, TRANSCRIPTS_DIR, write_atomic};
 pub use leases::{Claimed, HeldJob, LEASE_LOST, LeaseChange, LeaseOwner};
 pub use outbox::{Delivery, EventMaker, NewDelivery};
 pub use passages::{AskRecord, NewPassage, Passage, PassageScope};
@@ -102,23 +103,19 @@ impl Store {
     }
 
     /// The store the configuration asks for: PostgreSQL when `DATABASE_URL` is set, else the
-    /// SQLite file in `DATA_DIR`; artifact files in `DATA_DIR` either way.
+    /// SQLite file in `DATA_DIR`; artifacts in the bucket of `STORAGE_URL` when it is set, else
+    /// files in `DATA_DIR`.
     pub async fn connect(config: &crate::config::Config) -> StoreResult<Self> {
+        let artifacts = Self::artifacts_for(config)?;
         let Some(url) = &config.database_url else {
             let data_dir = config.data_dir.clone();
-            return tokio::task::spawn_blocking(move || Self::open(&data_dir))
+            let store = tokio::task::spawn_blocking(move || Self::open(&data_dir))
                 .await
                 .map_err(|error| {
                     StoreError::Unavailable(format!("opening the database stopped: {error}"))
-                })?;
+                })??;
+            return Ok(Self { artifacts, ..store });
         };
-        let artifacts = Artifacts::new(config.data_dir.clone());
-        artifacts.create_dirs().map_err(|error| {
-            StoreError::Unavailable(format!(
-                "could not create the data folders in {}: {error}",
-                config.data_dir.display()
-            ))
-        })?;
         let backend = postgres::PostgresBackend::connect(url).await?;
         let events = backend.events();
         Ok(Self::with_backend(
@@ -126,6 +123,25 @@ impl Store {
             Arc::new(events),
             artifacts,
         ))
+    }
+
+    /// The artifact storage `config` asks for, its local folders created.
+    pub fn artifacts_for(config: &crate::config::Config) -> StoreResult<Artifacts> {
+        let artifacts = match &config.storage_url {
+            Some(url) => Artifacts::in_bucket(
+                config.data_dir.clone(),
+                crate::storage::Bucket::connect(url)
+                    .map_err(|error| StoreError::Unavailable(error.to_string()))?,
+            ),
+            None => Artifacts::new(config.data_dir.clone()),
+        };
+        artifacts.create_dirs().map_err(|error| {
+            StoreError::Unavailable(format!(
+                "could not create the data folders in {}: {error}",
+                config.data_dir.display()
+            ))
+        })?;
+        Ok(artifacts)
     }
 
     /// A store over any backend and events.
@@ -397,15 +413,7 @@ impl Store {
     /// Removes the files `job` pointed at (or, with `After`, those its stages made), on the
     /// blocking pool.
     async fn remove_files(&self, job: Job, removal: Removal) {
-        let artifacts = self.artifacts.clone();
-        let removed = tokio::task::spawn_blocking(move || match removal {
-            Removal::All => artifacts.remove_all(&job),
-            Removal::After(kept) => artifacts.remove_after(&job, kept),
-        })
-        .await;
-        if let Err(error) = removed {
-            tracing::warn!(%error, "the removal of a job's files stopped");
-        }
+        self.artifacts.remove_of(job, removal).await;
     }
 
     /// Takes the job nobody holds that has waited longest (one whose worker stopped renewing

@@ -38,7 +38,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         },
         backends: HealthBackends {
             database: state.store.database().into(),
-            storage: "local".into(),
+            storage: state.store.artifacts().kind().into(),
             events: state.store.events_name().into(),
         },
     };

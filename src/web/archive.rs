@@ -436,6 +436,36 @@ pub async fn export(
             Ok(download(format!("{stem}.json"), "application/json", body))
         }
         "audio" => {
+            if let Some(bucket) = artifacts.bucket() {
+                let relative = job.file_path.as_deref().ok_or_else(|| missing("audio"))?;
+                let unavailable = |error: crate::storage::StorageError| {
+                    AppError::Unavailable(format!("the recording cannot be read now: {error}"))
+                };
+                let length = bucket
+                    .size(relative)
+                    .await
+                    .map_err(unavailable)?
+                    .ok_or_else(|| missing("audio"))?;
+                let body = bucket
+                    .read(relative, None)
+                    .await
+                    .map_err(unavailable)?
+                    .ok_or_else(|| missing("audio"))?;
+                let extension = std::path::Path::new(relative)
+                    .extension()
+                    .map(|e| e.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "bin".into());
+                let mime = mime_guess::from_path(relative).first_or_octet_stream();
+                let mut response = download(
+                    format!("{stem}.{extension}"),
+                    mime.as_ref(),
+                    Body::from_stream(body),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+                return Ok(response);
+            }
             let path = job
                 .file_path
                 .as_deref()

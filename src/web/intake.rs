@@ -488,9 +488,6 @@ async fn create_audio_job(
 ) -> AppResult<(Job, Vec<LogLine>)> {
     let artifacts = state.store.artifacts();
     let relative = artifacts.audio_relative(id, extension);
-    let destination = artifacts
-        .resolve(&relative)
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unsafe audio path {relative}")))?;
     let media = if media.is_empty() {
         "unknown type"
     } else {
@@ -501,7 +498,7 @@ async fn create_audio_job(
         meeting_date: common.meeting_date,
         template: common.template,
         checkpoint: Some(Stage::Download),
-        file_path: Some(relative),
+        file_path: Some(relative.clone()),
         transcript_path: None,
         origin_log: Some(format!(
             "Uploaded {name} ({}, {media}); the resolve and download stages are not needed",
@@ -512,7 +509,25 @@ async fn create_audio_job(
     // the request is dropped half-way (a timeout, a client gone): in a task of their own.
     let store = state.store.clone();
     let id = id.clone();
+    let artifacts = artifacts.clone();
     let created = tokio::spawn(async move {
+        if artifacts.bucket().is_some() {
+            // Uploaded first (the temp file goes either way), then recorded; an object whose
+            // job was never recorded is removed here, or by the start-up sweep after a crash.
+            let placed = artifacts.place_file(&part.path, &relative).await;
+            part.keep();
+            placed?;
+            return match store.create_job_with_id(id, new).await {
+                Ok(created) => Ok(created),
+                Err(error) => {
+                    artifacts.remove_paths(vec![relative]).await;
+                    Err(error.into())
+                }
+            };
+        }
+        let destination = artifacts
+            .resolve(&relative)
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unsafe audio path {relative}")))?;
         tokio::fs::rename(&part.path, &destination).await?;
         part.keep();
         let placed = PartFile::new(destination);
@@ -563,11 +578,9 @@ async fn create_from_transcript(
     let (job, logs) = match state.store.create_job_with_id(id.clone(), new).await {
         Ok(created) => created,
         Err(error) => {
-            for relative in [transcript_path, artifacts.utterances_relative(&id)] {
-                if let Some(path) = artifacts.resolve(&relative) {
-                    let _ = tokio::fs::remove_file(path).await;
-                }
-            }
+            artifacts
+                .remove_paths(vec![transcript_path, artifacts.utterances_relative(&id)])
+                .await;
             return Err(error.into());
         }
     };

@@ -18,6 +18,7 @@ mod logs;
 pub mod negotiate;
 pub mod openapi;
 mod pages;
+mod ranged;
 pub mod rate_limit;
 pub mod serve;
 pub mod sessions;

@@ -93,8 +93,7 @@ async fn regenerate_and_resummarize_write_a_new_summary() {
         })
         .await;
     let on_disk =
-        std::fs::read_to_string(app.data_dir.join(second["summary_path"].as_str().unwrap()))
-            .unwrap();
+        crate::storage::read_artifact_text(&app.data_dir, second["summary_path"].as_str().unwrap());
     assert!(on_disk.contains("Version 2."));
 
     // resummarize answers the job itself (the original answered an empty object).

@@ -262,7 +262,9 @@ impl AssemblyAi {
             .route("/v2/upload", post(assembly_upload))
             .route("/v2/transcript", post(assembly_create))
             .route("/v2/transcript/{id}", get(assembly_poll))
-            .with_state(state);
+            .with_state(state)
+            // Recordings larger than a multipart upload's part (the S3 tests send 12 MiB).
+            .layer(axum::extract::DefaultBodyLimit::max(64 << 20));
         Self {
             base: serve(router).await,
             calls,

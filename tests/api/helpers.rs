@@ -148,6 +148,7 @@ impl TestApp {
     pub async fn start(mut config: Config, fakes: Fakes) -> Self {
         init_tracing();
         crate::database::configure(&mut config).await;
+        crate::storage::configure(&mut config);
         let application = Application::build(config.clone())
             .await
             .expect("the app builds");
@@ -262,8 +263,12 @@ impl TestApp {
         }
     }
 
+    /// The names in `folder` of the data directory and, on S3, of the app's bucket.
     pub fn files_in(&self, folder: &str) -> Vec<String> {
-        files_in(&self.data_dir.join(folder))
+        let mut names = files_in(&self.data_dir.join(folder));
+        names.extend(crate::storage::objects_in(&self.data_dir, folder));
+        names.sort();
+        names
     }
 }
 
@@ -337,6 +342,9 @@ impl ServerProcess {
             && let Some(url) = crate::database::url_for(data_dir).await
         {
             command.env("DATABASE_URL", url);
+        }
+        if !env.iter().any(|(name, _)| *name == "STORAGE_URL") {
+            command.envs(crate::storage::env_for(data_dir));
         }
         for (name, value) in env {
             command.env(name, value);

@@ -160,9 +160,10 @@ async fn an_uploaded_webvtt_goes_straight_to_the_summary_with_its_speakers() {
     assert!(logs_of(&job).contains("Transcript received (WebVTT, 3 cues, 2 speakers"));
     let prompts = app.prompts();
     assert!(prompts[0].contains("[Ben]: I will ship the beta by Friday."));
-    let utterances: Value = serde_json::from_str(
-        &std::fs::read_to_string(app.data_dir.join(format!("transcripts/{id}.json"))).unwrap(),
-    )
+    let utterances: Value = serde_json::from_str(&crate::storage::read_artifact_text(
+        &app.data_dir,
+        &format!("transcripts/{id}.json"),
+    ))
     .unwrap();
     assert_eq!(utterances["utterances"][1]["start"], 4500);
     assert_eq!(utterances["utterances"][1]["end"], 7250);
@@ -275,9 +276,10 @@ async fn openai_compatible_transcription_splits_an_mp3_above_its_limit() {
     assert!(logs_of(&job).contains("sending it in 2 parts cut at MP3 frame boundaries"));
 
     // The second part's segments start where the first part's audio ends.
-    let utterances: Value = serde_json::from_str(
-        &std::fs::read_to_string(app.data_dir.join(format!("transcripts/{id}.json"))).unwrap(),
-    )
+    let utterances: Value = serde_json::from_str(&crate::storage::read_artifact_text(
+        &app.data_dir,
+        &format!("transcripts/{id}.json"),
+    ))
     .unwrap();
     let utterances = utterances["utterances"].as_array().unwrap();
     let first_part_frames = (requests[0].bytes as f64 / 417.67).round();
@@ -309,9 +311,10 @@ fn audio_just_above_three_limits() -> Vec<u8> {
 
 /// The start (ms) of each utterance the job's transcript kept.
 fn utterance_starts(app: &TestApp, id: &str) -> Vec<f64> {
-    let saved: Value = serde_json::from_str(
-        &std::fs::read_to_string(app.data_dir.join(format!("transcripts/{id}.json"))).unwrap(),
-    )
+    let saved: Value = serde_json::from_str(&crate::storage::read_artifact_text(
+        &app.data_dir,
+        &format!("transcripts/{id}.json"),
+    ))
     .unwrap();
     saved["utterances"]
         .as_array()
@@ -719,7 +722,7 @@ async fn renamed_speakers_reach_the_transcript_and_the_next_summary() {
     assert_eq!(export, named);
     // The stored transcript keeps the labels; names are applied when read.
     let stored =
-        std::fs::read_to_string(app.data_dir.join(format!("transcripts/{id}.txt"))).unwrap();
+        crate::storage::read_artifact_text(&app.data_dir, &format!("transcripts/{id}.txt"));
     assert!(stored.starts_with("[Speaker A]: Hello everyone."));
 
     // An empty name removes it.

@@ -22,6 +22,7 @@ struct Detached {
 impl Detached {
     async fn start(mut config: Config) -> Self {
         crate::database::configure(&mut config).await;
+        crate::storage::configure(&mut config);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -135,7 +136,8 @@ async fn a_second_application_leaves_the_first_ones_job_and_takes_it_over_when_i
     assert_eq!(
         files_in(&data.path().join("files"))
             .iter()
-            .filter(|name| name.starts_with('.'))
+            // On S3 a transcription's temporary copy of the audio (`.copy.`) is the held job's too.
+            .filter(|name| name.starts_with('.') && !name.contains(".copy."))
             .count(),
         1,
         "the old leftover goes, the held job's file stays"

@@ -37,15 +37,19 @@ async fn a_direct_audio_url_becomes_a_summary_and_a_title() {
     for field in ["summary_path", "transcript_path", "file_path"] {
         let path = job[field].as_str().unwrap();
         assert!(std::path::Path::new(path).is_relative(), "{field} {path}");
-        assert!(app.data_dir.join(path).is_file(), "{field} {path}");
+        assert!(
+            !crate::storage::read_artifact(&app.data_dir, path).is_empty(),
+            "{field} {path}"
+        );
     }
     assert_eq!(job["transcript_path"], format!("transcripts/{id}.txt"));
     assert!(job["file_path"].as_str().unwrap().ends_with(".mp3"));
     // The whole audio reached AssemblyAI, streamed from disk.
     assert_eq!(app.fakes.assemblyai.uploaded_bytes(), 4096);
-    let utterances: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(app.data_dir.join(format!("transcripts/{id}.json"))).unwrap(),
-    )
+    let utterances: serde_json::Value = serde_json::from_str(&crate::storage::read_artifact_text(
+        &app.data_dir,
+        &format!("transcripts/{id}.json"),
+    ))
     .unwrap();
     assert_eq!(utterances["utterances"].as_array().unwrap().len(), 3);
 

@@ -98,7 +98,12 @@ async fn health_names_the_backends_in_use() {
     };
     assert_eq!(health["backends"]["database"], database, "{health:#}");
     assert_eq!(health["backends"]["events"], events, "{health:#}");
-    assert_eq!(health["backends"]["storage"], "local", "{health:#}");
+    let storage = if crate::storage::on_s3() {
+        "s3"
+    } else {
+        "local"
+    };
+    assert_eq!(health["backends"]["storage"], storage, "{health:#}");
     assert!(
         health["env"]["dataDir"].is_string(),
         "the contract's fields stay"

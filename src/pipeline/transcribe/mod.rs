@@ -71,11 +71,14 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
         return Ok(());
     }
     let artifacts = context.store.artifacts();
-    let audio = job
-        .file_path
-        .as_deref()
-        .and_then(|relative| artifacts.resolve(relative))
-        .filter(|path| path.is_file())
+    // With a bucket this is a temporary local copy (the providers upload or split a file),
+    // removed when `audio` is dropped at the end of this stage, whatever its outcome.
+    let audio = artifacts
+        .local_audio(&job.id, job.file_path.as_deref())
+        .await
+        .map_err(|error| {
+            StageError::failed(format!("could not read the downloaded audio: {error}"))
+        })?
         .ok_or_else(|| {
             StageError::failed(
                 "the downloaded audio is missing; start the job over to download it again",
@@ -83,19 +86,14 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
         })?;
 
     let transcript = match provider {
-        Transcriber::AssemblyAi => assemblyai::transcribe(context, job, &audio).await?,
-        Transcriber::OpenAi => openai::transcribe(context, job, &audio).await?,
+        Transcriber::AssemblyAi => assemblyai::transcribe(context, job, audio.path()).await?,
+        Transcriber::OpenAi => openai::transcribe(context, job, audio.path()).await?,
         Transcriber::None { .. } => unreachable!("handled above"),
     };
+    drop(audio);
     save(context, job, &transcript).await?;
     // The answers kept for parts of split audio are in the saved transcript now.
-    let artifacts = artifacts.clone();
-    let id = job.id.clone();
-    if let Err(error) =
-        tokio::task::spawn_blocking(move || artifacts.remove_transcript_parts(&id)).await
-    {
-        tracing::warn!(job = %job.id, %error, "could not remove the kept part answers");
-    }
+    artifacts.remove_transcript_parts(&job.id).await;
     Ok(())
 }
 

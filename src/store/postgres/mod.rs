@@ -353,6 +353,11 @@ impl Backend for PostgresBackend {
         queries::import_jobs(&mut client, &jobs, marker.as_ref()).await
     }
 
+    async fn insert_migrated(&self, job: crate::store::migrate::MigratedJob) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        queries::insert_migrated(&mut client, &job).await
+    }
+
     async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
         outbox::due(&self.client().await?, now, limit).await
     }

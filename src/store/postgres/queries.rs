@@ -727,3 +727,65 @@ pub async fn import_jobs(
     transaction.commit().await?;
     Ok(())
 }
+
+/// See [`crate::store::Backend::insert_migrated`].
+pub async fn insert_migrated(
+    client: &mut deadpool_postgres::Client,
+    migrated: &crate::store::migrate::MigratedJob,
+) -> StoreResult<bool> {
+    let job = &migrated.job;
+    let transaction = client.transaction().await?;
+    let speakers = if job.speakers.is_empty() {
+        None
+    } else {
+        serde_json::to_string(&job.speakers).ok()
+    };
+    let queued_at = (job.status == Status::Queued).then_some(job.updated_at);
+    let inserted = transaction
+        .execute(
+            "INSERT INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status, title,
+                summary, summary_path, transcript_path, file_path, created_at, updated_at,
+                error, checkpoint, attempts, progress_bytes, progress_total, transcription_ref,
+                queued_at, speakers, template, transcript_text)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                $17, $18, $19, $20, $21, $22, $23)
+             ON CONFLICT (id) DO NOTHING",
+            &[
+                &job.id.as_str(),
+                &job.url,
+                &job.resolved_url,
+                &job.meeting_date,
+                &migrated.sort_ms,
+                &job.status.as_str(),
+                &job.title,
+                &job.summary,
+                &job.summary_path,
+                &job.transcript_path,
+                &job.file_path,
+                &job.created_at,
+                &job.updated_at,
+                &job.error,
+                &job.checkpoint.map(Stage::as_str),
+                &i64::from(job.attempts),
+                &job.progress.as_ref().map(|p| p.bytes as i64),
+                &job.progress
+                    .as_ref()
+                    .and_then(|p| p.total)
+                    .map(|t| t as i64),
+                &job.transcription_ref,
+                &queued_at,
+                &speakers,
+                &job.template,
+                &migrated.transcript_text,
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    for line in &migrated.logs {
+        insert_log(&transaction, &job.id, line.ts, &line.message).await?;
+    }
+    transaction.commit().await?;
+    Ok(true)
+}

@@ -243,6 +243,12 @@ impl Backend for SqliteBackend {
             .await
     }
 
+    async fn insert_migrated(&self, job: crate::store::migrate::MigratedJob) -> StoreResult<bool> {
+        self.connections
+            .write(move |connection| queries::insert_migrated(connection, &job))
+            .await
+    }
+
     async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
         self.connections
             .read(move |connection| outbox::due(connection, now, limit))

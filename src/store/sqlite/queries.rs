@@ -653,3 +653,71 @@ pub fn import_jobs(
     transaction.commit()?;
     Ok(())
 }
+
+/// See [`crate::store::Backend::insert_migrated`].
+pub fn insert_migrated(
+    connection: &mut Connection,
+    migrated: &crate::store::migrate::MigratedJob,
+) -> StoreResult<bool> {
+    let job = &migrated.job;
+    let transaction = begin(connection)?;
+    let speakers = if job.speakers.is_empty() {
+        None
+    } else {
+        serde_json::to_string(&job.speakers).ok()
+    };
+    let queued_at = (job.status == Status::Queued).then_some(job.updated_at);
+    let inserted = transaction.execute(
+        "INSERT OR IGNORE INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status,
+            title, summary, summary_path, transcript_path, file_path, created_at, updated_at,
+            error, checkpoint, attempts, progress_bytes, progress_total, transcription_ref,
+            queued_at, speakers, template)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+            ?18, ?19, ?20, ?21, ?22)",
+        params![
+            job.id.as_str(),
+            job.url,
+            job.resolved_url,
+            job.meeting_date,
+            migrated.sort_ms,
+            job.status.as_str(),
+            job.title,
+            job.summary,
+            job.summary_path,
+            job.transcript_path,
+            job.file_path,
+            job.created_at,
+            job.updated_at,
+            job.error,
+            job.checkpoint.map(Stage::as_str),
+            i64::from(job.attempts),
+            job.progress.as_ref().map(|p| p.bytes as i64),
+            job.progress
+                .as_ref()
+                .and_then(|p| p.total)
+                .map(|t| t as i64),
+            job.transcription_ref,
+            queued_at,
+            speakers,
+            job.template,
+        ],
+    )?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    if let Some(text) = &migrated.transcript_text {
+        transaction.execute(
+            "UPDATE job_search SET transcript = ?1 WHERE rowid = last_insert_rowid()",
+            params![text],
+        )?;
+    }
+    {
+        let mut insert_log = transaction
+            .prepare("INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, ?3)")?;
+        for line in &migrated.logs {
+            insert_log.execute(params![job.id.as_str(), line.ts, line.message])?;
+        }
+    }
+    transaction.commit()?;
+    Ok(true)
+}

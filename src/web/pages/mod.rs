@@ -196,13 +196,7 @@ async fn media_key(state: &AppState, job: &Job) -> String {
     let artifacts = state.store.artifacts();
     let mut key = String::new();
     for (letter, relative) in [('a', &job.file_path), ('t', &job.transcript_path)] {
-        let size = match relative
-            .as_deref()
-            .and_then(|relative| artifacts.resolve(relative))
-        {
-            Some(path) => tokio::fs::metadata(&path).await.map(|meta| meta.len()).ok(),
-            None => None,
-        };
+        let size = artifacts.size(relative.as_deref()).await.ok().flatten();
         if let Some(size) = size {
             key.push(letter);
             key.push_str(&size.to_string());
@@ -286,10 +280,10 @@ async fn job_panel(
     // Subtitles need the timed utterances; looked for once a job has finished.
     let timed_transcript = job.status.is_finished()
         && job.transcript_path.is_some()
-        && match artifacts.resolve(&artifacts.utterances_relative(&job.id)) {
-            Some(path) => tokio::fs::try_exists(path).await.unwrap_or(false),
-            None => false,
-        };
+        && artifacts
+            .size(Some(&artifacts.utterances_relative(&job.id)))
+            .await
+            .is_ok_and(|size| size.is_some());
     let queue = if job.status == Status::Queued {
         state.store.queue_order().await?
     } else {
@@ -555,6 +549,19 @@ pub async fn audio(
         Err(error) => return error_response(rendering, error.into()),
     };
     let no_audio = || AppError::NotFound("this meeting has no downloaded recording (yet)".into());
+    if let Some(bucket) = state.store.artifacts().bucket() {
+        let Some(relative) = job.file_path.as_deref() else {
+            return error_response(rendering, no_audio());
+        };
+        return match super::ranged::serve(bucket, relative, request.headers()).await {
+            Ok(Some(response)) => response,
+            Ok(None) => error_response(rendering, no_audio()),
+            Err(error) => error_response(
+                rendering,
+                AppError::Unavailable(format!("the recording cannot be read now: {error}")),
+            ),
+        };
+    }
     let Some(path) = job
         .file_path
         .as_deref()
