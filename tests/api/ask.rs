@@ -37,7 +37,8 @@ async fn ask(app: &TestApp, body: Value) -> (u16, Value) {
 }
 
 /// Asks until the answer cites something (the index is built just after a job completes, in
-/// the background), at most 30 s (generous: CI machines with 2 loaded cores run many servers at once).
+/// the background), at most 30 s: generous, for CI machines whose 2 cores run many servers at
+/// once.
 async fn ask_until_cited(app: &TestApp, body: Value) -> Value {
     let started = Instant::now();
     loop {
