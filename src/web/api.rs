@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::extract::{ApiJson, ApiQuery, JobPath, flag};
-use super::view::{Health, HealthBackends, HealthEnv, JobList, JobView, Success, TranscriptBody};
+use super::view::{Health, HealthBackends, HealthEnv, JobView, Success, TranscriptBody};
 use super::{AppState, actions};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{iso_millis, now_millis, parse_meeting_date};
@@ -95,20 +95,6 @@ fn shown_data_dir(data_dir: &std::path::Path) -> String {
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|| ".".into())
-}
-
-/// Every job, newest meeting first (the original app's answer, without parameters).
-pub async fn list_all_jobs(state: &AppState) -> AppResult<JobList> {
-    let jobs = state.store.all_jobs_with_logs().await?;
-    let jobs = jobs
-        .into_iter()
-        .map(|(job, logs)| JobView::new(job, &logs))
-        .collect();
-    Ok(JobList {
-        jobs,
-        next_cursor: None,
-        next_offset: None,
-    })
 }
 
 /// The route lifts the default body limit so that uploads can stream; JSON keeps the limit of

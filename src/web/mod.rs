@@ -13,6 +13,7 @@ mod extract;
 mod headers;
 mod hosts;
 mod intake;
+mod listing;
 mod logs;
 pub mod negotiate;
 pub mod openapi;
@@ -60,10 +61,12 @@ pub struct AppState {
     pub limits: RateLimits,
     pub sessions: BoundedMemoryStore,
     pub metrics: Metrics,
-    /// `GET /api/jobs` answers as served, while the store stays as it was.
+    /// `GET /api/jobs` pages as served, until a write changes what they show.
     pub answers: Arc<cache::AnswerCache<bytes::Bytes>>,
-    /// The list page's lists (cards rendered), while the store stays as it was.
+    /// The list page's lists (cards rendered), until a write changes what they show.
     pub lists: Arc<cache::AnswerCache<pages::view::JobList>>,
+    /// `GET /api/jobs` without parameters: each job's JSON, until that job is written.
+    pub all_jobs: Arc<listing::AllJobs>,
     /// `/api/health`'s database check, reused for a second.
     pub database_check: Arc<api::DatabaseCheck>,
 }
@@ -75,6 +78,9 @@ impl AppState {
             config.rate_limit_max_requests,
             config.rate_limit_max_tracked,
         );
+        let answers = Arc::new(cache::AnswerCache::new(&store));
+        let lists = Arc::new(cache::AnswerCache::new(&store));
+        let all_jobs = Arc::new(listing::AllJobs::new(&store));
         Self {
             config,
             store,
@@ -84,8 +90,9 @@ impl AppState {
             limits,
             sessions: BoundedMemoryStore::default(),
             metrics: Metrics::new(),
-            answers: Arc::default(),
-            lists: Arc::default(),
+            answers,
+            lists,
+            all_jobs,
             database_check: Arc::default(),
         }
     }

@@ -18,6 +18,7 @@ mod helpers;
 mod intake;
 mod leases;
 mod legacy;
+mod listing;
 mod log_stream;
 mod observability;
 mod openapi;
