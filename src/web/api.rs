@@ -52,9 +52,13 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
 
 /// The health probe's database check, reused for a second: load balancers probing every
 /// replica often cost one query a second, and a database that stops answering shows within one.
+///
+/// A fresh result is read under a plain lock held for a few instructions; only a stale one
+/// takes the async turn that lets one probe ask the database while the others wait for it.
 #[derive(Default)]
 pub struct DatabaseCheck {
-    last: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    last: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    asking: tokio::sync::Mutex<()>,
 }
 
 impl DatabaseCheck {
@@ -62,11 +66,19 @@ impl DatabaseCheck {
     /// A probe answers in time even when the database hangs.
     const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
+    fn fresh(&self) -> Option<bool> {
+        let last = *self.last.lock().unwrap_or_else(|e| e.into_inner());
+        last.filter(|(at, _)| at.elapsed() < Self::FRESH)
+            .map(|(_, healthy)| healthy)
+    }
+
     pub async fn healthy(&self, store: &crate::store::Store) -> bool {
-        let mut last = self.last.lock().await;
-        if let Some((at, healthy)) = *last
-            && at.elapsed() < Self::FRESH
-        {
+        if let Some(healthy) = self.fresh() {
+            return healthy;
+        }
+        let _turn = self.asking.lock().await;
+        // Whoever held the turn before has asked meanwhile.
+        if let Some(healthy) = self.fresh() {
             return healthy;
         }
         let healthy = match tokio::time::timeout(Self::TIMEOUT, store.ping()).await {
@@ -80,7 +92,8 @@ impl DatabaseCheck {
                 false
             }
         };
-        *last = Some((std::time::Instant::now(), healthy));
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), healthy));
         healthy
     }
 }
