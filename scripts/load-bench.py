@@ -142,6 +142,9 @@ class Server:
         env = {"PATH": os.environ.get("PATH", ""), "HOST": "127.0.0.1", "PORT": str(self.port),
                "DATA_DIR": data_dir, "RUST_LOG": "warn", "RATE_LIMIT_MAX_REQUESTS": "0",
                "TRANSCRIBER": "none"}
+        # Allocator and runtime knobs pass through, to measure them without a rebuild.
+        env.update({k: v for k, v in os.environ.items()
+                    if k.startswith(("MALLOC_", "GLIBC_TUNABLES", "TOKIO_"))})
         env.update(extra_env or {})
         self.proc = subprocess.Popen([binary], env=env, cwd=data_dir,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -218,27 +221,46 @@ def wrk(url, headers=()):
 
 
 def writer(port, stop):
-    """PATCHes the newest job's title LOAD_WRITES times a second until `stop` is set; returns
-    how many writes it made (so their cost can be told apart)."""
+    """PATCHes the newest jobs' titles LOAD_WRITES times a second (from as many threads as it
+    takes: a write waits for its answer) until `stop` is set; returns how many writes it made
+    (so their cost can be told apart). The newest jobs are those a running job would be: on the
+    first page."""
+    import math
     import threading
-    job_id = json.loads(get(port, "/api/jobs?limit=1")[2])["jobs"][0]["id"]
+    job_ids = [job["id"] for job in json.loads(get(port, "/api/jobs?limit=5")[2])["jobs"]]
     count = [0]
+    lock = threading.Lock()
+    threads = max(1, math.ceil(WRITES / 10))
 
-    def loop():
+    def loop(index):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        interval = threads / WRITES
+        next_at = time.time() + index * interval / threads
+        n = 0
         while not stop.is_set():
-            body = json.dumps({"title": f"Weekly planning, edit {count[0]}"})
+            job_id = job_ids[(index + n * threads) % len(job_ids)]
+            n += 1
+            body = json.dumps({"title": f"Weekly planning, edit {n}"})
             connection.request("PATCH", f"/api/jobs/{job_id}", body,
                                {"Content-Type": "application/json"})
             response = connection.getresponse()
             response.read()
             assert response.status == 200, response.status
-            count[0] += 1
-            stop.wait(1 / WRITES)
+            with lock:
+                count[0] += 1
+            next_at += interval
+            stop.wait(max(0.0, next_at - time.time()))
 
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    return thread, count
+    workers = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+
+    class Joined:
+        def join(self):
+            for worker in workers:
+                worker.join()
+
+    return Joined(), count
 
 
 def run(binary, data, targets):

@@ -9,7 +9,8 @@
 //!
 //! Memory: the kept JSON has a budget ([`BUDGET_BYTES`]); past it, jobs are read for every
 //! answer. At most [`FETCHES`] batches are read and serialised at once, and each answer holds
-//! at most one batch it has not sent yet, so many connections cost one batch each, not an
+//! at most one run (up to [`RUN`] kept jobs, or one batch read) it has not sent yet, looked up
+//! as it goes: many connections cost one run each, not an
 //! answer each.
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use axum::body::Body;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 use tokio::sync::Semaphore;
 
 use super::cache::Follow;
@@ -29,9 +30,11 @@ use crate::jobs::JobId;
 use crate::store::Store;
 
 /// What the kept JSON of jobs may take. 1,000 jobs take some 4.4 MB.
-const BUDGET_BYTES: usize = 16 * 1024 * 1024;
+const BUDGET_BYTES: usize = 12 * 1024 * 1024;
 /// Jobs read from the store at once for an answer.
 const BATCH: usize = 32;
+/// Kept jobs looked up at once for an answer.
+const RUN: usize = 128;
 /// Batches read and serialised at once, across all answers (one per core of a small machine).
 const FETCHES: usize = 2;
 /// What a kept job costs beside its JSON (its id twice, the map's slot).
@@ -95,12 +98,6 @@ impl Kept {
     }
 }
 
-/// One piece of an answer: a job's JSON as kept, or a job to read.
-enum Piece {
-    Kept(Bytes),
-    Read(JobId),
-}
-
 impl AllJobs {
     pub fn new(store: &Store) -> Self {
         Self {
@@ -137,33 +134,43 @@ impl AllJobs {
                 order
             }
         };
-        let (pieces, mark) = {
-            let mut kept = self.kept();
-            kept.catch_up(store);
-            let pieces: Vec<Piece> = order
-                .iter()
-                .map(|id| match kept.jobs.get(id) {
-                    Some(json) => Piece::Kept(json.clone()),
-                    None => Piece::Read(id.clone()),
-                })
-                .collect();
-            (pieces, kept.follow.mark())
-        };
         let sending = Sending {
             all: self.clone(),
             store: store.clone(),
-            mark,
-            pieces: pieces.into_iter(),
+            order,
+            next: 0,
             ready: std::collections::VecDeque::new(),
             first: true,
             opened: false,
             closed: false,
         };
-        let body = Body::from_stream(stream::unfold(sending, |mut sending| async move {
-            let next = sending.next().await.transpose()?;
-            Some((next, sending))
-        }));
+        // Fused: a body may be polled again after its end (the compression layer does).
+        let body = Body::from_stream(
+            stream::unfold(sending, |mut sending| async move {
+                let next = sending.next().await.transpose()?;
+                Some((next, sending))
+            })
+            .fuse(),
+        );
         Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    }
+
+    /// The next jobs of `order`: the JSON kept for a run of them, or else (the first is not
+    /// kept) the ids of a run to read, with where the writes taken stand. Looked up a run at a
+    /// time, so an answer holds no more than a run whatever the number of jobs.
+    fn next_run(&self, store: &Store, order: &[JobId]) -> (Vec<Bytes>, Vec<JobId>, u64) {
+        let mut kept = self.kept();
+        kept.catch_up(store);
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for id in order.iter().take(RUN) {
+            match kept.jobs.get(id) {
+                Some(json) if missing.is_empty() => found.push(json.clone()),
+                None if found.is_empty() && missing.len() < BATCH => missing.push(id.clone()),
+                _ => break,
+            }
+        }
+        (found, missing, kept.follow.mark())
     }
 
     /// Reads `ids` from the store and serialises them, keeping what is still current. Returns
@@ -177,10 +184,12 @@ impl AllJobs {
         let mut found: HashMap<JobId, Bytes> = HashMap::with_capacity(ids.len());
         for (job, logs) in store.jobs_with_logs(&ids).await? {
             let id = job.id.clone();
-            let mut json = Vec::with_capacity(1024);
+            let mut json = Vec::with_capacity(4096);
             json.push(b',');
             serde_json::to_writer(&mut json, &JobView::new(job, &logs))
                 .map_err(|error| AppError::Internal(error.into()))?;
+            // Kept for long: without the room the buffer grew by (up to as much again).
+            json.shrink_to_fit();
             found.insert(id, Bytes::from(json));
         }
         let mut kept = self.kept();
@@ -205,9 +214,10 @@ impl AllJobs {
 struct Sending {
     all: Arc<AllJobs>,
     store: Store,
-    mark: u64,
-    pieces: std::vec::IntoIter<Piece>,
-    /// Jobs read and not yet sent (one batch at most).
+    order: Arc<[JobId]>,
+    /// The first job of `order` not yet looked up.
+    next: usize,
+    /// Jobs looked up or read and not yet sent (one run at most).
     ready: std::collections::VecDeque<Bytes>,
     first: bool,
     opened: bool,
@@ -225,32 +235,22 @@ impl Sending {
             if let Some(json) = self.ready.pop_front() {
                 return Ok(Some(self.job(json)));
             }
-            match self.pieces.next() {
-                Some(Piece::Kept(json)) => return Ok(Some(self.job(json))),
-                Some(Piece::Read(id)) => {
-                    // This one and the next ones to read, up to a batch.
-                    let mut ids = vec![id];
-                    while ids.len() < BATCH {
-                        match self.pieces.as_slice().first() {
-                            Some(Piece::Read(_)) => {
-                                if let Some(Piece::Read(id)) = self.pieces.next() {
-                                    ids.push(id);
-                                }
-                            }
-                            _ => break,
-                        }
-                    }
-                    let read = self.all.read(&self.store, ids, self.mark).await;
-                    let read = read.inspect_err(|error| {
-                        tracing::warn!(%error, "the all-jobs listing stopped half-way");
-                    })?;
-                    self.ready.extend(read);
+            if self.next >= self.order.len() {
+                if self.closed {
+                    return Ok(None);
                 }
-                None if self.closed => return Ok(None),
-                None => {
-                    self.closed = true;
-                    return Ok(Some(Bytes::from_static(CLOSE)));
-                }
+                self.closed = true;
+                return Ok(Some(Bytes::from_static(CLOSE)));
+            }
+            let (found, missing, mark) = self.all.next_run(&self.store, &self.order[self.next..]);
+            self.next += found.len() + missing.len();
+            self.ready.extend(found);
+            if !missing.is_empty() {
+                let read = self.all.read(&self.store, missing, mark).await;
+                let read = read.inspect_err(|error| {
+                    tracing::warn!(%error, "the all-jobs listing stopped half-way");
+                })?;
+                self.ready.extend(read);
             }
         }
     }
