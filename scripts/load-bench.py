@@ -25,6 +25,11 @@ LOAD_ALL_JOBS (1000), LOAD_WRITES (0: writes per second to the store while wrk r
 PATCH of a job's title, which makes every kept listing stale: LOAD_WRITES=10 is about what a
 few running jobs write; a very high rate measures listings built afresh for each request).
 
+LOAD_ONLY picks sections (comma-separated; default all): pages (10,000 jobs: list page and
+API pages), all (the all-jobs listing at 1,000 and at 10,000 jobs), encodings, overhead, memory
+(idle RSS, and the peak through the 10,000-job scenario: a legacy jobs.json imported at
+start, then 100 POSTs, then the all-jobs listing under load).
+
 It also reports, for issue #16:
   - the all-jobs listing and the list page with each Accept-Encoding (none, gzip, br, zstd):
     bytes per answer and req/s;
@@ -42,6 +47,8 @@ THREADS = int(os.environ.get("LOAD_THREADS", "1"))
 JOBS = int(os.environ.get("LOAD_JOBS", "10000"))
 ALL_JOBS = int(os.environ.get("LOAD_ALL_JOBS", "1000"))
 WRITES = float(os.environ.get("LOAD_WRITES", "0"))
+ONLY = set(filter(None, os.environ.get(
+    "LOAD_ONLY", "pages,all,encodings,overhead,memory").split(",")))
 
 SUMMARY = """# Weekly planning
 
@@ -135,6 +142,9 @@ class Server:
         env = {"PATH": os.environ.get("PATH", ""), "HOST": "127.0.0.1", "PORT": str(self.port),
                "DATA_DIR": data_dir, "RUST_LOG": "warn", "RATE_LIMIT_MAX_REQUESTS": "0",
                "TRANSCRIBER": "none"}
+        # Allocator and runtime knobs pass through, to measure them without a rebuild.
+        env.update({k: v for k, v in os.environ.items()
+                    if k.startswith(("MALLOC_", "GLIBC_TUNABLES", "TOKIO_"))})
         env.update(extra_env or {})
         self.proc = subprocess.Popen([binary], env=env, cwd=data_dir,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -211,27 +221,46 @@ def wrk(url, headers=()):
 
 
 def writer(port, stop):
-    """PATCHes the newest job's title LOAD_WRITES times a second until `stop` is set; returns
-    how many writes it made (so their cost can be told apart)."""
+    """PATCHes the newest jobs' titles LOAD_WRITES times a second (from as many threads as it
+    takes: a write waits for its answer) until `stop` is set; returns how many writes it made
+    (so their cost can be told apart). The newest jobs are those a running job would be: on the
+    first page."""
+    import math
     import threading
-    job_id = json.loads(get(port, "/api/jobs?limit=1")[2])["jobs"][0]["id"]
+    job_ids = [job["id"] for job in json.loads(get(port, "/api/jobs?limit=5")[2])["jobs"]]
     count = [0]
+    lock = threading.Lock()
+    threads = max(1, math.ceil(WRITES / 10))
 
-    def loop():
+    def loop(index):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        interval = threads / WRITES
+        next_at = time.time() + index * interval / threads
+        n = 0
         while not stop.is_set():
-            body = json.dumps({"title": f"Weekly planning, edit {count[0]}"})
+            job_id = job_ids[(index + n * threads) % len(job_ids)]
+            n += 1
+            body = json.dumps({"title": f"Weekly planning, edit {n}"})
             connection.request("PATCH", f"/api/jobs/{job_id}", body,
                                {"Content-Type": "application/json"})
             response = connection.getresponse()
             response.read()
             assert response.status == 200, response.status
-            count[0] += 1
-            stop.wait(1 / WRITES)
+            with lock:
+                count[0] += 1
+            next_at += interval
+            stop.wait(max(0.0, next_at - time.time()))
 
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    return thread, count
+    workers = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+
+    class Joined:
+        def join(self):
+            for worker in workers:
+                worker.join()
+
+    return Joined(), count
 
 
 def run(binary, data, targets):
@@ -271,73 +300,197 @@ def main():
     binary = binary_path()
     with open("/proc/loadavg") as f:
         print(f"load average before: {f.read().split()[:3]}; wrk -t{THREADS} -c{CONNECTIONS} "
-              f"-d{DURATION}s; {WRITES:g} writes/s; binary {binary}", flush=True)
-    data = seed(binary, JOBS)
-    all_data = seed(binary, ALL_JOBS)
+              f"-d{DURATION}s; {WRITES:g} writes/s; binary {binary}; sections {sorted(ONLY)}",
+              flush=True)
+    data = seed(binary, JOBS) if ONLY & {"pages", "all"} else None
+    all_data = seed(binary, ALL_JOBS) if ONLY & {"all", "encodings", "overhead"} else None
+    ten_k, all_jobs, encodings, overheads, memories = [], [], [], [], None
+    peak = all_peak = 0.0
+
+    def jobs_count(expected):
+        def check(body):
+            count = len(json.loads(body)["jobs"])
+            assert count == expected, (count, expected)
+        return check
+
+    def html(body):
+        assert b"<html" in body.lower()
+
     try:
-        # The first page, then a cursor 100 pages in (keyset pagination: same cost).
-        probe = Server(binary, data)
-        cursor = None
-        path = "/api/jobs?limit=50"
-        for _ in range(100):
-            body = json.loads(get(probe.port, path)[2])
-            cursor = body["next_cursor"]
-            path = f"/api/jobs?limit=50&cursor={cursor}"
-        # A returning browser: its session cookie (form token) already set.
-        _, headers, _ = get(probe.port, "/")
-        cookie = headers.get("set-cookie", headers.get("Set-Cookie", "")).split(";")[0]
-        probe.stop()
-
-        def jobs_count(expected):
-            def check(body):
-                count = len(json.loads(body)["jobs"])
-                assert count == expected, (count, expected)
-            return check
-
-        def html(body):
-            assert b"<html" in body.lower()
-
-        print(f"{JOBS} jobs:", flush=True)
-        ten_k, peak = run(binary, data, [
-            ("GET / (HTML list, session cookie)", "/", [f"Cookie: {cookie}"], html),
-            ("GET / (HTML list, new visitor each time)", "/", [], html),
-            ("GET /api/jobs?limit=50", "/api/jobs?limit=50", [], jobs_count(50)),
-            ("GET /api/jobs?limit=50&cursor=(page 101)",
-             f"/api/jobs?limit=50&cursor={cursor}", [], jobs_count(50)),
-        ])
-        print(f"  peak RSS (VmHWM) over the {JOBS}-job runs: {peak:.1f} MiB", flush=True)
-        print(f"{ALL_JOBS} jobs:", flush=True)
-        all_jobs, all_peak = run(binary, all_data, [
-            ("GET /api/jobs (all jobs)", "/api/jobs", [], jobs_count(ALL_JOBS)),
-        ])
-        print(f"  peak RSS (VmHWM) over the {ALL_JOBS}-job run: {all_peak:.1f} MiB", flush=True)
-        encodings = compression(binary, all_data)
-        overheads = overhead(binary, all_data)
+        if "pages" in ONLY:
+            # The first page, then a cursor 100 pages in (keyset pagination: same cost).
+            probe = Server(binary, data)
+            cursor = None
+            path = "/api/jobs?limit=50"
+            for _ in range(100):
+                body = json.loads(get(probe.port, path)[2])
+                cursor = body["next_cursor"]
+                path = f"/api/jobs?limit=50&cursor={cursor}"
+            # A returning browser: its session cookie (form token) already set.
+            _, headers, _ = get(probe.port, "/")
+            cookie = headers.get("set-cookie", headers.get("Set-Cookie", "")).split(";")[0]
+            probe.stop()
+            print(f"{JOBS} jobs:", flush=True)
+            ten_k, peak = run(binary, data, [
+                ("GET / (HTML list, session cookie)", "/", [f"Cookie: {cookie}"], html),
+                ("GET / (HTML list, new visitor each time)", "/", [], html),
+                ("GET /api/jobs?limit=50", "/api/jobs?limit=50", [], jobs_count(50)),
+                ("GET /api/jobs?limit=50&cursor=(page 101)",
+                 f"/api/jobs?limit=50&cursor={cursor}", [], jobs_count(50)),
+            ])
+            print(f"  peak RSS (VmHWM) over the {JOBS}-job runs: {peak:.1f} MiB", flush=True)
+        if "all" in ONLY:
+            print(f"{ALL_JOBS} jobs:", flush=True)
+            all_jobs, all_peak = run(binary, all_data, [
+                ("GET /api/jobs (all jobs)", "/api/jobs", [], jobs_count(ALL_JOBS)),
+            ])
+            print(f"  peak RSS (VmHWM) over the {ALL_JOBS}-job run: {all_peak:.1f} MiB",
+                  flush=True)
+            print(f"{JOBS} jobs:", flush=True)
+            big, big_peak = run(binary, data, [
+                ("GET /api/jobs (all jobs)", "/api/jobs", [], jobs_count(JOBS)),
+            ])
+            print(f"  peak RSS (VmHWM) over the {JOBS}-job all-jobs run: {big_peak:.1f} MiB",
+                  flush=True)
+            all_jobs = [(r, ALL_JOBS) for r in all_jobs] + [(r, JOBS) for r in big]
+        if "encodings" in ONLY:
+            encodings = compression(binary, all_data)
+        if "overhead" in ONLY:
+            overheads = overhead(binary, all_data)
+        if "memory" in ONLY:
+            memories = memory(binary)
     finally:
-        shutil.rmtree(data, ignore_errors=True)
-        shutil.rmtree(all_data, ignore_errors=True)
+        for folder in (data, all_data):
+            if folder:
+                shutil.rmtree(folder, ignore_errors=True)
 
     with open("/proc/loadavg") as f:
         print(f"load average after: {f.read().split()[:3]}")
     print()
-    print("| request | jobs | req/s | p50 | p99 | server CPU per request | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for result, jobs in [(r, JOBS) for r in ten_k] + [(r, ALL_JOBS) for r in all_jobs]:
-        print(f"| {result['name']} | {jobs} | {result['rps']:.0f} | {result['p50']:.2f} ms | "
-              f"{result['p99']:.2f} ms | {result['cpu_us']:.0f} µs | {result['non2xx']} |")
-    print(f"\npeak server RSS: {peak:.1f} MiB ({JOBS} jobs), {all_peak:.1f} MiB ({ALL_JOBS} jobs)")
-    print()
-    print(f"| request ({ALL_JOBS} jobs) | Accept-Encoding | bytes | req/s | p99 |")
-    print("|---|---|---:|---:|---:|")
-    for name, encoding, size, result in encodings:
-        print(f"| {name} | {encoding or '(none)'} | {size:,} | {result['rps']:.0f} | "
-              f"{result['p99']:.2f} ms |")
-    print()
-    print("| request | req/s | share of the bare handler's |")
-    print("|---|---:|---:|")
-    bare = overheads[0][1]["rps"]
-    for name, result in overheads:
-        print(f"| {name} | {result['rps']:.0f} | {100 * result['rps'] / bare:.0f}% |")
+    if ten_k or all_jobs:
+        print("| request | jobs | req/s | p50 | p99 | server CPU per request | errors |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for result, jobs in [(r, JOBS) for r in ten_k] + all_jobs:
+            print(f"| {result['name']} | {jobs} | {result['rps']:.0f} | {result['p50']:.2f} ms | "
+                  f"{result['p99']:.2f} ms | {result['cpu_us']:.0f} µs | {result['non2xx']} |")
+        print(f"\npeak server RSS: {peak:.1f} MiB ({JOBS} jobs), {all_peak:.1f} MiB "
+              f"({ALL_JOBS} jobs)")
+        print()
+    if encodings:
+        print(f"| request ({ALL_JOBS} jobs) | Accept-Encoding | bytes | req/s | p99 |")
+        print("|---|---|---:|---:|---:|")
+        for name, encoding, size, result in encodings:
+            print(f"| {name} | {encoding or '(none)'} | {size:,} | {result['rps']:.0f} | "
+                  f"{result['p99']:.2f} ms |")
+        print()
+    if overheads:
+        print("| request | req/s | share of the bare handler's |")
+        print("|---|---:|---:|")
+        bare = overheads[0][1]["rps"]
+        for name, result in overheads:
+            print(f"| {name} | {result['rps']:.0f} | {100 * result['rps'] / bare:.0f}% |")
+        print()
+    if memories:
+        print("| memory | MiB |")
+        print("|---|---:|")
+        for name, mib in memories:
+            print(f"| {name} | {mib:.1f} |")
+
+
+def smaps_summary(pid):
+    """Resident KiB by kind of mapping: heap and anonymous, thread stacks, the binary, others."""
+    kinds = {}
+    current = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                name = parts[5] if len(parts) > 5 else "[anon]"
+                if name.startswith("/") and "focusflow" in name:
+                    name = "[binary]"
+                elif name.startswith("/"):
+                    name = "[libraries]"
+                current = name
+            elif parts and parts[0] == "Rss:":
+                kinds[current] = kinds.get(current, 0) + int(parts[1])
+    return kinds
+
+
+def legacy_jobs_json(path, jobs):
+    """A legacy jobs.json of `jobs` finished jobs like the seeded ones."""
+    rng = random.Random(9)
+    base = int(time.time() * 1000) - 400 * 86_400_000
+    with open(path, "w") as f:
+        f.write("[")
+        for n in range(jobs):
+            created = base + n * 3_000_000
+            stamp = lambda ms: time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ms / 1000))
+            item = {
+                "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "url": f"https://example.com/recordings/{n}.mp3", "status": "completed",
+                "title": f"Weekly planning {n}: release, support rotation, hiring",
+                "summary": SUMMARY, "meeting_date": stamp(created),
+                "created_at": created, "updated_at": created + 120_000,
+                "logs": [f"[{stamp(created + k * 20_000)}] {m}" for k, m in enumerate(
+                    ["Job created", "Downloading audio", "Downloaded 24.1 MB (audio/mpeg)",
+                     "Transcribed 41 utterances", "Summary written", "Job completed"])],
+            }
+            f.write(("," if n else "") + json.dumps(item))
+        f.write("]")
+
+
+def memory(binary):
+    """Idle RSS (a fresh data directory, a few seconds after start), and the peak RSS through
+    the 10,000-job scenario: jobs.json imported at start, 100 POSTs, the list under load."""
+    rows = []
+    data = tempfile.mkdtemp(prefix="focusflow-idle-")
+    try:
+        server = Server(binary, data)
+        time.sleep(3)
+        idle = status_kib(server.proc.pid, "VmRSS") / 1024
+        kinds = smaps_summary(server.proc.pid)
+        threads = len(os.listdir(f"/proc/{server.proc.pid}/task"))
+        server.stop()
+        print(f"  idle RSS: {idle:.1f} MiB, {threads} threads; resident KiB by mapping: "
+              + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])
+                          if v >= 64), flush=True)
+        rows.append(("idle RSS (fresh data directory, 3 s after start)", idle))
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    data = tempfile.mkdtemp(prefix="focusflow-scenario-")
+    try:
+        legacy_jobs_json(os.path.join(data, "jobs.json"), JOBS)
+        server = Server(binary, data)
+        # The import runs at start; the list shows every job once it is done.
+        deadline = time.time() + 300
+        while len(json.loads(get(server.port, "/api/jobs?limit=1")[2])["jobs"]) == 0:
+            assert time.time() < deadline, "the import did not finish"
+            time.sleep(0.2)
+        after_import = status_kib(server.proc.pid, "VmRSS") / 1024
+        for n in range(100):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            conn.request("POST", "/api/jobs", json.dumps(
+                {"transcript": f"[Speaker A]: meeting {n}, the budget and the plan."}),
+                {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 201, response.status
+        after_posts = status_kib(server.proc.pid, "VmRSS") / 1024
+        result = wrk(f"http://127.0.0.1:{server.port}/api/jobs")
+        peak = status_kib(server.proc.pid, "VmHWM") / 1024
+        time.sleep(3)
+        settled = status_kib(server.proc.pid, "VmRSS") / 1024
+        server.stop()
+        print(f"  {JOBS}-job scenario: RSS {after_import:.1f} MiB after the import, "
+              f"{after_posts:.1f} MiB after 100 POSTs; all-jobs listing {result['rps']:.1f} req/s, "
+              f"p99 {result['p99']:.0f} ms; peak {peak:.1f} MiB, {settled:.1f} MiB 3 s later",
+              flush=True)
+        rows += [(f"RSS after importing {JOBS} jobs", after_import),
+                 ("RSS after 100 POSTs", after_posts),
+                 (f"peak RSS (VmHWM) through the {JOBS}-job scenario", peak)]
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    return rows
 
 
 def compression(binary, data):

@@ -45,7 +45,30 @@ fn load_dotenv() -> Result<(), String> {
     }
 }
 
+/// Threads for blocking work (the default is 512).
+const MAX_BLOCKING_THREADS: usize = 32;
+
+/// glibc gives threads their own heaps ("arenas"), up to eight per core, and memory freed in
+/// one is not reused by another: with the blocking pool's threads each reading listings, the
+/// heaps grew apart and the RSS with them. Two arenas (one per core of the small machines this
+/// runs on) keep the heap compact; the measurements are in docs/benchmarks.md. The same as
+/// `MALLOC_ARENA_MAX=2`, which still wins when set.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    // SAFETY: mallopt only sets an allocator parameter; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn serve() -> ExitCode {
+    limit_malloc_arenas();
     if let Err(message) = load_dotenv() {
         eprintln!("{message}");
         return ExitCode::from(2);
@@ -63,6 +86,9 @@ fn serve() -> ExitCode {
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Database and file work runs here: five SQLite connections serve it, so more threads
+        // than this only wait on them, each with a stack and a heap of its own.
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()
     {
         Ok(runtime) => runtime,

@@ -19,7 +19,9 @@ struct Histogram {
 
 #[derive(Default)]
 struct Inner {
-    http_requests: BTreeMap<(String, String, u16), u64>,
+    /// By route, method, then status: a request finds its counter by `&str` (no allocation on
+    /// the hot path); the nesting sorts as the tuple would.
+    http_requests: BTreeMap<String, BTreeMap<String, BTreeMap<u16, u64>>>,
     stage_seconds: BTreeMap<String, Histogram>,
     provider_retries: BTreeMap<String, u64>,
     stage_failures: BTreeMap<String, u64>,
@@ -50,10 +52,15 @@ impl Metrics {
 
     pub fn http_request(&self, route: &str, method: &str, status: u16) {
         self.with(|inner| {
-            *inner
-                .http_requests
-                .entry((route.to_string(), method.to_string(), status))
-                .or_default() += 1;
+            let methods = match inner.http_requests.get_mut(route) {
+                Some(methods) => methods,
+                None => inner.http_requests.entry(route.to_string()).or_default(),
+            };
+            let statuses = match methods.get_mut(method) {
+                Some(statuses) => statuses,
+                None => methods.entry(method.to_string()).or_default(),
+            };
+            *statuses.entry(status).or_default() += 1;
         });
     }
 
@@ -112,13 +119,17 @@ impl Metrics {
         }
         self.with(|inner| {
             out.push_str("# HELP focusflow_http_requests_total HTTP requests by route, method and status.\n# TYPE focusflow_http_requests_total counter\n");
-            for ((route, method, status), count) in &inner.http_requests {
-                let _ = writeln!(
-                    out,
-                    "focusflow_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {count}",
-                    label(route),
-                    label(method)
-                );
+            for (route, methods) in &inner.http_requests {
+                for (method, statuses) in methods {
+                    for (status, count) in statuses {
+                        let _ = writeln!(
+                            out,
+                            "focusflow_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {count}",
+                            label(route),
+                            label(method)
+                        );
+                    }
+                }
             }
             out.push_str("# HELP focusflow_stage_duration_seconds How long pipeline stages took.\n# TYPE focusflow_stage_duration_seconds histogram\n");
             for (stage, histogram) in &inner.stage_seconds {

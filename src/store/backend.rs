@@ -77,6 +77,13 @@ pub trait Backend: Send + Sync {
     /// Every job, newest meeting first, each with its logs.
     async fn all_jobs_with_logs(&self) -> StoreResult<Vec<(Job, Vec<LogLine>)>>;
 
+    /// Every job's id, newest meeting first (the order of [`Self::all_jobs_with_logs`]).
+    async fn job_order(&self) -> StoreResult<Vec<JobId>>;
+
+    /// These jobs, those that exist, each with its logs of the same moment, in no particular
+    /// order (the all-jobs listing fetches the jobs it does not keep, a batch at a time).
+    async fn jobs_with_logs(&self, ids: &[JobId]) -> StoreResult<Vec<(Job, Vec<LogLine>)>>;
+
     /// A page of jobs, newest meeting first, without their summary text.
     async fn list_jobs(&self, limit: usize, offset: usize) -> StoreResult<Vec<Job>>;
 

@@ -96,6 +96,13 @@ impl Changes {
         self.removal
     }
 
+    /// Whether the change moves the job in the list (its meeting date sets its place).
+    pub(crate) fn moves(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|change| matches!(change, Change::MeetingDate { .. }))
+    }
+
     /// The status this change sets, if it sets one (the last one wins).
     pub(crate) fn new_status(&self) -> Option<Status> {
         self.fields.iter().rev().find_map(|change| match change {

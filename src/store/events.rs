@@ -29,6 +29,40 @@ impl JobEvent {
     }
 }
 
+/// What a write changed, as far as answers kept per job care: caches drop only what shows the
+/// jobs written, and a listing's order only when it may have moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// The job's fields or log lines; not its place in the list, nor the queue.
+    Job(JobId),
+    /// The job, and the queue's order (its status changed: it may have entered or left it).
+    Queue(JobId),
+    /// The job appeared, went, or moved in the list (a new meeting date).
+    Order(JobId),
+    /// Anything at all (many jobs at once, or writes that went unheard).
+    Everything,
+}
+
+impl Written {
+    /// The job written, unless the write may have touched any.
+    pub fn job(&self) -> Option<&JobId> {
+        match self {
+            Written::Job(id) | Written::Queue(id) | Written::Order(id) => Some(id),
+            Written::Everything => None,
+        }
+    }
+
+    /// The list's order or membership may have changed.
+    pub fn reorders(&self) -> bool {
+        matches!(self, Written::Order(_) | Written::Everything)
+    }
+
+    /// The queue's order may have changed.
+    pub fn requeues(&self) -> bool {
+        !matches!(self, Written::Job(_))
+    }
+}
+
 /// Where events go and how a reader learns that the store changed.
 pub trait Events: Send + Sync {
     /// What carries the events, for `/api/health`: `in-process`, or a shared channel.
@@ -41,8 +75,13 @@ pub trait Events: Send + Sync {
     fn subscribe(&self) -> broadcast::Receiver<JobEvent>;
 
     /// Called after every write to the store (committed or not: one too many only costs a
-    /// cache miss).
-    fn written(&self);
+    /// cache miss), before the write's caller goes on: a cache that takes the writes told so
+    /// far before answering never answers older than a write that returned.
+    fn written(&self, what: Written);
+
+    /// The writes told from now on (this process's at once, others' as they arrive). A
+    /// receiver that falls behind learns it (`Lagged`) and must assume anything changed.
+    fn subscribe_writes(&self) -> broadcast::Receiver<Written>;
 
     /// A number that changes whenever the store may have changed. Read it *before* reading the
     /// store: an answer built from those reads may be reused for as long as the number stays
@@ -53,14 +92,19 @@ pub trait Events: Send + Sync {
 /// Events within one process: a broadcast channel and a counter.
 pub struct InProcess {
     sender: broadcast::Sender<JobEvent>,
+    writes: broadcast::Sender<Written>,
     generation: AtomicU64,
 }
 
 impl InProcess {
     pub fn new() -> Self {
         let (sender, _) = broadcast::channel(4096);
+        // Caches take the writes on every request: a short channel suffices, and a lagging
+        // cache only starts over.
+        let (writes, _) = broadcast::channel(1024);
         Self {
             sender,
+            writes,
             generation: AtomicU64::new(0),
         }
     }
@@ -85,8 +129,14 @@ impl Events for InProcess {
         self.sender.subscribe()
     }
 
-    fn written(&self) {
-        self.generation.fetch_add(1, Ordering::Release);
+    fn written(&self, what: Written) {
+        // Told before the generation moves: whoever sees the new generation finds the write.
+        let _ = self.writes.send(what);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn subscribe_writes(&self) -> broadcast::Receiver<Written> {
+        self.writes.subscribe()
     }
 
     fn generation(&self) -> u64 {

@@ -38,7 +38,7 @@ use tokio::sync::broadcast;
 
 pub use backend::{Backend, Update, Updated};
 pub use changes::{Changes, NewJob};
-pub use events::{Events, InProcess, JobEvent};
+pub use events::{Events, InProcess, JobEvent, Written};
 pub use files::{AUDIO_DIR, Artifacts, LocalAudio, SUMMARIES_DIR, TRANSCRIPTS_DIR, write_atomic};
 pub use leases::{Claimed, HeldJob, LEASE_LOST, LeaseChange, LeaseOwner};
 pub use outbox::{Delivery, EventMaker, NewDelivery};
@@ -185,16 +185,35 @@ impl Store {
         self.events.subscribe()
     }
 
+    /// The writes told from now on (see [`Events::subscribe_writes`]).
+    pub fn subscribe_writes(&self) -> broadcast::Receiver<Written> {
+        self.events.subscribe_writes()
+    }
+
     /// See [`Events::generation`].
     pub fn generation(&self) -> u64 {
         self.events.generation()
     }
 
-    /// Runs a write and counts it, committed or not.
-    async fn write<T>(&self, work: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    /// Runs a write and tells what it changed, committed or not.
+    async fn write<T>(
+        &self,
+        what: Written,
+        work: impl Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
         let result = work.await;
-        self.events.written();
+        self.events.written(what);
         result
+    }
+
+    /// The all-jobs listing's order: every job's id, newest meeting first.
+    pub async fn job_order(&self) -> StoreResult<Vec<JobId>> {
+        self.backend.job_order().await
+    }
+
+    /// These jobs (those that still exist) with their logs, in no particular order.
+    pub async fn jobs_with_logs(&self, ids: &[JobId]) -> StoreResult<Vec<(Job, Vec<LogLine>)>> {
+        self.backend.jobs_with_logs(ids).await
     }
 
     /// Inserts a queued job with its first log line, in one transaction. Returns both as
@@ -210,7 +229,12 @@ impl Store {
         id: JobId,
         new: NewJob,
     ) -> StoreResult<(Job, Vec<LogLine>)> {
-        let created = self.write(self.backend.create_job(id.clone(), new)).await?;
+        let created = self
+            .write(
+                Written::Order(id.clone()),
+                self.backend.create_job(id.clone(), new),
+            )
+            .await?;
         self.events.announce(JobEvent::Status {
             job_id: id,
             status: Status::Queued,
@@ -283,7 +307,10 @@ impl Store {
         holder: Option<LeaseOwner>,
     ) -> StoreResult<LogLine> {
         let line = self
-            .write(self.backend.append_log(id, message, holder))
+            .write(
+                Written::Job(id.clone()),
+                self.backend.append_log(id, message, holder),
+            )
             .await?;
         self.events.announce(JobEvent::Log {
             job_id: id.clone(),
@@ -303,8 +330,11 @@ impl Store {
         text: String,
         holder: Option<LeaseOwner>,
     ) -> StoreResult<()> {
-        self.write(self.backend.index_transcript(id, text, holder))
-            .await
+        self.write(
+            Written::Job(id.clone()),
+            self.backend.index_transcript(id, text, holder),
+        )
+        .await
     }
 
     /// Applies `changes` to a job and returns it as it is now.
@@ -375,7 +405,14 @@ impl Store {
                 duration: REMOVAL_HOLD,
             };
         }
-        let Some(updated) = self.write(self.backend.update(id, update)).await? else {
+        let what = if update.changes.moves() {
+            Written::Order(id.clone())
+        } else if status.is_some() {
+            Written::Queue(id.clone())
+        } else {
+            Written::Job(id.clone())
+        };
+        let Some(updated) = self.write(what, self.backend.update(id, update)).await? else {
             return Ok(None);
         };
         if let (Some(removal), Some(remover)) = (removal, remover) {
@@ -387,7 +424,10 @@ impl Store {
                 lease: LeaseChange::Release,
                 ..Update::new(Changes::new())
             };
-            match self.write(self.backend.update(id, release)).await {
+            match self
+                .write(Written::Job(id.clone()), self.backend.update(id, release))
+                .await
+            {
                 // Deleted meanwhile, or this process was so slow that the hold ran out.
                 Ok(_) | Err(StoreError::NotFound | StoreError::Conflict(_)) => {}
                 Err(error) => {
@@ -423,7 +463,15 @@ impl Store {
         owner: &LeaseOwner,
         lease: Duration,
     ) -> StoreResult<Option<Claimed>> {
-        let claimed = self.write(self.backend.claim_next(owner, lease)).await?;
+        let claimed = self.backend.claim_next(owner, lease).await;
+        match &claimed {
+            Ok(Some(claimed)) => self.events.written(Written::Queue(claimed.job.id.clone())),
+            // Nothing was waiting: nothing changed.
+            Ok(None) => {}
+            // Whether a job was taken is unknown.
+            Err(_) => self.events.written(Written::Everything),
+        }
+        let claimed = claimed?;
         if let Some(claimed) = &claimed {
             self.events.announce(JobEvent::Status {
                 job_id: claimed.job.id.clone(),
@@ -465,12 +513,15 @@ impl Store {
     /// queue, to resume from its checkpoint. A job under a live lease is another process's
     /// work (a rolling deploy runs two) and stays. Returns how many.
     pub async fn requeue_interrupted(&self) -> StoreResult<usize> {
-        self.write(self.backend.requeue_interrupted()).await
+        self.write(Written::Everything, self.backend.requeue_interrupted())
+            .await
     }
 
     /// Removes the job and its logs, then every artifact file it has.
     pub async fn delete_job(&self, id: &JobId) -> StoreResult<()> {
-        let job = self.write(self.backend.delete_job(id)).await?;
+        let job = self
+            .write(Written::Order(id.clone()), self.backend.delete_job(id))
+            .await?;
         self.remove_files(job, Removal::All).await;
         self.events
             .announce(JobEvent::Deleted { job_id: id.clone() });
@@ -549,7 +600,8 @@ impl Store {
         jobs: Vec<legacy::ImportedJob>,
         marker: Option<(&'static str, String)>,
     ) -> StoreResult<()> {
-        self.write(self.backend.import_jobs(jobs, marker)).await
+        self.write(Written::Everything, self.backend.import_jobs(jobs, marker))
+            .await
     }
 }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::extract::{ApiJson, ApiQuery, JobPath, flag};
-use super::view::{Health, HealthBackends, HealthEnv, JobList, JobView, Success, TranscriptBody};
+use super::view::{Health, HealthBackends, HealthEnv, JobView, Success, TranscriptBody};
 use super::{AppState, actions};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{iso_millis, now_millis, parse_meeting_date};
@@ -52,9 +52,13 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
 
 /// The health probe's database check, reused for a second: load balancers probing every
 /// replica often cost one query a second, and a database that stops answering shows within one.
+///
+/// A fresh result is read under a plain lock held for a few instructions; only a stale one
+/// takes the async turn that lets one probe ask the database while the others wait for it.
 #[derive(Default)]
 pub struct DatabaseCheck {
-    last: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    last: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    asking: tokio::sync::Mutex<()>,
 }
 
 impl DatabaseCheck {
@@ -62,11 +66,19 @@ impl DatabaseCheck {
     /// A probe answers in time even when the database hangs.
     const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
+    fn fresh(&self) -> Option<bool> {
+        let last = *self.last.lock().unwrap_or_else(|e| e.into_inner());
+        last.filter(|(at, _)| at.elapsed() < Self::FRESH)
+            .map(|(_, healthy)| healthy)
+    }
+
     pub async fn healthy(&self, store: &crate::store::Store) -> bool {
-        let mut last = self.last.lock().await;
-        if let Some((at, healthy)) = *last
-            && at.elapsed() < Self::FRESH
-        {
+        if let Some(healthy) = self.fresh() {
+            return healthy;
+        }
+        let _turn = self.asking.lock().await;
+        // Whoever held the turn before has asked meanwhile.
+        if let Some(healthy) = self.fresh() {
             return healthy;
         }
         let healthy = match tokio::time::timeout(Self::TIMEOUT, store.ping()).await {
@@ -80,7 +92,8 @@ impl DatabaseCheck {
                 false
             }
         };
-        *last = Some((std::time::Instant::now(), healthy));
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), healthy));
         healthy
     }
 }
@@ -95,20 +108,6 @@ fn shown_data_dir(data_dir: &std::path::Path) -> String {
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|| ".".into())
-}
-
-/// Every job, newest meeting first (the original app's answer, without parameters).
-pub async fn list_all_jobs(state: &AppState) -> AppResult<JobList> {
-    let jobs = state.store.all_jobs_with_logs().await?;
-    let jobs = jobs
-        .into_iter()
-        .map(|(job, logs)| JobView::new(job, &logs))
-        .collect();
-    Ok(JobList {
-        jobs,
-        next_cursor: None,
-        next_offset: None,
-    })
 }
 
 /// The route lifts the default body limit so that uploads can stream; JSON keeps the limit of

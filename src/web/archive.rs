@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::AppState;
+use super::cache::Shows;
 use super::extract::{ApiJson, ApiQuery, JobPath};
 use super::view::{JobExport, JobList, JobView};
 use crate::error::{AppError, AppResult};
@@ -174,36 +175,37 @@ pub async fn list_jobs(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> AppResult<Response> {
+    if query.is_empty() {
+        return state.all_jobs.answer(&state.store).await;
+    }
     // The query as read names the answer, whatever the order of its parameters.
     let key = format!("{query:?}");
-    let store = &state.store;
     let body = state
         .answers
-        .get_or_build(
-            || store.generation(),
-            key,
-            || async {
-                let list = if query.is_empty() {
-                    super::api::list_all_jobs(&state).await?
-                } else {
-                    list_page(&state, &query).await?
-                };
-                let body = Bytes::from(
-                    list.to_json()
-                        .map_err(|error| AppError::Internal(error.into()))?,
-                );
-                let size = body.len();
-                Ok::<_, AppError>((body, size))
-            },
-        )
+        .get_or_build(&state.store, key, || async {
+            let (list, shows) = list_page(&state, &query).await?;
+            let body = Bytes::from(
+                list.to_json()
+                    .map_err(|error| AppError::Internal(error.into()))?,
+            );
+            let size = body.len();
+            Ok::<_, AppError>((body, size, shows))
+        })
         .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// One page of jobs, and where the next one starts.
-async fn list_page(state: &AppState, query: &ListQuery) -> AppResult<JobList> {
+/// One page of jobs, where the next one starts, and what the page shows.
+async fn list_page(state: &AppState, query: &ListQuery) -> AppResult<(JobList, Shows)> {
     let filter = query.filter()?;
+    // A search or a status filter may gain or lose any job that is written; a plain page (or
+    // one of a date range) changes with its own jobs, or when jobs appear, go or move.
+    let any_job = filter.query.is_some() || !filter.statuses.is_empty();
     let (page, mut logs) = state.store.find_jobs_with_logs(filter).await?;
+    let shows = Shows {
+        jobs: (!any_job).then(|| page.jobs.iter().map(|found| found.job.id.clone()).collect()),
+        queue: false,
+    };
     let jobs = page
         .jobs
         .into_iter()
@@ -214,11 +216,12 @@ async fn list_page(state: &AppState, query: &ListQuery) -> AppResult<JobList> {
             view
         })
         .collect();
-    Ok(JobList {
+    let list = JobList {
         jobs,
         next_cursor: page.next.map(|next| next.encode()),
         next_offset: page.next_offset,
-    })
+    };
+    Ok((list, shows))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

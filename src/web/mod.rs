@@ -14,6 +14,7 @@ mod extract;
 mod headers;
 mod hosts;
 mod intake;
+mod listing;
 mod logs;
 pub mod negotiate;
 pub mod openapi;
@@ -62,10 +63,12 @@ pub struct AppState {
     pub limits: RateLimits,
     pub sessions: BoundedMemoryStore,
     pub metrics: Metrics,
-    /// `GET /api/jobs` answers as served, while the store stays as it was.
+    /// `GET /api/jobs` pages as served, until a write changes what they show.
     pub answers: Arc<cache::AnswerCache<bytes::Bytes>>,
-    /// The list page's lists (cards rendered), while the store stays as it was.
+    /// The list page's lists (cards rendered), until a write changes what they show.
     pub lists: Arc<cache::AnswerCache<pages::view::JobList>>,
+    /// `GET /api/jobs` without parameters: each job's JSON, until that job is written.
+    pub all_jobs: Arc<listing::AllJobs>,
     /// `/api/health`'s database check, reused for a second.
     pub database_check: Arc<api::DatabaseCheck>,
     /// Ask's vectors of the whole archive, kept in memory (see [`crate::ask::VectorCache`]).
@@ -79,6 +82,9 @@ impl AppState {
             config.rate_limit_max_requests,
             config.rate_limit_max_tracked,
         );
+        let answers = Arc::new(cache::AnswerCache::new(&store));
+        let lists = Arc::new(cache::AnswerCache::new(&store));
+        let all_jobs = Arc::new(listing::AllJobs::new(&store));
         Self {
             config,
             store,
@@ -88,8 +94,9 @@ impl AppState {
             limits,
             sessions: BoundedMemoryStore::default(),
             metrics: Metrics::new(),
-            answers: Arc::default(),
-            lists: Arc::default(),
+            answers,
+            lists,
+            all_jobs,
             database_check: Arc::default(),
             ask_vectors: Arc::default(),
         }
@@ -303,16 +310,15 @@ async fn count_request(
     request: Request,
     next: middleware::Next,
 ) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = request.method().to_string();
+    // Cheap clones (a shared string, a method's constant): no allocation per request.
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
     let response = next.run(request).await;
-    state
-        .metrics
-        .http_request(&route, &method, response.status().as_u16());
+    state.metrics.http_request(
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        method.as_str(),
+        response.status().as_u16(),
+    );
     response
 }
 

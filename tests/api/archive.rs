@@ -6,7 +6,7 @@ use crate::fakes;
 use crate::helpers::{Fakes, TestApp, test_config};
 
 /// A store with jobs whose words differ, brought in through the legacy import.
-async fn archive_app(extra: usize) -> TestApp {
+pub(crate) async fn archive_app(extra: usize) -> TestApp {
     let fakes = Fakes::start().await;
     let data = tempfile::tempdir().unwrap().keep();
     std::fs::create_dir_all(data.join("transcripts")).unwrap();

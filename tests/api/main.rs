@@ -19,6 +19,7 @@ mod helpers;
 mod intake;
 mod leases;
 mod legacy;
+mod listing;
 mod log_stream;
 mod observability;
 mod openapi;

@@ -21,7 +21,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_postgres::AsyncMessage;
 
 use crate::jobs::{JobId, LogLine, Status};
-use crate::store::{Events, InProcess, JobEvent};
+use crate::store::{Events, InProcess, JobEvent, Written};
 
 const CHANNEL: &str = "focusflow_events";
 /// A log line's text in a notification, at most (the payload limit is 8000 bytes).
@@ -53,9 +53,16 @@ enum What {
     Deleted {
         job: String,
     },
-    /// Something was written that no event describes (progress, an edit): caches must not
-    /// outlive it.
-    Written,
+    /// Something was written (progress, an edit, or what an event describes): caches must not
+    /// outlive it. Without a job (or from a process that names none), anything may have
+    /// changed.
+    Written {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job: Option<String>,
+        /// `job`, `queue` or `order`: see [`Written`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        change: Option<String>,
+    },
 }
 
 impl What {
@@ -94,8 +101,42 @@ impl What {
                 status: status.parse::<Status>().ok()?,
             },
             What::Deleted { job: id } => JobEvent::Deleted { job_id: job(&id)? },
-            What::Written => return None,
+            What::Written { .. } => return None,
         })
+    }
+
+    fn of_write(written: &Written) -> Self {
+        let (job, change) = match written {
+            Written::Job(id) => (Some(id), "job"),
+            Written::Queue(id) => (Some(id), "queue"),
+            Written::Order(id) => (Some(id), "order"),
+            Written::Everything => (None, "everything"),
+        };
+        What::Written {
+            job: job.map(JobId::to_string),
+            change: job.map(|_| change.to_string()),
+        }
+    }
+
+    /// What a message from another process changed, for this process's caches.
+    fn write(&self) -> Written {
+        let job = |id: &str| JobId::parse(id).ok();
+        let known = match self {
+            What::Log { job: id, .. } => job(id).map(Written::Job),
+            What::Status { job: id, .. } => job(id).map(Written::Queue),
+            What::Deleted { job: id } => job(id).map(Written::Order),
+            What::Written {
+                job: Some(id),
+                change: Some(change),
+            } => job(id).and_then(|id| match change.as_str() {
+                "job" => Some(Written::Job(id)),
+                "queue" => Some(Written::Queue(id)),
+                "order" => Some(Written::Order(id)),
+                _ => None,
+            }),
+            What::Written { .. } => None,
+        };
+        known.unwrap_or(Written::Everything)
     }
 }
 
@@ -157,9 +198,13 @@ impl Events for SharedEvents {
         self.local.subscribe()
     }
 
-    fn written(&self) {
-        self.local.written();
-        let _ = self.outgoing.send(What::Written);
+    fn written(&self, what: Written) {
+        let _ = self.outgoing.send(What::of_write(&what));
+        self.local.written(what);
+    }
+
+    fn subscribe_writes(&self) -> broadcast::Receiver<Written> {
+        self.local.subscribe_writes()
     }
 
     fn generation(&self) -> u64 {
@@ -167,20 +212,32 @@ impl Events for SharedEvents {
     }
 }
 
-/// Sends what this process announces, in order. A run of writes waiting together goes as one
-/// `Written`; an event already moves the others' generation, so a write beside it needs none.
+/// Sends what this process announces, in order. Within a run waiting together, a write told
+/// twice goes once, and a run of many writes goes as one `Written` of everything.
 async fn send(pool: Pool, me: String, mut receiver: mpsc::UnboundedReceiver<What>) {
+    /// More writes than this waiting at once: the others' caches start over anyway.
+    const MANY_WRITES: usize = 64;
     let mut batch = Vec::new();
     while receiver.recv_many(&mut batch, 256).await > 0 {
-        let any_event = batch.iter().any(|what| !matches!(what, What::Written));
-        let mut written_sent = any_event;
+        let writes: Vec<(Option<String>, Option<String>)> = batch
+            .iter()
+            .filter_map(|what| match what {
+                What::Written { job, change } => Some((job.clone(), change.clone())),
+                _ => None,
+            })
+            .collect();
+        let mut sent = std::collections::HashSet::new();
+        let many = writes.len() > MANY_WRITES;
         let mut payloads = Vec::with_capacity(batch.len());
-        for what in batch.drain(..) {
-            if matches!(what, What::Written) {
-                if written_sent {
+        for mut what in batch.drain(..) {
+            if let What::Written { job, change } = &mut what {
+                if many {
+                    *job = None;
+                    *change = None;
+                }
+                if !sent.insert((job.clone(), change.clone())) {
                     continue;
                 }
-                written_sent = true;
             }
             let message = Message {
                 from: me.clone(),
@@ -250,7 +307,7 @@ async fn listen_once(
     }
     if !first {
         // Writes elsewhere while this was down went unheard.
-        local.written();
+        local.written(Written::Everything);
     }
     // The client must live while the connection listens: dropping it closes the connection.
     while let Some(message) = messages.next().await {
@@ -269,7 +326,7 @@ fn receive(message: AsyncMessage, me: &str, local: &InProcess) {
     if message.from == me {
         return;
     }
-    local.written();
+    local.written(message.what.write());
     if let Some(event) = message.what.event() {
         local.announce(event);
     }
@@ -313,6 +370,36 @@ mod tests {
                 ..
             })
         ));
-        assert!(What::Written.event().is_none());
+        let bare = What::Written {
+            job: None,
+            change: None,
+        };
+        assert_eq!(bare.write(), Written::Everything);
+        assert!(bare.event().is_none());
+    }
+
+    #[test]
+    fn a_write_names_its_job_to_other_processes() {
+        let id = JobId::parse("job-2").unwrap();
+        for written in [
+            Written::Job(id.clone()),
+            Written::Queue(id.clone()),
+            Written::Order(id.clone()),
+            Written::Everything,
+        ] {
+            let payload = serde_json::to_string(&Message {
+                from: "me".into(),
+                what: What::of_write(&written),
+            })
+            .unwrap();
+            let back: Message = serde_json::from_str(&payload).unwrap();
+            assert_eq!(back.what.write(), written, "{payload}");
+        }
+        // A process of the version before names no job: anything may have changed.
+        let old: Message = serde_json::from_str(r#"{"from":"x","kind":"written"}"#).unwrap();
+        assert_eq!(old.what.write(), Written::Everything);
+        // An event from elsewhere names the job it changed.
+        let deleted = What::of(&JobEvent::Deleted { job_id: id.clone() });
+        assert_eq!(deleted.write(), Written::Order(id));
     }
 }

@@ -231,6 +231,29 @@ impl Backend for PostgresBackend {
             .collect())
     }
 
+    async fn job_order(&self) -> StoreResult<Vec<JobId>> {
+        queries::job_order(&self.client().await?).await
+    }
+
+    async fn jobs_with_logs(&self, ids: &[JobId]) -> StoreResult<Vec<(Job, Vec<LogLine>)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = ids.iter().map(JobId::as_str).collect();
+        let mut client = self.client().await?;
+        let transaction = Self::snapshot(&mut client).await?;
+        let jobs = queries::jobs_by_ids(&transaction, &ids).await?;
+        let mut logs = queries::logs_of_jobs(&transaction, &ids).await?;
+        transaction.commit().await?;
+        Ok(jobs
+            .into_iter()
+            .map(|job| {
+                let lines = logs.remove(&job.id).unwrap_or_default();
+                (job, lines)
+            })
+            .collect())
+    }
+
     async fn list_jobs(&self, limit: usize, offset: usize) -> StoreResult<Vec<Job>> {
         queries::list_jobs(&self.client().await?, limit, offset).await
     }

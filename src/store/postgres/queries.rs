@@ -301,6 +301,33 @@ pub async fn create_job(
     Ok((job, logs))
 }
 
+pub async fn job_order(client: &impl GenericClient) -> StoreResult<Vec<JobId>> {
+    let statement = client
+        .prepare_cached("SELECT id FROM jobs ORDER BY sort_ms DESC, id DESC")
+        .await?;
+    let rows = client.query(&statement, &[]).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| row.try_get::<_, &str>(0).ok())
+        .filter_map(|id| JobId::parse(id).ok())
+        .collect())
+}
+
+/// The jobs of `ids` that exist, in no particular order.
+pub async fn jobs_by_ids(client: &impl GenericClient, ids: &[&str]) -> StoreResult<Vec<Job>> {
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY($1)"
+        ))
+        .await?;
+    client
+        .query(&statement, &[&ids])
+        .await?
+        .iter()
+        .map(job_from_row)
+        .collect()
+}
+
 pub async fn all_jobs(client: &impl GenericClient) -> StoreResult<Vec<Job>> {
     let statement = client
         .prepare_cached(&format!(

@@ -100,6 +100,22 @@ impl Backend for SqliteBackend {
         self.connections.read(queries::all_jobs_with_logs).await
     }
 
+    async fn job_order(&self) -> StoreResult<Vec<JobId>> {
+        self.connections.read(queries::job_order).await
+    }
+
+    async fn jobs_with_logs(&self, ids: &[JobId]) -> StoreResult<Vec<(Job, Vec<LogLine>)>> {
+        let ids = ids.to_vec();
+        self.connections
+            .read(move |connection| {
+                let transaction = connection.unchecked_transaction()?;
+                let jobs = queries::jobs_with_logs(&transaction, &ids)?;
+                transaction.finish()?;
+                Ok(jobs)
+            })
+            .await
+    }
+
     async fn list_jobs(&self, limit: usize, offset: usize) -> StoreResult<Vec<Job>> {
         self.connections
             .read(move |connection| queries::list_jobs(connection, limit, offset))

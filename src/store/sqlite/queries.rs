@@ -244,6 +244,43 @@ pub fn all_jobs_with_logs(connection: &Connection) -> StoreResult<Vec<(Job, Vec<
         .collect())
 }
 
+pub fn job_order(connection: &Connection) -> StoreResult<Vec<JobId>> {
+    let mut statement =
+        connection.prepare_cached("SELECT id FROM jobs ORDER BY sort_ms DESC, id DESC")?;
+    let ids = statement
+        .query_map([], |row| row.get::<_, String>(0))?
+        .filter_map(|id| id.ok().and_then(|id| JobId::parse(&id).ok()))
+        .collect();
+    Ok(ids)
+}
+
+/// The jobs of `ids` that exist, with their logs (the ids go in as one JSON array, as in
+/// [`logs_of_jobs`]). The caller reads both in one transaction.
+pub fn jobs_with_logs(
+    connection: &Connection,
+    ids: &[JobId],
+) -> StoreResult<Vec<(Job, Vec<LogLine>)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = ids.iter().map(JobId::as_str).collect();
+    let list = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?1))"
+    ))?;
+    let jobs = statement
+        .query_map(params![list], job_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut logs = logs_of_jobs(connection, &ids)?;
+    Ok(jobs
+        .into_iter()
+        .map(|job| {
+            let lines = logs.remove(&job.id).unwrap_or_default();
+            (job, lines)
+        })
+        .collect())
+}
+
 pub fn list_jobs(connection: &Connection, limit: usize, offset: usize) -> StoreResult<Vec<Job>> {
     let columns = JOB_COLUMNS.replacen(" summary,", " NULL,", 1);
     let mut statement = connection.prepare_cached(&format!(

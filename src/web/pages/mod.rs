@@ -37,6 +37,7 @@ use self::view::{
 };
 use super::AppState;
 use super::actions;
+use super::cache::Shows;
 use super::csrf::{CsrfForm, CsrfToken};
 use super::extract::{ApiQuery, JobPath};
 use super::negotiate::{Rendering, error_response, sentence};
@@ -148,46 +149,57 @@ async fn job_list(state: &AppState, open: Option<&Job>, list: &ListState) -> App
         open.is_some_and(|job| job.status.is_finished()),
         list.to_query()
     );
-    let store = &state.store;
     state
         .lists
-        .get_or_build(
-            || store.generation(),
-            key,
-            || async {
-                let (filter, problem, list) = match list.api_query().filter() {
-                    Ok(filter) => (filter, None, list.clone()),
-                    Err(error) => (
-                        crate::store::JobFilter {
-                            limit: LIST_PAGE,
-                            ..Default::default()
-                        },
-                        Some(sentence(&error.public_message())),
-                        ListState::default(),
-                    ),
-                };
-                let page = state.store.find_jobs(filter).await?;
-                let queued = page
+        .get_or_build(&state.store, key, || async {
+            let (filter, problem, list) = match list.api_query().filter() {
+                Ok(filter) => (filter, None, list.clone()),
+                Err(error) => (
+                    crate::store::JobFilter {
+                        limit: LIST_PAGE,
+                        ..Default::default()
+                    },
+                    Some(sentence(&error.public_message())),
+                    ListState::default(),
+                ),
+            };
+            // A search or a status filter may gain or lose any job that is written.
+            let any_job = filter.query.is_some() || !filter.statuses.is_empty();
+            let page = state.store.find_jobs(filter).await?;
+            let shows = Shows {
+                jobs: (!any_job).then(|| {
+                    page.jobs
+                        .iter()
+                        .map(|found| found.job.id.clone())
+                        .chain(open.map(|job| job.id.clone()))
+                        .collect()
+                }),
+                // Queued cards show their place in the queue.
+                queue: page
                     .jobs
                     .iter()
-                    .any(|found| found.job.status == Status::Queued);
-                let queue = if queued {
-                    state.store.queue_order().await?
-                } else {
-                    Vec::new()
-                };
-                let list = JobList::new(
-                    page,
-                    open,
-                    list,
-                    problem,
-                    &queue,
-                    state.config.display_timezone,
-                );
-                let size = list.cards.size();
-                Ok::<_, AppError>((list, size))
-            },
-        )
+                    .any(|found| found.job.status == Status::Queued),
+            };
+            let queued = page
+                .jobs
+                .iter()
+                .any(|found| found.job.status == Status::Queued);
+            let queue = if queued {
+                state.store.queue_order().await?
+            } else {
+                Vec::new()
+            };
+            let list = JobList::new(
+                page,
+                open,
+                list,
+                problem,
+                &queue,
+                state.config.display_timezone,
+            );
+            let size = list.cards.size();
+            Ok::<_, AppError>((list, size, shows))
+        })
         .await
 }
 

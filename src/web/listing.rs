@@ -1,0 +1,266 @@
+//! `GET /api/jobs` without parameters: every job, newest meeting first, the original app's
+//! answer and the largest one (some 4.4 KB a job with its summary and log lines).
+//!
+//! Each job's JSON is kept until that job is written (see [`Follow`]: the store tells which
+//! job each write touched, across processes on PostgreSQL), and the list's order until a job
+//! appears, goes or moves. An answer is the kept pieces in order, streamed as they are: with
+//! nothing written since, it costs no query and no copy. Jobs not kept are read a batch at a
+//! time by id, serialised, kept and sent on, so the answer is never built whole.
+//!
+//! Memory: the kept JSON has a budget ([`BUDGET_BYTES`]); past it, jobs are read for every
+//! answer. At most [`FETCHES`] batches are read and serialised at once, and each answer holds
+//! at most one run (up to [`RUN`] kept jobs, or one batch read) it has not sent yet, looked up
+//! as it goes: many connections cost one run each, not an
+//! answer each.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::{StreamExt, stream};
+use tokio::sync::Semaphore;
+
+use super::cache::Follow;
+use super::view::JobView;
+use crate::error::{AppError, AppResult};
+use crate::jobs::JobId;
+use crate::store::Store;
+
+/// What the kept JSON of jobs may take. 1,000 jobs take some 4.4 MB.
+const BUDGET_BYTES: usize = 12 * 1024 * 1024;
+/// Jobs read from the store at once for an answer.
+const BATCH: usize = 32;
+/// Kept jobs looked up at once for an answer.
+const RUN: usize = 128;
+/// Batches read and serialised at once, across all answers (one per core of a small machine).
+const FETCHES: usize = 2;
+/// What a kept job costs beside its JSON (its id twice, the map's slot).
+const ENTRY_OVERHEAD: usize = 96;
+
+const OPEN: &[u8] = b"{\"jobs\":[";
+const CLOSE: &[u8] = b"]}";
+
+/// The kept JSON of jobs and the list's order.
+pub struct AllJobs {
+    kept: Mutex<Kept>,
+    fetching: Semaphore,
+}
+
+struct Kept {
+    follow: Follow,
+    /// Every job's id in the list's order, until a job appears, goes or moves.
+    order: Option<Arc<[JobId]>>,
+    /// Each job's JSON, after a comma (the first job's is sent without it).
+    jobs: HashMap<JobId, Bytes>,
+    bytes: usize,
+}
+
+impl Kept {
+    fn catch_up(&mut self, store: &Store) {
+        let Kept {
+            follow,
+            order,
+            jobs,
+            bytes,
+        } = self;
+        follow.catch_up(store, |written| {
+            if written.reorders() {
+                *order = None;
+            }
+            match written.job() {
+                Some(id) => {
+                    if let Some(json) = jobs.remove(id) {
+                        *bytes -= json.len() + ENTRY_OVERHEAD;
+                    }
+                }
+                None => {
+                    jobs.clear();
+                    *bytes = 0;
+                }
+            }
+        });
+    }
+
+    /// Whether a write taken since `mark` touched `id` (or the order, with `id` None), or the
+    /// writes since are no longer all known.
+    fn written_since(&self, mark: u64, id: Option<&JobId>) -> bool {
+        let Some(mut writes) = self.follow.since(mark) else {
+            return true;
+        };
+        writes.any(|written| match (id, written.job()) {
+            (None, _) => written.reorders(),
+            (Some(id), Some(job)) => id == job,
+            (Some(_), None) => true,
+        })
+    }
+}
+
+impl AllJobs {
+    pub fn new(store: &Store) -> Self {
+        Self {
+            kept: Mutex::new(Kept {
+                follow: Follow::new(store),
+                order: None,
+                jobs: HashMap::new(),
+                bytes: 0,
+            }),
+            fetching: Semaphore::new(FETCHES),
+        }
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The answer: `{"jobs":[…]}`, byte for byte what serialising the whole list gives.
+    pub async fn answer(self: &Arc<Self>, store: &Store) -> AppResult<Response> {
+        let (order, mark) = {
+            let mut kept = self.kept();
+            kept.catch_up(store);
+            (kept.order.clone(), kept.follow.mark())
+        };
+        let order = match order {
+            Some(order) => order,
+            None => {
+                let order: Arc<[JobId]> = store.job_order().await?.into();
+                let mut kept = self.kept();
+                kept.catch_up(store);
+                if !kept.written_since(mark, None) {
+                    kept.order = Some(order.clone());
+                }
+                order
+            }
+        };
+        let sending = Sending {
+            all: self.clone(),
+            store: store.clone(),
+            order,
+            next: 0,
+            ready: std::collections::VecDeque::new(),
+            first: true,
+            opened: false,
+            closed: false,
+        };
+        // Fused: a body may be polled again after its end (the compression layer does).
+        let body = Body::from_stream(
+            stream::unfold(sending, |mut sending| async move {
+                let next = sending.next().await.transpose()?;
+                Some((next, sending))
+            })
+            .fuse(),
+        );
+        Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    }
+
+    /// The next jobs of `order`: the JSON kept for a run of them, or else (the first is not
+    /// kept) the ids of a run to read, with where the writes taken stand. Looked up a run at a
+    /// time, so an answer holds no more than a run whatever the number of jobs.
+    fn next_run(&self, store: &Store, order: &[JobId]) -> (Vec<Bytes>, Vec<JobId>, u64) {
+        let mut kept = self.kept();
+        kept.catch_up(store);
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for id in order.iter().take(RUN) {
+            match kept.jobs.get(id) {
+                Some(json) if missing.is_empty() => found.push(json.clone()),
+                None if found.is_empty() && missing.len() < BATCH => missing.push(id.clone()),
+                _ => break,
+            }
+        }
+        (found, missing, kept.follow.mark())
+    }
+
+    /// Reads `ids` from the store and serialises them, keeping what is still current. Returns
+    /// the JSON of those that exist, in the order of `ids`.
+    async fn read(&self, store: &Store, ids: Vec<JobId>, mark: u64) -> AppResult<Vec<Bytes>> {
+        let _permit = self
+            .fetching
+            .acquire()
+            .await
+            .map_err(|error| AppError::Internal(error.into()))?;
+        let mut found: HashMap<JobId, Bytes> = HashMap::with_capacity(ids.len());
+        for (job, logs) in store.jobs_with_logs(&ids).await? {
+            let id = job.id.clone();
+            let mut json = Vec::with_capacity(4096);
+            json.push(b',');
+            serde_json::to_writer(&mut json, &JobView::new(job, &logs))
+                .map_err(|error| AppError::Internal(error.into()))?;
+            // Kept for long: without the room the buffer grew by (up to as much again).
+            json.shrink_to_fit();
+            found.insert(id, Bytes::from(json));
+        }
+        let mut kept = self.kept();
+        kept.catch_up(store);
+        for (id, json) in &found {
+            let size = json.len() + ENTRY_OVERHEAD;
+            if kept.bytes + size > BUDGET_BYTES
+                || kept.jobs.contains_key(id)
+                || kept.written_since(mark, Some(id))
+            {
+                continue;
+            }
+            kept.bytes += size;
+            kept.jobs.insert(id.clone(), json.clone());
+        }
+        drop(kept);
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+}
+
+/// An answer being sent: the opening, each job, the closing.
+struct Sending {
+    all: Arc<AllJobs>,
+    store: Store,
+    order: Arc<[JobId]>,
+    /// The first job of `order` not yet looked up.
+    next: usize,
+    /// Jobs looked up or read and not yet sent (one run at most).
+    ready: std::collections::VecDeque<Bytes>,
+    first: bool,
+    opened: bool,
+    closed: bool,
+}
+
+impl Sending {
+    /// The next chunk of the body, None at the end.
+    async fn next(&mut self) -> Result<Option<Bytes>, AppError> {
+        if !self.opened {
+            self.opened = true;
+            return Ok(Some(Bytes::from_static(OPEN)));
+        }
+        loop {
+            if let Some(json) = self.ready.pop_front() {
+                return Ok(Some(self.job(json)));
+            }
+            if self.next >= self.order.len() {
+                if self.closed {
+                    return Ok(None);
+                }
+                self.closed = true;
+                return Ok(Some(Bytes::from_static(CLOSE)));
+            }
+            let (found, missing, mark) = self.all.next_run(&self.store, &self.order[self.next..]);
+            self.next += found.len() + missing.len();
+            self.ready.extend(found);
+            if !missing.is_empty() {
+                let read = self.all.read(&self.store, missing, mark).await;
+                let read = read.inspect_err(|error| {
+                    tracing::warn!(%error, "the all-jobs listing stopped half-way");
+                })?;
+                self.ready.extend(read);
+            }
+        }
+    }
+
+    /// A job's JSON as sent: after a comma unless it is the first.
+    fn job(&mut self, json: Bytes) -> Bytes {
+        if std::mem::take(&mut self.first) {
+            json.slice(1..)
+        } else {
+            json
+        }
+    }
+}

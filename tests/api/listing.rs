@@ -1,0 +1,173 @@
+//! The all-jobs listing (`GET /api/jobs` without parameters) keeps each job's JSON until that
+//! job is written: every answer must still be what the store holds now, byte for byte the
+//! answer of the whole list serialised at once.
+
+use serde_json::{Value, json};
+
+use crate::archive::archive_app;
+use crate::helpers::TestApp;
+
+async fn body(app: &TestApp, path: &str) -> String {
+    let response = app.get(path).await;
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().await.unwrap()
+}
+
+fn titles(body: &str) -> Vec<(String, Option<String>)> {
+    let list: Value = serde_json::from_str(body).expect("the listing is whole JSON");
+    list["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| {
+            (
+                job["id"].as_str().unwrap().to_string(),
+                job["title"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+async fn patch_title(app: &TestApp, id: &str, title: &str) {
+    let response = app
+        .client
+        .patch(app.url(&format!("/api/jobs/{id}")))
+        .json(&json!({ "title": title }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+/// A page as large as the list is serialised whole, as the all-jobs answer always was.
+const WHOLE: &str = "/api/jobs?limit=100";
+
+#[tokio::test]
+async fn the_listing_is_the_whole_list_byte_for_byte_and_follows_each_write() {
+    let app = archive_app(40).await;
+    let first = body(&app, "/api/jobs").await;
+    assert_eq!(
+        first,
+        body(&app, WHOLE).await,
+        "the same bytes as the list built whole"
+    );
+    assert_eq!(titles(&first).len(), 43);
+    // Kept now: served again as it was.
+    assert_eq!(body(&app, "/api/jobs").await, first);
+
+    // A change to one job shows in the very next answer, and nothing else changes.
+    patch_title(&app, "filler-007", "Seventh filler").await;
+    let changed = body(&app, "/api/jobs").await;
+    assert_eq!(changed, body(&app, WHOLE).await);
+    let before = titles(&first);
+    let after = titles(&changed);
+    for (old, new) in before.iter().zip(&after) {
+        assert_eq!(old.0, new.0, "the order stays");
+        if new.0 == "filler-007" {
+            assert_eq!(new.1.as_deref(), Some("Seventh filler"));
+        } else {
+            assert_eq!(old.1, new.1);
+        }
+    }
+
+    // A new date moves the job: the order follows.
+    let response = app
+        .client
+        .patch(app.url("/api/jobs/budget"))
+        .json(&json!({ "meetingDate": "2030-01-01" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let moved = body(&app, "/api/jobs").await;
+    assert_eq!(titles(&moved)[0].0, "budget");
+    assert_eq!(moved, body(&app, WHOLE).await);
+
+    // A deleted job is gone from the next answer.
+    let response = app
+        .client
+        .delete(app.url("/api/jobs/hiring"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let deleted = body(&app, "/api/jobs").await;
+    assert!(!titles(&deleted).iter().any(|(id, _)| id == "hiring"));
+    assert_eq!(titles(&deleted).len(), 42);
+    assert_eq!(deleted, body(&app, WHOLE).await);
+
+    // The first job of the list changes too (it is sent without a comma before it).
+    patch_title(&app, "budget", "Budget, again").await;
+    let first_changed = body(&app, "/api/jobs").await;
+    assert_eq!(
+        titles(&first_changed)[0].1.as_deref(),
+        Some("Budget, again")
+    );
+    assert_eq!(first_changed, body(&app, WHOLE).await);
+}
+
+#[tokio::test]
+async fn listings_during_writes_are_whole_and_the_last_write_wins() {
+    let app = std::sync::Arc::new(archive_app(60).await);
+    body(&app, "/api/jobs").await;
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for round in 0..15 {
+                    let id = format!("filler-{:03}", (writer * 15 + round) % 60);
+                    patch_title(&app, &id, &format!("w{writer} r{round}")).await;
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    let listing = body(&app, "/api/jobs").await;
+                    assert_eq!(titles(&listing).len(), 63, "every job, once");
+                }
+            })
+        })
+        .collect();
+    for task in writers.into_iter().chain(readers) {
+        task.await.unwrap();
+    }
+    // Every job as written last, in the very next answer.
+    let listing = body(&app, "/api/jobs").await;
+    assert_eq!(listing, body(&app, WHOLE).await);
+    let titles = titles(&listing);
+    for writer in 0..4 {
+        let id = format!("filler-{:03}", writer * 15 + 14);
+        let title = titles.iter().find(|(job, _)| *job == id).unwrap();
+        assert_eq!(title.1.as_deref(), Some(format!("w{writer} r14").as_str()));
+    }
+}
+
+#[tokio::test]
+async fn a_kept_page_follows_writes_to_its_jobs() {
+    let app = archive_app(40).await;
+    let page = |path: &'static str| {
+        let app = &app;
+        async move { titles(&body(app, path).await) }
+    };
+    let first = page("/api/jobs?limit=5").await;
+    let second = page("/api/jobs?limit=5&offset=5").await;
+    // A write to a job on the second page: the first stays as it is, the second shows it.
+    let on_second = second[2].0.clone();
+    patch_title(&app, &on_second, "Changed").await;
+    assert_eq!(page("/api/jobs?limit=5").await, first);
+    let again = page("/api/jobs?limit=5&offset=5").await;
+    assert_eq!(again[2], (on_second, Some("Changed".to_string())));
+    // A search follows a write to any job.
+    patch_title(&app, &first[4].0, "Quarterly zebra").await;
+    let found = page("/api/jobs?q=zebra").await;
+    assert_eq!(
+        found,
+        vec![(first[4].0.clone(), Some("Quarterly zebra".into()))]
+    );
+    patch_title(&app, &first[4].0, "Quarterly").await;
+    assert!(page("/api/jobs?q=zebra").await.is_empty());
+}
