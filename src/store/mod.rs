@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-pub use backend::{Backend, Update, Updated};
+pub use backend::{Backend, Exclusive, Update, Updated};
 pub use changes::{Changes, NewJob};
 pub use events::{Events, InProcess, JobEvent};
 pub use files::{Artifacts, write_atomic};
@@ -469,6 +469,17 @@ impl Store {
 
     pub async fn meta(&self, key: &'static str) -> StoreResult<Option<String>> {
         self.backend.meta(key).await
+    }
+
+    /// The value of `key`, stored as `value` first when there is none (see
+    /// [`Backend::meta_or_insert`]).
+    pub async fn meta_or_insert(&self, key: &'static str, value: String) -> StoreResult<String> {
+        self.backend.meta_or_insert(key, value).await
+    }
+
+    /// Waits for, then holds, the lock `name` shared by every process on this database.
+    pub async fn exclusive(&self, name: &'static str) -> StoreResult<Exclusive> {
+        self.backend.exclusive(name).await
     }
 
     /// Inserts imported jobs, and with the last batch the marker `key = value`, in one

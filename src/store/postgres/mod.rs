@@ -20,7 +20,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
 
-use super::backend::{Backend, Update, Updated};
+use super::backend::{Backend, Exclusive, Update, Updated};
 use super::leases::{Claimed, LeaseOwner};
 use super::legacy::ImportedJob;
 use super::outbox::Delivery;
@@ -351,8 +351,45 @@ impl Backend for PostgresBackend {
         queries::import_jobs(&mut client, &jobs, marker.as_ref()).await
     }
 
-    async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
-        outbox::due(&self.client().await?, now, limit).await
+    async fn meta_or_insert(&self, key: &str, value: String) -> StoreResult<String> {
+        queries::meta_or_insert(&self.client().await?, key, &value).await
+    }
+
+    /// A session-level advisory lock on a connection of its own (not the pool's, which would
+    /// keep the lock after the guard is gone): dropping the guard closes that connection, and
+    /// the server releases the lock with it, as it does when the process dies.
+    async fn exclusive(&self, name: &'static str) -> StoreResult<Exclusive> {
+        let (client, connection) = self.config.connect(NoTls).await?;
+        let connection = tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "the connection holding a lock ended");
+            }
+        });
+        client
+            .execute(
+                "SELECT pg_advisory_lock(hashtextextended($1, 0))",
+                &[&format!("focusflow:{name}")],
+            )
+            .await?;
+        struct Held {
+            _client: tokio_postgres::Client,
+            connection: tokio::task::JoinHandle<()>,
+        }
+        impl Drop for Held {
+            fn drop(&mut self) {
+                // The client goes with this; the connection task ends on its own then. Aborting
+                // it too makes sure the socket is closed even if the task is not polled again.
+                self.connection.abort();
+            }
+        }
+        Ok(Exclusive::new(Held {
+            _client: client,
+            connection,
+        }))
+    }
+
+    async fn claim_delivery(&self, now: i64, until: i64) -> StoreResult<Option<Delivery>> {
+        outbox::claim(&self.client().await?, now, until).await
     }
 
     async fn next_delivery_at(&self) -> StoreResult<Option<i64>> {

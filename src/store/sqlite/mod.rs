@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::ErrorCode;
 
-use super::backend::{Backend, Update, Updated};
+use super::backend::{Backend, Exclusive, Update, Updated};
 use super::leases::{Claimed, LeaseOwner};
 use super::legacy::ImportedJob;
 use super::outbox::Delivery;
@@ -51,6 +51,8 @@ impl From<rusqlite::Error> for StoreError {
 
 pub struct SqliteBackend {
     connections: Connections,
+    /// [`Backend::exclusive`]: one process uses the file, so a lock of its own is enough.
+    exclusive: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteBackend {
@@ -58,7 +60,10 @@ impl SqliteBackend {
     pub fn open(data_dir: &Path) -> StoreResult<Self> {
         let path = data_dir.join(DATABASE_FILE);
         let connections = Connections::open(&path, migrations::migrate)?;
-        Ok(Self { connections })
+        Ok(Self {
+            connections,
+            exclusive: Default::default(),
+        })
     }
 }
 
@@ -241,9 +246,20 @@ impl Backend for SqliteBackend {
             .await
     }
 
-    async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
+    async fn meta_or_insert(&self, key: &str, value: String) -> StoreResult<String> {
+        let key = key.to_string();
         self.connections
-            .read(move |connection| outbox::due(connection, now, limit))
+            .write(move |connection| queries::meta_or_insert(connection, &key, &value))
+            .await
+    }
+
+    async fn exclusive(&self, _name: &'static str) -> StoreResult<Exclusive> {
+        Ok(Exclusive::new(self.exclusive.clone().lock_owned().await))
+    }
+
+    async fn claim_delivery(&self, now: i64, until: i64) -> StoreResult<Option<Delivery>> {
+        self.connections
+            .write(move |connection| outbox::claim(connection, now, until))
             .await
     }
 
