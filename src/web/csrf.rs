@@ -4,7 +4,8 @@
 //! a target. Two defences: (1) a state-changing request that a browser marks as cross-site (an
 //! `Origin` that is not this host, or `Sec-Fetch-Site: cross-site`) is refused on every route;
 //! API clients that send no `Origin` (curl, scripts) are unaffected. (2) HTML forms carry a
-//! per-session token (tower-sessions) that a form handler checks with [`CsrfForm`].
+//! per-browser token (see `sessions`: an HMAC any replica can check) that a form handler checks
+//! with [`CsrfForm`].
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
@@ -14,17 +15,16 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
-use tower_sessions::Session;
 use url::Url;
 
 use super::AppState;
 use super::client::Forwarded;
+pub use super::sessions::Session;
 use super::negotiate::{Rendering, error_response};
 use crate::error::AppError;
 
 /// The hidden form field that carries the token.
 pub const FORM_FIELD: &str = "csrf_token";
-const SESSION_KEY: &str = "csrf_token";
 
 /// Why a request looks cross-site, if it does. `forwarded` is what a trusted proxy said of the
 /// host and scheme the browser used; another client's `X-Forwarded-*` headers are not looked at.
@@ -115,6 +115,23 @@ pub async fn refuse_cross_site(
     }
 }
 
+/// The session's request handle, from the extensions the session layer put it in.
+pub fn session_of(parts: &Parts) -> Result<Session, AppError> {
+    parts.extensions.get::<Session>().cloned().ok_or_else(|| {
+        AppError::Internal(anyhow::anyhow!(
+            "the session layer is missing from this route's stack"
+        ))
+    })
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        session_of(parts)
+    }
+}
+
 /// The session's form token, created on first use. Pages put it in every form.
 #[derive(Debug, Clone)]
 pub struct CsrfToken(pub String);
@@ -122,36 +139,14 @@ pub struct CsrfToken(pub String);
 impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(|(_, message)| AppError::Internal(anyhow::anyhow!(message)))?;
-        token_for(&session).await.map(CsrfToken)
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(CsrfToken(session_of(parts)?.form_token()))
     }
-}
-
-async fn token_for(session: &Session) -> Result<String, AppError> {
-    if let Some(token) = session_token(session).await? {
-        return Ok(token);
-    }
-    let token = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    session
-        .insert(SESSION_KEY, &token)
-        .await
-        .map_err(|error| AppError::Internal(error.into()))?;
-    Ok(token)
 }
 
 /// The session's token, if it has one yet (a form can only be valid when it has).
 pub async fn session_token(session: &Session) -> Result<Option<String>, AppError> {
-    session
-        .get(SESSION_KEY)
-        .await
-        .map_err(|error| AppError::Internal(error.into()))
+    Ok(session.expected_token())
 }
 
 /// The refusal of a form whose token is missing or wrong.
@@ -177,7 +172,7 @@ where
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let (mut parts, body) = request.into_parts();
+        let (parts, body) = request.into_parts();
         let is_form = parts
             .headers
             .get(header::CONTENT_TYPE)
@@ -188,9 +183,7 @@ where
                 "send the form as application/x-www-form-urlencoded".into(),
             ));
         }
-        let session = Session::from_request_parts(&mut parts, state)
-            .await
-            .map_err(|(_, message)| AppError::Internal(anyhow::anyhow!(message)))?;
+        let session = session_of(&parts)?;
         let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(|rejection| {
@@ -209,8 +202,7 @@ where
             .find(|(name, _)| name == FORM_FIELD)
             .map(|(_, value)| value.as_str())
             .unwrap_or("");
-        let expected = session_token(&session).await?;
-        if !expected.is_some_and(|expected| tokens_match(submitted, &expected)) {
+        if !session.token_matches(submitted) {
             return Err(expired_form());
         }
         serde_urlencoded::from_bytes(&bytes)

@@ -34,13 +34,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
-use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::metrics::Metrics;
 use negotiate::{Rendering, error_response};
 use rate_limit::RateLimits;
-use sessions::BoundedMemoryStore;
+use sessions::SessionKey;
 
 use crate::config::Config;
 use crate::error::AppError;
@@ -58,7 +56,8 @@ pub struct AppState {
     /// Cancelled when the server is stopping; long-lived responses (log streams) end with it.
     pub shutdown: CancellationToken,
     pub limits: RateLimits,
-    pub sessions: BoundedMemoryStore,
+    /// Signs form tokens and flash cookies; shared through the database (see `sessions`).
+    pub sessions: SessionKey,
     pub metrics: Metrics,
     /// `GET /api/jobs` answers as served, while the store stays as it was.
     pub answers: Arc<cache::AnswerCache<bytes::Bytes>>,
@@ -82,7 +81,7 @@ impl AppState {
             clients,
             shutdown: CancellationToken::new(),
             limits,
-            sessions: BoundedMemoryStore::default(),
+            sessions: SessionKey::random(),
             metrics: Metrics::new(),
             answers: Arc::default(),
             lists: Arc::default(),
@@ -201,15 +200,6 @@ pub(crate) const JSON_BODY_LIMIT: usize = 64 * 1024;
 /// the allowed host names, the request timeout, client identification, the rate limit, basic auth, the cross-site
 /// check, sessions, the body limit, then the route.
 pub fn router(state: AppState) -> Router {
-    let sessions = SessionManagerLayer::new(state.sessions.clone())
-        .with_name("focusflow.sid")
-        .with_secure(false)
-        .with_same_site(SameSite::Lax)
-        .with_http_only(true)
-        .with_expiry(Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::days(7),
-        ));
-
     route_table()
         .router
         // Public and never limited (see auth and rate_limit), so outside the recorded table.
@@ -217,7 +207,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(sessions)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            sessions::layer,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             csrf::refuse_cross_site,

@@ -1,10 +1,12 @@
 //! Flash messages: a sentence saved in the session by a form's POST and shown once by the page
-//! the browser is redirected to (POST, redirect, GET).
+//! the browser is redirected to (POST, redirect, GET). They travel in a signed cookie (see
+//! `web::sessions`), so the page may come from another replica than the POST.
 
 use serde::{Deserialize, Serialize};
-use tower_sessions::Session;
+use crate::web::csrf::Session;
 
-const SESSION_KEY: &str = "flash";
+/// A message's longest text in the cookie (longer ones are cut, with an ellipsis).
+const MAX_TEXT: usize = 300;
 /// A session never collects more than this many unread messages.
 const MAX_WAITING: usize = 5;
 
@@ -52,29 +54,62 @@ impl Flash {
     }
 }
 
-/// Saves a message for the next page. A session that cannot be written loses the message,
-/// which is not worth failing the action for.
+fn waiting(session: &Session) -> Vec<Flash> {
+    session
+        .flash_payload()
+        .and_then(|payload| serde_json::from_str(&payload).ok())
+        .unwrap_or_default()
+}
+
+/// `text` cut to at most [`MAX_TEXT`] bytes, on a character boundary.
+fn shortened(mut text: String) -> String {
+    if text.len() > MAX_TEXT {
+        let mut end = MAX_TEXT - '…'.len_utf8();
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+/// Saves a message for the next page. The oldest waiting ones make room when the cookie would
+/// be too large.
 pub async fn push(session: &Session, flash: Flash) {
-    let mut waiting: Vec<Flash> = session
-        .get(SESSION_KEY)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    waiting.push(flash);
+    let mut waiting = waiting(session);
+    waiting.push(Flash {
+        kind: flash.kind,
+        text: shortened(flash.text),
+    });
     let excess = waiting.len().saturating_sub(MAX_WAITING);
     waiting.drain(..excess);
-    if let Err(error) = session.insert(SESSION_KEY, waiting).await {
-        tracing::warn!(%error, "could not save a flash message");
+    loop {
+        let payload = serde_json::to_string(&waiting).unwrap_or_default();
+        if payload.len() <= crate::web::sessions::MAX_FLASH_PAYLOAD || waiting.len() <= 1 {
+            session.set_flash_payload(Some(payload));
+            return;
+        }
+        waiting.remove(0);
     }
 }
 
 /// The messages waiting for this session, removed as they are read.
 pub async fn take(session: &Session) -> Vec<Flash> {
-    session
-        .remove::<Vec<Flash>>(SESSION_KEY)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+    let waiting = waiting(session);
+    session.set_flash_payload(None);
+    waiting
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_are_cut_on_a_character_boundary() {
+        let cut = shortened("é".repeat(400));
+        assert!(cut.len() <= MAX_TEXT, "{}", cut.len());
+        assert!(cut.ends_with('…'));
+        assert_eq!(shortened("Saved.".into()), "Saved.");
+    }
 }

@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
-use tower_sessions::Session;
+use super::csrf::Session;
 
 use self::flash::Flash;
 use self::templates::{
@@ -1073,9 +1073,7 @@ impl FromRequestParts<AppState> for FormRequest {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(|(_, message)| AppError::Internal(anyhow::anyhow!(message)))?;
+        let session = super::csrf::session_of(parts)?;
         let token = CsrfToken::from_request_parts(parts, state).await?;
         Ok(Self {
             uri: parts.uri.clone(),

@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use tower_sessions::Session;
+use crate::web::csrf::Session;
 
 use super::flash::{self, Flash};
 use crate::error::AppError;
