@@ -19,8 +19,8 @@ use url::Url;
 
 use super::AppState;
 use super::client::Forwarded;
-pub use super::sessions::Session;
 use super::negotiate::{Rendering, error_response};
+pub use super::sessions::Session;
 use crate::error::AppError;
 
 /// The hidden form field that carries the token.

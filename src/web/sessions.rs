@@ -112,7 +112,9 @@ pub struct Session {
 
 impl Session {
     fn lock(&self) -> std::sync::MutexGuard<'_, Cookies> {
-        self.cookies.lock().unwrap_or_else(|error| error.into_inner())
+        self.cookies
+            .lock()
+            .unwrap_or_else(|error| error.into_inner())
     }
 
     fn id_or_new(cookies: &mut Cookies) -> String {
@@ -173,7 +175,10 @@ fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Ite
 }
 
 fn valid_id(id: &str) -> bool {
-    id.len() == 32 && id.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Reads the request's cookie: an id of the right shape, and flash messages signed for it.
@@ -217,8 +222,9 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
             }
             _ => id.clone(),
         };
-        let line =
-            format!("{ID_COOKIE}={value}; Path=/; Max-Age={ID_MAX_AGE_SECS}; HttpOnly; SameSite=Lax");
+        let line = format!(
+            "{ID_COOKIE}={value}; Path=/; Max-Age={ID_MAX_AGE_SECS}; HttpOnly; SameSite=Lax"
+        );
         if let Ok(value) = HeaderValue::from_str(&line) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
@@ -249,10 +255,15 @@ mod tests {
         // Another replica with the same key, the same cookie: the token holds.
         assert!(session(&key, &format!("other=1; {ID_COOKIE}={id}")).token_matches(&token));
         // Another key, another id, no id, a malformed id: it does not.
-        assert!(!session(&SessionKey::random(), &format!("{ID_COOKIE}={id}")).token_matches(&token));
         assert!(
-            !session(&key, &format!("{ID_COOKIE}=fedcba9876543210fedcba9876543210"))
-                .token_matches(&token)
+            !session(&SessionKey::random(), &format!("{ID_COOKIE}={id}")).token_matches(&token)
+        );
+        assert!(
+            !session(
+                &key,
+                &format!("{ID_COOKIE}=fedcba9876543210fedcba9876543210")
+            )
+            .token_matches(&token)
         );
         assert!(!session(&key, "").token_matches(&token));
         assert!(!session(&key, &format!("{ID_COOKIE}={id}x")).token_matches(&token));
@@ -275,7 +286,9 @@ mod tests {
         assert_eq!(good.flash.as_deref(), Some(payload));
         assert!(!good.send);
         // Moved to another browser, or forged: dropped, and the cookie sent again without.
-        let moved = read_with(format!("{ID_COOKIE}=fedcba9876543210fedcba9876543210.{signed}"));
+        let moved = read_with(format!(
+            "{ID_COOKIE}=fedcba9876543210fedcba9876543210.{signed}"
+        ));
         assert_eq!(moved.flash, None);
         assert!(moved.send);
         let forged = read_with(format!(

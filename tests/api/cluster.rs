@@ -57,7 +57,12 @@ async fn replicas(
     count: usize,
 ) -> Vec<ServerProcess> {
     let mut env = fakes.env();
-    env.push(("TITLE_PROMPT_PATH", repo_path("prompts/title_generator.md").display().to_string()));
+    env.push((
+        "TITLE_PROMPT_PATH",
+        repo_path("prompts/title_generator.md")
+            .display()
+            .to_string(),
+    ));
     // The tests poll every job often; the limiter has tests of its own.
     env.push(("RATE_LIMIT_MAX_REQUESTS", "0".into()));
     env.extend(extra.iter().cloned());
@@ -162,12 +167,20 @@ async fn sixty_jobs_on_three_replicas_complete_once_each_when_one_is_killed_mid_
         let completed = jobs.iter().filter(|j| j["status"] == "completed").count();
         let running = jobs
             .iter()
-            .filter(|j| !matches!(j["status"].as_str(), Some("queued" | "completed" | "failed")))
+            .filter(|j| {
+                !matches!(
+                    j["status"].as_str(),
+                    Some("queued" | "completed" | "failed")
+                )
+            })
             .count();
         if completed >= 10 && running >= 4 {
             break;
         }
-        assert!(Instant::now() < deadline, "the jobs never got going: {list:#}");
+        assert!(
+            Instant::now() < deadline,
+            "the jobs never got going: {list:#}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     servers[1].kill9();
@@ -189,7 +202,9 @@ async fn sixty_jobs_on_three_replicas_complete_once_each_when_one_is_killed_mid_
         let logs = logs_of(job);
         assert_eq!(job["status"], "completed", "job {n}: {job:#}");
         assert!(
-            job["summary"].as_str().is_some_and(|s| s.contains("Launch planning")),
+            job["summary"]
+                .as_str()
+                .is_some_and(|s| s.contains("Launch planning")),
             "job {n} has no summary: {job:#}"
         );
         assert_eq!(count_lines(&logs, "Job completed"), 1, "job {n}: {logs}");
@@ -197,10 +212,19 @@ async fn sixty_jobs_on_three_replicas_complete_once_each_when_one_is_killed_mid_
         let summaries = traces.summaries.get(&n).copied().unwrap_or(0);
         let transcriptions = traces.transcriptions(n);
         if taken_over.contains(&n) {
-            assert!(summaries <= 2 && transcriptions <= 2, "job {n}: {summaries} summaries, {transcriptions} transcriptions");
+            assert!(
+                summaries <= 2 && transcriptions <= 2,
+                "job {n}: {summaries} summaries, {transcriptions} transcriptions"
+            );
         } else {
-            assert_eq!(summaries, 1, "job {n} was summarized {summaries} times: {logs}");
-            assert_eq!(transcriptions, 1, "job {n} was transcribed {transcriptions} times: {logs}");
+            assert_eq!(
+                summaries, 1,
+                "job {n} was summarized {summaries} times: {logs}"
+            );
+            assert_eq!(
+                transcriptions, 1,
+                "job {n} was transcribed {transcriptions} times: {logs}"
+            );
         }
         assert!(summaries >= 1 && transcriptions >= 1, "job {n}");
     }
@@ -239,14 +263,24 @@ async fn a_replica_streams_anothers_log_lines_and_a_delete_on_one_stops_anothers
     });
     let data = tempfile::tempdir().unwrap();
     // The first replica alone takes both jobs (two workers), then the others start.
-    let first = replicas(data.path(), &fakes, &[("WORKER_CONCURRENCY", "2".into())], 1)
-        .await
-        .remove(0);
+    let first = replicas(
+        data.path(),
+        &fakes,
+        &[("WORKER_CONCURRENCY", "2".into())],
+        1,
+    )
+    .await
+    .remove(0);
     let streamed = create(&first, &fakes.audio.url("job-1.mp3")).await;
     let deleted = create(&first, &fakes.audio.url("job-2.mp3")).await;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while fakes.assemblyai.calls.get("poll:tr-1") == 0 || fakes.assemblyai.calls.get("poll:tr-2") == 0 {
-        assert!(Instant::now() < deadline, "the first replica never transcribed both jobs");
+    while fakes.assemblyai.calls.get("poll:tr-1") == 0
+        || fakes.assemblyai.calls.get("poll:tr-2") == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first replica never transcribed both jobs"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let others = replicas(data.path(), &fakes, &[], 2).await;
@@ -300,7 +334,10 @@ async fn a_replica_streams_anothers_log_lines_and_a_delete_on_one_stops_anothers
     assert!(body.contains("event: status"), "{body}");
     let done = job(third, &streamed).await.unwrap();
     assert_eq!(done["status"], "completed");
-    assert!(!logs_of(&done).contains("Taken over"), "the first ran it alone: {done:#}");
+    assert!(
+        !logs_of(&done).contains("Taken over"),
+        "the first ran it alone: {done:#}"
+    );
 }
 
 /// A browser with real headers behind a load balancer that sends each request to another
@@ -322,7 +359,10 @@ impl Browser {
         let request = request
             .header(header::HOST, &self.host)
             .header(header::ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8")
-            .header(header::USER_AGENT, "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0");
+            .header(
+                header::USER_AGENT,
+                "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+            );
         match &self.cookie {
             Some(cookie) => request.header(header::COOKIE, cookie),
             None => request,
@@ -342,7 +382,12 @@ impl Browser {
         response.text().await.unwrap()
     }
 
-    async fn post(&mut self, server: &ServerProcess, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    async fn post(
+        &mut self,
+        server: &ServerProcess,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
         let response = self
             .headers(client().post(format!("{}{path}", server.address)))
             .header(header::ORIGIN, format!("http://{}", self.host))
@@ -383,15 +428,28 @@ async fn a_form_loaded_from_one_replica_is_accepted_by_another_and_its_message_s
     let token = token_in(&browser.page(&servers[0], "/").await);
     let url = fakes.audio.url("meeting.mp3");
     let response = browser
-        .post(&servers[1], "/jobs", &[("url", &url), ("csrf_token", &token)])
+        .post(
+            &servers[1],
+            "/jobs",
+            &[("url", &url), ("csrf_token", &token)],
+        )
         .await;
     assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
-    let location = response.headers()[header::LOCATION].to_str().unwrap().to_string();
+    let location = response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string();
     let page = browser.page(&servers[2], &location).await;
-    assert!(page.contains("Meeting added"), "the third replica shows the second's message: {page}");
+    assert!(
+        page.contains("Meeting added"),
+        "the third replica shows the second's message: {page}"
+    );
     // Shown once: the next page, from the first, has no message.
     let again = browser.page(&servers[0], &location).await;
-    assert!(!again.contains("Meeting added"), "the message is shown once");
+    assert!(
+        !again.contains("Meeting added"),
+        "the message is shown once"
+    );
 
     // A token from a browser with another cookie is refused on every replica.
     let mut stranger = Browser {
@@ -400,7 +458,11 @@ async fn a_form_loaded_from_one_replica_is_accepted_by_another_and_its_message_s
     };
     stranger.page(&servers[2], "/").await;
     let refused = stranger
-        .post(&servers[1], "/jobs", &[("url", &url), ("csrf_token", &token)])
+        .post(
+            &servers[1],
+            "/jobs",
+            &[("url", &url), ("csrf_token", &token)],
+        )
         .await;
     assert_eq!(refused.status(), 403);
     // And the form token a replica gives works on all three.
@@ -420,7 +482,11 @@ struct Receiver {
     by_delivery: Arc<Mutex<HashMap<String, usize>>>,
 }
 
-async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: axum::body::Bytes) -> StatusCode {
+async fn receive(
+    State(receiver): State<Receiver>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
     let event: Value = serde_json::from_slice(&body).unwrap_or_default();
     let job = event["job"]["id"].as_str().unwrap_or("").to_string();
     let delivery = headers
@@ -431,7 +497,12 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: axu
     // A receiver that takes its time, so that replicas race for the same events.
     tokio::time::sleep(Duration::from_millis(50)).await;
     *receiver.by_job.lock().unwrap().entry(job).or_default() += 1;
-    *receiver.by_delivery.lock().unwrap().entry(delivery).or_default() += 1;
+    *receiver
+        .by_delivery
+        .lock()
+        .unwrap()
+        .entry(delivery)
+        .or_default() += 1;
     StatusCode::NO_CONTENT
 }
 
@@ -472,7 +543,14 @@ async fn each_webhook_event_is_delivered_once_by_one_of_three_replicas() {
     for id in &ids {
         assert_eq!(by_job.get(id), Some(&1), "deliveries for {id}: {by_job:?}");
     }
-    assert!(receiver.by_delivery.lock().unwrap().values().all(|n| *n == 1));
+    assert!(
+        receiver
+            .by_delivery
+            .lock()
+            .unwrap()
+            .values()
+            .all(|n| *n == 1)
+    );
     for server in &servers {
         let metrics = client()
             .get(format!("{}/metrics", server.address))
@@ -604,7 +682,11 @@ async fn postgresql_stopped_for_ten_seconds_means_503s_then_every_job_completes(
     let deadline = Instant::now() + Duration::from_secs(30);
     for server in &servers {
         while status_of(server, "/api/health").await != Some(200) {
-            assert!(Instant::now() < deadline, "{} never recovered", server.address);
+            assert!(
+                Instant::now() < deadline,
+                "{} never recovered",
+                server.address
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -615,7 +697,11 @@ async fn postgresql_stopped_for_ten_seconds_means_503s_then_every_job_completes(
         assert_eq!(count_lines(&logs, "Job completed"), 1, "{logs}");
     }
     let traces = fakes.assemblyai.traces.lock().unwrap();
-    assert!(traces.overlapping_summaries.is_empty(), "{:?}", traces.overlapping_summaries);
+    assert!(
+        traces.overlapping_summaries.is_empty(),
+        "{:?}",
+        traces.overlapping_summaries
+    );
     assert!(traces.overlapping_transcriptions().is_empty());
     // And new work is taken again.
     drop(traces);
@@ -655,11 +741,20 @@ async fn jobs_per_minute_with_one_and_three_replicas() {
         let started = Instant::now();
         let mut ids = Vec::new();
         for n in 0..jobs {
-            ids.push(create(&servers[n % count], &fakes.audio.url(&format!("job-{n}.mp3"))).await);
+            ids.push(
+                create(
+                    &servers[n % count],
+                    &fakes.audio.url(&format!("job-{n}.mp3")),
+                )
+                .await,
+            );
         }
         let done = wait_all_done(&servers[0], &ids, Duration::from_secs(1800)).await;
         let elapsed = started.elapsed();
-        let completed = done.iter().filter(|job| job["status"] == "completed").count();
+        let completed = done
+            .iter()
+            .filter(|job| job["status"] == "completed")
+            .count();
         eprintln!(
             "replicas={count} workers_each=2 provider_delay_ms={} jobs={jobs} completed={completed} seconds={:.1} jobs_per_minute={:.1}",
             delay.as_millis(),
@@ -667,4 +762,71 @@ async fn jobs_per_minute_with_one_and_three_replicas() {
             completed as f64 * 60.0 / elapsed.as_secs_f64()
         );
     }
+}
+
+/// Replicas that start together on one database and one data folder with a `jobs.json` import
+/// it once: one process imports, the others wait for it and find it done.
+#[tokio::test]
+async fn replicas_that_start_together_import_jobs_json_once() {
+    if skipped() {
+        return;
+    }
+    let fakes = Fakes::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let jobs: Vec<Value> = (0..500)
+        .map(|n| {
+            json!({
+                "id": format!("old-{n}"),
+                "url": format!("https://example.com/{n}.mp3"),
+                "status": "completed",
+                "summary": format!("summary {n}"),
+                "created_at": 1_758_000_000_000_i64 + n,
+                "updated_at": 1_758_000_000_000_i64 + n,
+                "logs": ["[2025-09-25T20:10:00.000Z] Job completed"],
+                "checkpoint": { "step": "summarize" }
+            })
+        })
+        .collect();
+    std::fs::write(
+        data.path().join("jobs.json"),
+        Value::Array(jobs).to_string(),
+    )
+    .unwrap();
+    // The database exists before the three start, as a shared one would.
+    crate::database::url_for(data.path()).await;
+    let mut env = fakes.env();
+    env.push(("RUST_LOG", "info".into()));
+    env.push(("LOG_FORMAT", "text".into()));
+    let logs = tempfile::tempdir().unwrap();
+    let starting = (0..3).map(|n| {
+        let env = env.clone();
+        let log = logs.path().join(format!("replica-{n}.log"));
+        let data = data.path().to_path_buf();
+        async move { ServerProcess::start_logging_to(&data, &env, &log).await }
+    });
+    let servers = futures_util::future::join_all(starting).await;
+    let metrics = client()
+        .get(format!("{}/metrics", servers[2].address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("focusflow_jobs{status=\"completed\"} 500\n"),
+        "{metrics}"
+    );
+    let imported: usize = (0..3)
+        .map(|n| {
+            let log =
+                std::fs::read_to_string(logs.path().join(format!("replica-{n}.log"))).unwrap();
+            assert!(!log.contains("could not import jobs.json"), "{log}");
+            log.matches("imported the previous FocusFlow's jobs.json")
+                .count()
+        })
+        .sum();
+    assert_eq!(imported, 1, "replicas that imported jobs.json");
+    let old: Value = servers[1].get_json("/api/jobs/old-7").await;
+    assert_eq!(logs_of(&old).matches("Job completed").count(), 1, "{old:#}");
 }

@@ -115,7 +115,10 @@ async fn audio_file(State(calls): State<Counter>, Path(name): Path<String>) -> R
 
 /// `n` of a `job-<n>.mp3` name.
 fn numbered(name: &str) -> Option<usize> {
-    name.strip_prefix("job-")?.strip_suffix(".mp3")?.parse().ok()
+    name.strip_prefix("job-")?
+        .strip_suffix(".mp3")?
+        .parse()
+        .ok()
 }
 
 /// The recording `job-<n>.mp3` named in a body (an upload), if one is.
@@ -458,7 +461,9 @@ async fn assembly_poll(
         let mut traces = state.traces.lock().unwrap();
         let job = traces.transcripts.get(&id).copied();
         if let Some(job) = job {
-            traces.polls.push((job, id.clone(), std::time::Instant::now()));
+            traces
+                .polls
+                .push((job, id.clone(), std::time::Instant::now()));
         }
         job
     };

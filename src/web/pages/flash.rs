@@ -2,8 +2,8 @@
 //! the browser is redirected to (POST, redirect, GET). They travel in a signed cookie (see
 //! `web::sessions`), so the page may come from another replica than the POST.
 
-use serde::{Deserialize, Serialize};
 use crate::web::csrf::Session;
+use serde::{Deserialize, Serialize};
 
 /// A message's longest text in the cookie (longer ones are cut, with an ellipsis).
 const MAX_TEXT: usize = 300;

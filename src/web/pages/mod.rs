@@ -18,6 +18,7 @@ pub mod view;
 
 pub use self::edit::{edit_form, heading, save_edit, speakers};
 
+use super::csrf::Session;
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
@@ -26,7 +27,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
-use super::csrf::Session;
 
 use self::flash::Flash;
 use self::templates::{
