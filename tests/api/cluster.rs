@@ -696,15 +696,16 @@ async fn postgresql_stopped_for_ten_seconds_means_503s_then_every_job_completes(
         assert_eq!(job["status"], "completed", "{job:#}");
         assert_eq!(count_lines(&logs, "Job completed"), 1, "{logs}");
     }
-    let traces = fakes.assemblyai.traces.lock().unwrap();
-    assert!(
-        traces.overlapping_summaries.is_empty(),
-        "{:?}",
-        traces.overlapping_summaries
-    );
-    assert!(traces.overlapping_transcriptions().is_empty());
+    {
+        let traces = fakes.assemblyai.traces.lock().unwrap();
+        assert!(
+            traces.overlapping_summaries.is_empty(),
+            "{:?}",
+            traces.overlapping_summaries
+        );
+        assert!(traces.overlapping_transcriptions().is_empty());
+    }
     // And new work is taken again.
-    drop(traces);
     let after = create(&servers[0], &fakes.audio.url("job-99.mp3")).await;
     wait_all_done(&servers[1], &[after], Duration::from_secs(30)).await;
 }
