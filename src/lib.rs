@@ -131,9 +131,6 @@ impl Application {
             clients.clone(),
         );
         state.metrics = metrics.clone();
-        state.sessions = web::sessions::SessionKey::shared(&store)
-            .await
-            .context("could not read or make the key that signs form tokens")?;
         let worker = Worker {
             store,
             config,

@@ -15,6 +15,7 @@ use super::leases::{Claimed, LeaseChange, LeaseOwner};
 use super::legacy::ImportedJob;
 use super::outbox::{Delivery, EventMaker};
 use super::search::{JobFilter, JobPage};
+use super::sessions::StoredSession;
 use super::{Changes, NewJob, StoreResult};
 use crate::jobs::{Job, JobId, LogLine, Status};
 
@@ -167,6 +168,22 @@ pub trait Backend: Send + Sync {
     /// The value of `key`, set to `value` first when it has none. Processes that ask at the
     /// same moment all get the one value that was stored first (a secret they must share).
     async fn meta_or_insert(&self, key: &str, value: String) -> StoreResult<String>;
+
+    /// The session `id` if it expires after `now`.
+    async fn session(&self, id: &str, now: i64) -> StoreResult<Option<StoredSession>>;
+
+    /// Inserts a new session; false when the id is taken (nothing written). First removes the
+    /// sessions expired at `now` and, when `cap` or more remain, the ones closest to expiry.
+    async fn create_session(&self, session: StoredSession, now: i64, cap: u64)
+    -> StoreResult<bool>;
+
+    /// Updates the session's data and expiry; inserts it as [`Self::create_session`] does
+    /// when it is not there.
+    async fn save_session(&self, session: StoredSession, now: i64, cap: u64) -> StoreResult<()>;
+
+    async fn delete_session(&self, id: &str) -> StoreResult<()>;
+
+    async fn count_sessions(&self) -> StoreResult<u64>;
 
     /// Waits for, then holds, the lock named `name` that every process on this database
     /// shares; it is released when the returned guard is dropped (or the process dies).

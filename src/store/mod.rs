@@ -25,6 +25,7 @@ pub mod legacy;
 mod outbox;
 mod postgres;
 pub mod search;
+pub mod sessions;
 mod sqlite;
 
 use std::collections::{HashMap, HashSet};
@@ -41,6 +42,7 @@ pub use files::{Artifacts, write_atomic};
 pub use leases::{Claimed, HeldJob, LEASE_LOST, LeaseChange, LeaseOwner};
 pub use outbox::{Delivery, EventMaker, NewDelivery};
 pub use search::{Cursor, Found, JobFilter, JobPage};
+pub use sessions::StoredSession;
 
 use crate::jobs::{Job, JobId, LogLine, Status};
 use changes::Removal;
@@ -475,6 +477,36 @@ impl Store {
     /// [`Backend::meta_or_insert`]).
     pub async fn meta_or_insert(&self, key: &'static str, value: String) -> StoreResult<String> {
         self.backend.meta_or_insert(key, value).await
+    }
+
+    /// The session `id`, unless it has expired (or never was).
+    pub async fn session(&self, id: &str) -> StoreResult<Option<StoredSession>> {
+        self.backend.session(id, crate::jobs::now_millis()).await
+    }
+
+    /// Stores a new session; false (and nothing written) when its id is taken. Expired
+    /// sessions are removed first, and a full table makes room (see [`sessions::MAX_SESSIONS`]).
+    pub async fn create_session(&self, session: StoredSession) -> StoreResult<bool> {
+        self.backend
+            .create_session(session, crate::jobs::now_millis(), sessions::MAX_SESSIONS)
+            .await
+    }
+
+    /// Writes the session's data and expiry, creating it (as [`Self::create_session`]) when it
+    /// is not stored (it expired, or made room for others, meanwhile).
+    pub async fn save_session(&self, session: StoredSession) -> StoreResult<()> {
+        self.backend
+            .save_session(session, crate::jobs::now_millis(), sessions::MAX_SESSIONS)
+            .await
+    }
+
+    pub async fn delete_session(&self, id: &str) -> StoreResult<()> {
+        self.backend.delete_session(id).await
+    }
+
+    /// How many sessions are stored, expired or not.
+    pub async fn count_sessions(&self) -> StoreResult<u64> {
+        self.backend.count_sessions().await
     }
 
     /// Waits for, then holds, the lock `name` shared by every process on this database.

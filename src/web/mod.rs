@@ -38,7 +38,6 @@ use tower_http::trace::TraceLayer;
 use crate::metrics::Metrics;
 use negotiate::{Rendering, error_response};
 use rate_limit::RateLimits;
-use sessions::SessionKey;
 
 use crate::config::Config;
 use crate::error::AppError;
@@ -56,8 +55,6 @@ pub struct AppState {
     /// Cancelled when the server is stopping; long-lived responses (log streams) end with it.
     pub shutdown: CancellationToken,
     pub limits: RateLimits,
-    /// Signs form tokens and flash cookies; shared through the database (see `sessions`).
-    pub sessions: SessionKey,
     pub metrics: Metrics,
     /// `GET /api/jobs` answers as served, while the store stays as it was.
     pub answers: Arc<cache::AnswerCache<bytes::Bytes>>,
@@ -81,7 +78,6 @@ impl AppState {
             clients,
             shutdown: CancellationToken::new(),
             limits,
-            sessions: SessionKey::random(),
             metrics: Metrics::new(),
             answers: Arc::default(),
             lists: Arc::default(),
@@ -207,10 +203,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            sessions::layer,
-        ))
+        .layer(sessions::layer(state.store.clone()))
+        .layer(middleware::from_fn(sessions::secure_over_https))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             csrf::refuse_cross_site,

@@ -11,6 +11,7 @@ use crate::store::{StoreError, StoreResult};
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_job_leases.sql"),
+    include_str!("../../../migrations/postgres/0004_sessions.sql"),
 ];
 
 /// The advisory lock's key: "FocusFlo" in ASCII, so it is unlikely to meet another program's.

@@ -11,6 +11,7 @@ mod migrations;
 mod outbox;
 mod queries;
 mod search;
+mod sessions;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,6 +26,7 @@ use super::leases::{Claimed, LeaseOwner};
 use super::legacy::ImportedJob;
 use super::outbox::Delivery;
 use super::search::{JobFilter, JobPage};
+use super::sessions::StoredSession;
 use super::{NewJob, StoreError, StoreResult};
 use crate::config::DatabaseUrl;
 use crate::jobs::{Job, JobId, LogLine};
@@ -351,6 +353,31 @@ impl Backend for PostgresBackend {
         queries::import_jobs(&mut client, &jobs, marker.as_ref()).await
     }
 
+    async fn session(&self, id: &str, now: i64) -> StoreResult<Option<StoredSession>> {
+        sessions::get(&self.client().await?, id, now).await
+    }
+
+    async fn create_session(
+        &self,
+        session: StoredSession,
+        now: i64,
+        cap: u64,
+    ) -> StoreResult<bool> {
+        sessions::create(&self.client().await?, &session, now, cap).await
+    }
+
+    async fn save_session(&self, session: StoredSession, now: i64, cap: u64) -> StoreResult<()> {
+        sessions::save(&self.client().await?, &session, now, cap).await
+    }
+
+    async fn delete_session(&self, id: &str) -> StoreResult<()> {
+        sessions::delete(&self.client().await?, id).await
+    }
+
+    async fn count_sessions(&self) -> StoreResult<u64> {
+        sessions::count(&self.client().await?).await
+    }
+
     async fn meta_or_insert(&self, key: &str, value: String) -> StoreResult<String> {
         queries::meta_or_insert(&self.client().await?, key, &value).await
     }
@@ -481,6 +508,18 @@ mod tests {
             )
             .await;
         }
+    }
+
+    #[tokio::test]
+    async fn sessions_mean_what_they_mean_on_postgresql() {
+        let Some(scratch) = Scratch::new().await else {
+            eprintln!("skipped: FOCUSFLOW_TEST_DATABASE_URL is not set");
+            return;
+        };
+        let backend = PostgresBackend::connect(&scratch.url()).await.unwrap();
+        crate::store::sessions::tests::sessions_meaning(&backend).await;
+        drop(backend);
+        scratch.drop_database().await;
     }
 
     #[tokio::test]

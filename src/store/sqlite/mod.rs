@@ -10,6 +10,7 @@ mod migrations;
 mod outbox;
 mod queries;
 mod search;
+mod sessions;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,6 +24,7 @@ use super::leases::{Claimed, LeaseOwner};
 use super::legacy::ImportedJob;
 use super::outbox::Delivery;
 use super::search::{JobFilter, JobPage};
+use super::sessions::StoredSession;
 use super::{NewJob, StoreError, StoreResult};
 use crate::jobs::{Job, JobId, LogLine};
 use connections::Connections;
@@ -251,6 +253,41 @@ impl Backend for SqliteBackend {
         self.connections
             .write(move |connection| queries::meta_or_insert(connection, &key, &value))
             .await
+    }
+
+    async fn session(&self, id: &str, now: i64) -> StoreResult<Option<StoredSession>> {
+        let id = id.to_string();
+        self.connections
+            .read(move |connection| sessions::get(connection, &id, now))
+            .await
+    }
+
+    async fn create_session(
+        &self,
+        session: StoredSession,
+        now: i64,
+        cap: u64,
+    ) -> StoreResult<bool> {
+        self.connections
+            .write(move |connection| sessions::create(connection, &session, now, cap))
+            .await
+    }
+
+    async fn save_session(&self, session: StoredSession, now: i64, cap: u64) -> StoreResult<()> {
+        self.connections
+            .write(move |connection| sessions::save(connection, &session, now, cap))
+            .await
+    }
+
+    async fn delete_session(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_string();
+        self.connections
+            .write(move |connection| sessions::delete(connection, &id))
+            .await
+    }
+
+    async fn count_sessions(&self) -> StoreResult<u64> {
+        self.connections.read(sessions::count).await
     }
 
     async fn exclusive(&self, _name: &'static str) -> StoreResult<Exclusive> {

@@ -1,11 +1,12 @@
 //! Flash messages: a sentence saved in the session by a form's POST and shown once by the page
-//! the browser is redirected to (POST, redirect, GET). They travel in a signed cookie (see
+//! the browser is redirected to (POST, redirect, GET). The session is in the database (see
 //! `web::sessions`), so the page may come from another replica than the POST.
 
-use crate::web::csrf::Session;
 use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
 
-/// A message's longest text in the cookie (longer ones are cut, with an ellipsis).
+const SESSION_KEY: &str = "flash";
+/// A message's longest text (longer ones are cut, with an ellipsis).
 const MAX_TEXT: usize = 300;
 /// A session never collects more than this many unread messages.
 const MAX_WAITING: usize = 5;
@@ -54,14 +55,47 @@ impl Flash {
     }
 }
 
-fn waiting(session: &Session) -> Vec<Flash> {
-    session
-        .flash_payload()
-        .and_then(|payload| serde_json::from_str(&payload).ok())
-        .unwrap_or_default()
+/// Saves a message for the next page (in the session, so the page may come from another
+/// replica). A session that cannot be written loses the message, which is not worth failing
+/// the action for.
+pub async fn push(session: &Session, flash: Flash) {
+    let mut waiting: Vec<Flash> = session
+        .get(SESSION_KEY)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    waiting.push(Flash {
+        kind: flash.kind,
+        text: shortened(flash.text),
+    });
+    let excess = waiting.len().saturating_sub(MAX_WAITING);
+    waiting.drain(..excess);
+    if let Err(error) = session.insert(SESSION_KEY, waiting).await {
+        tracing::warn!(%error, "could not save a flash message");
+    }
 }
 
-/// `text` cut to at most [`MAX_TEXT`] bytes, on a character boundary.
+/// The messages waiting for this session, removed as they are read. Removed only when there
+/// are some: a removal marks the session changed, and a page view without messages must not
+/// write the session.
+pub async fn take(session: &Session) -> Vec<Flash> {
+    let waiting: Vec<Flash> = session
+        .get(SESSION_KEY)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if !waiting.is_empty()
+        && let Err(error) = session.remove_value(SESSION_KEY).await
+    {
+        tracing::warn!(%error, "could not remove the flash messages just shown");
+    }
+    waiting
+}
+
+/// `text` cut to at most [`MAX_TEXT`] bytes, on a character boundary: a session row stays small
+/// whatever an error message says.
 fn shortened(mut text: String) -> String {
     if text.len() > MAX_TEXT {
         let mut end = MAX_TEXT - '…'.len_utf8();
@@ -72,33 +106,6 @@ fn shortened(mut text: String) -> String {
         text.push('…');
     }
     text
-}
-
-/// Saves a message for the next page. The oldest waiting ones make room when the cookie would
-/// be too large.
-pub async fn push(session: &Session, flash: Flash) {
-    let mut waiting = waiting(session);
-    waiting.push(Flash {
-        kind: flash.kind,
-        text: shortened(flash.text),
-    });
-    let excess = waiting.len().saturating_sub(MAX_WAITING);
-    waiting.drain(..excess);
-    loop {
-        let payload = serde_json::to_string(&waiting).unwrap_or_default();
-        if payload.len() <= crate::web::sessions::MAX_FLASH_PAYLOAD || waiting.len() <= 1 {
-            session.set_flash_payload(Some(payload));
-            return;
-        }
-        waiting.remove(0);
-    }
-}
-
-/// The messages waiting for this session, removed as they are read.
-pub async fn take(session: &Session) -> Vec<Flash> {
-    let waiting = waiting(session);
-    session.set_flash_payload(None);
-    waiting
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@ pub mod view;
 
 pub use self::edit::{edit_form, heading, save_edit, speakers};
 
-use super::csrf::Session;
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
@@ -27,6 +26,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
+use tower_sessions::Session;
 
 use self::flash::Flash;
 use self::templates::{
@@ -1073,7 +1073,7 @@ impl FromRequestParts<AppState> for FormRequest {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let session = super::csrf::session_of(parts)?;
+        let session = super::csrf::session_of(parts, state).await?;
         let token = CsrfToken::from_request_parts(parts, state).await?;
         Ok(Self {
             uri: parts.uri.clone(),

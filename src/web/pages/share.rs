@@ -10,10 +10,10 @@
 
 use std::sync::LazyLock;
 
-use crate::web::csrf::Session;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
+use tower_sessions::Session;
 
 use super::flash::{self, Flash};
 use crate::error::AppError;
