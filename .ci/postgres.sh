@@ -5,6 +5,8 @@
 #   eval "$(bash .ci/postgres.sh start)"   # exports FOCUSFLOW_TEST_DATABASE_URL and FOCUSFLOW_TEST_PG_DIR
 #   cargo test --test api                  # every app gets its own database on that server
 #   bash .ci/postgres.sh stop "$FOCUSFLOW_TEST_PG_DIR"
+#   bash .ci/postgres.sh down DIR | up DIR   # stop the server and start it again on the same
+#                                            # port and data (fault tests: an outage)
 #
 # As root, the server runs as the unprivileged `postgres` user (PostgreSQL refuses root). On a
 # machine without PostgreSQL it installs Debian's package first. Progress goes to stderr; stdout
@@ -45,15 +47,30 @@ start() {
     || { cat "$dir/initdb.log" >&2; exit 1; }
   # Fast and throwaway: nothing here has to survive a crash of the machine. Each test app has
   # a pool of its own, so connections are many.
-  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir \
-        -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 \
-        -c shared_buffers=64MB" start >&2 \
-    || { cat "$dir/server.log" >&2; exit 1; }
+  printf '%s\n' "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir \
+-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 \
+-c shared_buffers=64MB" >"$dir/options"
+  server_start "$bin" "$dir"
   "$bin/pg_isready" -h 127.0.0.1 -p "$port" -t 30 >&2
   say "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port, data in $dir"
   echo "export FOCUSFLOW_TEST_DATABASE_URL=postgres://postgres:$password@127.0.0.1:$port/postgres"
   echo "export FOCUSFLOW_TEST_PG_DIR=$dir"
+}
+
+server_start() {
+  local bin=$1 dir=$2
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(cat "$dir/options")" start >&2 \
+    || { cat "$dir/server.log" >&2; exit 1; }
+}
+
+down() {
+  local dir=${1:?usage: postgres.sh down DIR}
+  as_owner "$(bin_dir)/pg_ctl" -D "$dir/data" -m fast -w stop >&2
+}
+
+up() {
+  local dir=${1:?usage: postgres.sh up DIR}
+  server_start "$(bin_dir)" "$dir"
 }
 
 stop() {
@@ -67,5 +84,7 @@ stop() {
 case "${1:-start}" in
   start) start ;;
   stop) stop "${2:-}" ;;
-  *) say "usage: postgres.sh start | stop DIR"; exit 2 ;;
+  down) down "${2:-}" ;;
+  up) up "${2:-}" ;;
+  *) say "usage: postgres.sh start | stop DIR | down DIR | up DIR"; exit 2 ;;
 esac

@@ -74,6 +74,23 @@ docker-compose --project-directory "$PROJ" -f "$WORK/image-only.yaml" config -q 
 docker-compose --project-directory "$PROJ" -f "$WORK/build-only.yaml" config -q || fail "docker-compose rejects compose.yaml with the build only"
 echo "OK: docker-compose config: $(sed -nE 's/^    image: //p' <<<"$resolved") by default, FOCUSFLOW_IMAGE, build: . ; image only and build only"
 
+# compose.cluster.yaml (PostgreSQL, MinIO, Traefik, FocusFlow replicas): valid with its secrets
+# given, and refused without them (no default password ships)
+CLUSTER_SECRETS=(POSTGRES_PASSWORD=check0secret S3_SECRET_KEY=check0secret)
+env "${CLUSTER_SECRETS[@]}" docker-compose -f compose.cluster.yaml config -q || fail "docker-compose rejects compose.cluster.yaml"
+cluster=$(env "${CLUSTER_SECRETS[@]}" docker-compose -f compose.cluster.yaml config) || fail "docker-compose config (cluster)"
+for name in postgres minio minio-bucket focusflow traefik; do
+  grep -qE "^  $name:\$" <<<"$cluster" || fail "compose.cluster.yaml: no service $name"
+done
+for variable in DATABASE_URL STORAGE_URL AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY; do
+  grep -qE "^      $variable: " <<<"$cluster" || fail "compose.cluster.yaml: focusflow does not set $variable"
+done
+! grep -qE '^    ports:' <<<"$(sed -n '/^  focusflow:$/,/^  [a-z]/p' <<<"$cluster")" \
+  || fail "compose.cluster.yaml: replicas must not publish a host port (Traefik does)"
+! env -u POSTGRES_PASSWORD -u S3_SECRET_KEY docker-compose -f compose.cluster.yaml config -q 2>/dev/null \
+  || fail "compose.cluster.yaml must refuse to start without POSTGRES_PASSWORD and S3_SECRET_KEY"
+echo "OK: docker-compose config: compose.cluster.yaml (5 services, shared DATABASE_URL/STORAGE_URL, secrets required)"
+
 # 3. Dockerfile: no finding of any level (error, warning, info, style)
 "$ROOT/venv/bin/hadolint" --no-color --failure-threshold style Dockerfile || fail "hadolint findings in the Dockerfile"
 echo "OK: hadolint, no findings"

@@ -79,8 +79,15 @@ impl From<StoreError> for AppError {
         match error {
             StoreError::NotFound => AppError::job_not_found(),
             StoreError::Conflict(message) => AppError::Conflict(message),
-            // The message may name files and driver details: logged, not shown.
-            unavailable @ StoreError::Unavailable(_) => AppError::Internal(unavailable.into()),
+            // The database cannot answer now (PostgreSQL unreachable, SQLite busy or its disk
+            // full): 503, so that load balancers and clients try again or elsewhere. The
+            // message may name files and driver details: logged, not shown.
+            StoreError::Unavailable(message) => {
+                tracing::warn!(error = %message, "the store is unavailable");
+                AppError::Unavailable(
+                    "the database is unavailable right now; try again shortly".into(),
+                )
+            }
         }
     }
 }

@@ -71,8 +71,13 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 /// 5 min) the last is about 2 min after the first; a receiver that is down for a restart or a
 /// deploy gets its events.
 pub const MAX_ATTEMPTS: u32 = 8;
-/// Events read from the outbox at a time.
-const BATCH: usize = 16;
+/// How long one attempt may take, the whole request included: a receiver that is slower has
+/// failed this attempt.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a claimed event is left to its dispatcher before it is due again. Longer than an
+/// attempt, so that while a dispatcher is at work no other (on another replica) takes the
+/// event; a dispatcher that died mid-attempt only delays the event by this.
+const CLAIM: Duration = Duration::from_secs(90);
 /// Looks at the outbox at least this often, even without a wake-up.
 const IDLE_POLL: Duration = Duration::from_secs(60);
 
@@ -112,7 +117,11 @@ pub fn event_maker(config: &Config) -> Option<EventMaker> {
     }))
 }
 
-/// Delivers the outbox's events, one at a time, until shutdown.
+/// Delivers the outbox's events, one at a time, until shutdown. Each event is claimed first
+/// (see [`Store::claim_delivery`]): with several replicas on one database, each event is
+/// attempted by one dispatcher at a time, so a receiver gets it once (barring a replica that
+/// dies after the receiver answered and before the outbox heard of it: `X-FocusFlow-Delivery`
+/// lets receivers drop that duplicate).
 #[derive(Clone)]
 pub struct Dispatcher {
     pub store: Store,
@@ -137,17 +146,26 @@ impl Dispatcher {
             if shutdown.is_cancelled() {
                 return;
             }
-            match self.store.due_deliveries(now_millis(), BATCH).await {
-                Ok(due) if !due.is_empty() => {
-                    for delivery in due {
-                        tokio::select! {
-                            _ = shutdown.cancelled() => return,
-                            _ = self.attempt(delivery) => {}
+            match self
+                .store
+                .claim_delivery(now_millis(), now_millis() + CLAIM.as_millis() as i64)
+                .await
+            {
+                Ok(Some(delivery)) => {
+                    let id = delivery.delivery.clone();
+                    let attempts = delivery.attempts;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {
+                            // Stopping mid-attempt: the event is due again at once, for the
+                            // next process (or this one restarted), not after the claim.
+                            let _ = self.store.postpone_delivery(&id, attempts, now_millis()).await;
+                            return;
                         }
+                        _ = self.attempt(delivery) => {}
                     }
                     continue;
                 }
-                Ok(_) => {}
+                Ok(None) => {}
                 Err(error) => tracing::warn!(%error, "could not read the webhook outbox"),
             }
             let wait = match self.store.next_delivery_at().await {
@@ -217,6 +235,7 @@ impl Dispatcher {
             .header(TIMESTAMP_HEADER, timestamp.to_string())
             .header(EVENT_HEADER, delivery.event.as_str())
             .header(DELIVERY_HEADER, delivery.delivery.as_str())
+            .timeout(ATTEMPT_TIMEOUT)
             .body(delivery.body.clone());
         if let Some(secret) = &self.config.webhook_secret {
             request = request.header(

@@ -17,6 +17,7 @@ use super::migrate::MigratedJob;
 use super::outbox::{Delivery, EventMaker};
 use super::passages::{AskRecord, NewPassage, Passage, PassageScope};
 use super::search::{JobFilter, JobPage};
+use super::sessions::StoredSession;
 use super::{Changes, NewJob, StoreResult};
 use crate::jobs::{Job, JobId, LogLine, Status};
 
@@ -54,6 +55,20 @@ pub struct Updated {
     pub before: Option<Job>,
     pub job: Job,
     pub line: Option<LogLine>,
+}
+
+/// A held [`Backend::exclusive`] lock: whatever keeps it held (a connection of its own on
+/// PostgreSQL, a mutex guard on SQLite), released on drop.
+pub struct Exclusive {
+    _held: Box<dyn Send + Sync>,
+}
+
+impl Exclusive {
+    pub fn new(held: impl Send + Sync + 'static) -> Self {
+        Self {
+            _held: Box::new(held),
+        }
+    }
 }
 
 #[async_trait]
@@ -159,6 +174,31 @@ pub trait Backend: Send + Sync {
 
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
 
+    /// The value of `key`, set to `value` first when it has none. Processes that ask at the
+    /// same moment all get the one value that was stored first (a secret they must share).
+    async fn meta_or_insert(&self, key: &str, value: String) -> StoreResult<String>;
+
+    /// The session `id` if it expires after `now`.
+    async fn session(&self, id: &str, now: i64) -> StoreResult<Option<StoredSession>>;
+
+    /// Inserts a new session; false when the id is taken (nothing written). First removes the
+    /// sessions expired at `now` and, when `cap` or more remain, the ones closest to expiry.
+    async fn create_session(&self, session: StoredSession, now: i64, cap: u64)
+    -> StoreResult<bool>;
+
+    /// Updates the session's data and expiry; inserts it as [`Self::create_session`] does
+    /// when it is not there.
+    async fn save_session(&self, session: StoredSession, now: i64, cap: u64) -> StoreResult<()>;
+
+    async fn delete_session(&self, id: &str) -> StoreResult<()>;
+
+    async fn count_sessions(&self) -> StoreResult<u64>;
+
+    /// Waits for, then holds, the lock named `name` that every process on this database
+    /// shares; it is released when the returned guard is dropped (or the process dies).
+    /// SQLite serves one process, so its lock holds within the process alone.
+    async fn exclusive(&self, name: &'static str) -> StoreResult<Exclusive>;
+
     /// Inserts imported jobs (skipping ids that exist) and, when given, the marker
     /// `key = value` that says the import ran, in one transaction: Conflict if the marker is
     /// already there. A large import comes in batches, the marker with the last.
@@ -173,8 +213,10 @@ pub trait Backend: Send + Sync {
     /// nothing is written, so a second run duplicates nothing.
     async fn insert_migrated(&self, job: MigratedJob) -> StoreResult<bool>;
 
-    /// Webhook events due at `now`, oldest first, at most `limit`.
-    async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>>;
+    /// Takes the oldest webhook event due at `now` for one attempt: it is not due again before
+    /// `until`, so no other dispatcher (another replica) takes it meanwhile; a dispatcher that
+    /// dies mid-attempt leaves it due again at `until`. Two claimers never get the same event.
+    async fn claim_delivery(&self, now: i64, until: i64) -> StoreResult<Option<Delivery>>;
 
     /// When the next webhook event falls due, if any wait.
     async fn next_delivery_at(&self) -> StoreResult<Option<i64>>;

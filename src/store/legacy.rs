@@ -9,7 +9,9 @@
 //! that says the import ran committing with the last batch. Memory stays that of a batch
 //! whatever the file's size: a 48 MB `jobs.json` parsed whole (and its transcripts read) left
 //! the process about 100 MB larger for the rest of its life. A crash halfway leaves no marker,
-//! so the next start imports again, skipping the jobs that made it.
+//! so the next start imports again, skipping the jobs that made it. Processes on one database
+//! that start together import once: the import runs under a lock they share
+//! ([`Store::exclusive`]), and whoever comes next finds the marker.
 
 use std::fmt;
 use std::io::BufReader;
@@ -73,6 +75,12 @@ pub struct ImportedJob {
 
 pub async fn import_if_present(store: &Store) -> Result<ImportOutcome, ImportError> {
     let path = store.data_dir().join("jobs.json");
+    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Ok(ImportOutcome::NoFile);
+    }
+    // Replicas that start together take turns here: the first imports, the others then find
+    // the marker (or no file). Held until the import is done, even on an error.
+    let _turn = store.exclusive(MARKER).await?;
     if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
         return Ok(ImportOutcome::NoFile);
     }

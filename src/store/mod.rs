@@ -27,6 +27,7 @@ mod outbox;
 pub mod passages;
 mod postgres;
 pub mod search;
+pub mod sessions;
 mod sqlite;
 
 use std::collections::{HashMap, HashSet};
@@ -36,7 +37,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-pub use backend::{Backend, Update, Updated};
+pub use backend::{Backend, Exclusive, Update, Updated};
 pub use changes::{Changes, NewJob};
 pub use events::{Events, InProcess, JobEvent, Written};
 pub use files::{AUDIO_DIR, Artifacts, LocalAudio, SUMMARIES_DIR, TRANSCRIPTS_DIR, write_atomic};
@@ -44,6 +45,7 @@ pub use leases::{Claimed, HeldJob, LEASE_LOST, LeaseChange, LeaseOwner};
 pub use outbox::{Delivery, EventMaker, NewDelivery};
 pub use passages::{AskRecord, NewPassage, Passage, PassageScope};
 pub use search::{Cursor, Found, JobFilter, JobPage};
+pub use sessions::StoredSession;
 
 use crate::jobs::{Job, JobId, LogLine, Status};
 use changes::Removal;
@@ -591,6 +593,47 @@ impl Store {
 
     pub async fn meta(&self, key: &'static str) -> StoreResult<Option<String>> {
         self.backend.meta(key).await
+    }
+
+    /// The value of `key`, stored as `value` first when there is none (see
+    /// [`Backend::meta_or_insert`]).
+    pub async fn meta_or_insert(&self, key: &'static str, value: String) -> StoreResult<String> {
+        self.backend.meta_or_insert(key, value).await
+    }
+
+    /// The session `id`, unless it has expired (or never was).
+    pub async fn session(&self, id: &str) -> StoreResult<Option<StoredSession>> {
+        self.backend.session(id, crate::jobs::now_millis()).await
+    }
+
+    /// Stores a new session; false (and nothing written) when its id is taken. Expired
+    /// sessions are removed first, and a full table makes room (see [`sessions::MAX_SESSIONS`]).
+    pub async fn create_session(&self, session: StoredSession) -> StoreResult<bool> {
+        self.backend
+            .create_session(session, crate::jobs::now_millis(), sessions::MAX_SESSIONS)
+            .await
+    }
+
+    /// Writes the session's data and expiry, creating it (as [`Self::create_session`]) when it
+    /// is not stored (it expired, or made room for others, meanwhile).
+    pub async fn save_session(&self, session: StoredSession) -> StoreResult<()> {
+        self.backend
+            .save_session(session, crate::jobs::now_millis(), sessions::MAX_SESSIONS)
+            .await
+    }
+
+    pub async fn delete_session(&self, id: &str) -> StoreResult<()> {
+        self.backend.delete_session(id).await
+    }
+
+    /// How many sessions are stored, expired or not.
+    pub async fn count_sessions(&self) -> StoreResult<u64> {
+        self.backend.count_sessions().await
+    }
+
+    /// Waits for, then holds, the lock `name` shared by every process on this database.
+    pub async fn exclusive(&self, name: &'static str) -> StoreResult<Exclusive> {
+        self.backend.exclusive(name).await
     }
 
     /// Inserts imported jobs, and with the last batch the marker `key = value`, in one

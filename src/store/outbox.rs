@@ -28,9 +28,10 @@ pub struct Delivery {
 }
 
 impl Store {
-    /// Events due at `now`, oldest first, at most `limit`.
-    pub async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
-        self.backend.due_deliveries(now, limit).await
+    /// The oldest event due at `now`, taken for one attempt until `until` (see
+    /// [`Backend::claim_delivery`](super::Backend::claim_delivery)).
+    pub async fn claim_delivery(&self, now: i64, until: i64) -> StoreResult<Option<Delivery>> {
+        self.backend.claim_delivery(now, until).await
     }
 
     /// When the next event falls due, if any wait.

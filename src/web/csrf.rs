@@ -4,7 +4,8 @@
 //! a target. Two defences: (1) a state-changing request that a browser marks as cross-site (an
 //! `Origin` that is not this host, or `Sec-Fetch-Site: cross-site`) is refused on every route;
 //! API clients that send no `Origin` (curl, scripts) are unaffected. (2) HTML forms carry a
-//! per-session token (tower-sessions) that a form handler checks with [`CsrfForm`].
+//! per-session token (tower-sessions, kept in the database: see `sessions`, so any replica
+//! checks it) that a form handler checks with [`CsrfForm`].
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
@@ -25,6 +26,12 @@ use crate::error::AppError;
 /// The hidden form field that carries the token.
 pub const FORM_FIELD: &str = "csrf_token";
 const SESSION_KEY: &str = "csrf_token";
+/// When the session's expiry was last pushed back (seconds since the epoch).
+const RENEWED_KEY: &str = "renewed_at";
+/// An active session's expiry is pushed back at most this often: tower-sessions writes a
+/// session only when it changed, so reading the token of a session renewed less than a day ago
+/// writes nothing, and a session in use never expires.
+const RENEW_EVERY_SECS: i64 = 24 * 3600;
 
 /// Why a request looks cross-site, if it does. `forwarded` is what a trusted proxy said of the
 /// host and scheme the browser used; another client's `X-Forwarded-*` headers are not looked at.
@@ -123,15 +130,41 @@ impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(|(_, message)| AppError::Internal(anyhow::anyhow!(message)))?;
+        let session = session_of(parts, state).await?;
         token_for(&session).await.map(CsrfToken)
     }
 }
 
+/// The request's session (the session layer must be on the route).
+pub async fn session_of<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<Session, AppError> {
+    Session::from_request_parts(parts, state)
+        .await
+        .map_err(|(_, message)| AppError::Internal(anyhow::anyhow!(message)))
+}
+
+/// A session that cannot be read or written: a database that cannot answer is a 503, as
+/// everywhere else (see `error`), anything else a 500.
+pub fn session_error(error: tower_sessions::session::Error) -> AppError {
+    use tower_sessions::session::Error;
+    use tower_sessions::session_store::Error as StoreError;
+    match error {
+        Error::Store(StoreError::Backend(message)) => {
+            crate::store::StoreError::Unavailable(message).into()
+        }
+        other => AppError::Internal(other.into()),
+    }
+}
+
 async fn token_for(session: &Session) -> Result<String, AppError> {
+    let now = chrono::Utc::now().timestamp();
     if let Some(token) = session_token(session).await? {
+        let renewed: Option<i64> = session.get(RENEWED_KEY).await.map_err(session_error)?;
+        if renewed.is_none_or(|renewed| now - renewed >= RENEW_EVERY_SECS) {
+            session
+                .insert(RENEWED_KEY, now)
+                .await
+                .map_err(session_error)?;
+        }
         return Ok(token);
     }
     let token = format!(
@@ -142,16 +175,17 @@ async fn token_for(session: &Session) -> Result<String, AppError> {
     session
         .insert(SESSION_KEY, &token)
         .await
-        .map_err(|error| AppError::Internal(error.into()))?;
+        .map_err(session_error)?;
+    session
+        .insert(RENEWED_KEY, now)
+        .await
+        .map_err(session_error)?;
     Ok(token)
 }
 
 /// The session's token, if it has one yet (a form can only be valid when it has).
 pub async fn session_token(session: &Session) -> Result<Option<String>, AppError> {
-    session
-        .get(SESSION_KEY)
-        .await
-        .map_err(|error| AppError::Internal(error.into()))
+    session.get(SESSION_KEY).await.map_err(session_error)
 }
 
 /// The refusal of a form whose token is missing or wrong.
@@ -188,9 +222,7 @@ where
                 "send the form as application/x-www-form-urlencoded".into(),
             ));
         }
-        let session = Session::from_request_parts(&mut parts, state)
-            .await
-            .map_err(|(_, message)| AppError::Internal(anyhow::anyhow!(message)))?;
+        let session = session_of(&mut parts, state).await?;
         let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(|rejection| {

@@ -37,13 +37,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
-use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::metrics::Metrics;
 use negotiate::{Rendering, error_response};
 use rate_limit::RateLimits;
-use sessions::BoundedMemoryStore;
 
 use crate::config::Config;
 use crate::error::AppError;
@@ -61,7 +58,6 @@ pub struct AppState {
     /// Cancelled when the server is stopping; long-lived responses (log streams) end with it.
     pub shutdown: CancellationToken,
     pub limits: RateLimits,
-    pub sessions: BoundedMemoryStore,
     pub metrics: Metrics,
     /// `GET /api/jobs` pages as served, until a write changes what they show.
     pub answers: Arc<cache::AnswerCache<bytes::Bytes>>,
@@ -92,7 +88,6 @@ impl AppState {
             clients,
             shutdown: CancellationToken::new(),
             limits,
-            sessions: BoundedMemoryStore::default(),
             metrics: Metrics::new(),
             answers,
             lists,
@@ -217,15 +212,6 @@ pub(crate) const JSON_BODY_LIMIT: usize = 64 * 1024;
 /// the allowed host names, the request timeout, client identification, the rate limit, basic auth, the cross-site
 /// check, sessions, the body limit, then the route.
 pub fn router(state: AppState) -> Router {
-    let sessions = SessionManagerLayer::new(state.sessions.clone())
-        .with_name("focusflow.sid")
-        .with_secure(false)
-        .with_same_site(SameSite::Lax)
-        .with_http_only(true)
-        .with_expiry(Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::days(7),
-        ));
-
     route_table()
         .router
         // Public and never limited (see auth and rate_limit), so outside the recorded table.
@@ -233,7 +219,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(sessions)
+        .layer(sessions::layer(state.store.clone()))
+        .layer(middleware::from_fn(sessions::secure_over_https))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             csrf::refuse_cross_site,

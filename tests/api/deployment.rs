@@ -256,6 +256,82 @@ fn compose_healthcheck_runs_the_binary() {
     }
 }
 
+/// compose.cluster.yaml: the replicas share PostgreSQL and the bucket, publish no port of their
+/// own (Traefik does), keep the image's healthcheck, and every service has a healthcheck or is
+/// a one-shot the replicas wait for.
+#[test]
+fn the_cluster_compose_file_shares_one_database_and_one_bucket_behind_traefik() {
+    let mut docs = YamlLoader::load_from_str(&read("compose.cluster.yaml"))
+        .unwrap_or_else(|error| panic!("compose.cluster.yaml is not valid YAML: {error}"));
+    assert_eq!(docs.len(), 1, "compose.cluster.yaml: one YAML document");
+    let compose = docs.remove(0);
+    let services = &compose["services"];
+    for name in ["postgres", "minio", "minio-bucket", "focusflow", "traefik"] {
+        assert!(
+            services[name].as_hash().is_some(),
+            "compose.cluster.yaml: no service {name}; found {:?}",
+            keys(services)
+        );
+    }
+    let focusflow = &services["focusflow"];
+    for variable in [
+        "DATABASE_URL",
+        "STORAGE_URL",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "ALLOWED_HOSTS",
+    ] {
+        assert!(
+            scalar(&focusflow["environment"][variable]).is_some(),
+            "compose.cluster.yaml: focusflow does not set {variable}"
+        );
+    }
+    let database = scalar(&focusflow["environment"]["DATABASE_URL"]).unwrap_or_default();
+    assert!(
+        database.starts_with("postgres://") && database.contains("@postgres:5432/"),
+        "compose.cluster.yaml: DATABASE_URL must name the postgres service: {database}"
+    );
+    let storage = scalar(&focusflow["environment"]["STORAGE_URL"]).unwrap_or_default();
+    assert!(storage.starts_with("s3://"), "STORAGE_URL: {storage}");
+    assert!(
+        focusflow["ports"].is_badvalue(),
+        "compose.cluster.yaml: replicas must not publish a host port (they would collide; Traefik \
+         publishes one)"
+    );
+    assert!(
+        focusflow["container_name"].is_badvalue(),
+        "compose.cluster.yaml: a container_name forbids more than one replica"
+    );
+    let test: Vec<String> = focusflow["healthcheck"]["test"]
+        .as_vec()
+        .map(|test| test.iter().filter_map(scalar).collect())
+        .unwrap_or_default();
+    assert_eq!(test, ["CMD", HEALTHCHECK[0], HEALTHCHECK[1]]);
+    for name in ["postgres", "minio", "traefik"] {
+        assert!(
+            services[name]["healthcheck"]["test"].as_vec().is_some(),
+            "compose.cluster.yaml: service {name} has no healthcheck"
+        );
+    }
+    assert_eq!(
+        scalar(&focusflow["depends_on"]["postgres"]["condition"]).as_deref(),
+        Some("service_healthy")
+    );
+    assert_eq!(
+        scalar(&focusflow["depends_on"]["minio-bucket"]["condition"]).as_deref(),
+        Some("service_completed_successfully")
+    );
+    assert_eq!(
+        scalar(
+            &focusflow["labels"]["traefik.http.services.focusflow.loadbalancer.healthcheck.path"]
+        )
+        .as_deref(),
+        Some("/api/health")
+    );
+}
+
 #[test]
 fn compose_keeps_the_image_settings() {
     let compose = compose();

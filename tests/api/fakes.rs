@@ -102,7 +102,92 @@ async fn audio_file(State(calls): State<Counter>, Path(name): Path<String>) -> R
                 .unwrap()
         }
         "missing.mp3" => StatusCode::NOT_FOUND.into_response(),
+        // `job-<n>.mp3`: a recording that says which it is (see `Traces`).
+        name if numbered(name).is_some() => {
+            let mut bytes = fake_mp3(4096);
+            let marker = format!("{name};");
+            bytes[10..10 + marker.len()].copy_from_slice(marker.as_bytes());
+            ([(header::CONTENT_TYPE, "audio/mpeg")], bytes).into_response()
+        }
         _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// `n` of a `job-<n>.mp3` name.
+fn numbered(name: &str) -> Option<usize> {
+    name.strip_prefix("job-")?
+        .strip_suffix(".mp3")?
+        .parse()
+        .ok()
+}
+
+/// The recording `job-<n>.mp3` named in a body (an upload), if one is.
+fn numbered_in(body: &[u8]) -> Option<usize> {
+    let start = body.windows(4).position(|window| window == b"job-")?;
+    let rest = &body[start..];
+    let end = rest.iter().position(|byte| *byte == b';')?;
+    numbered(std::str::from_utf8(&rest[..end]).ok()?)
+}
+
+/// What the providers did for each numbered recording (`job-<n>.mp3`), to tell which stage ran
+/// when and how often for which job, whichever process asked.
+#[derive(Default, Debug)]
+pub struct Traces {
+    /// Upload number → recording number.
+    uploads: HashMap<usize, usize>,
+    /// Transcript id → recording number.
+    transcripts: HashMap<String, usize>,
+    /// Every poll: (recording, transcript id, when).
+    pub polls: Vec<(usize, String, std::time::Instant)>,
+    /// Summaries asked for, by recording.
+    pub summaries: HashMap<usize, usize>,
+    /// Summaries being written now, by recording.
+    writing: HashMap<usize, usize>,
+    /// Recordings whose summary was asked for while another for it was being written.
+    pub overlapping_summaries: Vec<usize>,
+}
+
+impl Traces {
+    /// Recordings whose transcription ran twice at once: a transcript polled after another
+    /// transcript of the same recording had been created and polled.
+    pub fn overlapping_transcriptions(&self) -> Vec<usize> {
+        let mut last_of: HashMap<usize, String> = HashMap::new();
+        let mut left: HashMap<usize, Vec<String>> = HashMap::new();
+        let mut overlapping = Vec::new();
+        for (job, transcript, _) in &self.polls {
+            let abandoned = left.entry(*job).or_default();
+            if abandoned.contains(transcript) {
+                overlapping.push(*job);
+            }
+            if let Some(previous) = last_of.insert(*job, transcript.clone())
+                && previous != *transcript
+            {
+                abandoned.push(previous);
+            }
+        }
+        overlapping.sort_unstable();
+        overlapping.dedup();
+        overlapping
+    }
+
+    /// Transcripts made for each recording.
+    pub fn transcriptions(&self, job: usize) -> usize {
+        self.transcripts.values().filter(|n| **n == job).count()
+    }
+}
+
+/// A summary being written; done when the response ends or its connection drops.
+struct Writing {
+    traces: Arc<Mutex<Traces>>,
+    job: usize,
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        let mut traces = self.traces.lock().unwrap();
+        if let Some(count) = traces.writing.get_mut(&self.job) {
+            *count = count.saturating_sub(1);
+        }
     }
 }
 
@@ -222,6 +307,9 @@ pub struct AssemblyAi {
     pub calls: Counter,
     pub behaviour: Arc<Mutex<AssemblyBehaviour>>,
     uploaded_bytes: Arc<AtomicUsize>,
+    /// How long every request waits before it is answered (a provider's own latency).
+    pub delay: Arc<Mutex<Duration>>,
+    pub traces: Arc<Mutex<Traces>>,
 }
 
 #[derive(Clone, Debug)]
@@ -246,17 +334,32 @@ struct AssemblyState {
     calls: Counter,
     behaviour: Arc<Mutex<AssemblyBehaviour>>,
     uploaded_bytes: Arc<AtomicUsize>,
+    delay: Arc<Mutex<Duration>>,
+    traces: Arc<Mutex<Traces>>,
+}
+
+impl AssemblyState {
+    async fn wait(&self) {
+        let delay = *self.delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
 }
 
 impl AssemblyAi {
-    pub async fn start() -> Self {
+    /// Starts the fake; numbered recordings' transcriptions are recorded in `traces`.
+    pub async fn start(traces: Arc<Mutex<Traces>>) -> Self {
         let calls = Counter::default();
         let behaviour = Arc::new(Mutex::new(AssemblyBehaviour::default()));
         let uploaded_bytes = Arc::new(AtomicUsize::new(0));
+        let delay = Arc::new(Mutex::new(Duration::ZERO));
         let state = AssemblyState {
             calls: calls.clone(),
             behaviour: behaviour.clone(),
             uploaded_bytes: uploaded_bytes.clone(),
+            delay: delay.clone(),
+            traces: traces.clone(),
         };
         let router = Router::new()
             .route("/v2/upload", post(assembly_upload))
@@ -270,6 +373,8 @@ impl AssemblyAi {
             calls,
             behaviour,
             uploaded_bytes,
+            delay,
+            traces,
         }
     }
 
@@ -304,8 +409,12 @@ async fn assembly_upload(
     if !authorized(&headers) {
         return unauthorized();
     }
+    state.wait().await;
     let count = state.calls.hit("upload");
     state.uploaded_bytes.fetch_add(body.len(), Ordering::SeqCst);
+    if let Some(job) = numbered_in(&body) {
+        state.traces.lock().unwrap().uploads.insert(count, job);
+    }
     Json(json!({ "upload_url": format!("https://cdn.assemblyai.example/upload/{count}") }))
         .into_response()
 }
@@ -325,7 +434,17 @@ async fn assembly_create(
         )
             .into_response();
     }
+    state.wait().await;
     let count = state.calls.hit("create");
+    let upload = body
+        .get("audio_url")
+        .and_then(Value::as_str)
+        .and_then(|url| url.rsplit('/').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    let mut traces = state.traces.lock().unwrap();
+    if let Some(job) = upload.and_then(|upload| traces.uploads.get(&upload).copied()) {
+        traces.transcripts.insert(format!("tr-{count}"), job);
+    }
     Json(json!({ "id": format!("tr-{count}"), "status": "queued" })).into_response()
 }
 
@@ -337,8 +456,19 @@ async fn assembly_poll(
     if !authorized(&headers) {
         return unauthorized();
     }
+    state.wait().await;
     state.calls.hit("poll");
     let polls = state.calls.hit(&format!("poll:{id}"));
+    let job = {
+        let mut traces = state.traces.lock().unwrap();
+        let job = traces.transcripts.get(&id).copied();
+        if let Some(job) = job {
+            traces
+                .polls
+                .push((job, id.clone(), std::time::Instant::now()));
+        }
+        job
+    };
     let behaviour = state.behaviour.lock().unwrap().clone();
     if polls <= behaviour.polls_before_done {
         return Json(
@@ -349,12 +479,17 @@ async fn assembly_poll(
     if let Some(error) = behaviour.error {
         return Json(json!({ "id": id, "status": "error", "error": error })).into_response();
     }
+    // A numbered recording's transcript says its number, so the summary's prompt does too.
+    let hello = match job {
+        Some(job) => format!("Hello everyone, this is meeting number {job}."),
+        None => "Hello everyone.".to_string(),
+    };
     Json(json!({
         "id": id,
         "status": "completed",
-        "text": "Hello everyone. Let's plan the launch. I will ship the beta by Friday.",
+        "text": format!("{hello} Let's plan the launch. I will ship the beta by Friday."),
         "utterances": [
-            { "speaker": "A", "text": "Hello everyone.", "start": 0, "end": 1200, "confidence": 0.98 },
+            { "speaker": "A", "text": hello, "start": 0, "end": 1200, "confidence": 0.98 },
             { "speaker": "A", "text": "Let's plan the launch.", "start": 1300, "end": 2500, "confidence": 0.97 },
             { "speaker": "B", "text": "I will ship the beta by Friday.", "start": 2600, "end": 4100, "confidence": 0.95 }
         ]
@@ -370,6 +505,8 @@ pub struct Llm {
     pub calls: Counter,
     pub behaviour: Arc<Mutex<LlmBehaviour>>,
     pub prompts: Arc<Mutex<Vec<String>>>,
+    /// How long every request waits before its answer starts (a provider's own latency).
+    pub delay: Arc<Mutex<Duration>>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -407,17 +544,61 @@ struct LlmState {
     calls: Counter,
     behaviour: Arc<Mutex<LlmBehaviour>>,
     prompts: Arc<Mutex<Vec<String>>>,
+    delay: Arc<Mutex<Duration>>,
+    traces: Arc<Mutex<Traces>>,
+}
+
+impl LlmState {
+    /// Waits the fixed delay; for a summary of a numbered recording, records it as being
+    /// written until the returned guard goes.
+    async fn begin(&self, prompt: &str) -> Option<Writing> {
+        let delay = *self.delay.lock().unwrap();
+        let writing = meeting_number(prompt)
+            .filter(|_| !prompt.contains("Write a title for the meeting"))
+            .map(|job| {
+                let mut traces = self.traces.lock().unwrap();
+                *traces.summaries.entry(job).or_default() += 1;
+                let now = traces.writing.entry(job).or_default();
+                *now += 1;
+                if *now > 1 {
+                    traces.overlapping_summaries.push(job);
+                }
+                Writing {
+                    traces: self.traces.clone(),
+                    job,
+                }
+            });
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        writing
+    }
+}
+
+/// `n` of "meeting number <n>" in a prompt.
+fn meeting_number(prompt: &str) -> Option<usize> {
+    let start = prompt.find("meeting number ")? + "meeting number ".len();
+    let digits: String = prompt[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 impl Llm {
-    pub async fn start() -> Self {
+    /// Starts the fake; numbered recordings' summaries are recorded in `traces` (the
+    /// transcriptions' record, see `Fakes::start`).
+    pub async fn start(traces: Arc<Mutex<Traces>>) -> Self {
         let calls = Counter::default();
         let behaviour = Arc::new(Mutex::new(LlmBehaviour::default()));
         let prompts = Arc::new(Mutex::new(Vec::new()));
+        let delay = Arc::new(Mutex::new(Duration::ZERO));
         let state = LlmState {
             calls: calls.clone(),
             behaviour: behaviour.clone(),
             prompts: prompts.clone(),
+            delay: delay.clone(),
+            traces,
         };
         let router = Router::new()
             .route("/v1/chat/completions", post(chat))
@@ -429,6 +610,7 @@ impl Llm {
             calls,
             behaviour,
             prompts,
+            delay,
         }
     }
 
@@ -541,15 +723,19 @@ fn answer_for(state: &LlmState, headers: &HeaderMap, prompt: &str) -> Answer {
     }
 }
 
-fn sse_response(frames: Vec<String>, slow: bool) -> Response {
+fn sse_response(frames: Vec<String>, slow: bool, writing: Option<Writing>) -> Response {
+    // `writing` lives as long as the stream: until its last frame or a dropped connection.
     let stream = futures_util::stream::unfold(
-        (frames.into_iter(), slow),
-        |(mut frames, slow)| async move {
+        (frames.into_iter(), slow, writing),
+        |(mut frames, slow, writing)| async move {
             let frame = frames.next()?;
             if slow {
                 tokio::time::sleep(Duration::from_millis(60)).await;
             }
-            Some((Ok::<_, std::io::Error>(Bytes::from(frame)), (frames, slow)))
+            Some((
+                Ok::<_, std::io::Error>(Bytes::from(frame)),
+                (frames, slow, writing),
+            ))
         },
     );
     Response::builder()
@@ -592,6 +778,7 @@ async fn chat(
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    let writing = state.begin(&prompt).await;
     let (text, junk, slow) = match answer_for(&state, &headers, &prompt) {
         Answer::Fail(response) => return response,
         Answer::Garbage => return garbage(),
@@ -616,7 +803,7 @@ async fn chat(
         json!({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})
     ));
     frames.push("data: [DONE]\n\n".to_string());
-    sse_response(frames, slow)
+    sse_response(frames, slow, writing)
 }
 
 async fn responses(
@@ -634,6 +821,7 @@ async fn responses(
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    let writing = state.begin(&prompt).await;
     let (text, junk, slow) = match answer_for(&state, &headers, &prompt) {
         Answer::Fail(response) => return response,
         Answer::Garbage => return garbage(),
@@ -667,7 +855,7 @@ async fn responses(
         "response.completed",
         json!({"type":"response.completed","response":{"id":"resp_1","status":"completed"}}),
     ));
-    sse_response(frames, slow)
+    sse_response(frames, slow, writing)
 }
 
 /// Words of one meaning: the fake embeddings put each group on one axis, so a question and a

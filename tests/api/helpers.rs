@@ -26,11 +26,13 @@ impl Fakes {
     pub async fn start() -> Self {
         let audio = AudioHost::start().await;
         let plaud = Plaud::start(audio.url("plaud.mp3")).await;
+        // One record of what the providers did for which numbered recording.
+        let traces = std::sync::Arc::default();
         Self {
             plaud,
             audio,
-            assemblyai: AssemblyAi::start().await,
-            llm: Llm::start().await,
+            assemblyai: AssemblyAi::start(std::sync::Arc::clone(&traces)).await,
+            llm: Llm::start(traces).await,
             speech: SpeechToText::start().await,
         }
     }

@@ -8,6 +8,7 @@ mod backup;
 mod browser;
 mod browser_live;
 mod browser_nojs;
+mod cluster;
 mod compression;
 mod database;
 mod deployment;

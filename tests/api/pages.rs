@@ -346,6 +346,62 @@ async fn forms_without_a_valid_token_are_refused() {
     assert_eq!(app.job(&id).await["status"], "error");
 }
 
+/// Sessions live in the database through tower-sessions: the cookie is HttpOnly, SameSite=Lax
+/// and Path=/ (Secure when a trusted proxy says the browser came over https); a page that only
+/// reads an existing session's token writes nothing (no cookie sent again); a form loaded
+/// before a restart is accepted after it, and its message is shown once.
+#[tokio::test]
+async fn a_session_is_written_once_and_survives_a_restart() {
+    let app = spawn().await;
+    let mut browser = Browser::new(&app);
+    let first = browser.get("/").await;
+    let cookie = first.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("focusflow.sid="), "{cookie}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=604800"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "over plain http: {cookie}");
+    let token = TOKEN.captures(&first.text().await.unwrap()).unwrap()[1].to_string();
+    for _ in 0..3 {
+        let again = browser.get("/").await;
+        assert_eq!(
+            again.headers().get(header::SET_COOKIE),
+            None,
+            "a page that only reads the token saves nothing"
+        );
+        let html = again.text().await.unwrap();
+        assert_eq!(TOKEN.captures(&html).unwrap()[1], token);
+    }
+    let over_https = Browser::new(&app)
+        .request("/", &[("x-forwarded-proto", "https")])
+        .await;
+    let secure = over_https.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(secure.ends_with("; Secure"), "{secure}");
+
+    let session = browser.cookie.clone();
+    let url = app.fakes.audio.url("meeting.mp3");
+    let mut app = app.restart().await;
+    app.client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut browser = Browser::new(&app);
+    browser.cookie = session;
+    let response = browser
+        .post("/jobs", &[("csrf_token", &token), ("url", &url)], &[])
+        .await;
+    assert_eq!(response.status(), 303, "the form outlived the restart");
+    let target = location(&response);
+    assert!(browser.page(&target).await.contains("Meeting added"));
+    assert!(!browser.page(&target).await.contains("Meeting added"));
+    let id = target.strip_prefix("/jobs/").unwrap().to_string();
+    app.wait_for_status(&id, "completed").await;
+}
+
 #[tokio::test]
 async fn a_form_post_creates_a_job_and_redirects_with_a_message() {
     let app = spawn().await;

@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_job_leases.sql"),
     include_str!("../../../migrations/postgres/0003_passages.sql"),
+    include_str!("../../../migrations/postgres/0004_sessions.sql"),
 ];
 
 /// The advisory lock's key: "FocusFlo" in ASCII, so it is unlikely to meet another program's.

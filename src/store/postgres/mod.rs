@@ -12,6 +12,7 @@ mod outbox;
 mod passages;
 mod queries;
 mod search;
+mod sessions;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,12 +22,13 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
 
-use super::backend::{Backend, Update, Updated};
+use super::backend::{Backend, Exclusive, Update, Updated};
 use super::leases::{Claimed, LeaseOwner};
 use super::legacy::ImportedJob;
 use super::outbox::Delivery;
 use super::passages::{AskRecord, NewPassage, Passage, PassageScope};
 use super::search::{JobFilter, JobPage};
+use super::sessions::StoredSession;
 use super::{NewJob, StoreError, StoreResult};
 use crate::config::DatabaseUrl;
 use crate::jobs::{Job, JobId, LogLine};
@@ -381,8 +383,70 @@ impl Backend for PostgresBackend {
         queries::insert_migrated(&mut client, &job).await
     }
 
-    async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
-        outbox::due(&self.client().await?, now, limit).await
+    async fn session(&self, id: &str, now: i64) -> StoreResult<Option<StoredSession>> {
+        sessions::get(&self.client().await?, id, now).await
+    }
+
+    async fn create_session(
+        &self,
+        session: StoredSession,
+        now: i64,
+        cap: u64,
+    ) -> StoreResult<bool> {
+        sessions::create(&self.client().await?, &session, now, cap).await
+    }
+
+    async fn save_session(&self, session: StoredSession, now: i64, cap: u64) -> StoreResult<()> {
+        sessions::save(&self.client().await?, &session, now, cap).await
+    }
+
+    async fn delete_session(&self, id: &str) -> StoreResult<()> {
+        sessions::delete(&self.client().await?, id).await
+    }
+
+    async fn count_sessions(&self) -> StoreResult<u64> {
+        sessions::count(&self.client().await?).await
+    }
+
+    async fn meta_or_insert(&self, key: &str, value: String) -> StoreResult<String> {
+        queries::meta_or_insert(&self.client().await?, key, &value).await
+    }
+
+    /// A session-level advisory lock on a connection of its own (not the pool's, which would
+    /// keep the lock after the guard is gone): dropping the guard closes that connection, and
+    /// the server releases the lock with it, as it does when the process dies.
+    async fn exclusive(&self, name: &'static str) -> StoreResult<Exclusive> {
+        let (client, connection) = self.config.connect(NoTls).await?;
+        let connection = tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "the connection holding a lock ended");
+            }
+        });
+        client
+            .execute(
+                "SELECT pg_advisory_lock(hashtextextended($1, 0))",
+                &[&format!("focusflow:{name}")],
+            )
+            .await?;
+        struct Held {
+            _client: tokio_postgres::Client,
+            connection: tokio::task::JoinHandle<()>,
+        }
+        impl Drop for Held {
+            fn drop(&mut self) {
+                // The client goes with this; the connection task ends on its own then. Aborting
+                // it too makes sure the socket is closed even if the task is not polled again.
+                self.connection.abort();
+            }
+        }
+        Ok(Exclusive::new(Held {
+            _client: client,
+            connection,
+        }))
+    }
+
+    async fn claim_delivery(&self, now: i64, until: i64) -> StoreResult<Option<Delivery>> {
+        outbox::claim(&self.client().await?, now, until).await
     }
 
     async fn next_delivery_at(&self) -> StoreResult<Option<i64>> {
@@ -525,6 +589,18 @@ mod tests {
             )
             .await;
         }
+    }
+
+    #[tokio::test]
+    async fn sessions_mean_what_they_mean_on_postgresql() {
+        let Some(scratch) = Scratch::new().await else {
+            eprintln!("skipped: FOCUSFLOW_TEST_DATABASE_URL is not set");
+            return;
+        };
+        let backend = PostgresBackend::connect(&scratch.url()).await.unwrap();
+        crate::store::sessions::tests::sessions_meaning(&backend).await;
+        drop(backend);
+        scratch.drop_database().await;
     }
 
     #[tokio::test]

@@ -28,21 +28,25 @@ pub async fn insert(client: &impl GenericClient, new: NewDelivery, now: i64) -> 
     Ok(())
 }
 
-pub async fn due(
+/// Takes the oldest due event and makes it due again only at `until` (the claim). An event
+/// another dispatcher is claiming at this moment is skipped, not waited for.
+pub async fn claim(
     client: &impl GenericClient,
     now: i64,
-    limit: usize,
-) -> StoreResult<Vec<Delivery>> {
+    until: i64,
+) -> StoreResult<Option<Delivery>> {
     let statement = client
         .prepare_cached(
-            "SELECT delivery, job_id, event, body, attempts FROM webhook_outbox
-             WHERE next_at <= $1 ORDER BY next_at, created_at LIMIT $2",
+            "UPDATE webhook_outbox SET next_at = $2
+             WHERE delivery = (SELECT delivery FROM webhook_outbox
+                               WHERE next_at <= $1 ORDER BY next_at, created_at LIMIT 1
+                               FOR UPDATE SKIP LOCKED)
+             RETURNING delivery, job_id, event, body, attempts",
         )
         .await?;
     client
-        .query(&statement, &[&now, &(limit as i64)])
+        .query_opt(&statement, &[&now, &until])
         .await?
-        .iter()
         .map(|row| {
             let attempts: i64 = row.try_get(4)?;
             Ok(Delivery {
@@ -53,7 +57,7 @@ pub async fn due(
                 attempts: attempts.clamp(0, u32::MAX as i64) as u32,
             })
         })
-        .collect()
+        .transpose()
 }
 
 pub async fn next_at(client: &impl GenericClient) -> StoreResult<Option<i64>> {

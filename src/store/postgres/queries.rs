@@ -687,6 +687,28 @@ pub async fn meta(client: &impl GenericClient, key: &str) -> StoreResult<Option<
         .transpose()?)
 }
 
+/// The value of `key`, stored as `value` first when there is none.
+pub async fn meta_or_insert(
+    client: &impl GenericClient,
+    key: &str,
+    value: &str,
+) -> StoreResult<String> {
+    let statement = client
+        .prepare_cached(
+            "WITH inserted AS (
+                 INSERT INTO meta (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO NOTHING RETURNING value
+             )
+             SELECT value FROM inserted UNION ALL SELECT value FROM meta WHERE key = $1",
+        )
+        .await?;
+    if let Some(row) = client.query_opt(&statement, &[&key, &value]).await? {
+        return Ok(row.try_get(0)?);
+    }
+    // Another process stored it while this statement ran (its snapshot is older): read it now.
+    meta(client, key).await?.ok_or(StoreError::NotFound)
+}
+
 /// A batch of imported jobs (ids that exist are skipped, with their lines), and with the last
 /// batch the marker, written first: a second replica finishing at the same moment waits for
 /// the first one's transaction, then fails on the marker (Conflict) and adds nothing.

@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0004_webhook_outbox.sql"),
     include_str!("../../../migrations/0005_job_leases.sql"),
     include_str!("../../../migrations/0006_passages.sql"),
+    include_str!("../../../migrations/0007_sessions.sql"),
 ];
 
 /// Brings the schema up to date, one migration per transaction. A database newer than this

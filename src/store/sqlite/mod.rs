@@ -11,6 +11,7 @@ mod outbox;
 mod passages;
 mod queries;
 mod search;
+mod sessions;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,12 +20,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::ErrorCode;
 
-use super::backend::{Backend, Update, Updated};
+use super::backend::{Backend, Exclusive, Update, Updated};
 use super::leases::{Claimed, LeaseOwner};
 use super::legacy::ImportedJob;
 use super::outbox::Delivery;
 use super::passages::{AskRecord, NewPassage, Passage, PassageScope};
 use super::search::{JobFilter, JobPage};
+use super::sessions::StoredSession;
 use super::{NewJob, StoreError, StoreResult};
 use crate::jobs::{Job, JobId, LogLine};
 use connections::Connections;
@@ -53,6 +55,8 @@ impl From<rusqlite::Error> for StoreError {
 
 pub struct SqliteBackend {
     connections: Connections,
+    /// [`Backend::exclusive`]: one process uses the file, so a lock of its own is enough.
+    exclusive: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteBackend {
@@ -60,7 +64,10 @@ impl SqliteBackend {
     pub fn open(data_dir: &Path) -> StoreResult<Self> {
         let path = data_dir.join(DATABASE_FILE);
         let connections = Connections::open(&path, migrations::migrate)?;
-        Ok(Self { connections })
+        Ok(Self {
+            connections,
+            exclusive: Default::default(),
+        })
     }
 }
 
@@ -265,9 +272,55 @@ impl Backend for SqliteBackend {
             .await
     }
 
-    async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
+    async fn meta_or_insert(&self, key: &str, value: String) -> StoreResult<String> {
+        let key = key.to_string();
         self.connections
-            .read(move |connection| outbox::due(connection, now, limit))
+            .write(move |connection| queries::meta_or_insert(connection, &key, &value))
+            .await
+    }
+
+    async fn session(&self, id: &str, now: i64) -> StoreResult<Option<StoredSession>> {
+        let id = id.to_string();
+        self.connections
+            .read(move |connection| sessions::get(connection, &id, now))
+            .await
+    }
+
+    async fn create_session(
+        &self,
+        session: StoredSession,
+        now: i64,
+        cap: u64,
+    ) -> StoreResult<bool> {
+        self.connections
+            .write(move |connection| sessions::create(connection, &session, now, cap))
+            .await
+    }
+
+    async fn save_session(&self, session: StoredSession, now: i64, cap: u64) -> StoreResult<()> {
+        self.connections
+            .write(move |connection| sessions::save(connection, &session, now, cap))
+            .await
+    }
+
+    async fn delete_session(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_string();
+        self.connections
+            .write(move |connection| sessions::delete(connection, &id))
+            .await
+    }
+
+    async fn count_sessions(&self) -> StoreResult<u64> {
+        self.connections.read(sessions::count).await
+    }
+
+    async fn exclusive(&self, _name: &'static str) -> StoreResult<Exclusive> {
+        Ok(Exclusive::new(self.exclusive.clone().lock_owned().await))
+    }
+
+    async fn claim_delivery(&self, now: i64, until: i64) -> StoreResult<Option<Delivery>> {
+        self.connections
+            .write(move |connection| outbox::claim(connection, now, until))
             .await
     }
 

@@ -15,12 +15,16 @@ pub fn insert(connection: &Connection, new: NewDelivery, now: i64) -> StoreResul
     Ok(())
 }
 
-pub fn due(connection: &Connection, now: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
+/// Takes the oldest due event and makes it due again only at `until` (the claim), in one
+/// statement: the write lock SQLite takes for it keeps a second claimer out.
+pub fn claim(connection: &mut Connection, now: i64, until: i64) -> StoreResult<Option<Delivery>> {
     let mut statement = connection.prepare_cached(
-        "SELECT delivery, job_id, event, body, attempts FROM webhook_outbox
-         WHERE next_at <= ?1 ORDER BY next_at, created_at LIMIT ?2",
+        "UPDATE webhook_outbox SET next_at = ?2
+         WHERE delivery = (SELECT delivery FROM webhook_outbox
+                           WHERE next_at <= ?1 ORDER BY next_at, created_at LIMIT 1)
+         RETURNING delivery, job_id, event, body, attempts",
     )?;
-    let rows = statement.query_map(params![now, limit as i64], |row| {
+    let mut rows = statement.query_map(params![now, until], |row| {
         Ok(Delivery {
             delivery: row.get(0)?,
             job_id: row.get(1)?,
@@ -29,7 +33,7 @@ pub fn due(connection: &Connection, now: i64, limit: usize) -> StoreResult<Vec<D
             attempts: row.get(4)?,
         })
     })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    Ok(rows.next().transpose()?)
 }
 
 pub fn next_at(connection: &Connection) -> StoreResult<Option<i64>> {

@@ -629,6 +629,19 @@ pub fn meta(connection: &Connection, key: &str) -> StoreResult<Option<String>> {
         .optional()?)
 }
 
+/// The value of `key`, stored as `value` first when there is none.
+pub fn meta_or_insert(connection: &mut Connection, key: &str, value: &str) -> StoreResult<String> {
+    connection.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+        params![key, value],
+    )?;
+    Ok(connection.query_row(
+        "SELECT value FROM meta WHERE key = ?1",
+        params![key],
+        |row| row.get(0),
+    )?)
+}
+
 pub fn import_jobs(
     connection: &mut Connection,
     jobs: &[ImportedJob],

@@ -1,10 +1,13 @@
 //! Flash messages: a sentence saved in the session by a form's POST and shown once by the page
-//! the browser is redirected to (POST, redirect, GET).
+//! the browser is redirected to (POST, redirect, GET). The session is in the database (see
+//! `web::sessions`), so the page may come from another replica than the POST.
 
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 const SESSION_KEY: &str = "flash";
+/// A message's longest text (longer ones are cut, with an ellipsis).
+const MAX_TEXT: usize = 300;
 /// A session never collects more than this many unread messages.
 const MAX_WAITING: usize = 5;
 
@@ -52,8 +55,9 @@ impl Flash {
     }
 }
 
-/// Saves a message for the next page. A session that cannot be written loses the message,
-/// which is not worth failing the action for.
+/// Saves a message for the next page (in the session, so the page may come from another
+/// replica). A session that cannot be written loses the message, which is not worth failing
+/// the action for.
 pub async fn push(session: &Session, flash: Flash) {
     let mut waiting: Vec<Flash> = session
         .get(SESSION_KEY)
@@ -61,7 +65,10 @@ pub async fn push(session: &Session, flash: Flash) {
         .ok()
         .flatten()
         .unwrap_or_default();
-    waiting.push(flash);
+    waiting.push(Flash {
+        kind: flash.kind,
+        text: shortened(flash.text),
+    });
     let excess = waiting.len().saturating_sub(MAX_WAITING);
     waiting.drain(..excess);
     if let Err(error) = session.insert(SESSION_KEY, waiting).await {
@@ -69,12 +76,47 @@ pub async fn push(session: &Session, flash: Flash) {
     }
 }
 
-/// The messages waiting for this session, removed as they are read.
+/// The messages waiting for this session, removed as they are read. Removed only when there
+/// are some: a removal marks the session changed, and a page view without messages must not
+/// write the session.
 pub async fn take(session: &Session) -> Vec<Flash> {
-    session
-        .remove::<Vec<Flash>>(SESSION_KEY)
+    let waiting: Vec<Flash> = session
+        .get(SESSION_KEY)
         .await
         .ok()
         .flatten()
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if !waiting.is_empty()
+        && let Err(error) = session.remove_value(SESSION_KEY).await
+    {
+        tracing::warn!(%error, "could not remove the flash messages just shown");
+    }
+    waiting
+}
+
+/// `text` cut to at most [`MAX_TEXT`] bytes, on a character boundary: a session row stays small
+/// whatever an error message says.
+fn shortened(mut text: String) -> String {
+    if text.len() > MAX_TEXT {
+        let mut end = MAX_TEXT - '…'.len_utf8();
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_are_cut_on_a_character_boundary() {
+        let cut = shortened("é".repeat(400));
+        assert!(cut.len() <= MAX_TEXT, "{}", cut.len());
+        assert!(cut.ends_with('…'));
+        assert_eq!(shortened("Saved.".into()), "Saved.");
+    }
 }

@@ -1092,9 +1092,7 @@ impl FromRequestParts<AppState> for FormRequest {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(|(_, message)| AppError::Internal(anyhow::anyhow!(message)))?;
+        let session = super::csrf::session_of(parts, state).await?;
         let token = CsrfToken::from_request_parts(parts, state).await?;
         Ok(Self {
             uri: parts.uri.clone(),

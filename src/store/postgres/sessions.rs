@@ -1,0 +1,117 @@
+//! The sessions table's statements.
+//!
+//! Replicas making room at the same moment may each evict a batch; the table still never
+//! holds more than the cap plus the sessions being created at that moment.
+
+use deadpool_postgres::GenericClient;
+
+use crate::store::StoreResult;
+use crate::store::sessions::{StoredSession, to_evict};
+
+pub async fn get(
+    client: &impl GenericClient,
+    id: &str,
+    now: i64,
+) -> StoreResult<Option<StoredSession>> {
+    let statement = client
+        .prepare_cached(
+            "SELECT id, data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2",
+        )
+        .await?;
+    let Some(row) = client.query_opt(&statement, &[&id, &now]).await? else {
+        return Ok(None);
+    };
+    Ok(Some(StoredSession {
+        id: row.try_get(0)?,
+        data: row.try_get(1)?,
+        expires_at: row.try_get(2)?,
+    }))
+}
+
+/// Removes the expired sessions and, when `cap` or more remain, the ones closest to expiry,
+/// so that one more fits.
+async fn make_room(client: &impl GenericClient, now: i64, cap: u64) -> StoreResult<()> {
+    let expired = client
+        .prepare_cached("DELETE FROM sessions WHERE expires_at <= $1")
+        .await?;
+    client.execute(&expired, &[&now]).await?;
+    let count = client
+        .prepare_cached("SELECT COUNT(*) FROM sessions")
+        .await?;
+    let count: i64 = client.query_one(&count, &[]).await?.try_get(0)?;
+    let count = u64::try_from(count).unwrap_or(0);
+    let evicted = to_evict(count, cap);
+    if evicted > 0 {
+        let evicted = i64::try_from(evicted).unwrap_or(i64::MAX);
+        let evict = client
+            .prepare_cached(
+                "DELETE FROM sessions WHERE id IN
+                     (SELECT id FROM sessions ORDER BY expires_at LIMIT $1)",
+            )
+            .await?;
+        client.execute(&evict, &[&evicted]).await?;
+    }
+    Ok(())
+}
+
+pub async fn create(
+    client: &impl GenericClient,
+    session: &StoredSession,
+    now: i64,
+    cap: u64,
+) -> StoreResult<bool> {
+    make_room(client, now, cap).await?;
+    let insert = client
+        .prepare_cached(
+            "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .await?;
+    let inserted = client
+        .execute(&insert, &[&session.id, &session.data, &session.expires_at])
+        .await?;
+    Ok(inserted == 1)
+}
+
+pub async fn save(
+    client: &impl GenericClient,
+    session: &StoredSession,
+    now: i64,
+    cap: u64,
+) -> StoreResult<()> {
+    let update = client
+        .prepare_cached("UPDATE sessions SET data = $2, expires_at = $3 WHERE id = $1")
+        .await?;
+    let updated = client
+        .execute(&update, &[&session.id, &session.data, &session.expires_at])
+        .await?;
+    if updated == 0 {
+        make_room(client, now, cap).await?;
+        let upsert = client
+            .prepare_cached(
+                "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+            )
+            .await?;
+        client
+            .execute(&upsert, &[&session.id, &session.data, &session.expires_at])
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn delete(client: &impl GenericClient, id: &str) -> StoreResult<()> {
+    let statement = client
+        .prepare_cached("DELETE FROM sessions WHERE id = $1")
+        .await?;
+    client.execute(&statement, &[&id]).await?;
+    Ok(())
+}
+
+pub async fn count(client: &impl GenericClient) -> StoreResult<u64> {
+    let statement = client
+        .prepare_cached("SELECT COUNT(*) FROM sessions")
+        .await?;
+    let count: i64 = client.query_one(&statement, &[]).await?.try_get(0)?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
