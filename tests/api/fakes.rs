@@ -750,7 +750,7 @@ fn garbage() -> Response {
     let mut frames: Vec<String> = JUNK.iter().map(|line| line.to_string()).collect();
     frames.push("data: {\"choices\": \"not a list\"}\n\n".to_string());
     frames.push("\u{0}\u{1}binary\n\n".to_string());
-    sse_response(frames, false)
+    sse_response(frames, false, None)
 }
 
 const JUNK: &[&str] = &[
