@@ -37,6 +37,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// `.env`, then the configuration from the environment; on a failure, the message is printed
+/// and the exit code (2) is returned for the command to end with.
+fn load_config() -> Result<Config, ExitCode> {
+    if let Err(message) = load_dotenv() {
+        eprintln!("{message}");
+        return Err(ExitCode::from(2));
+    }
+    Config::from_env().map_err(|error| {
+        eprintln!("focusflow: {error}");
+        ExitCode::from(2)
+    })
+}
+
 fn load_dotenv() -> Result<(), String> {
     match dotenvy::dotenv() {
         Ok(_) => Ok(()),
@@ -69,16 +82,9 @@ fn limit_malloc_arenas() {}
 
 fn serve() -> ExitCode {
     limit_malloc_arenas();
-    if let Err(message) = load_dotenv() {
-        eprintln!("{message}");
-        return ExitCode::from(2);
-    }
-    let config = match Config::from_env() {
+    let config = match load_config() {
         Ok(config) => config,
-        Err(error) => {
-            eprintln!("focusflow: {error}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if let Err(error) = focusflow::telemetry::init(config.log_format, &config.rust_log) {
         eprintln!("focusflow: {error}");
@@ -141,16 +147,9 @@ fn backup(target: Option<String>) -> ExitCode {
         eprintln!("usage: focusflow backup DIR");
         return ExitCode::from(2);
     };
-    if let Err(message) = load_dotenv() {
-        eprintln!("{message}");
-        return ExitCode::from(2);
-    }
-    let config = match Config::from_env() {
+    let config = match load_config() {
         Ok(config) => config,
-        Err(error) => {
-            eprintln!("focusflow: {error}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let files = match &config.storage_url {
         Some(storage) => format!(
@@ -220,16 +219,9 @@ fn migrate(args: Vec<String>) -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    if let Err(message) = load_dotenv() {
-        eprintln!("{message}");
-        return ExitCode::from(2);
-    }
-    let config = match Config::from_env() {
+    let config = match load_config() {
         Ok(config) => config,
-        Err(error) => {
-            eprintln!("focusflow: {error}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let mut target = config.clone();
     target.database_url = match focusflow::config::DatabaseUrl::parse(&to) {

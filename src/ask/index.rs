@@ -21,21 +21,7 @@ use crate::store::{JobEvent, NewPassage, Store, StoreError};
 /// The turns of a stored transcript: blocks separated by a blank line, each `[Heading]: words`
 /// (a block without a heading is a turn of no one in particular).
 fn turns(transcript: &str) -> Vec<(Option<String>, String)> {
-    transcript
-        .split("\n\n")
-        .map(str::trim)
-        .filter(|block| !block.is_empty())
-        .map(|block| {
-            let labelled = block.strip_prefix('[').and_then(|rest| {
-                let (heading, text) = rest.split_once("]:")?;
-                (!heading.is_empty() && heading.chars().count() <= 60 && !heading.contains('\n'))
-                    .then(|| (heading.trim().to_string(), text.trim().to_string()))
-            });
-            match labelled {
-                Some((heading, text)) => (Some(heading), text),
-                None => (None, block.to_string()),
-            }
-        })
+    crate::pipeline::transcribe::transcript_blocks(transcript)
         .filter(|(_, text)| !text.is_empty())
         .collect()
 }

@@ -144,6 +144,27 @@ pub async fn write_files(
     Ok((transcript_path, text))
 }
 
+/// The blocks of a stored transcript (as [`format_transcript`] writes it), separated by a blank
+/// line: `[Heading]: words` gives the heading and the words; a block without a heading (or with
+/// one over 60 characters, not bytes: "名字" is six) is `None` and the whole block.
+pub fn transcript_blocks(transcript: &str) -> impl Iterator<Item = (Option<String>, String)> + '_ {
+    transcript
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|block| !block.is_empty())
+        .map(|block| {
+            let labelled = block.strip_prefix('[').and_then(|rest| {
+                let (heading, text) = rest.split_once("]:")?;
+                (!heading.is_empty() && heading.chars().count() <= 60 && !heading.contains('\n'))
+                    .then(|| (heading.trim().to_string(), text.trim().to_string()))
+            });
+            match labelled {
+                Some((heading, text)) => (Some(heading), text),
+                None => (None, block.to_string()),
+            }
+        })
+}
+
 /// `[Speaker A]` for a provider's label, `[Ana]` for a name a caption file gave.
 pub fn speaker_heading(speaker: &str) -> String {
     if captions::is_label(speaker) {

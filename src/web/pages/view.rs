@@ -747,40 +747,29 @@ pub fn turn_starts(
 /// Splits `[Speaker A]: …` blocks into turns; text without a label is a turn of its own.
 pub fn turns(transcript: &str) -> Vec<Turn> {
     let mut speakers: Vec<String> = Vec::new();
-    transcript
-        .split("\n\n")
-        .map(str::trim)
-        .filter(|block| !block.is_empty())
-        .map(|block| {
-            let labelled = block.strip_prefix('[').and_then(|rest| {
-                let (speaker, text) = rest.split_once("]:")?;
-                // Names are up to 60 characters (not bytes: "名字" is six).
-                (!speaker.is_empty() && speaker.chars().count() <= 60 && !speaker.contains('\n'))
-                    .then(|| (speaker.trim().to_string(), text.trim().to_string()))
-            });
-            match labelled {
-                Some((speaker, text)) => {
-                    let tone = match speakers.iter().position(|known| *known == speaker) {
-                        Some(index) => index,
-                        None => {
-                            speakers.push(speaker.clone());
-                            speakers.len() - 1
-                        }
-                    } % 6;
-                    Turn {
-                        speaker: Some(speaker),
-                        tone,
-                        text,
-                        start: None,
+    crate::pipeline::transcribe::transcript_blocks(transcript)
+        .map(|(speaker, text)| match speaker {
+            Some(speaker) => {
+                let tone = match speakers.iter().position(|known| *known == speaker) {
+                    Some(index) => index,
+                    None => {
+                        speakers.push(speaker.clone());
+                        speakers.len() - 1
                     }
-                }
-                None => Turn {
-                    speaker: None,
-                    tone: 0,
-                    text: block.to_string(),
+                } % 6;
+                Turn {
+                    speaker: Some(speaker),
+                    tone,
+                    text,
                     start: None,
-                },
+                }
             }
+            None => Turn {
+                speaker: None,
+                tone: 0,
+                text,
+                start: None,
+            },
         })
         .collect()
 }
