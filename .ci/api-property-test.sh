@@ -18,7 +18,7 @@ SCHEMATHESIS_VERSION=4.32.5
 # "externally managed" and pip refuses).
 VENV=${SCHEMATHESIS_VENV:-/tmp/ci-schemathesis/venv}
 export SCHEMATHESIS_VENV=$VENV
-BIN=${FOCUSFLOW_BIN:-target/debug/focusflow}
+BIN=${FOCUSFLOW_BIN:-${CARGO_TARGET_DIR:-target}/debug/focusflow}
 PORT=${PORT:-3917}
 MAX_EXAMPLES=${MAX_EXAMPLES:-60}
 
