@@ -67,9 +67,10 @@ impl ListQuery {
                       min: usize,
                       max: usize|
          -> AppResult<Option<usize>> {
+            // An empty `limit=` is refused like any other non-number: the API documents an
+            // integer, and no form of ours sends these two empty.
             value
                 .as_deref()
-                .filter(|v| !v.is_empty())
                 .map(|v| {
                     v.parse::<usize>()
                         .ok()

@@ -89,17 +89,21 @@ where
     }
 }
 
-/// A query flag: absent, `false`, `0`, `no`, `off` are false; `true`, `1`, `yes`, `on` or a
-/// bare `?name` are true (any case). Anything else is a 400 naming the parameter.
+/// A query flag, as the API documents it: a boolean. Absent is false; `true` and `false` (in
+/// any case, as Python's `requests` sends `True`) are read as written. Anything else, an empty
+/// value or a bare `?name` included, is a 400 naming the parameter, so a typo never silently
+/// means the opposite of what the client meant.
 pub fn flag(name: &str, value: Option<&str>) -> Result<bool, AppError> {
     let Some(value) = value else {
         return Ok(false);
     };
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" | "" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(AppError::bad_request(format!(
+    if value.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(AppError::bad_request(format!(
             "\"{name}\" must be true or false, not {value:?}"
-        ))),
+        )))
     }
 }
