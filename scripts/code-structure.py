@@ -4,7 +4,8 @@
   1. functions longer than 80 lines (tests and the tables listed in TABLES excepted);
   2. import circles between files: file A names something in file B (a `use` line or a
      `crate::…`/`super::…` path in code) and B, directly or through others, names A.
-     `mod x;` declarations and `pub use` re-exports are not dependencies;
+     `mod x;` declarations, a module naming its own submodules and `pub use` re-exports
+     are not dependencies;
   3. `#[allow(dead_code)]` anywhere in src/.
 
 usage: python3 scripts/code-structure.py [--strict] [src-dir]
@@ -24,6 +25,8 @@ TABLES = {
 FN = re.compile(r"^(\s*)(pub(\([^)]*\))? )?(async )?(const )?(unsafe )?fn (\w+)")
 USE = re.compile(r"^\s*(pub(\([^)]*\))?\s+)?use\s+([^;]+);", re.M | re.S)
 PATH = re.compile(r"\b((?:crate|super|self)(?:::\w+)+)")
+# A path that starts at a child module (`transcribe::run` inside pipeline/mod.rs).
+RELATIVE = re.compile(r"(?<![:\w])(\w+(?:::\w+)+)")
 
 
 def rust_files(src):
@@ -129,11 +132,18 @@ def dependencies(src, files):
             paths.extend(expand_use(m.group(3)))
         body = USE.sub("", text)
         paths.extend(PATH.findall(body))
+        paths.extend(p for p in RELATIVE.findall(body) if not p.startswith(("crate", "super", "self")))
         for path in paths:
             if not path.startswith(("crate", "super", "self")):
-                continue
+                # relative to this module: only when it names a child module of it
+                if here + (path.split("::")[0],) not in modules:
+                    continue
+                path = "self::" + path
             target = resolve(path, here, modules)
-            if target is None or target == here:
+            # A module naming its own submodules is its structure, as `mod x;` is: only the
+            # other direction (a child naming its parent or an ancestor's siblings) and edges
+            # between unrelated files can close a circle.
+            if target is None or target[: len(here)] == here:
                 continue
             edges[rel].add(modules[target])
     return edges
