@@ -38,7 +38,7 @@ def rust_files(src):
 
 def strip_tests(text):
     """The file without its `#[cfg(test)] mod tests { … }` tail (by convention the last item)."""
-    m = re.search(r"^#\[cfg\(test\)\]\s*\n\s*mod tests\b", text, re.M)
+    m = re.search(r"^#\[cfg\(test\)\]\s*\n\s*(pub(\([^)]*\))?\s+)?mod tests\b", text, re.M)
     return text[: m.start()] if m else text
 
 
