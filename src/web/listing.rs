@@ -17,6 +17,8 @@
 //! status filter) are put together from the same pieces ([`AllJobs::page`]): each page's ids and
 //! what follows them (the next cursor or offset) are kept until a job appears, goes or moves,
 //! and a write to one job on a page costs the serialisation of that job, not of the page.
+//! The list page does the same with its cards: each page's ids and next cursor, and each job's
+//! card as rendered for a list (its return address and open job), kept the same way.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,10 +31,11 @@ use futures_util::{StreamExt, stream};
 use tokio::sync::Semaphore;
 
 use super::cache::Follow;
+use super::pages::view::RenderedCard;
 use super::view::JobView;
 use crate::error::{AppError, AppResult};
 use crate::jobs::JobId;
-use crate::store::{JobFilter, Store};
+use crate::store::{Cursor, JobFilter, Store};
 
 /// What the kept JSON of jobs may take. 1,000 jobs take some 4.4 MB.
 const BUDGET_BYTES: usize = 12 * 1024 * 1024;
@@ -47,6 +50,8 @@ const ENTRY_OVERHEAD: usize = 96;
 /// Ids of pages kept at once (some 60 bytes each: a page of 50 takes 3 KB); past it, the pages
 /// kept start over.
 const MAX_PAGE_IDS: usize = 16 * 1024;
+/// What the kept cards of the list page may take (a card is some 1–2 KB).
+const CARD_BUDGET_BYTES: usize = 4 * 1024 * 1024;
 
 const OPEN: &[u8] = b"{\"jobs\":[";
 const CLOSE: &[u8] = b"]}";
@@ -66,8 +71,21 @@ struct Kept {
     bytes: usize,
     /// Pages of the plain list by their query, until a job appears, goes or moves.
     pages: HashMap<String, Page>,
-    /// How many ids `pages` holds.
+    /// Pages of the list page by their key, until a job appears, goes or moves.
+    lists: HashMap<String, ListPage>,
+    /// How many ids `pages` and `lists` hold.
     page_ids: usize,
+    /// Each job's cards, by the list they were rendered for (see [`AllJobs::cards`]).
+    cards: HashMap<JobId, Vec<(String, Arc<RenderedCard>)>>,
+    card_bytes: usize,
+}
+
+/// A page of the list page without its cards: its jobs and where the next page starts.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub ids: Arc<[JobId]>,
+    pub next: Option<Cursor>,
+    pub next_offset: Option<usize>,
 }
 
 /// A page of the plain list without its jobs' JSON.
@@ -85,12 +103,16 @@ impl Kept {
             jobs,
             bytes,
             pages,
+            lists,
             page_ids,
+            cards,
+            card_bytes,
         } = self;
         follow.catch_up(store, |written| {
             if written.reorders() {
                 *order = None;
                 pages.clear();
+                lists.clear();
                 *page_ids = 0;
             }
             match written.job() {
@@ -98,13 +120,24 @@ impl Kept {
                     if let Some(json) = jobs.remove(id) {
                         *bytes -= json.len() + ENTRY_OVERHEAD;
                     }
+                    for (view, card) in cards.remove(id).unwrap_or_default() {
+                        *card_bytes -= card.size() + view.len();
+                    }
                 }
                 None => {
                     jobs.clear();
                     *bytes = 0;
+                    cards.clear();
+                    *card_bytes = 0;
                 }
             }
         });
+    }
+
+    fn forget_pages(&mut self) {
+        self.pages.clear();
+        self.lists.clear();
+        self.page_ids = 0;
     }
 
     /// Keeps a job's JSON read from reads that began at `mark`, unless a write since touched
@@ -144,7 +177,10 @@ impl AllJobs {
                 jobs: HashMap::new(),
                 bytes: 0,
                 pages: HashMap::new(),
+                lists: HashMap::new(),
                 page_ids: 0,
+                cards: HashMap::new(),
+                card_bytes: 0,
             }),
             fetching: Semaphore::new(FETCHES),
         }
@@ -292,8 +328,7 @@ impl AllJobs {
         }
         if !kept.written_since(mark, None) {
             if kept.page_ids + ids.len() > MAX_PAGE_IDS {
-                kept.pages.clear();
-                kept.page_ids = 0;
+                kept.forget_pages();
             }
             let page = Page {
                 ids: ids.clone(),
@@ -305,6 +340,80 @@ impl AllJobs {
             }
         }
         Ok((ids, tail, jobs))
+    }
+
+    /// The page of the list page kept under `key`, and where the writes taken stand (for
+    /// [`Self::keep_list_page`] and [`Self::keep_cards`]).
+    pub fn list_page(&self, store: &Store, key: &str) -> (Option<ListPage>, u64) {
+        let mut kept = self.kept();
+        kept.catch_up(store);
+        (kept.lists.get(key).cloned(), kept.follow.mark())
+    }
+
+    /// Keeps a page of the list page read from reads that began at `mark`, unless the list's
+    /// order moved since.
+    pub fn keep_list_page(&self, store: &Store, key: &str, page: ListPage, mark: u64) {
+        let mut kept = self.kept();
+        kept.catch_up(store);
+        if kept.written_since(mark, None) {
+            return;
+        }
+        if kept.page_ids + page.ids.len() > MAX_PAGE_IDS {
+            kept.forget_pages();
+        }
+        kept.page_ids += page.ids.len();
+        if let Some(replaced) = kept.lists.insert(key.to_string(), page) {
+            kept.page_ids -= replaced.ids.len();
+        }
+    }
+
+    /// The cards of `ids` kept for the list `view` (a name for everything a card shows besides
+    /// its job: the list's return address, the open job), None for those not kept.
+    pub fn cards(
+        &self,
+        store: &Store,
+        ids: &[JobId],
+        view: &str,
+    ) -> Vec<Option<Arc<RenderedCard>>> {
+        let mut kept = self.kept();
+        kept.catch_up(store);
+        ids.iter()
+            .map(|id| {
+                let cards = kept.cards.get(id)?;
+                let (_, card) = cards.iter().find(|(shown, _)| shown == view)?;
+                Some(card.clone())
+            })
+            .collect()
+    }
+
+    /// Keeps cards for the list `view`, rendered from reads that began at `mark`, unless a
+    /// write since touched their job.
+    pub fn keep_cards(
+        &self,
+        store: &Store,
+        view: &str,
+        cards: impl IntoIterator<Item = (JobId, Arc<RenderedCard>)>,
+        mark: u64,
+    ) {
+        let mut kept = self.kept();
+        kept.catch_up(store);
+        for (id, card) in cards {
+            let size = card.size() + view.len();
+            if kept.written_since(mark, Some(&id)) {
+                continue;
+            }
+            if kept.card_bytes + size > CARD_BUDGET_BYTES {
+                // No room: start again, as the answers' cache does.
+                kept.cards.clear();
+                kept.card_bytes = 0;
+            }
+            let shown = kept.cards.entry(id).or_default();
+            if shown.iter().any(|(other, _)| other == view) {
+                continue;
+            }
+            shown.push((view.to_string(), card));
+            kept.card_bytes += size;
+        }
     }
 
     /// The next jobs of `order`: the JSON kept for a run of them, or else (the first is not

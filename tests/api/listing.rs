@@ -285,3 +285,89 @@ async fn a_write_rebuilds_only_the_pages_showing_its_job_and_only_that_job() {
     );
     assert_eq!(again[2..], second[2..]);
 }
+
+/// The list fragment at `path`, its form tokens (one per visitor) blanked.
+async fn list_html(app: &TestApp, path: &str) -> String {
+    let html = body(app, path).await;
+    let marker = "name=\"csrf_token\" value=\"";
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html.as_str();
+    while let Some(at) = rest.find(marker) {
+        let value = at + marker.len();
+        out.push_str(&rest[..value]);
+        let end = rest[value..]
+            .find('"')
+            .map_or(rest.len(), |end| value + end);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[tokio::test]
+async fn the_list_page_is_put_together_from_kept_cards() {
+    let app = archive_app(40).await;
+    if app.config.database_url.is_some() {
+        eprintln!("skipped on PostgreSQL: the test writes to the SQLite file directly");
+        return;
+    }
+    let lists = ["/partials/jobs", "/partials/jobs?open=filler-003"];
+    for list in lists {
+        list_html(&app, list).await;
+    }
+    // Writes through the server: a title, a move, a deletion.
+    patch_title(&app, "filler-002", "Second <filler> & co").await;
+    let response = app
+        .client
+        .patch(app.url("/api/jobs/filler-009"))
+        .json(&json!({ "meetingDate": "2031-01-01" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = app
+        .client
+        .delete(app.url("/api/jobs/hiring"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let mut served = Vec::new();
+    for list in lists {
+        served.push(list_html(&app, list).await);
+    }
+    assert!(
+        served[0].contains("Second &#60;filler&#62; &#38; co"),
+        "{}",
+        served[0]
+    );
+    assert!(!served[0].contains("/jobs/hiring"));
+    // A server started afresh renders every card from the database: the same bytes.
+    let app = app.restart().await;
+    for (list, before) in lists.iter().zip(&served) {
+        assert_eq!(&list_html(&app, list).await, before, "{list}");
+    }
+
+    // Titles changed behind the server's back show only where a card is rendered again.
+    {
+        let connection = rusqlite::Connection::open(app.data_dir.join("focusflow.db")).unwrap();
+        for id in ["launch", "budget"] {
+            connection
+                .execute(
+                    "UPDATE jobs SET title = 'behind the cache' WHERE id = ?1",
+                    [id],
+                )
+                .unwrap();
+        }
+    }
+    patch_title(&app, "filler-004", "Written").await;
+    let html = list_html(&app, "/partials/jobs").await;
+    assert!(
+        html.contains("Written"),
+        "the card written is rendered again"
+    );
+    assert!(
+        !html.contains("behind the cache"),
+        "the other cards are the kept ones"
+    );
+}
