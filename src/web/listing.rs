@@ -342,6 +342,26 @@ impl AllJobs {
         Ok((ids, tail, jobs))
     }
 
+    /// One job's JSON (`GET /api/jobs/{id}` without its content), byte for byte what
+    /// serialising its [`JobView`] gives: kept until the job is written, shared with the
+    /// listings. A job that does not exist is the store's error, as before.
+    pub async fn job(&self, store: &Store, id: &JobId) -> AppResult<Bytes> {
+        let mark = {
+            let mut kept = self.kept();
+            kept.catch_up(store);
+            if let Some(json) = kept.jobs.get(id) {
+                return Ok(json.slice(1..));
+            }
+            kept.follow.mark()
+        };
+        let (job, logs) = store.job_with_logs(id).await?;
+        let json = serialise(job, &logs)?;
+        let mut kept = self.kept();
+        kept.catch_up(store);
+        kept.keep(id, &json, mark);
+        Ok(json.slice(1..))
+    }
+
     /// The page of the list page kept under `key`, and where the writes taken stand (for
     /// [`Self::keep_list_page`] and [`Self::keep_cards`]).
     pub fn list_page(&self, store: &Store, key: &str) -> (Option<ListPage>, u64) {
@@ -532,5 +552,44 @@ impl Sending {
         } else {
             json
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Changes, NewJob};
+
+    #[tokio::test]
+    async fn a_job_is_its_view_serialised_and_follows_its_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (job, _) = store
+            .create_job(NewJob {
+                url: "https://example.com/a.mp3".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let all = AllJobs::new(&store);
+        let whole = |store: Store, id: JobId| async move {
+            let (job, logs) = store.job_with_logs(&id).await.unwrap();
+            serde_json::to_vec(&JobView::new(job, &logs)).unwrap()
+        };
+        let first = all.job(&store, &job.id).await.unwrap();
+        assert_eq!(first, whole(store.clone(), job.id.clone()).await);
+        assert_eq!(all.job(&store, &job.id).await.unwrap(), first, "kept");
+        store
+            .update(
+                &job.id,
+                Changes::new().title(Some("Quoted \"title\"".into())),
+            )
+            .await
+            .unwrap();
+        let changed = all.job(&store, &job.id).await.unwrap();
+        assert_ne!(changed, first);
+        assert_eq!(changed, whole(store.clone(), job.id.clone()).await);
+        let missing = JobId::parse("no-such-job").unwrap();
+        assert!(all.job(&store, &missing).await.is_err());
     }
 }
