@@ -384,11 +384,12 @@ def main():
                   f"{result['p99']:.2f} ms |")
         print()
     if overheads:
-        print("| request | req/s | share of the bare handler's |")
-        print("|---|---:|---:|")
+        print("| request | req/s | share of the bare handler's | server CPU per request |")
+        print("|---|---:|---:|---:|")
         bare = overheads[0][1]["rps"]
         for name, result in overheads:
-            print(f"| {name} | {result['rps']:.0f} | {100 * result['rps'] / bare:.0f}% |")
+            print(f"| {name} | {result['rps']:.0f} | {100 * result['rps'] / bare:.0f}% | "
+                  f"{result['cpu_us']:.1f} µs |")
         print()
     if memories:
         print("| memory | MiB |")
@@ -533,14 +534,19 @@ def overhead(binary, data):
             time.sleep(0.05)
         job_id = json.loads(get(server.port, "/api/jobs?limit=1")[2])["jobs"][0]["id"]
         rows = []
-        for name, url in [
-            ("bare axum handler, same health JSON", f"http://127.0.0.1:{port}/api/health"),
-            ("GET /api/health", f"http://127.0.0.1:{server.port}/api/health"),
-            ("GET /api/jobs/{id}", f"http://127.0.0.1:{server.port}/api/jobs/{job_id}"),
+        for name, pid, url in [
+            ("bare axum handler, same health JSON", bare.pid,
+             f"http://127.0.0.1:{port}/api/health"),
+            ("GET /api/health", server.proc.pid, f"http://127.0.0.1:{server.port}/api/health"),
+            ("GET /api/jobs/{id}", server.proc.pid,
+             f"http://127.0.0.1:{server.port}/api/jobs/{job_id}"),
         ]:
+            cpu_before = cpu_seconds(pid)
             result = wrk(url)
+            result["cpu_us"] = (cpu_seconds(pid) - cpu_before) / max(result["requests"], 1) * 1e6
             rows.append((name, result))
-            print(f"  {name}: {result['rps']:.0f} req/s, p99 {result['p99']:.2f} ms", flush=True)
+            print(f"  {name}: {result['rps']:.0f} req/s, p99 {result['p99']:.2f} ms, "
+                  f"server CPU {result['cpu_us']:.1f} µs/request", flush=True)
     finally:
         server.stop()
         bare.terminate()

@@ -14,7 +14,10 @@
 //!
 //! Requests that miss the same key at the same time build it one after another, not all at
 //! once: the first builds and keeps it, the others then find it. After a write, a crowd of
-//! pollers therefore costs one build instead of one each.
+//! pollers therefore costs one build instead of one each. An answer that cannot be kept (a
+//! write to what it shows landed while it was built) is still handed to those who waited for
+//! it, as long as its reads began after every write they had seen: with writes arriving faster
+//! than builds, the crowd would otherwise build it again one after another.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -130,8 +133,12 @@ impl Shows {
 pub struct AnswerCache<V> {
     inner: Mutex<Entries<V>>,
     /// A turn per key being built: who holds it builds, the others wait for it.
-    building: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    building: Mutex<HashMap<String, Gate<V>>>,
 }
+
+/// A key's turn, with the last answer built under it and where the writes stood when its reads
+/// began.
+type Gate<V> = Arc<tokio::sync::Mutex<Option<(u64, V)>>>;
 
 struct Entries<V> {
     follow: Follow,
@@ -171,13 +178,13 @@ impl<V> Entries<V> {
 
 /// Gives a key's turn back, and forgets it when nobody else waits for it (also when the
 /// request that held it is dropped half-way).
-struct Turn<'a> {
-    building: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+struct Turn<'a, V> {
+    building: &'a Mutex<HashMap<String, Gate<V>>>,
     key: &'a str,
-    gate: Arc<tokio::sync::Mutex<()>>,
+    gate: Gate<V>,
 }
 
-impl Drop for Turn<'_> {
+impl<V> Drop for Turn<'_, V> {
     fn drop(&mut self) {
         let mut building = self.building.lock().unwrap_or_else(|e| e.into_inner());
         // Only the map and this turn hold it: nobody is waiting.
@@ -212,7 +219,8 @@ impl<V: Clone> AnswerCache<V> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(V, usize, Shows), E>>,
     {
-        if let Some(answer) = self.get(store, &key).0 {
+        let (found, arrived) = self.get(store, &key);
+        if let Some(answer) = found {
             return Ok(answer);
         }
         let gate = {
@@ -225,14 +233,21 @@ impl<V: Clone> AnswerCache<V> {
             gate,
         };
         // Dropped before the turn (declared after it), whichever way this function ends.
-        let _held = turn.gate.lock().await;
-        // Whoever held the turn before may have built it meanwhile.
+        let mut held = turn.gate.lock().await;
+        // Whoever held the turn before may have built it meanwhile: kept, or built from reads
+        // that began after every write this request had seen when it came.
         let (found, mark) = self.get(store, &key);
         if let Some(answer) = found {
             return Ok(answer);
         }
+        if let Some((built, answer)) = held.as_ref()
+            && *built >= arrived
+        {
+            return Ok(answer.clone());
+        }
         let (answer, size, shows) = build().await?;
         self.put(store, mark, key.clone(), answer.clone(), size, shows);
+        *held = Some((mark, answer.clone()));
         Ok(answer)
     }
 
@@ -508,15 +523,60 @@ mod tests {
         }
         assert_eq!(builds.load(Ordering::SeqCst), 1, "one build for the crowd");
 
-        // Too large to keep: built for each, but one at a time.
+        // Too large to keep: built once, and handed to those who waited for it.
         builds.store(0, Ordering::SeqCst);
         let crowd: Vec<_> = (0..4).map(|_| ask("all", MAX_ENTRY_BYTES + 1)).collect();
         for request in crowd {
-            request.await.unwrap();
+            assert_eq!(request.await.unwrap().len(), MAX_ENTRY_BYTES + 1);
         }
-        assert_eq!(builds.load(Ordering::SeqCst), 4);
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
         assert_eq!(most.load(Ordering::SeqCst), 1, "never two builds at once");
+        // Who comes later builds it again.
+        ask("all", MAX_ENTRY_BYTES + 1).await.unwrap();
+        assert_eq!(builds.load(Ordering::SeqCst), 2);
         assert!(cache.building.lock().unwrap().is_empty(), "no turn is left");
+    }
+
+    #[tokio::test]
+    async fn an_answer_not_kept_goes_to_those_who_waited_before_the_write_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = job(&store).await;
+        let cache = Arc::new(AnswerCache::<Bytes>::new(&store));
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let (written, learn) = tokio::sync::oneshot::channel::<()>();
+        let builder = {
+            let (cache, store, a) = (cache.clone(), store.clone(), a.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_build(&store, "with a".into(), || async {
+                        wait.await.unwrap();
+                        // The write lands while the answer is built from older reads.
+                        store.append_log(&a, "meanwhile").await.unwrap();
+                        written.send(()).unwrap();
+                        Ok::<_, ()>((Bytes::from_static(b"old"), 3, showing(&[&a])))
+                    })
+                    .await
+                    .unwrap()
+            })
+        };
+        tokio::task::yield_now().await;
+        // Came before the write: waits for the build and is handed its answer.
+        let waiter = {
+            let (cache, store, a) = (cache.clone(), store.clone(), a.clone());
+            tokio::spawn(async move { ask(&cache, &store, "with a", "new", showing(&[&a])).await })
+        };
+        tokio::task::yield_now().await;
+        go.send(()).unwrap();
+        learn.await.unwrap();
+        // Came after the write: must not get the answer read before it.
+        let late = {
+            let (cache, store, a) = (cache.clone(), store.clone(), a.clone());
+            tokio::spawn(async move { ask(&cache, &store, "with a", "new", showing(&[&a])).await })
+        };
+        assert_eq!(builder.await.unwrap(), Bytes::from_static(b"old"));
+        assert_eq!(waiter.await.unwrap(), (Bytes::from_static(b"old"), false));
+        assert_eq!(late.await.unwrap(), (Bytes::from_static(b"new"), true));
     }
 
     #[tokio::test]

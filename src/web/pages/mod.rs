@@ -40,6 +40,7 @@ use super::actions;
 use super::cache::Shows;
 use super::csrf::{CsrfForm, CsrfToken};
 use super::extract::{ApiQuery, JobPath};
+use super::listing::ListPage;
 use super::negotiate::{Rendering, error_response, sentence};
 use super::{api, archive, intake};
 use crate::error::{AppError, AppResult};
@@ -151,7 +152,7 @@ async fn job_list(state: &AppState, open: Option<&Job>, list: &ListState) -> App
     );
     state
         .lists
-        .get_or_build(&state.store, key, || async {
+        .get_or_build(&state.store, key.clone(), || async {
             let (filter, problem, list) = match list.api_query().filter() {
                 Ok(filter) => (filter, None, list.clone()),
                 Err(error) => (
@@ -165,6 +166,12 @@ async fn job_list(state: &AppState, open: Option<&Job>, list: &ListState) -> App
             };
             // A search or a status filter may gain or lose any job that is written.
             let any_job = filter.query.is_some() || !filter.statuses.is_empty();
+            if !any_job
+                && problem.is_none()
+                && let Some(built) = list_of_kept_cards(state, open, &list, &key, &filter).await?
+            {
+                return Ok(built);
+            }
             let page = state.store.find_jobs(filter).await?;
             let shows = Shows {
                 jobs: (!any_job).then(|| {
@@ -201,6 +208,97 @@ async fn job_list(state: &AppState, open: Option<&Job>, list: &ListState) -> App
             Ok::<_, AppError>((list, size, shows))
         })
         .await
+}
+
+/// A page of the plain list (no search, no status filter) put together from its jobs' kept
+/// cards, so that a write to one job renders that job's card, not the page's hundred. The
+/// page's ids are kept until the list's order moves (see `AllJobs`). None when the page shows
+/// a queued job: queue places move with every other job's status, and such a list is built
+/// whole.
+async fn list_of_kept_cards(
+    state: &AppState,
+    open: Option<&Job>,
+    list: &ListState,
+    key: &str,
+    filter: &crate::store::JobFilter,
+) -> AppResult<Option<(JobList, usize, Shows)>> {
+    let (all, store) = (&state.all_jobs, &state.store);
+    let (kept_page, mark) = all.list_page(store, key);
+    let (page, mut jobs) = match kept_page {
+        Some(page) => (page, std::collections::HashMap::new()),
+        None => {
+            let found = store.find_jobs(filter.clone()).await?;
+            let page = ListPage {
+                ids: found
+                    .jobs
+                    .iter()
+                    .map(|found| found.job.id.clone())
+                    .collect(),
+                next: found.next,
+                next_offset: found.next_offset,
+            };
+            let jobs = found
+                .jobs
+                .into_iter()
+                .map(|found| (found.job.id.clone(), found.job))
+                .collect();
+            all.keep_list_page(store, key, page.clone(), mark);
+            (page, jobs)
+        }
+    };
+    let return_to = JobList::return_to(open, list);
+    let view = format!("{}|{return_to}", open.map_or("", |job| job.id.as_str()));
+    let mut cards = all.cards(store, &page.ids, &view);
+    let missing: Vec<JobId> = page
+        .ids
+        .iter()
+        .zip(&cards)
+        .filter(|(id, card)| card.is_none() && !jobs.contains_key(*id))
+        .map(|(id, _)| id.clone())
+        .collect();
+    if !missing.is_empty() {
+        for (job, _) in store.jobs_with_logs(&missing).await? {
+            jobs.insert(job.id.clone(), job);
+        }
+    }
+    // Kept cards are never of queued jobs: a job entering the queue drops its cards.
+    if jobs.values().any(|job| job.status == Status::Queued) {
+        return Ok(None);
+    }
+    let mut rendered = Vec::new();
+    for (id, card) in page.ids.iter().zip(cards.iter_mut()) {
+        if card.is_some() {
+            continue;
+        }
+        // A job gone since the page was read is left out.
+        if let Some(job) = jobs.get(id) {
+            let shown = JobList::card(job, open, list, state.config.display_timezone);
+            let new = std::sync::Arc::new(view::RenderedCard::render(&shown, &return_to));
+            rendered.push((id.clone(), new.clone()));
+            *card = Some(new);
+        }
+    }
+    all.keep_cards(store, &view, rendered, mark);
+    let shows = Shows {
+        jobs: Some(
+            page.ids
+                .iter()
+                .cloned()
+                .chain(open.map(|job| job.id.clone()))
+                .collect(),
+        ),
+        queue: false,
+    };
+    let list = JobList::assemble(
+        view::Cards::of(cards.into_iter().flatten().collect()),
+        page.next.as_ref(),
+        page.next_offset,
+        open,
+        list.clone(),
+        None,
+    );
+    let size = list.cards.size();
+    Ok(Some((list, size, shows)))
 }
 
 /// Which recording and transcript a job has now: their sizes, cheap to compare on every poll.

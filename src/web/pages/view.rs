@@ -391,17 +391,48 @@ pub struct Cards(std::sync::Arc<RenderedCards>);
 
 #[derive(Debug)]
 struct RenderedCards {
-    cards: Vec<RenderedCard>,
+    cards: Vec<std::sync::Arc<RenderedCard>>,
     has_forms: bool,
 }
 
+/// One card as rendered, with the form token's stand-in: kept per job and shared by the
+/// lists that show it the same way (see `AllJobs`'s cards).
 #[derive(Debug)]
-struct RenderedCard {
+pub struct RenderedCard {
     id: String,
     /// The job is unfinished: its card changes while the job runs.
     active: bool,
+    /// The card has a form (and so the form token's stand-in).
+    can_retry: bool,
     /// The card's `<li>`.
     html: String,
+}
+
+impl RenderedCard {
+    /// `card` as HTML, its forms sending the person back to `return_to`.
+    pub fn render(card: &JobCard, return_to: &str) -> Self {
+        use askama::Template;
+        let fragment = super::templates::CardFragment {
+            card,
+            return_to,
+            csrf_token: TOKEN_SLOT.as_str(),
+        };
+        let html = fragment.render().unwrap_or_else(|error| {
+            tracing::error!(%error, "could not render a job card");
+            String::new()
+        });
+        Self {
+            id: card.id.clone(),
+            active: card.active,
+            can_retry: card.can_retry,
+            html,
+        }
+    }
+
+    /// About how much memory the card holds.
+    pub fn size(&self) -> usize {
+        self.html.len() + self.id.len() + 64
+    }
 }
 
 /// Stands in for the form token in rendered cards: random per process, so no text in a card
@@ -410,31 +441,10 @@ static TOKEN_SLOT: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("token-slot-{}", uuid::Uuid::new_v4().simple()));
 
 impl Cards {
-    fn render(cards: &[JobCard], return_to: &str) -> Self {
-        use askama::Template;
-        let rendered = cards
-            .iter()
-            .map(|card| {
-                let fragment = super::templates::CardFragment {
-                    card,
-                    return_to,
-                    csrf_token: TOKEN_SLOT.as_str(),
-                };
-                let html = fragment.render().unwrap_or_else(|error| {
-                    tracing::error!(%error, "could not render a job card");
-                    String::new()
-                });
-                RenderedCard {
-                    id: card.id.clone(),
-                    active: card.active,
-                    html,
-                }
-            })
-            .collect();
-        Self(std::sync::Arc::new(RenderedCards {
-            cards: rendered,
-            has_forms: cards.iter().any(|card| card.can_retry),
-        }))
+    /// The cards rendered one by one, in this order.
+    pub fn of(cards: Vec<std::sync::Arc<RenderedCard>>) -> Self {
+        let has_forms = cards.iter().any(|card| card.can_retry);
+        Self(std::sync::Arc::new(RenderedCards { cards, has_forms }))
     }
 
     pub fn len(&self) -> usize {
@@ -488,12 +498,7 @@ impl Cards {
 
     /// About how much memory the cards hold.
     pub fn size(&self) -> usize {
-        self.0
-            .cards
-            .iter()
-            .map(|card| card.html.len() + 64)
-            .sum::<usize>()
-            + 1024
+        self.0.cards.iter().map(|card| card.size()).sum::<usize>() + 1024
     }
 }
 
@@ -535,27 +540,63 @@ impl JobList {
         queue: &[JobId],
         zone: Tz,
     ) -> Self {
-        let open_id = open.map(|job| &job.id);
-        let cards: Vec<JobCard> = page
+        let return_to = state.url(&Self::base(open));
+        let cards = page
             .jobs
             .iter()
             .map(|found| {
-                let mut card = JobCard::new(&found.job, open_id, zone).with_queue_place(queue);
+                let mut card = Self::card(&found.job, open, &state, zone).with_queue_place(queue);
                 card.snippet_html = found.snippet.as_deref().map(|snippet| {
                     // A passage of a summary is Markdown: the list shows its words.
                     crate::web::archive::snippet_html(&crate::markdown::plain_text(snippet))
                 });
-                card.href = state.url(&card.href);
-                card
+                std::sync::Arc::new(RenderedCard::render(&card, &return_to))
             })
             .collect();
-        // The open job's panel polls while the job runs and carries the list with it.
-        let panel_polls = open.is_some_and(|job| !job.status.is_finished());
-        let any_active = cards.iter().any(|card| card.active);
-        let base = match open {
+        Self::assemble(
+            Cards::of(cards),
+            page.next.as_ref(),
+            page.next_offset,
+            open,
+            state,
+            filter_error,
+        )
+    }
+
+    /// The page the list sits on: `/` or the open job's.
+    fn base(open: Option<&Job>) -> String {
+        match open {
             Some(job) => format!("/jobs/{}", job.id),
             None => "/".to_string(),
-        };
+        }
+    }
+
+    /// Where the forms of a list for `state` beside `open` send the person back to.
+    pub fn return_to(open: Option<&Job>, state: &ListState) -> String {
+        state.url(&Self::base(open))
+    }
+
+    /// A job's card in the list for `state` beside `open` (without its queue place).
+    pub fn card(job: &Job, open: Option<&Job>, state: &ListState, zone: Tz) -> JobCard {
+        let mut card = JobCard::new(job, open.map(|job| &job.id), zone);
+        card.href = state.url(&card.href);
+        card
+    }
+
+    /// The list of `cards` (rendered with [`Self::return_to`]), with links to the pages
+    /// after `next` (a cursor) or `next_offset` (a search's) and before `state`'s.
+    pub fn assemble(
+        cards: Cards,
+        next: Option<&crate::store::Cursor>,
+        next_offset: Option<usize>,
+        open: Option<&Job>,
+        state: ListState,
+        filter_error: Option<String>,
+    ) -> Self {
+        // The open job's panel polls while the job runs and carries the list with it.
+        let panel_polls = open.is_some_and(|job| !job.status.is_finished());
+        let any_active = cards.running().next().is_some();
+        let base = Self::base(open);
         let partial = |state: &ListState| {
             let mut params = url::form_urlencoded::Serializer::new(String::new());
             if let Some(job) = open {
@@ -576,7 +617,7 @@ impl JobList {
             url: state.url(&base),
             partial_url: partial(&state),
         };
-        let older = if let Some(next) = &page.next {
+        let older = if let Some(next) = next {
             Some(link(
                 "Older",
                 ListState {
@@ -586,7 +627,7 @@ impl JobList {
                 },
             ))
         } else {
-            page.next_offset.map(|offset| {
+            next_offset.map(|offset| {
                 link(
                     "More results",
                     ListState {
@@ -611,7 +652,7 @@ impl JobList {
         };
         let return_to = state.url(&base);
         Self {
-            cards: Cards::render(&cards, &return_to),
+            cards,
             oob: false,
             poll: any_active && !panel_polls,
             poll_url: partial(&state),
