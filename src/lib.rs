@@ -6,6 +6,7 @@
 
 pub mod ask;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod export;
 pub mod jobs;

@@ -4,6 +4,7 @@
 use url::Url;
 
 use super::AppState;
+use crate::domain::{MeetingDate, TemplateName};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{Job, JobId, LogLine, Stage, Status};
 use crate::store::{Changes, NewJob};
@@ -100,15 +101,15 @@ pub fn validate_url(state: &AppState, raw: &str) -> Result<String, UrlProblem> {
 pub async fn create_job(
     state: &AppState,
     url: String,
-    meeting_date: Option<String>,
-    template: Option<String>,
+    meeting_date: Option<MeetingDate>,
+    template: Option<TemplateName>,
 ) -> AppResult<(Job, Vec<LogLine>)> {
     let (job, logs) = state
         .store
         .create_job(NewJob {
             url,
-            meeting_date,
-            template,
+            meeting_date: meeting_date.map(MeetingDate::into_string),
+            template: template.map(TemplateName::into_string),
             ..Default::default()
         })
         .await?;

@@ -12,7 +12,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
@@ -20,7 +20,6 @@ use url::Url;
 
 use super::AppState;
 use super::client::Forwarded;
-use super::negotiate::{Rendering, error_response};
 use crate::error::AppError;
 
 /// The hidden form field that carries the token.
@@ -114,10 +113,7 @@ pub async fn refuse_cross_site(
         None => next.run(request).await,
         Some(reason) => {
             tracing::warn!(path = request.uri().path(), %reason, "cross-site request refused");
-            error_response(
-                Rendering::of(&request),
-                AppError::Forbidden(format!("cross-site request refused: {reason}")),
-            )
+            AppError::Forbidden(format!("cross-site request refused: {reason}")).into_response()
         }
     }
 }

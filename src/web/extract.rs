@@ -5,6 +5,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use super::requests::JobIdParam;
 use crate::error::AppError;
 use crate::jobs::JobId;
 
@@ -35,7 +36,11 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
             AppError::bad_request(format!("the body is not valid JSON: {}", error.body_text()))
         }
         JsonRejection::JsonDataError(error) => {
-            AppError::bad_request(format!("the JSON does not fit: {}", error.body_text()))
+            let text = error.body_text();
+            match super::requests::Refusal::find(&text) {
+                Some(refusal) => AppError::bad_request(refusal),
+                None => AppError::bad_request(format!("the JSON does not fit: {text}")),
+            }
         }
         JsonRejection::BytesRejection(error) => {
             if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -80,10 +85,10 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+        let Path(param) = Path::<JobIdParam>::from_request_parts(parts, state)
             .await
-            .map_err(|_| AppError::job_not_found())?;
-        JobId::parse(&raw)
+            .map_err(|_| AppError::JobNotFound)?;
+        JobId::parse(&param.id)
             .map(Self)
             .map_err(|_| AppError::job_not_found())
     }

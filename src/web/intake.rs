@@ -11,14 +11,15 @@ use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
 
 use super::AppState;
 use super::extract::{ApiJson, JobPath};
+use super::requests::{CreateJobUpload, SpeakerNamesBody};
 use super::view::{JobView, TemplateInfo, TemplateList};
+use crate::domain::{MeetingDate, TemplateName};
 use crate::error::{AppError, AppResult};
-use crate::jobs::{Job, JobId, LogLine, SpeakerNames, Stage, parse_meeting_date};
+use crate::jobs::{Job, JobId, LogLine, SpeakerNames, Stage};
 use crate::pipeline::download::{extension_for_name, human_bytes, is_audio_or_video, media_type};
 use crate::pipeline::templates;
 use crate::pipeline::transcribe::captions::{self, CaptionFormat};
@@ -50,46 +51,16 @@ pub fn is_multipart(request: &Request) -> bool {
         })
 }
 
-/// The fields of a create request that every kind of job shares.
+/// The fields of a create request that every kind of job shares, parsed.
 #[derive(Default)]
 pub struct CommonFields {
-    pub meeting_date: Option<String>,
-    pub template: Option<String>,
+    pub meeting_date: Option<MeetingDate>,
+    pub template: Option<TemplateName>,
 }
 
-/// `meetingDate` as given → ISO 8601, or a 400 that shows how to write it.
-pub fn meeting_date(text: &str) -> AppResult<Option<String>> {
-    if text.trim().is_empty() {
-        return Ok(None);
-    }
-    parse_meeting_date(text).map(Some).ok_or_else(|| {
-        AppError::bad_request(format!(
-            "\"meetingDate\" is not a date we understand: {text:?} (use e.g. 2025-09-25T20:05:00Z)"
-        ))
-    })
-}
-
-/// A template name checked against the prompts folder; 400 lists the ones there are.
-pub fn template(state: &AppState, name: &str) -> AppResult<Option<String>> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Ok(None);
-    }
-    templates::resolve(&state.config.prompts_dir(), name)
-        .map_err(|error| AppError::bad_request(error.to_string()))?;
-    Ok(Some(name.to_string()))
-}
-
-/// The `template` member of a JSON create request.
-pub fn template_from_json(
-    state: &AppState,
-    body: &mut Map<String, Value>,
-) -> AppResult<Option<String>> {
-    match body.remove("template") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(name)) => template(state, &name),
-        Some(_) => Err(AppError::bad_request("\"template\" must be a string")),
-    }
+/// A template name as sent, checked against the prompts folder; 400 lists the ones there are.
+pub fn template(state: &AppState, name: &str) -> AppResult<Option<TemplateName>> {
+    TemplateName::parse(name, &state.config.prompts_dir())
 }
 
 /// A job from pasted transcript text (the HTML form's URL-encoded variant).
@@ -100,18 +71,6 @@ pub async fn create_pasted(
 ) -> AppResult<(Job, Vec<LogLine>)> {
     let format = CaptionFormat::sniff(&text);
     create_from_transcript(state, JobId::generate(), "pasted", format, &text, common).await
-}
-
-/// `POST /api/jobs` with JSON `{"transcript": "..."}`.
-pub async fn create_from_json_transcript(
-    state: &AppState,
-    text: String,
-    common: CommonFields,
-) -> AppResult<Response> {
-    let format = CaptionFormat::sniff(&text);
-    let (job, logs) =
-        create_from_transcript(state, JobId::generate(), "pasted", format, &text, common).await?;
-    Ok((StatusCode::CREATED, Json(JobView::new(job, &logs))).into_response())
 }
 
 /// `POST /api/jobs` as `multipart/form-data`: a `file` part (audio, video, or a transcript
@@ -128,10 +87,8 @@ pub async fn create_from_multipart(state: &AppState, request: Request) -> AppRes
 /// pasted transcript, and the small text fields. Nothing is created yet.
 pub struct Received {
     id: JobId,
-    upload: Option<Upload>,
-    pub pasted: Option<String>,
-    pub date_text: String,
-    pub template_text: String,
+    /// The request's parts as the API documents them; the file is on disk already.
+    pub body: CreateJobUpload,
     /// The short text fields asked for (the HTML form's `url`, `return_to` and `timezone`; a
     /// share's `url`, `text` and `title`), first value wins.
     pub fields: Vec<(String, String)>,
@@ -139,12 +96,12 @@ pub struct Received {
 
 impl Received {
     pub fn has_file(&self) -> bool {
-        self.upload.is_some()
+        self.body.file.is_some()
     }
 
     /// The name of the file sent, if one was.
     pub fn file_name(&self) -> Option<&str> {
-        match &self.upload {
+        match &self.body.file {
             Some(Upload::Audio { name, .. } | Upload::Transcript { name, .. }) => Some(name),
             None => None,
         }
@@ -160,8 +117,8 @@ impl Received {
     /// The meeting date and template, checked.
     pub fn common(&self, state: &AppState) -> AppResult<CommonFields> {
         Ok(CommonFields {
-            meeting_date: meeting_date(&self.date_text)?,
-            template: template(state, &self.template_text)?,
+            meeting_date: MeetingDate::from_api(self.body.meeting_date.as_deref().unwrap_or(""))?,
+            template: template(state, self.body.template.as_deref().unwrap_or(""))?,
         })
     }
 }
@@ -186,10 +143,12 @@ pub async fn receive(
         })?;
     let mut received = Received {
         id: JobId::generate(),
-        upload: None,
-        pasted: None,
-        date_text: String::new(),
-        template_text: String::new(),
+        body: CreateJobUpload {
+            file: None,
+            transcript: None,
+            meeting_date: None,
+            template: None,
+        },
         fields: Vec::new(),
     };
     let mut token_checked = expected_token.is_none();
@@ -211,7 +170,7 @@ pub async fn receive(
             }
             match name.as_str() {
                 "file" => {
-                    if received.upload.is_some() {
+                    if received.body.file.is_some() {
                         return Err(AppError::bad_request("send one \"file\" per job"));
                     }
                     // A browser form with no file chosen sends an empty part without a name.
@@ -219,21 +178,21 @@ pub async fn receive(
                         while field.chunk().await.map_err(form_error)?.is_some() {}
                         continue;
                     }
-                    received.upload = Some(receive_file(state, &received.id, &mut field).await?);
+                    received.body.file = Some(receive_file(state, &received.id, &mut field).await?);
                 }
                 "transcript" => {
                     let bytes =
                         read_limited(&mut field, MAX_TRANSCRIPT_BYTES, "\"transcript\"").await?;
-                    received.pasted = Some(text_of(bytes, "\"transcript\"")?);
+                    received.body.transcript = Some(text_of(bytes, "\"transcript\"")?);
                 }
                 "meetingDate" | "meeting_date" => {
                     let bytes =
                         read_limited(&mut field, MAX_FIELD_BYTES, "\"meetingDate\"").await?;
-                    received.date_text = text_of(bytes, "\"meetingDate\"")?;
+                    received.body.meeting_date = Some(text_of(bytes, "\"meetingDate\"")?);
                 }
                 "template" => {
                     let bytes = read_limited(&mut field, MAX_FIELD_BYTES, "\"template\"").await?;
-                    received.template_text = text_of(bytes, "\"template\"")?;
+                    received.body.template = Some(text_of(bytes, "\"template\"")?);
                 }
                 super::csrf::FORM_FIELD if expected_token.is_some() => {
                     let bytes = read_limited(&mut field, MAX_FIELD_BYTES, "the form token").await?;
@@ -281,10 +240,8 @@ pub async fn create_received(
     received: Received,
     common: CommonFields,
 ) -> AppResult<(Job, Vec<LogLine>)> {
-    let Received {
-        id, upload, pasted, ..
-    } = received;
-    match (upload, pasted) {
+    let Received { id, body, .. } = received;
+    match (body.file, body.transcript) {
         (
             Some(Upload::Audio {
                 path,
@@ -313,7 +270,7 @@ pub async fn create_received(
 
 /// A file being received: removed when dropped unless kept, so no way out of a request (an
 /// error, a refusal, the request timing out or the client going away mid-upload) leaves it.
-struct PartFile {
+pub struct PartFile {
     path: PathBuf,
     keep: bool,
 }
@@ -338,7 +295,7 @@ impl Drop for PartFile {
 }
 
 /// A received `file` part.
-enum Upload {
+pub enum Upload {
     /// Streamed to a temporary file under `files/`.
     Audio {
         path: PartFile,
@@ -495,8 +452,8 @@ async fn create_audio_job(
     };
     let new = NewJob {
         url: format!("upload:{name}"),
-        meeting_date: common.meeting_date,
-        template: common.template,
+        meeting_date: common.meeting_date.map(MeetingDate::into_string),
+        template: common.template.map(TemplateName::into_string),
         checkpoint: Some(Stage::Download),
         file_path: Some(relative.clone()),
         transcript_path: None,
@@ -562,8 +519,8 @@ async fn create_from_transcript(
     let speakers = speakers_in(&formatted);
     let new = NewJob {
         url: format!("transcript:{name}"),
-        meeting_date: common.meeting_date,
-        template: common.template,
+        meeting_date: common.meeting_date.map(MeetingDate::into_string),
+        template: common.template.map(TemplateName::into_string),
         checkpoint: Some(Stage::Transcribe),
         file_path: None,
         transcript_path: Some(transcript_path.clone()),
@@ -693,8 +650,8 @@ pub async fn name_speakers(
     put,
     path = "/api/jobs/{id}/speakers",
     tag = "archive",
-    params(super::openapi::JobIdParam),
-    request_body(content = super::openapi::SpeakerNamesBody, content_type = "application/json"),
+    params(super::requests::JobIdParam),
+    request_body(content = super::requests::SpeakerNamesBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The job with its named transcript and summary", body = JobView),
         (status = 400, description = "No transcript yet, an unknown speaker, or a bad name", body = super::view::ErrorBody),
@@ -704,26 +661,9 @@ pub async fn name_speakers(
 pub async fn set_speakers(
     State(state): State<AppState>,
     JobPath(id): JobPath,
-    ApiJson(body): ApiJson<Value>,
+    ApiJson(body): ApiJson<SpeakerNamesBody>,
 ) -> AppResult<Json<JobView>> {
-    let Some(Value::Object(given)) = body.get("speakers") else {
-        return Err(AppError::bad_request(
-            "the body must be {\"speakers\": {\"A\": \"Ana\", …}}",
-        ));
-    };
-    let mut names = Vec::new();
-    for (label, value) in given {
-        match value {
-            Value::Null => names.push((label.clone(), String::new())),
-            Value::String(name) => names.push((label.clone(), name.clone())),
-            _ => {
-                return Err(AppError::bad_request(format!(
-                    "the name for speaker {label:?} must be a string"
-                )));
-            }
-        }
-    }
-    let (job, transcript) = name_speakers(&state, &id, names).await?;
+    let (job, transcript) = name_speakers(&state, &id, body.speakers).await?;
     let artifacts = state.store.artifacts();
     let (job, logs) = (job.clone(), state.store.logs_after(&job.id, 0).await?);
     let summary_path = job.summary_path.clone();

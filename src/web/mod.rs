@@ -10,17 +10,18 @@ mod cache;
 pub mod client;
 mod compression;
 pub mod csrf;
+pub mod error;
 mod extract;
 mod headers;
 mod hosts;
 mod intake;
 mod listing;
 mod logs;
-pub mod negotiate;
 pub mod openapi;
 mod pages;
 mod ranged;
 pub mod rate_limit;
+mod requests;
 pub mod serve;
 pub mod sessions;
 pub mod view;
@@ -39,7 +40,6 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 use crate::metrics::Metrics;
-use negotiate::{Rendering, error_response};
 use rate_limit::RateLimits;
 
 use crate::config::Config;
@@ -209,7 +209,7 @@ pub fn routes() -> Vec<(Method, &'static str)> {
 pub(crate) const JSON_BODY_LIMIT: usize = 64 * 1024;
 
 /// The router with its layers. Requests pass them top to bottom: tracing, security headers,
-/// the allowed host names, the request timeout, client identification, the rate limit, basic auth, the cross-site
+/// the error rendering, the allowed host names, the request timeout, client identification, the rate limit, basic auth, the cross-site
 /// check, sessions, the body limit, then the route.
 pub fn router(state: AppState) -> Router {
     route_table()
@@ -239,6 +239,9 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             hosts::require_allowed_host,
         ))
+        // Outside every layer that can refuse a request, so their refusals are shown like a
+        // handler's errors (see `error`).
+        .layer(middleware::from_fn(error::render_errors))
         .layer(middleware::from_fn(headers::secure))
         .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .layer(compression::layer())
@@ -316,12 +319,9 @@ async fn not_found(request: Request) -> Response {
     } else {
         "there is no page at this address"
     };
-    error_response(Rendering::of(&request), AppError::NotFound(message.into()))
+    AppError::NotFound(message.into()).into_response()
 }
 
-async fn method_not_allowed(request: Request) -> Response {
-    error_response(
-        Rendering::of(&request),
-        AppError::MethodNotAllowed("this method is not allowed on this route".into()),
-    )
+async fn method_not_allowed() -> Response {
+    AppError::MethodNotAllowed("this method is not allowed on this route".into()).into_response()
 }

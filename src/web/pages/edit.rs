@@ -11,53 +11,43 @@ use super::flash::{self, Flash};
 use super::templates::{HeadingPartial, HeadingSaved};
 use super::view::{EditForm, Heading};
 use super::{
-    FormRequest, Media, Outcome, answer, form_zone, is_htmx, job_list, list_of, rendering,
-    safe_return, shown_list, whole_job_page,
+    FormRequest, Media, Outcome, answer, form_zone, job_list, list_of, safe_return, shown_list,
+    whole_job_page,
 };
-use crate::error::AppError;
-use crate::jobs::parse_meeting_date_in;
+use crate::domain::{MeetingDate, Title};
+use crate::error::{AppError, AppResult};
 use crate::store::Changes;
 use crate::web::AppState;
 use crate::web::actions;
-use crate::web::archive::checked_title;
 use crate::web::csrf::CsrfForm;
+use crate::web::error::{is_htmx, sentence};
 use crate::web::intake;
-use crate::web::negotiate::{error_response, sentence};
 
 /// `GET /jobs/{id}/edit`: the heading as a form; the whole job page without htmx.
 pub async fn edit_form(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     request: FormRequest,
-) -> Response {
-    let id = match request.job_id(&raw) {
-        Ok(id) => id,
-        Err(error) => return request.answer(error),
-    };
+) -> AppResult<Response> {
+    let id = request.job_id(&raw)?;
     let FormRequest {
         uri,
         headers,
         session,
         token,
     } = request;
-    let result = async {
-        let job = state.store.job(&id).await?;
-        let zone = state.config.display_timezone;
-        let heading = Heading::new(&job, zone).editing(EditForm::of(&job, zone));
-        if is_htmx(&headers) {
-            return Ok::<_, AppError>(
-                HeadingPartial {
-                    csrf_token: token.0,
-                    heading,
-                }
-                .into_response(),
-            );
+    let job = state.store.job(&id).await?;
+    let zone = state.config.display_timezone;
+    let heading = Heading::new(&job, zone).editing(EditForm::of(&job, zone));
+    if is_htmx(&headers) {
+        return Ok(HeadingPartial {
+            csrf_token: token.0,
+            heading,
         }
-        let list = super::list_state(&uri);
-        whole_job_page(&state, &session, token, &id, Some(heading), &list).await
+        .into_response());
     }
-    .await;
-    result.unwrap_or_else(|error| error_response(rendering(&uri, &headers), error))
+    let list = super::list_state(&uri);
+    whole_job_page(&state, &session, token, &id, Some(heading), &list).await
 }
 
 /// `GET /jobs/{id}/heading`: the heading as it is (the edit form's Cancel, with htmx).
@@ -65,28 +55,18 @@ pub async fn heading(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     request: FormRequest,
-) -> Response {
-    let id = match request.job_id(&raw) {
-        Ok(id) => id,
-        Err(error) => return request.answer(error),
-    };
-    let FormRequest {
-        uri,
-        headers,
-        token,
-        ..
-    } = request;
+) -> AppResult<Response> {
+    let id = request.job_id(&raw)?;
+    let FormRequest { headers, token, .. } = request;
     if !is_htmx(&headers) {
-        return Redirect::to(&format!("/jobs/{id}")).into_response();
+        return Ok(Redirect::to(&format!("/jobs/{id}")).into_response());
     }
-    match state.store.job(&id).await {
-        Ok(job) => HeadingPartial {
-            csrf_token: token.0,
-            heading: Heading::new(&job, state.config.display_timezone),
-        }
-        .into_response(),
-        Err(error) => error_response(rendering(&uri, &headers), error.into()),
+    let job = state.store.job(&id).await?;
+    Ok(HeadingPartial {
+        csrf_token: token.0,
+        heading: Heading::new(&job, state.config.display_timezone),
     }
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,16 +89,13 @@ pub async fn save_edit(
     Path(raw): Path<String>,
     request: FormRequest,
     form: Result<CsrfForm<EditFields>, AppError>,
-) -> Response {
-    let (id, fields) = match request.job_form(&raw, form) {
-        Ok(found) => found,
-        Err(error) => return request.answer(error),
-    };
+) -> AppResult<Response> {
+    let (id, fields) = request.job_form(&raw, form)?;
     let FormRequest {
-        uri,
         headers,
         session,
         token,
+        ..
     } = request;
     let (back, back_to) = safe_return(&fields.return_to);
     let back = if back_to.as_ref() == Some(&id) {
@@ -137,9 +114,8 @@ pub async fn save_edit(
             title_error: None,
             date_error: None,
         };
-        let title = checked_title(&fields.title).map_err(|problem| format!("The title {problem}."));
-        let title = title.unwrap_or_else(|problem| {
-            shown.title_error = Some(problem);
+        let title = Title::parse(&fields.title).unwrap_or_else(|problem| {
+            shown.title_error = Some(format!("The title {problem}."));
             None
         });
         // The form shows the date to the minute (and nothing for a date it cannot show, such
@@ -149,13 +125,9 @@ pub async fn save_edit(
         let meeting_date = if date_unchanged || shown.meeting_date.is_empty() {
             None
         } else {
-            let parsed = parse_meeting_date_in(&shown.meeting_date, zone);
+            let parsed = MeetingDate::parse_in(&shown.meeting_date, zone);
             if parsed.is_none() {
-                shown.date_error = Some(
-                    "This is not a date FocusFlow understands. Pick one with the date field, \
-                     or write it like 2025-09-25 14:30."
-                        .into(),
-                );
+                shown.date_error = Some(MeetingDate::FORM_PROBLEM.into());
             }
             parsed
         };
@@ -173,9 +145,10 @@ pub async fn save_edit(
             *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             return Ok::<_, AppError>(response);
         }
-        let mut changes = Changes::new().title(title);
+        let mut changes = Changes::new().title(title.map(Title::into_string));
         if !date_unchanged {
-            changes = changes.meeting_date(meeting_date, job.created_at);
+            changes =
+                changes.meeting_date(meeting_date.map(MeetingDate::into_string), job.created_at);
         }
         let job = state
             .store
@@ -199,7 +172,7 @@ pub async fn save_edit(
         .into_response())
     }
     .await;
-    result.unwrap_or_else(|error| error_response(rendering(&uri, &headers), error))
+    result
 }
 
 /// The speaker form's field for a label: `speaker.A`.
@@ -212,16 +185,13 @@ pub async fn speakers(
     Path(raw): Path<String>,
     request: FormRequest,
     form: Result<CsrfForm<Vec<(String, String)>>, AppError>,
-) -> Response {
-    let (id, fields) = match request.job_form(&raw, form) {
-        Ok(found) => found,
-        Err(error) => return request.answer(error),
-    };
+) -> AppResult<Response> {
+    let (id, fields) = request.job_form(&raw, form)?;
     let FormRequest {
-        uri,
         headers,
         session,
         token,
+        ..
     } = request;
     let value = |name: &str| {
         fields
@@ -263,13 +233,11 @@ pub async fn speakers(
             deleted: None,
             media: Media::Always,
         },
-        Err(error @ AppError::Internal(_)) => {
-            return error_response(rendering(&uri, &headers), error);
-        }
+        Err(error @ AppError::Internal(_)) => return Err(error),
         Err(error) => Outcome {
             flash: Flash::error(sentence(&error.public_message())),
             open_transcript: true,
-            deleted: matches!(error, AppError::NotFound(_)).then(|| id.clone()),
+            deleted: matches!(error, AppError::JobNotFound).then(|| id.clone()),
             media: Media::Always,
         },
     };

@@ -39,19 +39,13 @@ use super::AppState;
 use super::actions;
 use super::cache::Shows;
 use super::csrf::{CsrfForm, CsrfToken};
+use super::error::{Rendering, is_htmx, sentence};
 use super::extract::{ApiQuery, JobPath};
-use super::negotiate::{Rendering, error_response, sentence};
 use super::{api, archive, intake};
+use crate::domain::{MeetingDate, TemplateName};
 use crate::error::{AppError, AppResult};
-use crate::jobs::{Job, JobId, LogLine, Status, parse_meeting_date_in};
+use crate::jobs::{Job, JobId, LogLine, Status};
 use crate::pipeline::transcribe::apply_speaker_names;
-
-/// A request sent by htmx (it says so in a header), which gets page parts instead of pages.
-fn is_htmx(headers: &HeaderMap) -> bool {
-    headers
-        .get("hx-request")
-        .is_some_and(|value| value.as_bytes() == b"true")
-}
 
 fn rendering(uri: &Uri, headers: &HeaderMap) -> Rendering {
     Rendering::for_parts(uri.path(), headers)
@@ -366,33 +360,23 @@ pub async fn home(
     session: Session,
     token: CsrfToken,
     query: Result<ApiQuery<archive::ListQuery>, AppError>,
-) -> Response {
-    let rendering = rendering(&uri, &headers);
-    if rendering == Rendering::Json {
-        return match query {
-            Ok(query) => archive::list_jobs(State(state), query)
-                .await
-                .into_response(),
-            Err(error) => error.into_response(),
-        };
+) -> AppResult<Response> {
+    if rendering(&uri, &headers) == Rendering::Json {
+        return Ok(archive::list_jobs(State(state), query?)
+            .await
+            .into_response());
     }
-    let result = async {
-        let list = job_list(&state, None, &list_state(&uri)).await?;
-        Ok::<_, AppError>(HomePage {
-            csrf_token: token.0,
-            flash: flash::take(&session).await,
-            flash_oob: false,
-            providers: Providers::new(&state.config),
-            form: AddForm::new(&state, &list.return_to),
-            list,
-            panel_oob: false,
-        })
+    let list = job_list(&state, None, &list_state(&uri)).await?;
+    Ok(HomePage {
+        csrf_token: token.0,
+        flash: flash::take(&session).await,
+        flash_oob: false,
+        providers: Providers::new(&state.config),
+        form: AddForm::new(&state, &list.return_to),
+        list,
+        panel_oob: false,
     }
-    .await;
-    match result {
-        Ok(page) => page.into_response(),
-        Err(error) => error_response(rendering, error),
-    }
+    .into_response())
 }
 
 /// `GET /jobs/{id}`: the job beside the list; JSON clients get `GET /api/jobs/{id}`.
@@ -404,21 +388,14 @@ pub async fn job_page(
     session: Session,
     token: CsrfToken,
     query: Result<ApiQuery<api::ContentQuery>, AppError>,
-) -> Response {
-    let rendering = rendering(&uri, &headers);
-    let Ok(id) = JobId::parse(&raw) else {
-        return error_response(rendering, AppError::job_not_found());
-    };
-    if rendering == Rendering::Json {
-        return match query {
-            Ok(query) => api::get_job(State(state), JobPath(id), query)
-                .await
-                .into_response(),
-            Err(error) => error.into_response(),
-        };
+) -> AppResult<Response> {
+    let id = JobId::parse(&raw).map_err(|_| AppError::JobNotFound)?;
+    if rendering(&uri, &headers) == Rendering::Json {
+        return Ok(api::get_job(State(state), JobPath(id), query?)
+            .await
+            .into_response());
     }
-    let page = whole_job_page(&state, &session, token, &id, None, &list_state(&uri)).await;
-    page.unwrap_or_else(|error| error_response(rendering, error))
+    whole_job_page(&state, &session, token, &id, None, &list_state(&uri)).await
 }
 
 /// A job's whole page: its panel (with `heading` in place of the plain one, when given) beside
@@ -455,50 +432,37 @@ pub async fn list_partial(
     uri: Uri,
     headers: HeaderMap,
     token: CsrfToken,
-) -> Response {
+) -> AppResult<Response> {
     let query = PageQuery::of(&uri);
-    let result = async {
-        let open = match query.open.as_deref().and_then(|id| JobId::parse(id).ok()) {
-            Some(id) => maybe_job(&state, &id).await?.map(|(job, _)| job),
-            None => None,
-        };
-        let list = job_list(&state, open.as_ref(), &list_state(&uri)).await?;
-        Ok::<_, AppError>(list)
-    }
-    .await;
+    let open = match query.open.as_deref().and_then(|id| JobId::parse(id).ok()) {
+        Some(id) => maybe_job(&state, &id).await?.map(|(job, _)| job),
+        None => None,
+    };
+    let list = job_list(&state, open.as_ref(), &list_state(&uri)).await?;
     // The list's poller names the running cards it shows, and gets those back.
     if query.running.is_some() {
-        return match result {
-            Ok(list) => ListRefreshPartial {
-                refresh: list.refresh(query.running.as_deref(), &token.0),
-                csrf_token: token.0,
-            }
-            .into_response(),
-            Err(error) => error_response(rendering(&uri, &headers), error),
-        };
+        return Ok(ListRefreshPartial {
+            refresh: list.refresh(query.running.as_deref(), &token.0),
+            csrf_token: token.0,
+        }
+        .into_response());
     }
-    let result = result.map(|list| ListPartial {
+    let url = list.return_to.clone();
+    let mut response = ListPartial {
         csrf_token: token.0,
         list,
-    });
-    match result {
-        // A search typed in the search form puts its page's address in the history, so a
-        // reload or the back button shows the same results; a poll leaves the address alone.
-        Ok(partial)
-            if headers
-                .get("hx-trigger")
-                .is_some_and(|id| id == "search-form") =>
-        {
-            let url = partial.list.return_to.clone();
-            let mut response = partial.into_response();
-            if let Ok(value) = HeaderValue::from_str(&url) {
-                response.headers_mut().insert("hx-push-url", value);
-            }
-            response
-        }
-        Ok(partial) => partial.into_response(),
-        Err(error) => error_response(rendering(&uri, &headers), error),
     }
+    .into_response();
+    // A search typed in the search form puts its page's address in the history, so a reload
+    // or the back button shows the same results; a poll leaves the address alone.
+    if headers
+        .get("hx-trigger")
+        .is_some_and(|id| id == "search-form")
+        && let Ok(value) = HeaderValue::from_str(&url)
+    {
+        response.headers_mut().insert("hx-push-url", value);
+    }
+    Ok(response)
 }
 
 /// `GET /jobs/{id}/panel`: the job's panel, polled while the job is unfinished. A job deleted
@@ -509,10 +473,10 @@ pub async fn panel_partial(
     uri: Uri,
     headers: HeaderMap,
     token: CsrfToken,
-) -> Response {
+) -> AppResult<Response> {
     let query = PageQuery::of(&uri);
     let Ok(id) = JobId::parse(&raw) else {
-        return Gone.into_response();
+        return Ok(Gone.into_response());
     };
     let result = async {
         let Some((job, logs)) = maybe_job(&state, &id).await? else {
@@ -539,11 +503,10 @@ pub async fn panel_partial(
         }))
     }
     .await;
-    match result {
-        Ok(Some(partial)) => partial.into_response(),
-        Ok(None) => Gone.into_response(),
-        Err(error) => error_response(rendering(&uri, &headers), error),
-    }
+    Ok(match result? {
+        Some(partial) => partial.into_response(),
+        None => Gone.into_response(),
+    })
 }
 
 /// `GET /jobs/{id}/audio`: the downloaded recording, with its type and Range support.
@@ -551,49 +514,37 @@ pub async fn audio(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     request: Request,
-) -> Response {
-    let rendering = Rendering::of(&request);
-    let Ok(id) = JobId::parse(&raw) else {
-        return error_response(rendering, AppError::job_not_found());
-    };
-    let job = match state.store.job(&id).await {
-        Ok(job) => job,
-        Err(error) => return error_response(rendering, error.into()),
-    };
+) -> AppResult<Response> {
+    let id = JobId::parse(&raw).map_err(|_| AppError::JobNotFound)?;
+    let job = state.store.job(&id).await?;
     let no_audio = || AppError::NotFound("this meeting has no downloaded recording (yet)".into());
     if let Some(bucket) = state.store.artifacts().bucket() {
-        let Some(relative) = job.file_path.as_deref() else {
-            return error_response(rendering, no_audio());
-        };
-        return match super::ranged::serve(bucket, relative, request.headers()).await {
-            Ok(Some(response)) => response,
-            Ok(None) => error_response(rendering, no_audio()),
-            Err(error) => error_response(
-                rendering,
-                AppError::Unavailable(format!("the recording cannot be read now: {error}")),
-            ),
-        };
+        let relative = job.file_path.as_deref().ok_or_else(no_audio)?;
+        return super::ranged::serve(bucket, relative, request.headers())
+            .await
+            .map_err(|error| {
+                AppError::Unavailable(format!("the recording cannot be read now: {error}"))
+            })?
+            .ok_or_else(no_audio);
     }
-    let Some(path) = job
+    let path = job
         .file_path
         .as_deref()
         .and_then(|relative| state.store.artifacts().resolve(relative))
-    else {
-        return error_response(rendering, no_audio());
-    };
+        .ok_or_else(no_audio)?;
     let mime = mime_guess::from_path(&path).first_or_octet_stream();
     let Ok(response) = ServeFile::new_with_mime(&path, &mime)
         .oneshot(request)
         .await;
     if response.status() == StatusCode::NOT_FOUND {
-        return error_response(rendering, no_audio());
+        return Err(no_audio());
     }
     let mut response = response.map(Body::new);
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-cache"),
     );
-    response
+    Ok(response)
 }
 
 // ------------------------------------------------------------------------------ forms
@@ -639,7 +590,7 @@ async fn answer(
     token: String,
     return_to: &str,
     outcome: Outcome,
-) -> Response {
+) -> AppResult<Response> {
     let (mut back, open) = safe_return(return_to);
     let open_deleted = open.is_some() && open == outcome.deleted;
     if open_deleted {
@@ -647,7 +598,7 @@ async fn answer(
     }
     if !is_htmx(headers) {
         flash::push(session, outcome.flash).await;
-        return Redirect::to(&back).into_response();
+        return Ok(Redirect::to(&back).into_response());
     }
     let result = async {
         let open_job = match open.as_ref().filter(|_| !open_deleted) {
@@ -683,23 +634,13 @@ async fn answer(
         })
     }
     .await;
-    match result {
-        Ok(updates) => {
-            let mut response = updates.into_response();
-            if open_deleted {
-                response
-                    .headers_mut()
-                    .insert("hx-replace-url", HeaderValue::from_static("/"));
-            }
-            response
-        }
-        Err(error) => error_response(Rendering::Html, error),
+    let mut response = result?.into_response();
+    if open_deleted {
+        response
+            .headers_mut()
+            .insert("hx-replace-url", HeaderValue::from_static("/"));
     }
-}
-
-/// A refused form: 403 page for a browser, the same status for htmx (which shows a message).
-fn refused(headers: &HeaderMap, uri: &Uri, error: AppError) -> Response {
-    error_response(rendering(uri, headers), error)
+    Ok(response)
 }
 
 /// What the add form sent, however it was encoded.
@@ -733,12 +674,12 @@ async fn read_add_form(
             &["url", "return_to", "timezone"],
         )
         .await?;
-        let pasted = received.pasted.take().unwrap_or_default();
+        let pasted = received.body.transcript.take().unwrap_or_default();
         let field = |name: &str| received.field(name).unwrap_or("").to_string();
         return Ok(Submitted {
             url: field("url"),
-            meeting_date: received.date_text.clone(),
-            template: received.template_text.clone(),
+            meeting_date: received.body.meeting_date.clone().unwrap_or_default(),
+            template: received.body.template.clone().unwrap_or_default(),
             return_to: field("return_to"),
             timezone: field("timezone"),
             transcript: pasted,
@@ -765,18 +706,20 @@ async fn read_add_form(
 
 /// `POST /jobs`: the add form, with a link, a file (recording or transcript) or a pasted
 /// transcript.
-pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Request) -> Response {
+pub async fn create(
+    State(state): State<AppState>,
+    request: FormRequest,
+    raw: Request,
+) -> AppResult<Response> {
     let FormRequest {
-        uri,
         headers,
         session,
         token,
+        ..
     } = request;
     let submitted = match read_add_form(&state, &session, raw).await {
         Ok(submitted) => submitted,
-        Err(error @ (AppError::Forbidden(_) | AppError::Internal(_))) => {
-            return refused(&headers, &uri, error);
-        }
+        Err(error @ (AppError::Forbidden(_) | AppError::Internal(_))) => return Err(error),
         // A file that is too large, not audio, or a form that could not be read: said beside
         // the file field. (The form the person filled in is gone with the request; the page
         // it was sent from is not: a job's page stays that job's.)
@@ -808,19 +751,20 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
     let meeting_date = if shown.meeting_date.is_empty() {
         None
     } else {
-        let parsed = parse_meeting_date_in(&shown.meeting_date, form_zone(&state, &timezone));
+        let parsed = MeetingDate::parse_in(&shown.meeting_date, form_zone(&state, &timezone));
         if parsed.is_none() {
-            shown.date_error = Some(
-                "This is not a date FocusFlow understands. Pick one with the date field, \
-                 or write it like 2025-09-25 14:30."
-                    .into(),
-            );
+            shown.date_error = Some(MeetingDate::FORM_PROBLEM.into());
         }
         parsed
     };
     // The default template is no choice at all: the job follows PROMPT_PATH.
     let template = match intake::template(&state, &template) {
-        Ok(name) if name == state.config.default_template() => None,
+        Ok(name)
+            if name.as_ref().map(TemplateName::as_str)
+                == state.config.default_template().as_deref() =>
+        {
+            None
+        }
         Ok(name) => name,
         Err(error) => {
             shown.template_error = Some(sentence(&error.public_message()));
@@ -885,7 +829,7 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
         }
         (None, Some(mut received)) => {
             if pasted {
-                received.pasted = Some(transcript);
+                received.body.transcript = Some(transcript);
             }
             intake::create_received(&state, received, common)
                 .await
@@ -913,9 +857,7 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
     };
     let (job, flash) = match created {
         Ok(created) => created,
-        Err(error @ AppError::Internal(_)) => {
-            return error_response(rendering(&uri, &headers), error);
-        }
+        Err(error @ AppError::Internal(_)) => return Err(error),
         // A transcript that cannot be read, a recording refused: said beside what was sent.
         Err(error) => {
             let message = sentence(&error.public_message());
@@ -931,7 +873,7 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
     };
     if !is_htmx(&headers) {
         flash::push(&session, flash).await;
-        return Redirect::to(&format!("/jobs/{}", job.id)).into_response();
+        return Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response());
     }
     let (back, open) = safe_return(&return_to);
     let result = async {
@@ -956,17 +898,12 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
         })
     }
     .await;
-    match result {
-        Ok(updates) => {
-            let mut response = updates.into_response();
-            // Names the new job for scripts (the list above shows it to people).
-            if let Ok(value) = HeaderValue::from_str(job.id.as_str()) {
-                response.headers_mut().insert("x-focusflow-job", value);
-            }
-            response
-        }
-        Err(error) => error_response(Rendering::Html, error),
+    let mut response = result?.into_response();
+    // Names the new job for scripts (the list above shows it to people).
+    if let Ok(value) = HeaderValue::from_str(job.id.as_str()) {
+        response.headers_mut().insert("x-focusflow-job", value);
     }
+    Ok(response)
 }
 
 /// The add form again, with what was typed and what is wrong with it (422).
@@ -976,7 +913,7 @@ async fn invalid_form(
     session: &Session,
     token: CsrfToken,
     form: AddForm,
-) -> Response {
+) -> AppResult<Response> {
     let (back, open) = safe_return(&form.return_to);
     let result = async {
         if is_htmx(headers) {
@@ -1016,13 +953,9 @@ async fn invalid_form(
             .into_response(),
         })
     };
-    match result.await {
-        Ok(mut response) => {
-            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-            response
-        }
-        Err(error) => error_response(Rendering::Html, error),
-    }
+    let mut response = result.await?;
+    *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    Ok(response)
 }
 
 /// The job-changing forms differ only in what they do.
@@ -1104,11 +1037,6 @@ impl FromRequestParts<AppState> for FormRequest {
 }
 
 impl FormRequest {
-    /// An error, answered as the kind of page the request wants.
-    fn answer(&self, error: AppError) -> Response {
-        error_response(rendering(&self.uri, &self.headers), error)
-    }
-
     /// The job named in the path (unknown when it cannot be one).
     fn job_id(&self, raw: &str) -> AppResult<JobId> {
         JobId::parse(raw).map_err(|_| AppError::job_not_found())
@@ -1127,27 +1055,22 @@ async fn job_action(
     request: FormRequest,
     form: Result<CsrfForm<ActionForm>, AppError>,
     action: Action,
-) -> Response {
-    let (id, form) = match request.job_form(&raw, form) {
-        Ok(found) => found,
-        Err(error) => return request.answer(error),
-    };
+) -> AppResult<Response> {
+    let (id, form) = request.job_form(&raw, form)?;
     let FormRequest {
-        uri,
         headers,
         session,
         token,
+        ..
     } = request;
     let outcome = match act(&state, &id, action).await {
         Ok(outcome) => outcome,
-        Err(error @ AppError::Internal(_)) => {
-            return error_response(rendering(&uri, &headers), error);
-        }
+        Err(error @ AppError::Internal(_)) => return Err(error),
         // The person is told in words on the page they come back to.
         Err(error) => Outcome {
             flash: Flash::error(sentence(&error.public_message())),
             open_transcript: false,
-            deleted: matches!(error, AppError::NotFound(_)).then(|| id.clone()),
+            deleted: matches!(error, AppError::JobNotFound).then(|| id.clone()),
             media: Media::Never,
         },
     };
@@ -1169,7 +1092,7 @@ macro_rules! action_handler {
             Path(raw): Path<String>,
             request: FormRequest,
             form: Result<CsrfForm<ActionForm>, AppError>,
-        ) -> Response {
+        ) -> AppResult<Response> {
             job_action(state, raw, request, form, $action).await
         }
     };

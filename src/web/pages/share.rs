@@ -19,8 +19,8 @@ use super::flash::{self, Flash};
 use crate::error::AppError;
 use crate::web::AppState;
 use crate::web::actions::{self, UrlProblem};
+use crate::web::error::sentence;
 use crate::web::intake::{self, CommonFields};
-use crate::web::negotiate::sentence;
 
 /// Where the manifest's `share_target` posts.
 pub const PATH: &str = "/share";

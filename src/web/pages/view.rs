@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use crate::config::Config;
 use crate::jobs::{Job, JobId, LogLine, Stage, Status};
 use crate::markdown::render_summary;
-use crate::web::negotiate::sentence;
+use crate::web::error::sentence;
 
 /// A status in words, with the icon that goes with it (never colour alone).
 #[derive(Debug, Clone, PartialEq, Eq)]
