@@ -265,6 +265,64 @@ pub struct Job {
     pub template: Option<String>,
 }
 
+/// Where a job came from. Stored, and shown in the JSON API, as the job's `url`: the link
+/// itself, or `upload:<file name>` / `transcript:<file name>` for input a person brought, so
+/// the stored text and the API stay as they were while the code matches on variants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobSource {
+    /// A link to fetch: a Plaud share link or an audio URL, as submitted.
+    Link(String),
+    /// An uploaded recording, by its file name.
+    Upload(String),
+    /// A pasted or uploaded transcript, by its name.
+    Transcript(String),
+}
+
+impl JobSource {
+    const UPLOAD: &str = "upload:";
+    const TRANSCRIPT: &str = "transcript:";
+
+    /// Reads a stored `url`. Anything without one of the two prefixes is a link.
+    pub fn parse(stored: &str) -> Self {
+        if let Some(name) = stored.strip_prefix(Self::UPLOAD) {
+            Self::Upload(name.to_string())
+        } else if let Some(name) = stored.strip_prefix(Self::TRANSCRIPT) {
+            Self::Transcript(name.to_string())
+        } else {
+            Self::Link(stored.to_string())
+        }
+    }
+
+    /// The checkpoint a job with this source is created at: `Download` for an uploaded
+    /// recording, `Transcribe` for a transcript, none for a link (it starts at the beginning).
+    pub fn brought_input(&self) -> Option<Stage> {
+        match self {
+            Self::Link(_) => None,
+            Self::Upload(_) => Some(Stage::Download),
+            Self::Transcript(_) => Some(Stage::Transcribe),
+        }
+    }
+
+    /// The link to fetch, for a job created from one.
+    pub fn link(&self) -> Option<&str> {
+        match self {
+            Self::Link(link) => Some(link),
+            Self::Upload(_) | Self::Transcript(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for JobSource {
+    /// The stored form, the job's `url`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Link(link) => f.write_str(link),
+            Self::Upload(name) => write!(f, "{}{name}", Self::UPLOAD),
+            Self::Transcript(name) => write!(f, "{}{name}", Self::TRANSCRIPT),
+        }
+    }
+}
+
 /// Speaker label (`A` of `[Speaker A]`, or a name a caption file gave) → a person's name.
 pub type SpeakerNames = std::collections::BTreeMap<String, String>;
 
@@ -274,17 +332,15 @@ impl Job {
         Stage::first_after(self.checkpoint)
     }
 
-    /// The checkpoint a job was created at when it brought its own input: `Download` for an
-    /// uploaded recording (`upload:<name>`), `Transcribe` for a transcript
-    /// (`transcript:<name>`). A full retry starts over from there, not from a URL.
+    /// Where the job came from, read from its stored `url`.
+    pub fn source(&self) -> JobSource {
+        JobSource::parse(&self.url)
+    }
+
+    /// The checkpoint a job was created at when it brought its own input. A full retry starts
+    /// over from there, not from a URL.
     pub fn brought_input(&self) -> Option<Stage> {
-        if self.url.starts_with("upload:") {
-            Some(Stage::Download)
-        } else if self.url.starts_with("transcript:") {
-            Some(Stage::Transcribe)
-        } else {
-            None
-        }
+        self.source().brought_input()
     }
 
     /// The stage working on the job now, from its status.
@@ -404,6 +460,34 @@ pub fn meeting_date_millis(value: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_source_is_stored_as_the_url_it_was_read_from() {
+        for (stored, source, start) in [
+            (
+                "https://web.plaud.ai/share/abc",
+                JobSource::Link("https://web.plaud.ai/share/abc".into()),
+                None,
+            ),
+            (
+                "upload:meeting.mp3",
+                JobSource::Upload("meeting.mp3".into()),
+                Some(Stage::Download),
+            ),
+            (
+                "transcript:notes.vtt",
+                JobSource::Transcript("notes.vtt".into()),
+                Some(Stage::Transcribe),
+            ),
+        ] {
+            let parsed = JobSource::parse(stored);
+            assert_eq!(parsed, source);
+            assert_eq!(parsed.to_string(), stored);
+            assert_eq!(parsed.brought_input(), start);
+        }
+        assert_eq!(JobSource::parse("upload:x").link(), None);
+        assert_eq!(JobSource::parse("https://a/b").link(), Some("https://a/b"));
+    }
 
     #[test]
     fn times_are_written_as_javascript_writes_them() {

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
-use super::{StageContext, StageError, StageResult};
+use super::{StageContext, StageResult};
 use crate::jobs::{Job, Progress};
 use crate::net::describe_error;
+use crate::net::guard::AudioUrl;
 use crate::net::retry::{ProviderError, with_retry};
 use crate::store::Changes;
 
@@ -21,22 +22,15 @@ const AUDIO_VIDEO_EXTENSIONS: &[&str] = &[
     "amr", "3gp", "mkv", "mpga", "mpeg",
 ];
 
-pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
-    let source = job.resolved_url.clone().unwrap_or_else(|| job.url.clone());
-    let url = Url::parse(&source)
-        .map_err(|error| StageError::failed(format!("the audio URL is not valid: {error}")))?;
+/// `url` is the audio to fetch, checked by the guard; every address a host name resolves to is
+/// checked again when connecting (the `user` client's resolver).
+pub async fn run(context: &StageContext, job: &Job, url: &AudioUrl) -> StageResult<()> {
     context
-        .clients
-        .policy
-        .check_url(&url)
-        .map_err(|refusal| StageError::failed(refusal.to_string()))?;
-
-    context
-        .log(format!("Downloading audio from {}", redacted(&url)))
+        .log(format!("Downloading audio from {}", redacted(url.as_url())))
         .await;
     let relative = with_retry(
         &context.config.retry,
-        || attempt(context, job, &url),
+        || attempt(context, job, url),
         |message| context.retrying("download", message),
     )
     .await?;
@@ -137,7 +131,12 @@ pub fn extension_for_name(content_type: Option<&str>, file_name: Option<&str>) -
         .unwrap_or_else(|| "bin".into())
 }
 
-async fn attempt(context: &StageContext, job: &Job, url: &Url) -> Result<String, ProviderError> {
+async fn attempt(
+    context: &StageContext,
+    job: &Job,
+    audio: &AudioUrl,
+) -> Result<String, ProviderError> {
+    let url = audio.as_url();
     let max = context.config.max_download_bytes;
     let mut response = context
         .clients

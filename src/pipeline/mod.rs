@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::jobs::{Job, JobId, Stage, Status, now_millis};
 use crate::metrics::Metrics;
 use crate::net::Clients;
+use crate::net::guard::{AudioUrl, AudioUrlError};
 use crate::store::{Changes, Claimed, HeldJob, JobEvent, LeaseOwner, Store, StoreError};
 
 /// Why a stage failed, in words for the person who reads the job.
@@ -80,6 +81,34 @@ impl StageContext {
 
     pub async fn update(&self, changes: Changes) -> StageResult<Job> {
         Ok(self.held.update(changes).await?)
+    }
+
+    /// A URL the store holds, through the address guard once more (the policy may have
+    /// changed since it was stored, and a Plaud answer was never checked). `what` names it in
+    /// the message when it is not a URL at all.
+    fn audio_url(&self, stored: &str, what: &str) -> StageResult<AudioUrl> {
+        AudioUrl::parse(stored, &self.clients.policy).map_err(|error| match error {
+            AudioUrlError::NotAUrl(error) => {
+                StageError::failed(format!("{what} is not valid: {error}"))
+            }
+            AudioUrlError::Refused(refusal) => StageError::failed(refusal.to_string()),
+        })
+    }
+
+    /// The link a job was created from, for the resolve stage.
+    fn job_link(&self, job: &Job) -> StageResult<AudioUrl> {
+        match job.source().link() {
+            Some(link) => self.audio_url(link, "the job's URL"),
+            None => Err(StageError::failed(
+                "the job brought its own input and has no link to resolve",
+            )),
+        }
+    }
+
+    /// What the download stage fetches: the resolved URL, else the job's link.
+    fn download_url(&self, job: &Job) -> StageResult<AudioUrl> {
+        let stored = job.resolved_url.as_deref().unwrap_or(&job.url);
+        self.audio_url(stored, "the audio URL")
     }
 }
 
@@ -415,8 +444,8 @@ async fn run_stages(context: &StageContext, mut job: Job) -> StageResult<()> {
         let started = std::time::Instant::now();
         async {
             match stage {
-                Stage::Resolve => resolve::run(context, &job).await,
-                Stage::Download => download::run(context, &job).await,
+                Stage::Resolve => resolve::run(context, &job, &context.job_link(&job)?).await,
+                Stage::Download => download::run(context, &job, &context.download_url(&job)?).await,
                 Stage::Transcribe => transcribe::run(context, &job).await,
                 Stage::Summarize => summarize::run(context, &job).await,
             }
