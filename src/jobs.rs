@@ -252,6 +252,9 @@ pub struct Job {
     pub created_at: i64,
     pub updated_at: i64,
     pub error: Option<String>,
+    /// Why the job failed, beside `error`; None for a job that has not failed, and for one that
+    /// failed before kinds were stored (see [`Job::failure_kind`]).
+    pub error_kind: Option<ErrorKind>,
     pub checkpoint: Option<Stage>,
     /// How many times a worker has started on this job.
     pub attempts: u32,
@@ -263,6 +266,97 @@ pub struct Job {
     pub speakers: SpeakerNames,
     /// The prompt template chosen for the job; None = the default.
     pub template: Option<String>,
+}
+
+/// Why a job failed, stored beside its error text so that what the page suggests follows from
+/// what went wrong, not from the wording of a message. Stored as [`ErrorKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The job's link is not a URL that can be fetched.
+    BadLink,
+    /// The address guard refused the URL: a private, loopback or metadata address.
+    AddressRefused,
+    /// The link answered 404 or 410: nothing is there.
+    LinkNotFound,
+    /// The link served something other than audio or video.
+    NotAudio,
+    /// The recording is larger than the server takes.
+    TooLarge,
+    /// The download failed otherwise.
+    DownloadFailed,
+    /// A provider turned the key down (401 or 403).
+    ProviderAuth,
+    /// A provider was rate limited or unavailable, and stayed so through the retries.
+    ProviderUnavailable,
+    /// A service, or the job's time budget, ran out of time.
+    TimedOut,
+    /// Transcription failed otherwise.
+    TranscriptionFailed,
+    /// The summary failed otherwise.
+    SummaryFailed,
+    /// Anything else (the store, a file that could not be written).
+    Other,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::BadLink,
+        ErrorKind::AddressRefused,
+        ErrorKind::LinkNotFound,
+        ErrorKind::NotAudio,
+        ErrorKind::TooLarge,
+        ErrorKind::DownloadFailed,
+        ErrorKind::ProviderAuth,
+        ErrorKind::ProviderUnavailable,
+        ErrorKind::TimedOut,
+        ErrorKind::TranscriptionFailed,
+        ErrorKind::SummaryFailed,
+        ErrorKind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::BadLink => "bad_link",
+            ErrorKind::AddressRefused => "address_refused",
+            ErrorKind::LinkNotFound => "link_not_found",
+            ErrorKind::NotAudio => "not_audio",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::DownloadFailed => "download_failed",
+            ErrorKind::ProviderAuth => "provider_auth",
+            ErrorKind::ProviderUnavailable => "provider_unavailable",
+            ErrorKind::TimedOut => "timed_out",
+            ErrorKind::TranscriptionFailed => "transcription_failed",
+            ErrorKind::SummaryFailed => "summary_failed",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    /// The kind of an error recorded before kinds were stored, guessed from its text the way
+    /// the job page used to. None when the text says nothing recognisable.
+    fn from_legacy_text(error: &str) -> Option<Self> {
+        let error = error.to_ascii_lowercase();
+        if error.contains("refused") {
+            Some(Self::AddressRefused)
+        } else if error.contains("did not serve audio") || error.contains("text/html") {
+            Some(Self::NotAudio)
+        } else if error.contains("too large") || error.contains("larger than") {
+            Some(Self::TooLarge)
+        } else if error.contains("timed out") || error.contains("time budget") {
+            Some(Self::TimedOut)
+        } else {
+            None
+        }
+    }
+}
+
+impl FromStr for ErrorKind {
+    type Err = UnknownName;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        ErrorKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
+            .ok_or_else(|| UnknownName(value.to_string()))
+    }
 }
 
 /// Where a job came from. Stored, and shown in the JSON API, as the job's `url`: the link
@@ -330,6 +424,13 @@ impl Job {
     /// The stage that a worker will run next (None once every stage is done).
     pub fn next_stage(&self) -> Option<Stage> {
         Stage::first_after(self.checkpoint)
+    }
+
+    /// Why the job failed: the stored kind, or for a job that failed before kinds were stored,
+    /// the kind its error text suggests.
+    pub fn failure_kind(&self) -> Option<ErrorKind> {
+        self.error_kind
+            .or_else(|| self.error.as_deref().and_then(ErrorKind::from_legacy_text))
     }
 
     /// Where the job came from, read from its stored `url`.
@@ -460,6 +561,31 @@ pub fn meeting_date_millis(value: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_kinds_are_stored_by_name_and_old_errors_are_read_by_their_text() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(kind.as_str().parse::<ErrorKind>().ok(), Some(kind));
+        }
+        assert!("nonsense".parse::<ErrorKind>().is_err());
+        assert_eq!(
+            ErrorKind::from_legacy_text("refused to fetch from 10.0.0.1: it is private"),
+            Some(ErrorKind::AddressRefused)
+        );
+        assert_eq!(
+            ErrorKind::from_legacy_text("the URL did not serve audio (got text/html)"),
+            Some(ErrorKind::NotAudio)
+        );
+        assert_eq!(
+            ErrorKind::from_legacy_text("the audio is 3 GB, larger than the limit"),
+            Some(ErrorKind::TooLarge)
+        );
+        assert_eq!(
+            ErrorKind::from_legacy_text("the job took longer than its time budget of 5 s"),
+            Some(ErrorKind::TimedOut)
+        );
+        assert_eq!(ErrorKind::from_legacy_text("the LLM said no"), None);
+    }
 
     #[test]
     fn a_source_is_stored_as_the_url_it_was_read_from() {

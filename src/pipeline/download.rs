@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 use super::{StageContext, StageResult};
-use crate::jobs::{Job, Progress};
+use crate::jobs::{ErrorKind, Job, Progress};
 use crate::net::describe_error;
 use crate::net::guard::AudioUrl;
 use crate::net::retry::{ProviderError, with_retry};
@@ -146,11 +146,15 @@ async fn attempt(
         .await
         .map_err(|error| ProviderError::from_reqwest("the download failed", &error))?;
     if !response.status().is_success() {
-        return Err(ProviderError::from_response(
-            "the audio URL could not be downloaded",
-            response,
-        )
-        .await);
+        let status = response.status().as_u16();
+        let error =
+            ProviderError::from_response("the audio URL could not be downloaded", response).await;
+        // The link's host is not a provider with a key: a refusal means the link is wrong.
+        return Err(match status {
+            404 | 410 => error.with_kind(ErrorKind::LinkNotFound),
+            401 | 403 => error.with_kind(ErrorKind::DownloadFailed),
+            _ => error,
+        });
     }
     let content_type = response
         .headers()
@@ -162,15 +166,16 @@ async fn attempt(
     if !accepts(content_type.as_deref(), &final_url) && !accepts(content_type.as_deref(), url) {
         let got = content_type.as_deref().unwrap_or("no Content-Type");
         let got = got.split(';').next().unwrap_or(got).trim();
-        return Err(ProviderError::permanent(format!(
-            "the URL did not serve audio (got {got})"
-        )));
+        return Err(
+            ProviderError::permanent(format!("the URL did not serve audio (got {got})"))
+                .with_kind(ErrorKind::NotAudio),
+        );
     }
     let total = response.content_length();
     if let Some(length) = total
         && length > max
     {
-        return Err(ProviderError::permanent(too_large(length, max)));
+        return Err(ProviderError::permanent(too_large(length, max)).with_kind(ErrorKind::TooLarge));
     }
 
     let extension = {
@@ -367,7 +372,9 @@ async fn receive(
     })? {
         written += chunk.len() as u64;
         if written > max {
-            return Err(ProviderError::permanent(too_large(written, max)));
+            return Err(
+                ProviderError::permanent(too_large(written, max)).with_kind(ErrorKind::TooLarge)
+            );
         }
         if chunks.send(chunk).await.is_err() {
             // The writer stopped: its error says why.

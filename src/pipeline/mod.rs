@@ -21,30 +21,76 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::Config;
-use crate::jobs::{Job, JobId, Stage, Status, now_millis};
+use crate::jobs::{ErrorKind, Job, JobId, Stage, Status, now_millis};
 use crate::metrics::Metrics;
 use crate::net::Clients;
 use crate::net::guard::{AudioUrl, AudioUrlError};
 use crate::store::{Changes, Claimed, HeldJob, JobEvent, LeaseOwner, Store, StoreError};
 
-/// Why a stage failed, in words for the person who reads the job.
+/// Why a stage failed, in words for the person who reads the job, and of which kind when the
+/// place that failed knows (else the stage's own kind is recorded: `stage_failure`).
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
-    #[error("{0}")]
-    Failed(String),
+    #[error("{message}")]
+    Failed {
+        message: String,
+        kind: Option<ErrorKind>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl StageError {
     pub fn failed(message: impl Into<String>) -> Self {
-        Self::Failed(message.into())
+        Self::Failed {
+            message: message.into(),
+            kind: None,
+        }
+    }
+
+    pub fn of_kind(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self::Failed {
+            message: message.into(),
+            kind: Some(kind),
+        }
+    }
+
+    /// The same error, of `default` when it has no kind yet.
+    fn or_kind(self, default: ErrorKind) -> Self {
+        match self {
+            Self::Failed { message, kind } => Self::Failed {
+                message,
+                kind: kind.or(Some(default)),
+            },
+            other => other,
+        }
+    }
+
+    /// The kind recorded for the job: a store failure is `Other`.
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Failed { kind, .. } => kind.unwrap_or(ErrorKind::Other),
+            Self::Store(_) => ErrorKind::Other,
+        }
     }
 }
 
 impl From<crate::net::retry::ProviderError> for StageError {
     fn from(error: crate::net::retry::ProviderError) -> Self {
-        Self::Failed(error.message().to_string())
+        Self::Failed {
+            message: error.message().to_string(),
+            kind: error.kind(),
+        }
+    }
+}
+
+/// What a failure in `stage` is when the code that failed did not say.
+fn stage_failure(stage: Stage) -> ErrorKind {
+    match stage {
+        Stage::Resolve => ErrorKind::BadLink,
+        Stage::Download => ErrorKind::DownloadFailed,
+        Stage::Transcribe => ErrorKind::TranscriptionFailed,
+        Stage::Summarize => ErrorKind::SummaryFailed,
     }
 }
 
@@ -89,9 +135,11 @@ impl StageContext {
     fn audio_url(&self, stored: &str, what: &str) -> StageResult<AudioUrl> {
         AudioUrl::parse(stored, &self.clients.policy).map_err(|error| match error {
             AudioUrlError::NotAUrl(error) => {
-                StageError::failed(format!("{what} is not valid: {error}"))
+                StageError::of_kind(ErrorKind::BadLink, format!("{what} is not valid: {error}"))
             }
-            AudioUrlError::Refused(refusal) => StageError::failed(refusal.to_string()),
+            AudioUrlError::Refused(refusal) => {
+                StageError::of_kind(ErrorKind::AddressRefused, refusal.to_string())
+            }
         })
     }
 
@@ -99,7 +147,8 @@ impl StageContext {
     fn job_link(&self, job: &Job) -> StageResult<AudioUrl> {
         match job.source().link() {
             Some(link) => self.audio_url(link, "the job's URL"),
-            None => Err(StageError::failed(
+            None => Err(StageError::of_kind(
+                ErrorKind::BadLink,
                 "the job brought its own input and has no link to resolve",
             )),
         }
@@ -364,7 +413,7 @@ impl Worker {
         let result = tokio::select! {
             result = tokio::time::timeout(budget, run_stages(&context, job)) => match result {
                 Ok(result) => result,
-                Err(_) => Err(StageError::failed(format!(
+                Err(_) => Err(StageError::of_kind(ErrorKind::TimedOut, format!(
                     "the job took longer than its time budget of {} s",
                     budget.as_secs()
                 ))),
@@ -408,14 +457,15 @@ impl Worker {
             Err(error) => {
                 // Provider messages may echo a key: never stored, shown or logged as is.
                 let message = self.config.redact(&error.to_string());
-                tracing::warn!(error = %message, "job failed");
+                let kind = error.kind();
+                tracing::warn!(error = %message, kind = kind.as_str(), "job failed");
                 if let Ok(failed) = self.store.job(held.id()).await {
                     let stage = failed.current_stage().map(Stage::as_str).unwrap_or("queue");
                     self.metrics.stage_failed(stage);
                 }
                 let changes = Changes::new()
                     .status(Status::Error)
-                    .error(Some(message.clone()));
+                    .failure(message.clone(), kind);
                 (changes, format!("Failed: {message}"))
             }
         };
@@ -451,7 +501,8 @@ async fn run_stages(context: &StageContext, mut job: Job) -> StageResult<()> {
             }
         }
         .instrument(tracing::info_span!("stage", stage = stage.as_str()))
-        .await?;
+        .await
+        .map_err(|error| error.or_kind(stage_failure(stage)))?;
         job = context
             .update(Changes::new().checkpoint(Some(stage)))
             .await?;
