@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::config::RetryPolicy;
+use crate::jobs::ErrorKind;
 
 /// A failed call to a provider, classified by whether trying again may help.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,9 +13,12 @@ pub enum ProviderError {
     Transient {
         message: String,
         retry_after: Option<Duration>,
+        /// What went wrong, when the answer says (a refused key, a busy provider).
+        kind: Option<ErrorKind>,
     },
     Permanent {
         message: String,
+        kind: Option<ErrorKind>,
     },
 }
 
@@ -23,28 +27,48 @@ impl ProviderError {
         Self::Transient {
             message: message.into(),
             retry_after: None,
+            kind: None,
         }
     }
 
     pub fn permanent(message: impl Into<String>) -> Self {
         Self::Permanent {
             message: message.into(),
+            kind: None,
         }
+    }
+
+    /// The same error, of the given kind.
+    pub fn with_kind(mut self, new: ErrorKind) -> Self {
+        match &mut self {
+            Self::Transient { kind, .. } | Self::Permanent { kind, .. } => *kind = Some(new),
+        }
+        self
     }
 
     pub fn message(&self) -> &str {
         match self {
-            Self::Transient { message, .. } | Self::Permanent { message } => message,
+            Self::Transient { message, .. } | Self::Permanent { message, .. } => message,
+        }
+    }
+
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            Self::Transient { kind, .. } | Self::Permanent { kind, .. } => *kind,
         }
     }
 
     /// Classifies a transport error (no HTTP answer at all).
     pub fn from_reqwest(what: &str, error: &reqwest::Error) -> Self {
         let message = format!("{what}: {}", super::describe_error(error));
-        if super::guard::find_guard_error(error).is_some() || error.is_builder() {
+        if super::guard::find_guard_error(error).is_some() {
+            Self::permanent(message).with_kind(ErrorKind::AddressRefused)
+        } else if error.is_builder() {
             Self::permanent(message)
+        } else if error.is_timeout() {
+            Self::transient(message).with_kind(ErrorKind::TimedOut)
         } else {
-            Self::transient(message)
+            Self::transient(message).with_kind(ErrorKind::ProviderUnavailable)
         }
     }
 
@@ -65,7 +89,10 @@ impl ProviderError {
             Self::Transient {
                 message,
                 retry_after: retry_after(headers),
+                kind: Some(ErrorKind::ProviderUnavailable),
             }
+        } else if status.as_u16() == 401 || status.as_u16() == 403 {
+            Self::permanent(message).with_kind(ErrorKind::ProviderAuth)
         } else {
             Self::permanent(message)
         }
@@ -154,6 +181,7 @@ where
             Err(ProviderError::Transient {
                 message,
                 retry_after,
+                ..
             }) if attempt < attempts => {
                 let backoff = policy
                     .base_delay
@@ -245,6 +273,23 @@ mod tests {
         assert_eq!(provider_message(r#"{"error":"nope"}"#), "nope");
         assert_eq!(provider_message("plain text"), "plain text");
         assert_eq!(provider_message(&"x".repeat(400)).chars().count(), 301);
+    }
+
+    #[test]
+    fn answers_say_what_kind_of_failure_they_are() {
+        let headers = reqwest::header::HeaderMap::new();
+        let kind = |status: u16| {
+            let status = reqwest::StatusCode::from_u16(status).unwrap();
+            ProviderError::from_status("the call failed", status, &headers, "").kind()
+        };
+        assert_eq!(kind(401), Some(ErrorKind::ProviderAuth));
+        assert_eq!(kind(403), Some(ErrorKind::ProviderAuth));
+        assert_eq!(kind(429), Some(ErrorKind::ProviderUnavailable));
+        assert_eq!(kind(503), Some(ErrorKind::ProviderUnavailable));
+        assert_eq!(kind(400), None);
+        let error = ProviderError::permanent("no").with_kind(ErrorKind::NotAudio);
+        assert_eq!(error.kind(), Some(ErrorKind::NotAudio));
+        assert_eq!(error.message(), "no");
     }
 
     #[test]

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
-use super::{StageContext, StageError, StageResult};
-use crate::jobs::{Job, Progress};
+use super::{StageContext, StageResult};
+use crate::jobs::{ErrorKind, Job, Progress};
 use crate::net::describe_error;
+use crate::net::guard::AudioUrl;
 use crate::net::retry::{ProviderError, with_retry};
 use crate::store::Changes;
 
@@ -21,22 +22,15 @@ const AUDIO_VIDEO_EXTENSIONS: &[&str] = &[
     "amr", "3gp", "mkv", "mpga", "mpeg",
 ];
 
-pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
-    let source = job.resolved_url.clone().unwrap_or_else(|| job.url.clone());
-    let url = Url::parse(&source)
-        .map_err(|error| StageError::failed(format!("the audio URL is not valid: {error}")))?;
+/// `url` is the audio to fetch, checked by the guard; every address a host name resolves to is
+/// checked again when connecting (the `user` client's resolver).
+pub async fn run(context: &StageContext, job: &Job, url: &AudioUrl) -> StageResult<()> {
     context
-        .clients
-        .policy
-        .check_url(&url)
-        .map_err(|refusal| StageError::failed(refusal.to_string()))?;
-
-    context
-        .log(format!("Downloading audio from {}", redacted(&url)))
+        .log(format!("Downloading audio from {}", redacted(url.as_url())))
         .await;
     let relative = with_retry(
         &context.config.retry,
-        || attempt(context, job, &url),
+        || attempt(context, job, url),
         |message| context.retrying("download", message),
     )
     .await?;
@@ -137,7 +131,12 @@ pub fn extension_for_name(content_type: Option<&str>, file_name: Option<&str>) -
         .unwrap_or_else(|| "bin".into())
 }
 
-async fn attempt(context: &StageContext, job: &Job, url: &Url) -> Result<String, ProviderError> {
+async fn attempt(
+    context: &StageContext,
+    job: &Job,
+    audio: &AudioUrl,
+) -> Result<String, ProviderError> {
+    let url = audio.as_url();
     let max = context.config.max_download_bytes;
     let mut response = context
         .clients
@@ -147,11 +146,15 @@ async fn attempt(context: &StageContext, job: &Job, url: &Url) -> Result<String,
         .await
         .map_err(|error| ProviderError::from_reqwest("the download failed", &error))?;
     if !response.status().is_success() {
-        return Err(ProviderError::from_response(
-            "the audio URL could not be downloaded",
-            response,
-        )
-        .await);
+        let status = response.status().as_u16();
+        let error =
+            ProviderError::from_response("the audio URL could not be downloaded", response).await;
+        // The link's host is not a provider with a key: a refusal means the link is wrong.
+        return Err(match status {
+            404 | 410 => error.with_kind(ErrorKind::LinkNotFound),
+            401 | 403 => error.with_kind(ErrorKind::DownloadFailed),
+            _ => error,
+        });
     }
     let content_type = response
         .headers()
@@ -163,15 +166,16 @@ async fn attempt(context: &StageContext, job: &Job, url: &Url) -> Result<String,
     if !accepts(content_type.as_deref(), &final_url) && !accepts(content_type.as_deref(), url) {
         let got = content_type.as_deref().unwrap_or("no Content-Type");
         let got = got.split(';').next().unwrap_or(got).trim();
-        return Err(ProviderError::permanent(format!(
-            "the URL did not serve audio (got {got})"
-        )));
+        return Err(
+            ProviderError::permanent(format!("the URL did not serve audio (got {got})"))
+                .with_kind(ErrorKind::NotAudio),
+        );
     }
     let total = response.content_length();
     if let Some(length) = total
         && length > max
     {
-        return Err(ProviderError::permanent(too_large(length, max)));
+        return Err(ProviderError::permanent(too_large(length, max)).with_kind(ErrorKind::TooLarge));
     }
 
     let extension = {
@@ -368,7 +372,9 @@ async fn receive(
     })? {
         written += chunk.len() as u64;
         if written > max {
-            return Err(ProviderError::permanent(too_large(written, max)));
+            return Err(
+                ProviderError::permanent(too_large(written, max)).with_kind(ErrorKind::TooLarge)
+            );
         }
         if chunks.send(chunk).await.is_err() {
             // The writer stopped: its error says why.

@@ -21,29 +21,76 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::Config;
-use crate::jobs::{Job, JobId, Stage, Status, now_millis};
+use crate::jobs::{ErrorKind, Job, JobId, Stage, Status, now_millis};
 use crate::metrics::Metrics;
 use crate::net::Clients;
+use crate::net::guard::{AudioUrl, AudioUrlError};
 use crate::store::{Changes, Claimed, HeldJob, JobEvent, LeaseOwner, Store, StoreError};
 
-/// Why a stage failed, in words for the person who reads the job.
+/// Why a stage failed, in words for the person who reads the job, and of which kind when the
+/// place that failed knows (else the stage's own kind is recorded: `stage_failure`).
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
-    #[error("{0}")]
-    Failed(String),
+    #[error("{message}")]
+    Failed {
+        message: String,
+        kind: Option<ErrorKind>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl StageError {
     pub fn failed(message: impl Into<String>) -> Self {
-        Self::Failed(message.into())
+        Self::Failed {
+            message: message.into(),
+            kind: None,
+        }
+    }
+
+    pub fn of_kind(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self::Failed {
+            message: message.into(),
+            kind: Some(kind),
+        }
+    }
+
+    /// The same error, of `default` when it has no kind yet.
+    fn or_kind(self, default: ErrorKind) -> Self {
+        match self {
+            Self::Failed { message, kind } => Self::Failed {
+                message,
+                kind: kind.or(Some(default)),
+            },
+            other => other,
+        }
+    }
+
+    /// The kind recorded for the job: a store failure is `Other`.
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Failed { kind, .. } => kind.unwrap_or(ErrorKind::Other),
+            Self::Store(_) => ErrorKind::Other,
+        }
     }
 }
 
 impl From<crate::net::retry::ProviderError> for StageError {
     fn from(error: crate::net::retry::ProviderError) -> Self {
-        Self::Failed(error.message().to_string())
+        Self::Failed {
+            message: error.message().to_string(),
+            kind: error.kind(),
+        }
+    }
+}
+
+/// What a failure in `stage` is when the code that failed did not say.
+fn stage_failure(stage: Stage) -> ErrorKind {
+    match stage {
+        Stage::Resolve => ErrorKind::BadLink,
+        Stage::Download => ErrorKind::DownloadFailed,
+        Stage::Transcribe => ErrorKind::TranscriptionFailed,
+        Stage::Summarize => ErrorKind::SummaryFailed,
     }
 }
 
@@ -80,6 +127,37 @@ impl StageContext {
 
     pub async fn update(&self, changes: Changes) -> StageResult<Job> {
         Ok(self.held.update(changes).await?)
+    }
+
+    /// A URL the store holds, through the address guard once more (the policy may have
+    /// changed since it was stored, and a Plaud answer was never checked). `what` names it in
+    /// the message when it is not a URL at all.
+    fn audio_url(&self, stored: &str, what: &str) -> StageResult<AudioUrl> {
+        AudioUrl::parse(stored, &self.clients.policy).map_err(|error| match error {
+            AudioUrlError::NotAUrl(error) => {
+                StageError::of_kind(ErrorKind::BadLink, format!("{what} is not valid: {error}"))
+            }
+            AudioUrlError::Refused(refusal) => {
+                StageError::of_kind(ErrorKind::AddressRefused, refusal.to_string())
+            }
+        })
+    }
+
+    /// The link a job was created from, for the resolve stage.
+    fn job_link(&self, job: &Job) -> StageResult<AudioUrl> {
+        match job.source().link() {
+            Some(link) => self.audio_url(link, "the job's URL"),
+            None => Err(StageError::of_kind(
+                ErrorKind::BadLink,
+                "the job brought its own input and has no link to resolve",
+            )),
+        }
+    }
+
+    /// What the download stage fetches: the resolved URL, else the job's link.
+    fn download_url(&self, job: &Job) -> StageResult<AudioUrl> {
+        let stored = job.resolved_url.as_deref().unwrap_or(&job.url);
+        self.audio_url(stored, "the audio URL")
     }
 }
 
@@ -335,7 +413,7 @@ impl Worker {
         let result = tokio::select! {
             result = tokio::time::timeout(budget, run_stages(&context, job)) => match result {
                 Ok(result) => result,
-                Err(_) => Err(StageError::failed(format!(
+                Err(_) => Err(StageError::of_kind(ErrorKind::TimedOut, format!(
                     "the job took longer than its time budget of {} s",
                     budget.as_secs()
                 ))),
@@ -379,14 +457,15 @@ impl Worker {
             Err(error) => {
                 // Provider messages may echo a key: never stored, shown or logged as is.
                 let message = self.config.redact(&error.to_string());
-                tracing::warn!(error = %message, "job failed");
+                let kind = error.kind();
+                tracing::warn!(error = %message, kind = kind.as_str(), "job failed");
                 if let Ok(failed) = self.store.job(held.id()).await {
                     let stage = failed.current_stage().map(Stage::as_str).unwrap_or("queue");
                     self.metrics.stage_failed(stage);
                 }
                 let changes = Changes::new()
                     .status(Status::Error)
-                    .error(Some(message.clone()));
+                    .failure(message.clone(), kind);
                 (changes, format!("Failed: {message}"))
             }
         };
@@ -415,14 +494,15 @@ async fn run_stages(context: &StageContext, mut job: Job) -> StageResult<()> {
         let started = std::time::Instant::now();
         async {
             match stage {
-                Stage::Resolve => resolve::run(context, &job).await,
-                Stage::Download => download::run(context, &job).await,
+                Stage::Resolve => resolve::run(context, &job, &context.job_link(&job)?).await,
+                Stage::Download => download::run(context, &job, &context.download_url(&job)?).await,
                 Stage::Transcribe => transcribe::run(context, &job).await,
                 Stage::Summarize => summarize::run(context, &job).await,
             }
         }
         .instrument(tracing::info_span!("stage", stage = stage.as_str()))
-        .await?;
+        .await
+        .map_err(|error| error.or_kind(stage_failure(stage)))?;
         job = context
             .update(Changes::new().checkpoint(Some(stage)))
             .await?;

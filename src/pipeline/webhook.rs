@@ -257,6 +257,7 @@ impl Dispatcher {
             Err(ProviderError::Transient {
                 message,
                 retry_after,
+                ..
             }) if attempts < MAX_ATTEMPTS => {
                 let policy = &self.config.retry;
                 let backoff = policy

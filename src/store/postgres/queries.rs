@@ -7,7 +7,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use crate::jobs::{Job, JobId, LogLine, Progress, Stage, Status, now_millis};
+use crate::jobs::{ErrorKind, Job, JobId, LogLine, Progress, Stage, Status, now_millis};
 use crate::store::backend::{Update, Updated};
 use crate::store::changes::Change;
 use crate::store::legacy::ImportedJob;
@@ -55,7 +55,7 @@ pub async fn check_holder(
 
 pub const JOB_COLUMNS: &str = "id, url, resolved_url, meeting_date, status, title, summary, \
     summary_path, transcript_path, file_path, created_at, updated_at, error, checkpoint, \
-    attempts, progress_bytes, progress_total, transcription_ref, speakers, template";
+    attempts, progress_bytes, progress_total, transcription_ref, speakers, template, error_kind";
 
 /// How many columns [`JOB_COLUMNS`] names: what a query selects after them starts here.
 pub fn job_column_count() -> usize {
@@ -115,6 +115,10 @@ pub fn job_from_row(row: &Row) -> StoreResult<Job> {
             .transpose()?
             .unwrap_or_default(),
         template: row.try_get(19)?,
+        error_kind: row
+            .try_get::<_, Option<String>>(20)?
+            .map(|kind| kind.parse().map_err(|e| unreadable(format!("{e}"))))
+            .transpose()?,
     })
 }
 
@@ -407,7 +411,10 @@ fn columns(change: &Change, now: i64, sets: &mut Vec<(&'static str, Param)>) {
                 sets.push(("queued_at", Box::new(now)));
             }
         }
-        Change::Error(error) => sets.push(("error", text(error))),
+        Change::Error { message, kind } => {
+            sets.push(("error", text(message)));
+            sets.push(("error_kind", Box::new(kind.map(ErrorKind::as_str))));
+        }
         Change::Checkpoint(stage) => sets.push(("checkpoint", Box::new(stage.map(Stage::as_str)))),
         Change::ResolvedUrl(url) => sets.push(("resolved_url", text(url))),
         Change::MeetingDate { date, sort_ms } => {
@@ -589,7 +596,8 @@ pub async fn claim_next(
         .unwrap_or(Status::Summarizing);
     let statement = transaction
         .prepare_cached(&format!(
-            "UPDATE jobs SET status = $2, attempts = attempts + 1, error = NULL, updated_at = $3,
+            "UPDATE jobs SET status = $2, attempts = attempts + 1, error = NULL, error_kind = NULL,
+                             updated_at = $3,
                              lease_owner = $4, lease_until = $5
              WHERE id = $1 RETURNING {JOB_COLUMNS}"
         ))
@@ -795,9 +803,9 @@ pub async fn insert_migrated(
             "INSERT INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status, title,
                 summary, summary_path, transcript_path, file_path, created_at, updated_at,
                 error, checkpoint, attempts, progress_bytes, progress_total, transcription_ref,
-                queued_at, speakers, template, transcript_text)
+                queued_at, speakers, template, transcript_text, error_kind)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                $17, $18, $19, $20, $21, $22, $23)
+                $17, $18, $19, $20, $21, $22, $23, $24)
              ON CONFLICT (id) DO NOTHING",
             &[
                 &job.id.as_str(),
@@ -826,6 +834,7 @@ pub async fn insert_migrated(
                 &speakers,
                 &job.template,
                 &migrated.transcript_text,
+                &job.error_kind.map(ErrorKind::as_str),
             ],
         )
         .await?;

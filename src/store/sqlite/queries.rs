@@ -6,7 +6,7 @@ use std::time::Duration;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
-use crate::jobs::{Job, JobId, LogLine, Progress, Stage, Status, now_millis};
+use crate::jobs::{ErrorKind, Job, JobId, LogLine, Progress, Stage, Status, now_millis};
 use crate::store::backend::{Update, Updated};
 use crate::store::changes::Change;
 use crate::store::legacy::ImportedJob;
@@ -19,7 +19,7 @@ const RUNNING: &str = "('resolving', 'downloading', 'transcribing', 'summarizing
 
 pub const JOB_COLUMNS: &str = "id, url, resolved_url, meeting_date, status, title, summary, \
     summary_path, transcript_path, file_path, created_at, updated_at, error, checkpoint, \
-    attempts, progress_bytes, progress_total, transcription_ref, speakers, template";
+    attempts, progress_bytes, progress_total, transcription_ref, speakers, template, error_kind";
 
 /// How many columns [`JOB_COLUMNS`] names: what a query selects after them starts here.
 pub fn job_column_count() -> usize {
@@ -67,6 +67,11 @@ pub fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
                 .unwrap_or_default()
         },
         template: row.get(19)?,
+        error_kind: {
+            let kind: Option<String> = row.get(20)?;
+            kind.map(|kind| kind.parse().map_err(|e| bad_text(20, format!("{e}"))))
+                .transpose()?
+        },
     })
 }
 
@@ -373,7 +378,14 @@ fn columns(change: &Change, now: i64, sets: &mut Vec<(&'static str, Value)>) {
                 sets.push(("queued_at", Value::Integer(now)));
             }
         }
-        Change::Error(error) => sets.push(("error", text(error))),
+        Change::Error { message, kind } => {
+            sets.push(("error", text(message)));
+            sets.push((
+                "error_kind",
+                kind.map(|kind| Value::Text(kind.as_str().into()))
+                    .unwrap_or(Value::Null),
+            ));
+        }
         Change::Checkpoint(stage) => sets.push((
             "checkpoint",
             stage
@@ -556,7 +568,8 @@ pub fn claim_next(
         .map(Stage::status)
         .unwrap_or(Status::Summarizing);
     transaction.execute(
-        "UPDATE jobs SET status = ?2, attempts = attempts + 1, error = NULL, updated_at = ?3,
+        "UPDATE jobs SET status = ?2, attempts = attempts + 1, error = NULL, error_kind = NULL,
+                         updated_at = ?3,
                          lease_owner = ?4, lease_until = ?5
          WHERE id = ?1",
         params![
@@ -721,9 +734,9 @@ pub fn insert_migrated(
         "INSERT OR IGNORE INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status,
             title, summary, summary_path, transcript_path, file_path, created_at, updated_at,
             error, checkpoint, attempts, progress_bytes, progress_total, transcription_ref,
-            queued_at, speakers, template)
+            queued_at, speakers, template, error_kind)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-            ?18, ?19, ?20, ?21, ?22)",
+            ?18, ?19, ?20, ?21, ?22, ?23)",
         params![
             job.id.as_str(),
             job.url,
@@ -750,6 +763,7 @@ pub fn insert_migrated(
             queued_at,
             speakers,
             job.template,
+            job.error_kind.map(ErrorKind::as_str),
         ],
     )?;
     if inserted == 0 {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::config::Config;
-use crate::jobs::{Job, JobId, LogLine, Stage, Status};
+use crate::jobs::{ErrorKind, Job, JobId, LogLine, Stage, Status};
 use crate::markdown::render_summary;
 use crate::web::error::sentence;
 
@@ -1072,7 +1072,7 @@ impl JobPanel {
                 .error
                 .as_deref()
                 .filter(|_| job.status == Status::Error)
-                .map(error_hint),
+                .map(|_| error_hint(job.failure_kind())),
             poll: !finished,
             poll_url,
             oob: false,
@@ -1100,20 +1100,24 @@ impl JobPanel {
 }
 
 /// A next step for the person, from the words of an error.
-fn error_hint(error: &str) -> &'static str {
-    let error = error.to_ascii_lowercase();
-    if error.contains("refused") {
-        "FocusFlow only fetches public addresses. An operator can allow private ones in its \
-         settings."
-    } else if error.contains("did not serve audio") || error.contains("text/html") {
-        "The link opened a web page, not a recording. Use a Plaud share link or a direct link \
-         to the audio file."
-    } else if error.contains("too large") || error.contains("larger than") {
-        "The recording is larger than this server takes. An operator can raise the limit."
-    } else if error.contains("timed out") || error.contains("time budget") {
-        "A service was too slow. Retrying usually works."
-    } else {
-        "Retrying resumes after the last stage that finished; starting over fetches everything again."
+fn error_hint(kind: Option<ErrorKind>) -> &'static str {
+    match kind {
+        Some(ErrorKind::AddressRefused) => {
+            "FocusFlow only fetches public addresses. An operator can allow private ones in its \
+             settings."
+        }
+        Some(ErrorKind::NotAudio) => {
+            "The link opened a web page, not a recording. Use a Plaud share link or a direct \
+             link to the audio file."
+        }
+        Some(ErrorKind::TooLarge) => {
+            "The recording is larger than this server takes. An operator can raise the limit."
+        }
+        Some(ErrorKind::TimedOut) => "A service was too slow. Retrying usually works.",
+        _ => {
+            "Retrying resumes after the last stage that finished; starting over fetches \
+             everything again."
+        }
     }
 }
 
@@ -1155,6 +1159,7 @@ mod tests {
             created_at: 1_758_830_739_000,
             updated_at: 1_758_830_739_000,
             error: None,
+            error_kind: None,
             checkpoint,
             attempts: 1,
             progress: None,
