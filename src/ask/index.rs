@@ -28,7 +28,7 @@ fn turns(transcript: &str) -> Vec<(Option<String>, String)> {
 
 /// Each turn's start from the provider's utterances, made into turns as the transcript was
 /// (empty ones left out, one speaker's run joined); None when they do not line up.
-fn turn_starts(utterances: &[Utterance], count: usize) -> Option<Vec<Option<u64>>> {
+pub fn turn_starts(utterances: &[Utterance], count: usize) -> Option<Vec<Option<u64>>> {
     let mut starts: Vec<Option<u64>> = Vec::new();
     let mut last: Option<Option<&str>> = None;
     for utterance in utterances {

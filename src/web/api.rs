@@ -7,13 +7,14 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiQuery, JobPath, flag};
-use super::intake::{self, CommonFields};
+use super::intake;
 use super::requests::{self, CreateJob};
 use super::view::{Health, HealthBackends, HealthEnv, JobView, Success, TranscriptBody};
-use super::{AppState, actions};
+use super::{AppState, link};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{iso_millis, now_millis};
 use crate::pipeline::transcribe::apply_speaker_names;
+use crate::service::jobs::{Options, Source, new_id};
 
 /// Whether the server and its database answer, and which providers are configured.
 #[utoipa::path(
@@ -146,21 +147,25 @@ pub async fn create_job(
     let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
     let ApiJson(body) =
         <ApiJson<CreateJob> as axum::extract::FromRequest<()>>::from_request(request, &()).await?;
-    let (job, logs) = match body {
-        CreateJob::Transcript(body) => {
-            let common = CommonFields {
+    let (source, options) = match body {
+        CreateJob::Transcript(body) => (
+            intake::pasted(body.transcript),
+            Options {
+                meeting_date: body.meeting_date,
+                template: template(&state, body.template)?,
+            },
+        ),
+        CreateJob::Link(body) => {
+            let url = link::validate_url(&state, &body.url)
+                .map_err(|problem| AppError::bad_request(problem.api_message()))?;
+            let options = Options {
                 meeting_date: body.meeting_date,
                 template: template(&state, body.template)?,
             };
-            intake::create_pasted(&state, body.transcript, common).await?
-        }
-        CreateJob::Link(body) => {
-            let url = actions::validate_url(&state, &body.url)
-                .map_err(|problem| AppError::bad_request(problem.api_message()))?;
-            let template = template(&state, body.template)?;
-            actions::create_job(&state, url, body.meeting_date, template).await?
+            (Source::Link(url), options)
         }
     };
+    let (job, logs) = state.jobs.create(new_id(), source, options).await?;
     Ok((StatusCode::CREATED, Json(JobView::new(job, &logs))).into_response())
 }
 
@@ -228,7 +233,7 @@ pub async fn delete_job(
     State(state): State<AppState>,
     JobPath(id): JobPath,
 ) -> AppResult<Json<Success>> {
-    actions::delete_job(&state, &id).await?;
+    state.jobs.delete(&id).await?;
     Ok(Json(Success::new(None)))
 }
 
@@ -257,7 +262,7 @@ pub async fn retry_job(
     ApiQuery(query): ApiQuery<RetryQuery>,
 ) -> AppResult<Json<Success>> {
     let full = flag("full", query.full.as_deref())?;
-    let message = actions::retry_job(&state, &id, full).await?;
+    let message = state.jobs.retry(&id, full).await?;
     Ok(Json(Success::new(Some(message))))
 }
 
@@ -277,7 +282,7 @@ pub async fn regenerate_summary(
     State(state): State<AppState>,
     JobPath(id): JobPath,
 ) -> AppResult<Json<Success>> {
-    actions::queue_summary(&state, &id).await?;
+    state.jobs.resummarize(&id).await?;
     Ok(Json(Success::new(Some(
         "Summary regeneration started".into(),
     ))))
@@ -300,7 +305,7 @@ pub async fn resummarize(
     JobPath(id): JobPath,
 ) -> AppResult<Json<JobView>> {
     // The job as queued: read again, a worker may already have taken it.
-    let job = actions::queue_summary(&state, &id).await?;
+    let job = state.jobs.resummarize(&id).await?;
     let logs = state.store.logs_after(&id, 0).await?;
     Ok(Json(JobView::new(job, &logs)))
 }

@@ -14,12 +14,13 @@ use super::cache::Shows;
 use super::extract::{ApiJson, ApiQuery, JobPath};
 use super::requests::PatchJob;
 use super::view::{JobExport, JobList, JobView};
-use crate::domain::{MeetingDate, Title};
+use crate::domain::MeetingDate;
 use crate::error::{AppError, AppResult};
 use crate::jobs::{Job, LogLine, Status};
 use crate::pipeline::transcribe::{Utterance, apply_speaker_names};
+use crate::service::jobs::Edit;
 use crate::store::search::{MATCH_END, MATCH_START};
-use crate::store::{Changes, Cursor, JobFilter};
+use crate::store::{Cursor, JobFilter};
 
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 500;
@@ -534,18 +535,11 @@ pub async fn patch_job(
     JobPath(id): JobPath,
     ApiJson(patch): ApiJson<PatchJob>,
 ) -> AppResult<Json<JobView>> {
-    let job = state.store.job(&id).await?;
-    let mut changes = Changes::new();
-    if let Some(title) = patch.title {
-        changes = changes.title(title.map(Title::into_string));
-    }
-    if let Some(date) = patch.meeting_date {
-        changes = changes.meeting_date(date.map(MeetingDate::into_string), job.created_at);
-    }
-    state
-        .store
-        .update_with_log(&id, changes, "Title or meeting date edited")
-        .await?;
+    let edit = Edit {
+        title: patch.title,
+        meeting_date: patch.meeting_date,
+    };
+    state.jobs.edit(&id, edit).await?;
     let (job, logs) = state.store.job_with_logs(&id).await?;
     Ok(Json(JobView::new(job, &logs)))
 }

@@ -70,7 +70,7 @@ pub struct TemplateName(pub String);
 #[schema(rename_all = "camelCase")]
 pub struct CreateJobUpload {
     #[schema(value_type = Option<String>, format = Binary)]
-    pub file: Option<super::intake::Upload>,
+    pub file: Option<crate::service::jobs::Source>,
     pub transcript: Option<String>,
     pub meeting_date: Option<String>,
     pub template: Option<String>,

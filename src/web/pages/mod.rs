@@ -36,16 +36,17 @@ use self::view::{
     AudioShown, JobList, JobPanel, LIST_PAGE, ListState, PanelInputs, Providers, TranscriptShown,
 };
 use super::AppState;
-use super::actions;
 use super::cache::Shows;
 use super::csrf::{CsrfForm, CsrfToken};
 use super::error::{Rendering, is_htmx, sentence};
 use super::extract::{ApiQuery, JobPath};
+use super::link;
 use super::{api, archive, intake};
 use crate::domain::{MeetingDate, TemplateName};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{Job, JobId, LogLine, Status};
 use crate::pipeline::transcribe::apply_speaker_names;
+use crate::service::jobs::{Options, Source, new_id};
 
 fn rendering(uri: &Uri, headers: &HeaderMap) -> Rendering {
     Rendering::for_parts(uri.path(), headers)
@@ -249,39 +250,10 @@ async fn job_panel(
         Media::IfChanged => client_media != Some(key.as_str()),
         Media::Never => false,
     };
-    let mut speakers = Vec::new();
-    let (transcript, audio) = if include_media {
-        let raw = artifacts
-            .read_text(job.transcript_path.as_deref())
-            .await?
-            .filter(|text| !text.trim().is_empty());
-        if let Some(raw) = &raw {
-            speakers = view::speaker_fields(raw, &job.speakers);
-        }
-        let starts = match &raw {
-            Some(_) => utterances_of(state, job).await,
-            None => None,
-        };
-        let transcript = raw
-            .map(|raw| apply_speaker_names(&raw, &job.speakers))
-            .map(TranscriptShown::new)
-            .map(|shown| {
-                let turns = shown.turns.len();
-                shown.with_starts(
-                    starts.and_then(|utterances| view::turn_starts(&utterances, turns)),
-                )
-            });
-        let audio = key.contains('a').then(|| AudioShown {
-            url: format!("/jobs/{}/audio", job.id),
-            mime: job
-                .file_path
-                .as_deref()
-                .map(|path| audio_type(std::path::Path::new(path)))
-                .unwrap_or_default(),
-        });
-        (transcript, audio)
+    let (transcript, audio, speakers) = if include_media {
+        panel_media(state, job, &key).await?
     } else {
-        (None, None)
+        (None, None, Vec::new())
     };
     // Subtitles need the timed utterances; looked for once a job has finished.
     let timed_transcript = job.status.is_finished()
@@ -311,6 +283,49 @@ async fn job_panel(
     );
     panel.card = panel.card.with_queue_place(&queue);
     Ok(panel)
+}
+
+/// The job's transcript (with speaker names, and each turn's start when known), its
+/// recording's player and its speakers' name fields.
+async fn panel_media(
+    state: &AppState,
+    job: &Job,
+    key: &str,
+) -> AppResult<(
+    Option<TranscriptShown>,
+    Option<AudioShown>,
+    Vec<view::SpeakerField>,
+)> {
+    let raw = state
+        .store
+        .artifacts()
+        .read_text(job.transcript_path.as_deref())
+        .await?
+        .filter(|text| !text.trim().is_empty());
+    let speakers = raw
+        .as_deref()
+        .map(|raw| view::speaker_fields(raw, &job.speakers))
+        .unwrap_or_default();
+    let starts = match &raw {
+        Some(_) => utterances_of(state, job).await,
+        None => None,
+    };
+    let transcript = raw
+        .map(|raw| apply_speaker_names(&raw, &job.speakers))
+        .map(TranscriptShown::new)
+        .map(|shown| {
+            let turns = shown.turns.len();
+            shown.with_starts(starts.and_then(|utterances| view::turn_starts(&utterances, turns)))
+        });
+    let audio = key.contains('a').then(|| AudioShown {
+        url: format!("/jobs/{}/audio", job.id),
+        mime: job
+            .file_path
+            .as_deref()
+            .map(|path| audio_type(std::path::Path::new(path)))
+            .unwrap_or_default(),
+    });
+    Ok((transcript, audio, speakers))
 }
 
 /// The provider's utterances kept beside the transcript, if there are any and they can be
@@ -711,12 +726,7 @@ pub async fn create(
     request: FormRequest,
     raw: Request,
 ) -> AppResult<Response> {
-    let FormRequest {
-        headers,
-        session,
-        token,
-        ..
-    } = request;
+    let (headers, session, token) = request.into_parts();
     let submitted = match read_add_form(&state, &session, raw).await {
         Ok(submitted) => submitted,
         Err(error @ (AppError::Forbidden(_) | AppError::Internal(_))) => return Err(error),
@@ -729,6 +739,73 @@ pub async fn create(
             return invalid_form(&state, &headers, &session, token, shown).await;
         }
     };
+    let return_to = submitted.return_to.clone();
+    let (mut shown, planned) = plan_job(&state, submitted);
+    let Some(NewJobPlan {
+        id,
+        source,
+        options,
+        brought,
+    }) = planned
+    else {
+        return invalid_form(&state, &headers, &session, token, shown).await;
+    };
+    let job = match state.jobs.create(id, source, options).await {
+        Ok((job, _)) => job,
+        Err(error @ AppError::Internal(_)) => return Err(error),
+        // A transcript that cannot be read, a recording refused: said beside what was sent.
+        Err(error) => {
+            let message = Some(sentence(&error.public_message()));
+            match brought {
+                Brought::File(_) => shown.file_error = message,
+                Brought::Pasted => shown.transcript_error = message,
+                Brought::Link => shown.url_error = message,
+            }
+            return invalid_form(&state, &headers, &session, token, shown).await;
+        }
+    };
+    let flash = brought.flash(&job);
+    if !is_htmx(&headers) {
+        flash::push(&session, flash).await;
+        return Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response());
+    }
+    created(&state, &headers, token, &return_to, &job, flash).await
+}
+
+/// What the add form brought, for its flash message and for where a refusal is said.
+enum Brought {
+    Link,
+    /// A file, by the name it was sent with.
+    File(String),
+    Pasted,
+}
+
+impl Brought {
+    fn flash(&self, job: &Job) -> Flash {
+        match self {
+            Brought::Link => Flash::success("Meeting added. FocusFlow is working on it."),
+            Brought::File(name) if job.file_path.is_some() => {
+                Flash::success(format!("Uploaded “{name}”. FocusFlow is transcribing it."))
+            }
+            Brought::File(name) => Flash::success(format!(
+                "Transcript “{name}” added. The summary is being written."
+            )),
+            Brought::Pasted => Flash::success("Transcript added. The summary is being written."),
+        }
+    }
+}
+
+/// A job the add form asks for, checked and ready to create.
+struct NewJobPlan {
+    id: JobId,
+    source: Source,
+    options: Options,
+    brought: Brought,
+}
+
+/// The add form checked: the form to show again (with what was typed and, beside each field,
+/// what is wrong with it), and the job to create when nothing is.
+fn plan_job(state: &AppState, submitted: Submitted) -> (AddForm, Option<NewJobPlan>) {
     let Submitted {
         url,
         meeting_date,
@@ -738,8 +815,7 @@ pub async fn create(
         return_to,
         received,
     } = submitted;
-    let back = safe_return(&return_to).0;
-    let mut shown = AddForm::new(&state, &back);
+    let mut shown = AddForm::new(state, &safe_return(&return_to).0);
     shown.url = url.trim().to_string();
     shown.meeting_date = meeting_date.trim().to_string();
     shown.transcript = transcript.clone();
@@ -747,18 +823,17 @@ pub async fn create(
     if !template.trim().is_empty() {
         shown.template = template.trim().to_string();
     }
-
     let meeting_date = if shown.meeting_date.is_empty() {
         None
     } else {
-        let parsed = MeetingDate::parse_in(&shown.meeting_date, form_zone(&state, &timezone));
+        let parsed = MeetingDate::parse_in(&shown.meeting_date, form_zone(state, &timezone));
         if parsed.is_none() {
             shown.date_error = Some(MeetingDate::FORM_PROBLEM.into());
         }
         parsed
     };
     // The default template is no choice at all: the job follows PROMPT_PATH.
-    let template = match intake::template(&state, &template) {
+    let template = match intake::template(state, &template) {
         Ok(name)
             if name.as_ref().map(TemplateName::as_str)
                 == state.config.default_template().as_deref() =>
@@ -771,134 +846,99 @@ pub async fn create(
             None
         }
     };
-    let has_file = received.as_ref().is_some_and(intake::Received::has_file);
+    let source = plan_source(state, &mut shown, transcript, received);
+    let options = Options {
+        meeting_date,
+        template,
+    };
+    // A recording that will not become a job is dropped with its plan: its file is removed.
+    let plan = source.filter(|_| !shown.has_errors());
+    let plan = plan.map(|(id, source, brought)| NewJobPlan {
+        id,
+        source,
+        options,
+        brought,
+    });
+    (shown, plan)
+}
+
+/// Where the add form's job comes from: one of a link, a file and a pasted transcript.
+fn plan_source(
+    state: &AppState,
+    shown: &mut AddForm,
+    transcript: String,
+    received: Option<intake::Received>,
+) -> Option<(JobId, Source, Brought)> {
     let file_name = received
         .as_ref()
-        .and_then(intake::Received::file_name)
-        .map(str::to_string);
+        .filter(|received| received.has_file())
+        .map(|received| received.file_name().unwrap_or("recording").to_string());
     let pasted = !transcript.trim().is_empty();
-    if (has_file || pasted) && !shown.url.is_empty() {
+    if (file_name.is_some() || pasted) && !shown.url.is_empty() {
         shown.url_error = Some(
             "Leave the link empty when you upload a file or paste a transcript: one meeting \
              comes from one place."
                 .into(),
         );
     }
-    if has_file && pasted {
+    if file_name.is_some() && pasted {
         shown.transcript_error = Some("Choose a file or paste a transcript, not both.".into());
     }
-    let url = if has_file || pasted {
-        None
-    } else {
-        match actions::validate_url(&state, &shown.url) {
-            Ok(url) => Some(url),
-            Err(actions::UrlProblem::Empty) => {
-                shown.url_error = Some(
-                    "Paste a Plaud share link or a link to an audio file, choose a file, \
-                     or paste a transcript."
-                        .into(),
-                );
-                None
-            }
-            Err(problem) => {
-                shown.url_error = Some(problem.form_message());
-                None
-            }
-        }
-    };
-    if shown.has_errors() {
-        // A recording that will not become a job: dropped, its file removed.
-        drop(received);
-        return invalid_form(&state, &headers, &session, token, shown).await;
+    if let (Some(name), Some(received)) = (file_name, received) {
+        let (id, source) = intake::into_source(received).ok()?;
+        return Some((id, source, Brought::File(name)));
     }
-    let common = intake::CommonFields {
-        meeting_date,
-        template,
-    };
-    let created = match (url, received) {
-        (Some(url), received) => {
-            drop(received);
-            actions::create_job(&state, url, common.meeting_date, common.template)
-                .await
-                .map(|(job, _)| {
-                    (
-                        job,
-                        Flash::success("Meeting added. FocusFlow is working on it."),
-                    )
-                })
-        }
-        (None, Some(mut received)) => {
-            if pasted {
-                received.body.transcript = Some(transcript);
-            }
-            intake::create_received(&state, received, common)
-                .await
-                .map(|(job, _)| {
-                    let flash = match &file_name {
-                        Some(name) if job.file_path.is_some() => Flash::success(format!(
-                            "Uploaded “{name}”. FocusFlow is transcribing it."
-                        )),
-                        Some(name) => Flash::success(format!(
-                            "Transcript “{name}” added. The summary is being written."
-                        )),
-                        None => Flash::success("Transcript added. The summary is being written."),
-                    };
-                    (job, flash)
-                })
-        }
-        (None, None) => intake::create_pasted(&state, transcript, common)
-            .await
-            .map(|(job, _)| {
-                (
-                    job,
-                    Flash::success("Transcript added. The summary is being written."),
-                )
-            }),
-    };
-    let (job, flash) = match created {
-        Ok(created) => created,
-        Err(error @ AppError::Internal(_)) => return Err(error),
-        // A transcript that cannot be read, a recording refused: said beside what was sent.
-        Err(error) => {
-            let message = sentence(&error.public_message());
-            if has_file {
-                shown.file_error = Some(message);
-            } else if pasted {
-                shown.transcript_error = Some(message);
-            } else {
-                shown.url_error = Some(message);
-            }
-            return invalid_form(&state, &headers, &session, token, shown).await;
-        }
-    };
-    if !is_htmx(&headers) {
-        flash::push(&session, flash).await;
-        return Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response());
+    if pasted {
+        return Some((new_id(), intake::pasted(transcript), Brought::Pasted));
     }
-    let (back, open) = safe_return(&return_to);
-    let result = async {
-        let open_job = match open {
-            Some(id) => maybe_job(&state, &id).await?.map(|(job, _)| job),
-            None => None,
-        };
-        let list = job_list(&state, open_job.as_ref(), &shown_list(&headers, &back))
-            .await?
-            .out_of_band();
-        // On the home page the welcome beside the list changes with it.
-        let welcome = open_job.is_none();
-        Ok::<_, AppError>(Updates {
-            csrf_token: token.0,
-            providers: Providers::new(&state.config),
-            add_form: Some(AddForm::new(&state, &back)),
-            panel: None,
-            panel_oob: welcome,
-            list,
-            flash: vec![flash],
-            flash_oob: true,
-        })
+    match link::validate_url(state, &shown.url) {
+        Ok(url) => Some((new_id(), Source::Link(url), Brought::Link)),
+        Err(link::UrlProblem::Empty) => {
+            shown.url_error = Some(
+                "Paste a Plaud share link or a link to an audio file, choose a file, \
+                 or paste a transcript."
+                    .into(),
+            );
+            None
+        }
+        Err(problem) => {
+            shown.url_error = Some(problem.form_message());
+            None
+        }
     }
-    .await;
-    let mut response = result?.into_response();
+}
+
+/// The answer to htmx after a job is created: the list with the new job, a fresh add form and
+/// the flash message.
+async fn created(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: CsrfToken,
+    return_to: &str,
+    job: &Job,
+    flash: Flash,
+) -> AppResult<Response> {
+    let (back, open) = safe_return(return_to);
+    let open_job = match open {
+        Some(id) => maybe_job(state, &id).await?.map(|(job, _)| job),
+        None => None,
+    };
+    let list = job_list(state, open_job.as_ref(), &shown_list(headers, &back))
+        .await?
+        .out_of_band();
+    // On the home page the welcome beside the list changes with it.
+    let welcome = open_job.is_none();
+    let mut response = Updates {
+        csrf_token: token.0,
+        providers: Providers::new(&state.config),
+        add_form: Some(AddForm::new(state, &back)),
+        panel: None,
+        panel_oob: welcome,
+        list,
+        flash: vec![flash],
+        flash_oob: true,
+    }
+    .into_response();
     // Names the new job for scripts (the list above shows it to people).
     if let Ok(value) = HeaderValue::from_str(job.id.as_str()) {
         response.headers_mut().insert("x-focusflow-job", value);
@@ -976,11 +1016,11 @@ async fn act(state: &AppState, id: &JobId, action: Action) -> AppResult<Outcome>
     };
     Ok(match action {
         Action::Retry => {
-            let message = actions::retry_job(state, id, false).await?;
+            let message = state.jobs.retry(id, false).await?;
             outcome(Flash::success(format!("{message}.")))
         }
         Action::StartOver => {
-            actions::retry_job(state, id, true).await?;
+            state.jobs.retry(id, true).await?;
             Outcome {
                 media: Media::Always,
                 ..outcome(Flash::success(
@@ -989,7 +1029,7 @@ async fn act(state: &AppState, id: &JobId, action: Action) -> AppResult<Outcome>
             }
         }
         Action::Resummarize => {
-            actions::queue_summary(state, id).await?;
+            state.jobs.resummarize(id).await?;
             outcome(Flash::success(
                 "A new summary is being written from the transcript.",
             ))
@@ -1001,7 +1041,7 @@ async fn act(state: &AppState, id: &JobId, action: Action) -> AppResult<Outcome>
                 .await?
                 .title
                 .unwrap_or_else(|| "Untitled meeting".into());
-            actions::delete_job(state, id).await?;
+            state.jobs.delete(id).await?;
             Outcome {
                 flash: Flash::success(format!("Deleted “{title}”.")),
                 open_transcript: false,
@@ -1037,6 +1077,12 @@ impl FromRequestParts<AppState> for FormRequest {
 }
 
 impl FormRequest {
+    /// What a handler answers with: the headers (which kind of answer), the session (flash
+    /// messages) and the form token (for the forms it sends back).
+    fn into_parts(self) -> (HeaderMap, Session, CsrfToken) {
+        (self.headers, self.session, self.token)
+    }
+
     /// The job named in the path (unknown when it cannot be one).
     fn job_id(&self, raw: &str) -> AppResult<JobId> {
         JobId::parse(raw).map_err(|_| AppError::job_not_found())
@@ -1057,12 +1103,7 @@ async fn job_action(
     action: Action,
 ) -> AppResult<Response> {
     let (id, form) = request.job_form(&raw, form)?;
-    let FormRequest {
-        headers,
-        session,
-        token,
-        ..
-    } = request;
+    let (headers, session, token) = request.into_parts();
     let outcome = match act(&state, &id, action).await {
         Ok(outcome) => outcome,
         Err(error @ AppError::Internal(_)) => return Err(error),

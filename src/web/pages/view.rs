@@ -409,13 +409,22 @@ struct RenderedCard {
 static TOKEN_SLOT: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("token-slot-{}", uuid::Uuid::new_v4().simple()));
 
+/// One card of a list, rendered once for the list's cache.
+#[derive(askama::Template)]
+#[template(path = "partials/job_card.html")]
+struct CardFragment<'a> {
+    card: &'a JobCard,
+    return_to: &'a str,
+    csrf_token: &'a str,
+}
+
 impl Cards {
     fn render(cards: &[JobCard], return_to: &str) -> Self {
         use askama::Template;
         let rendered = cards
             .iter()
             .map(|card| {
-                let fragment = super::templates::CardFragment {
+                let fragment = CardFragment {
                     card,
                     return_to,
                     csrf_token: TOKEN_SLOT.as_str(),
@@ -525,6 +534,71 @@ pub struct JobList {
 /// Jobs shown per page of the list.
 pub const LIST_PAGE: usize = 100;
 
+/// The list's own address for `state`, which the poller and the page links fetch.
+fn partial_url(open: Option<&Job>, state: &ListState) -> String {
+    let mut params = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(job) = open {
+        params.append_pair("open", job.id.as_str());
+    }
+    let mut url = format!("/partials/jobs?{}", params.finish());
+    let query = state.to_query();
+    if !query.is_empty() {
+        if !url.ends_with('?') {
+            url.push('&');
+        }
+        url.push_str(&query);
+    }
+    url.trim_end_matches('?').to_string()
+}
+
+/// The links to the newer and the older page of a list, where there are such pages.
+fn page_links(
+    page: &crate::store::JobPage,
+    state: &ListState,
+    open: Option<&Job>,
+    base: &str,
+) -> (Option<PageLink>, Option<PageLink>) {
+    let link = |label: &'static str, state: ListState| PageLink {
+        label,
+        url: state.url(base),
+        partial_url: partial_url(open, &state),
+    };
+    let older = if let Some(next) = &page.next {
+        Some(link(
+            "Older",
+            ListState {
+                cursor: next.encode(),
+                offset: 0,
+                ..state.clone()
+            },
+        ))
+    } else {
+        page.next_offset.map(|offset| {
+            link(
+                "More results",
+                ListState {
+                    offset,
+                    ..state.clone()
+                },
+            )
+        })
+    };
+    let newer = if !state.cursor.is_empty() {
+        Some(link("Newest", state.first_page()))
+    } else if state.offset > 0 {
+        Some(link(
+            "Previous results",
+            ListState {
+                offset: state.offset.saturating_sub(LIST_PAGE),
+                ..state.clone()
+            },
+        ))
+    } else {
+        None
+    };
+    (newer, older)
+}
+
 impl JobList {
     /// One page of the store's answer for `state`.
     pub fn new(
@@ -556,65 +630,13 @@ impl JobList {
             Some(job) => format!("/jobs/{}", job.id),
             None => "/".to_string(),
         };
-        let partial = |state: &ListState| {
-            let mut params = url::form_urlencoded::Serializer::new(String::new());
-            if let Some(job) = open {
-                params.append_pair("open", job.id.as_str());
-            }
-            let mut url = format!("/partials/jobs?{}", params.finish());
-            let query = state.to_query();
-            if !query.is_empty() {
-                if !url.ends_with('?') {
-                    url.push('&');
-                }
-                url.push_str(&query);
-            }
-            url.trim_end_matches('?').to_string()
-        };
-        let link = |label: &'static str, state: ListState| PageLink {
-            label,
-            url: state.url(&base),
-            partial_url: partial(&state),
-        };
-        let older = if let Some(next) = &page.next {
-            Some(link(
-                "Older",
-                ListState {
-                    cursor: next.encode(),
-                    offset: 0,
-                    ..state.clone()
-                },
-            ))
-        } else {
-            page.next_offset.map(|offset| {
-                link(
-                    "More results",
-                    ListState {
-                        offset,
-                        ..state.clone()
-                    },
-                )
-            })
-        };
-        let newer = if !state.cursor.is_empty() {
-            Some(link("Newest", state.first_page()))
-        } else if state.offset > 0 {
-            Some(link(
-                "Previous results",
-                ListState {
-                    offset: state.offset.saturating_sub(LIST_PAGE),
-                    ..state.clone()
-                },
-            ))
-        } else {
-            None
-        };
+        let (newer, older) = page_links(&page, &state, open, &base);
         let return_to = state.url(&base);
         Self {
             cards: Cards::render(&cards, &return_to),
             oob: false,
             poll: any_active && !panel_polls,
-            poll_url: partial(&state),
+            poll_url: partial_url(open, &state),
             return_to,
             clear_url: base.clone(),
             newer,
@@ -729,19 +751,8 @@ pub fn turn_starts(
     utterances: &[crate::pipeline::transcribe::Utterance],
     turns: usize,
 ) -> Option<Vec<Option<u64>>> {
-    let mut starts: Vec<Option<u64>> = Vec::new();
-    let mut last: Option<Option<&str>> = None;
-    for utterance in utterances {
-        if utterance.text.trim().is_empty() {
-            continue;
-        }
-        let speaker = utterance.speaker.as_deref();
-        if last != Some(speaker) {
-            starts.push(utterance.start);
-            last = Some(speaker);
-        }
-    }
-    (starts.len() == turns && starts.iter().any(Option::is_some)).then_some(starts)
+    crate::ask::index::turn_starts(utterances, turns)
+        .filter(|starts| starts.iter().any(Option::is_some))
 }
 
 /// Splits `[Speaker A]: …` blocks into turns; text without a label is a turn of its own.
@@ -1000,6 +1011,43 @@ pub struct PanelInputs {
     pub zone: Tz,
 }
 
+/// The exports a job's panel offers: only those it has something for.
+fn downloads(job: &Job, has_summary: bool, timed: bool, media_key: &str) -> Vec<Download> {
+    let export = |format: &str| format!("/api/jobs/{}/export?format={format}", job.id);
+    let mut downloads = Vec::new();
+    if has_summary {
+        downloads.push(Download {
+            label: "Summary (.md)",
+            href: export("md"),
+        });
+    }
+    if job.transcript_path.is_some() {
+        downloads.push(Download {
+            label: "Transcript (.txt)",
+            href: export("txt"),
+        });
+    }
+    if timed {
+        for (label, format) in [("Subtitles (.srt)", "srt"), ("Subtitles (.vtt)", "vtt")] {
+            downloads.push(Download {
+                label,
+                href: export(format),
+            });
+        }
+    }
+    if media_key.contains('a') {
+        downloads.push(Download {
+            label: "Recording",
+            href: export("audio"),
+        });
+    }
+    downloads.push(Download {
+        label: "Everything (.json)",
+        href: export("json"),
+    });
+    downloads
+}
+
 impl JobPanel {
     pub fn new(job: &Job, logs: &[LogLine], inputs: PanelInputs) -> Self {
         let zone = inputs.zone;
@@ -1016,38 +1064,12 @@ impl JobPanel {
             stage_name(Stage::first_after(checkpoint).unwrap_or(Stage::Summarize))
         });
         let poll_url = format!("/jobs/{}/panel?media={}", job.id, inputs.media_key);
-        let export = |format: &str| format!("/api/jobs/{}/export?format={format}", job.id);
-        let mut downloads = Vec::new();
-        if summary_markdown.is_some() {
-            downloads.push(Download {
-                label: "Summary (.md)",
-                href: export("md"),
-            });
-        }
-        if has_transcript {
-            downloads.push(Download {
-                label: "Transcript (.txt)",
-                href: export("txt"),
-            });
-        }
-        if inputs.timed_transcript {
-            for (label, format) in [("Subtitles (.srt)", "srt"), ("Subtitles (.vtt)", "vtt")] {
-                downloads.push(Download {
-                    label,
-                    href: export(format),
-                });
-            }
-        }
-        if inputs.media_key.contains('a') {
-            downloads.push(Download {
-                label: "Recording",
-                href: export("audio"),
-            });
-        }
-        downloads.push(Download {
-            label: "Everything (.json)",
-            href: export("json"),
-        });
+        let downloads = downloads(
+            job,
+            summary_markdown.is_some(),
+            inputs.timed_transcript,
+            &inputs.media_key,
+        );
         Self {
             url: job.url.clone(),
             url_href: safe_href(&job.url),
