@@ -47,17 +47,6 @@ impl Rendering {
     }
 }
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Rendering {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Self::for_parts(parts.uri.path(), &parts.headers))
-    }
-}
-
 /// `application/json` preferred over `text/html` in an Accept header.
 pub fn wants_json(accept: &str) -> bool {
     let position = |needle: &str| accept.find(needle);
