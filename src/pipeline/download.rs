@@ -199,37 +199,22 @@ async fn attempt(
             .await;
         return Ok(relative);
     }
-    let destination = artifacts
-        .resolve(&relative)
+    let part = artifacts
+        .part_file(&job.id, &relative)
         .ok_or_else(|| ProviderError::permanent("unsafe audio path"))?;
-    let temp = destination.with_file_name(format!(
-        ".{}.{}.part",
-        job.id,
-        uuid::Uuid::new_v4().simple()
-    ));
-
-    let result = stream_to(context, &mut response, &temp, total, max).await;
-    match result {
-        Ok(bytes) => {
-            tokio::fs::rename(&temp, &destination)
-                .await
-                .map_err(|error| {
-                    ProviderError::permanent(format!("could not store the audio: {error}"))
-                })?;
-            context
-                .log(format!(
-                    "Downloaded {} ({})",
-                    human_bytes(bytes),
-                    content_type.as_deref().unwrap_or("unknown type")
-                ))
-                .await;
-            Ok(relative)
-        }
-        Err(error) => {
-            let _ = tokio::fs::remove_file(&temp).await;
-            Err(error)
-        }
-    }
+    let bytes = stream_to(context, &mut response, part.path(), total, max).await?;
+    artifacts
+        .place_part(part, &relative)
+        .await
+        .map_err(|error| ProviderError::permanent(format!("could not store the audio: {error}")))?;
+    context
+        .log(format!(
+            "Downloaded {} ({})",
+            human_bytes(bytes),
+            content_type.as_deref().unwrap_or("unknown type")
+        ))
+        .await;
+    Ok(relative)
 }
 
 /// Chunks of the download that may wait for the disk at once. A chunk is what hyper read from
