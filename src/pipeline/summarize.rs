@@ -34,7 +34,7 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
         context.log("Summary skipped: there is no transcript").await;
         return Ok(());
     };
-    let Some(llm) = Llm::from_config(&context.config, context.clients.trusted.clone()) else {
+    let Some(llm) = context.services.llm.as_ref() else {
         context.log("Summary skipped: no LLM is configured").await;
         return Ok(());
     };
@@ -73,9 +73,9 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
                 parts.len()
             ))
             .await;
-        let summaries = summarise_parts(context, &llm, &template, &parts, date).await?;
+        let summaries = summarise_parts(context, llm, &template, &parts, date).await?;
         let summaries =
-            reduce_summaries(context, &llm, &template, summaries, budget_chars, date).await?;
+            reduce_summaries(context, llm, &template, summaries, budget_chars, date).await?;
         context
             .log(format!(
                 "Combining the {} part summaries into one with {}",
@@ -129,7 +129,7 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
         ))
         .await;
 
-    let title = title_for(context, &llm, &summary).await;
+    let title = title_for(context, llm, &summary).await;
     match &title {
         Some(title) => context.log(format!("Title: {title}")).await,
         None => context.log("No title could be made").await,
