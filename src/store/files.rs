@@ -17,9 +17,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::jobs::{Job, JobId};
 use crate::storage::Bucket;
 
-pub const AUDIO_DIR: &str = "files";
-pub const TRANSCRIPTS_DIR: &str = "transcripts";
-pub const SUMMARIES_DIR: &str = "summaries";
+pub use crate::storage::{AUDIO_DIR, SUMMARIES_DIR, TRANSCRIPTS_DIR};
 
 #[derive(Debug, Clone)]
 pub struct Artifacts {

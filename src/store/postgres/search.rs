@@ -3,7 +3,8 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::queries::{JOB_COLUMNS, Param, check_holder, job_column_count, job_from_row, params};
+use super::queries::check_holder;
+use super::rows::{JOB_COLUMNS, Param, job_column_count, job_from_row, params};
 use crate::jobs::JobId;
 use crate::store::search::{Cursor, Found, JobFilter, JobPage, MATCH_END, MATCH_START};
 use crate::store::{LeaseOwner, StoreResult};

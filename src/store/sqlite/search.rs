@@ -4,7 +4,8 @@
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 
-use super::queries::{JOB_COLUMNS, begin, check_holder, job_column_count, job_from_row};
+use super::queries::check_holder;
+use super::rows::{JOB_COLUMNS, begin, job_column_count, job_from_row};
 use crate::jobs::JobId;
 use crate::store::search::{Cursor, Found, JobFilter, JobPage, MATCH_END, MATCH_START};
 use crate::store::{LeaseOwner, StoreResult};
