@@ -160,6 +160,47 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Some(Duration::from_millis(wait.max(0) as u64))
 }
 
+/// How long to wait before trying again: doubling from the policy's base delay up to `longest`,
+/// or what the server asked for in `Retry-After`, up to `longest_asked`. One formula for provider
+/// calls (seconds apart, inside a job) and webhook deliveries (minutes apart, from the outbox).
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    base: Duration,
+    longest: Duration,
+    longest_asked: Duration,
+}
+
+impl Backoff {
+    /// For a provider call inside a job.
+    pub fn for_calls(policy: &RetryPolicy) -> Self {
+        Self {
+            base: policy.base_delay,
+            longest: policy.max_delay,
+            longest_asked: Duration::from_secs(120),
+        }
+    }
+
+    /// For a webhook delivery: a receiver may be down for a while, and nothing waits on it.
+    pub fn for_deliveries(policy: &RetryPolicy) -> Self {
+        Self {
+            base: policy.base_delay,
+            longest: policy.max_delay.saturating_mul(10),
+            longest_asked: Duration::from_secs(600),
+        }
+    }
+
+    /// The wait after the `failed`-th attempt (1 for the first) failed.
+    pub fn wait(&self, failed: u32, retry_after: Option<Duration>) -> Duration {
+        let doubled = self
+            .base
+            .saturating_mul(2u32.saturating_pow(failed.saturating_sub(1)))
+            .min(self.longest);
+        retry_after
+            .map(|asked| asked.min(self.longest_asked))
+            .unwrap_or(doubled)
+    }
+}
+
 /// Runs `call` until it succeeds, fails permanently, or the policy's attempts are spent.
 /// `on_retry` hears about each transient failure before the wait (for the job log).
 pub async fn with_retry<T, F, Fut, L, LFut>(
@@ -174,6 +215,7 @@ where
     LFut: Future<Output = ()>,
 {
     let attempts = policy.attempts.max(1);
+    let backoff = Backoff::for_calls(policy);
     let mut attempt = 1;
     loop {
         match call().await {
@@ -183,13 +225,7 @@ where
                 retry_after,
                 ..
             }) if attempt < attempts => {
-                let backoff = policy
-                    .base_delay
-                    .saturating_mul(2u32.saturating_pow(attempt - 1))
-                    .min(policy.max_delay);
-                let wait = retry_after
-                    .map(|asked| asked.min(Duration::from_secs(120)))
-                    .unwrap_or(backoff);
+                let wait = backoff.wait(attempt, retry_after);
                 on_retry(format!(
                     "{message} — trying again in {:.1} s (attempt {} of {attempts})",
                     wait.as_secs_f64(),
@@ -273,6 +309,23 @@ mod tests {
         assert_eq!(provider_message(r#"{"error":"nope"}"#), "nope");
         assert_eq!(provider_message("plain text"), "plain text");
         assert_eq!(provider_message(&"x".repeat(400)).chars().count(), 301);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_heeds_retry_after_within_reason() {
+        let policy = RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(5),
+        };
+        let calls = Backoff::for_calls(&policy);
+        let waits: Vec<_> = (1..=5).map(|failed| calls.wait(failed, None)).collect();
+        assert_eq!(waits, [1, 2, 4, 5, 5].map(Duration::from_secs));
+        let asked = Some(Duration::from_secs(3600));
+        assert_eq!(calls.wait(1, asked), Duration::from_secs(120));
+        let deliveries = Backoff::for_deliveries(&policy);
+        assert_eq!(deliveries.wait(9, None), Duration::from_secs(50));
+        assert_eq!(deliveries.wait(1, asked), Duration::from_secs(600));
     }
 
     #[test]

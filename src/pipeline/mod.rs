@@ -96,12 +96,33 @@ fn stage_failure(stage: Stage) -> ErrorKind {
 
 pub type StageResult<T> = Result<T, StageError>;
 
+/// The clients of the external services the stages call, built once when the workers start
+/// (not per job): each speaks its service's wire format. None where no key is configured.
+#[derive(Debug)]
+pub struct Services {
+    pub llm: Option<llm::Llm>,
+    pub assemblyai: Option<transcribe::assemblyai::AssemblyAi>,
+}
+
+impl Services {
+    pub fn new(config: &Config, clients: &Clients) -> Self {
+        Self {
+            llm: llm::Llm::from_config(config, clients.trusted.clone()),
+            assemblyai: transcribe::assemblyai::AssemblyAi::from_config(
+                config,
+                clients.trusted.clone(),
+            ),
+        }
+    }
+}
+
 /// What a stage needs: the store, the configuration, the HTTP clients, and the job it works on.
 #[derive(Clone)]
 pub struct StageContext {
     pub store: Store,
     pub config: Arc<Config>,
     pub clients: Clients,
+    pub services: Arc<Services>,
     pub job_id: JobId,
     /// The job's writes, each refused once this worker no longer holds the job's lease.
     pub held: HeldJob,
@@ -247,12 +268,14 @@ const IDLE_POLL: Duration = Duration::from_secs(30);
 impl Worker {
     /// Starts `WORKER_CONCURRENCY` worker loops; they end when `shutdown` is cancelled.
     pub fn spawn(self, shutdown: CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+        let services = Arc::new(Services::new(&self.config, &self.clients));
         (0..self.config.worker_concurrency)
             .map(|index| {
                 let worker = self.clone();
                 let shutdown = shutdown.clone();
+                let services = services.clone();
                 tokio::spawn(
-                    async move { worker.run(shutdown).await }
+                    async move { worker.run(services, shutdown).await }
                         .instrument(tracing::info_span!("worker", index)),
                 )
             })
@@ -260,7 +283,7 @@ impl Worker {
     }
 
     /// One worker loop: take jobs until there are none, then wait for a wake-up.
-    pub async fn run(&self, shutdown: CancellationToken) {
+    pub async fn run(&self, services: Arc<Services>, shutdown: CancellationToken) {
         loop {
             // Register interest before looking, so a job queued in between is not missed.
             let notified = self.queue.notify.notified();
@@ -283,7 +306,7 @@ impl Worker {
                     // worker. Then one more wake-up, for any other job queued in a burst.
                     notified.set(self.queue.notify.notified());
                     self.queue.wake();
-                    match self.run_job(claimed, &shutdown).await {
+                    match self.run_job(claimed, &services, &shutdown).await {
                         Ok(()) => continue,
                         Err(error) => (error, "the worker could not record a job's end; pausing"),
                     }
@@ -326,6 +349,7 @@ impl Worker {
     async fn run_job(
         &self,
         claimed: Claimed,
+        services: &Arc<Services>,
         shutdown: &CancellationToken,
     ) -> Result<(), StoreError> {
         let id = claimed.job.id.clone();
@@ -344,7 +368,7 @@ impl Worker {
         ));
         let span = tracing::info_span!("job", job = %id, attempt = claimed.job.attempts);
         let outcome = self
-            .process(claimed, &cancel, shutdown)
+            .process(claimed, services, &cancel, shutdown)
             .instrument(span)
             .await;
         keeper.abort();
@@ -393,6 +417,7 @@ impl Worker {
     async fn process(
         &self,
         claimed: Claimed,
+        services: &Arc<Services>,
         cancel: &CancellationToken,
         shutdown: &CancellationToken,
     ) -> Result<(), StoreError> {
@@ -403,6 +428,7 @@ impl Worker {
             store: self.store.clone(),
             config: self.config.clone(),
             clients: self.clients.clone(),
+            services: services.clone(),
             job_id: id.clone(),
             held: held.clone(),
             metrics: self.metrics.clone(),

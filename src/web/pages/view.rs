@@ -751,7 +751,7 @@ pub fn turn_starts(
     utterances: &[crate::pipeline::transcribe::Utterance],
     turns: usize,
 ) -> Option<Vec<Option<u64>>> {
-    crate::ask::index::turn_starts(utterances, turns)
+    crate::pipeline::transcribe::turn_starts(utterances, turns)
         .filter(|starts| starts.iter().any(Option::is_some))
 }
 
