@@ -1,10 +1,9 @@
-//! The application error, and the one place where it becomes a response.
+//! The application error: what went wrong, as a kind a handler can match on and a message a
+//! person can act on.
 //!
-//! User errors say what to fix; internal failures answer an opaque message and log the cause.
-
-use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+//! It knows nothing of HTTP: how it becomes a response (a status, JSON, a page or an htmx
+//! fragment) is decided in one place, `web::error`. User errors say what to fix; internal
+//! failures show an opaque message and keep their cause for the log.
 
 use crate::store::StoreError;
 
@@ -16,6 +15,10 @@ pub enum AppError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// The job named by the request does not exist (or its id cannot exist).
+    #[error("job not found")]
+    JobNotFound,
+    /// Anything else that is not there: a route, a recording, a kept question.
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -30,7 +33,7 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
-    /// The request named a host this server does not answer (421 Misdirected Request).
+    /// The request named a host this server does not answer.
     #[error("{0}")]
     MisdirectedRequest(String),
     #[error("internal error")]
@@ -43,24 +46,7 @@ impl AppError {
     }
 
     pub fn job_not_found() -> Self {
-        Self::NotFound("job not found".into())
-    }
-
-    pub fn status(&self) -> StatusCode {
-        match self {
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::MisdirectedRequest(_) => StatusCode::MISDIRECTED_REQUEST,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        Self::JobNotFound
     }
 
     /// The message a person sees: never the internal cause.
@@ -77,11 +63,11 @@ impl AppError {
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::NotFound => AppError::job_not_found(),
+            StoreError::NotFound => AppError::JobNotFound,
             StoreError::Conflict(message) => AppError::Conflict(message),
             // The database cannot answer now (PostgreSQL unreachable, SQLite busy or its disk
-            // full): 503, so that load balancers and clients try again or elsewhere. The
-            // message may name files and driver details: logged, not shown.
+            // full): a kind that clients may retry. The message may name files and driver
+            // details: logged, not shown.
             StoreError::Unavailable(message) => {
                 tracing::warn!(error = %message, "the store is unavailable");
                 AppError::Unavailable(
@@ -93,7 +79,7 @@ impl From<StoreError> for AppError {
 }
 
 impl From<std::io::Error> for AppError {
-    /// A bucket that does not answer is a 503 that names it (its message holds no secret);
+    /// A bucket that does not answer is "unavailable", naming it (its message holds no secret);
     /// any other I/O failure is internal.
     fn from(error: std::io::Error) -> Self {
         if let Some(storage) = error
@@ -103,30 +89,6 @@ impl From<std::io::Error> for AppError {
             return AppError::Unavailable(storage.to_string());
         }
         AppError::Internal(error.into())
-    }
-}
-
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        if let AppError::Internal(cause) = &self {
-            tracing::error!(error = ?cause, "request failed");
-        }
-        let status = self.status();
-        let mut response = (
-            status,
-            Json(crate::web::view::ErrorBody {
-                error: self.public_message(),
-                details: None,
-            }),
-        )
-            .into_response();
-        if let AppError::RateLimited { retry_after_secs } = self {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs.max(1)),
-            );
-        }
-        response
     }
 }
 

@@ -252,6 +252,9 @@ pub struct Job {
     pub created_at: i64,
     pub updated_at: i64,
     pub error: Option<String>,
+    /// Why the job failed, beside `error`; None for a job that has not failed, and for one that
+    /// failed before kinds were stored (see [`Job::failure_kind`]).
+    pub error_kind: Option<ErrorKind>,
     pub checkpoint: Option<Stage>,
     /// How many times a worker has started on this job.
     pub attempts: u32,
@@ -265,6 +268,155 @@ pub struct Job {
     pub template: Option<String>,
 }
 
+/// Why a job failed, stored beside its error text so that what the page suggests follows from
+/// what went wrong, not from the wording of a message. Stored as [`ErrorKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The job's link is not a URL that can be fetched.
+    BadLink,
+    /// The address guard refused the URL: a private, loopback or metadata address.
+    AddressRefused,
+    /// The link answered 404 or 410: nothing is there.
+    LinkNotFound,
+    /// The link served something other than audio or video.
+    NotAudio,
+    /// The recording is larger than the server takes.
+    TooLarge,
+    /// The download failed otherwise.
+    DownloadFailed,
+    /// A provider turned the key down (401 or 403).
+    ProviderAuth,
+    /// A provider was rate limited or unavailable, and stayed so through the retries.
+    ProviderUnavailable,
+    /// A service, or the job's time budget, ran out of time.
+    TimedOut,
+    /// Transcription failed otherwise.
+    TranscriptionFailed,
+    /// The summary failed otherwise.
+    SummaryFailed,
+    /// Anything else (the store, a file that could not be written).
+    Other,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::BadLink,
+        ErrorKind::AddressRefused,
+        ErrorKind::LinkNotFound,
+        ErrorKind::NotAudio,
+        ErrorKind::TooLarge,
+        ErrorKind::DownloadFailed,
+        ErrorKind::ProviderAuth,
+        ErrorKind::ProviderUnavailable,
+        ErrorKind::TimedOut,
+        ErrorKind::TranscriptionFailed,
+        ErrorKind::SummaryFailed,
+        ErrorKind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::BadLink => "bad_link",
+            ErrorKind::AddressRefused => "address_refused",
+            ErrorKind::LinkNotFound => "link_not_found",
+            ErrorKind::NotAudio => "not_audio",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::DownloadFailed => "download_failed",
+            ErrorKind::ProviderAuth => "provider_auth",
+            ErrorKind::ProviderUnavailable => "provider_unavailable",
+            ErrorKind::TimedOut => "timed_out",
+            ErrorKind::TranscriptionFailed => "transcription_failed",
+            ErrorKind::SummaryFailed => "summary_failed",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    /// The kind of an error recorded before kinds were stored, guessed from its text the way
+    /// the job page used to. None when the text says nothing recognisable.
+    fn from_legacy_text(error: &str) -> Option<Self> {
+        let error = error.to_ascii_lowercase();
+        if error.contains("refused") {
+            Some(Self::AddressRefused)
+        } else if error.contains("did not serve audio") || error.contains("text/html") {
+            Some(Self::NotAudio)
+        } else if error.contains("too large") || error.contains("larger than") {
+            Some(Self::TooLarge)
+        } else if error.contains("timed out") || error.contains("time budget") {
+            Some(Self::TimedOut)
+        } else {
+            None
+        }
+    }
+}
+
+impl FromStr for ErrorKind {
+    type Err = UnknownName;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        ErrorKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
+            .ok_or_else(|| UnknownName(value.to_string()))
+    }
+}
+
+/// Where a job came from. Stored, and shown in the JSON API, as the job's `url`: the link
+/// itself, or `upload:<file name>` / `transcript:<file name>` for input a person brought, so
+/// the stored text and the API stay as they were while the code matches on variants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobSource {
+    /// A link to fetch: a Plaud share link or an audio URL, as submitted.
+    Link(String),
+    /// An uploaded recording, by its file name.
+    Upload(String),
+    /// A pasted or uploaded transcript, by its name.
+    Transcript(String),
+}
+
+impl JobSource {
+    const UPLOAD: &str = "upload:";
+    const TRANSCRIPT: &str = "transcript:";
+
+    /// Reads a stored `url`. Anything without one of the two prefixes is a link.
+    pub fn parse(stored: &str) -> Self {
+        if let Some(name) = stored.strip_prefix(Self::UPLOAD) {
+            Self::Upload(name.to_string())
+        } else if let Some(name) = stored.strip_prefix(Self::TRANSCRIPT) {
+            Self::Transcript(name.to_string())
+        } else {
+            Self::Link(stored.to_string())
+        }
+    }
+
+    /// The checkpoint a job with this source is created at: `Download` for an uploaded
+    /// recording, `Transcribe` for a transcript, none for a link (it starts at the beginning).
+    pub fn brought_input(&self) -> Option<Stage> {
+        match self {
+            Self::Link(_) => None,
+            Self::Upload(_) => Some(Stage::Download),
+            Self::Transcript(_) => Some(Stage::Transcribe),
+        }
+    }
+
+    /// The link to fetch, for a job created from one.
+    pub fn link(&self) -> Option<&str> {
+        match self {
+            Self::Link(link) => Some(link),
+            Self::Upload(_) | Self::Transcript(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for JobSource {
+    /// The stored form, the job's `url`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Link(link) => f.write_str(link),
+            Self::Upload(name) => write!(f, "{}{name}", Self::UPLOAD),
+            Self::Transcript(name) => write!(f, "{}{name}", Self::TRANSCRIPT),
+        }
+    }
+}
+
 /// Speaker label (`A` of `[Speaker A]`, or a name a caption file gave) → a person's name.
 pub type SpeakerNames = std::collections::BTreeMap<String, String>;
 
@@ -274,17 +426,22 @@ impl Job {
         Stage::first_after(self.checkpoint)
     }
 
-    /// The checkpoint a job was created at when it brought its own input: `Download` for an
-    /// uploaded recording (`upload:<name>`), `Transcribe` for a transcript
-    /// (`transcript:<name>`). A full retry starts over from there, not from a URL.
+    /// Why the job failed: the stored kind, or for a job that failed before kinds were stored,
+    /// the kind its error text suggests.
+    pub fn failure_kind(&self) -> Option<ErrorKind> {
+        self.error_kind
+            .or_else(|| self.error.as_deref().and_then(ErrorKind::from_legacy_text))
+    }
+
+    /// Where the job came from, read from its stored `url`.
+    pub fn source(&self) -> JobSource {
+        JobSource::parse(&self.url)
+    }
+
+    /// The checkpoint a job was created at when it brought its own input. A full retry starts
+    /// over from there, not from a URL.
     pub fn brought_input(&self) -> Option<Stage> {
-        if self.url.starts_with("upload:") {
-            Some(Stage::Download)
-        } else if self.url.starts_with("transcript:") {
-            Some(Stage::Transcribe)
-        } else {
-            None
-        }
+        self.source().brought_input()
     }
 
     /// The stage working on the job now, from its status.
@@ -404,6 +561,59 @@ pub fn meeting_date_millis(value: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_kinds_are_stored_by_name_and_old_errors_are_read_by_their_text() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(kind.as_str().parse::<ErrorKind>().ok(), Some(kind));
+        }
+        assert!("nonsense".parse::<ErrorKind>().is_err());
+        assert_eq!(
+            ErrorKind::from_legacy_text("refused to fetch from 10.0.0.1: it is private"),
+            Some(ErrorKind::AddressRefused)
+        );
+        assert_eq!(
+            ErrorKind::from_legacy_text("the URL did not serve audio (got text/html)"),
+            Some(ErrorKind::NotAudio)
+        );
+        assert_eq!(
+            ErrorKind::from_legacy_text("the audio is 3 GB, larger than the limit"),
+            Some(ErrorKind::TooLarge)
+        );
+        assert_eq!(
+            ErrorKind::from_legacy_text("the job took longer than its time budget of 5 s"),
+            Some(ErrorKind::TimedOut)
+        );
+        assert_eq!(ErrorKind::from_legacy_text("the LLM said no"), None);
+    }
+
+    #[test]
+    fn a_source_is_stored_as_the_url_it_was_read_from() {
+        for (stored, source, start) in [
+            (
+                "https://web.plaud.ai/share/abc",
+                JobSource::Link("https://web.plaud.ai/share/abc".into()),
+                None,
+            ),
+            (
+                "upload:meeting.mp3",
+                JobSource::Upload("meeting.mp3".into()),
+                Some(Stage::Download),
+            ),
+            (
+                "transcript:notes.vtt",
+                JobSource::Transcript("notes.vtt".into()),
+                Some(Stage::Transcribe),
+            ),
+        ] {
+            let parsed = JobSource::parse(stored);
+            assert_eq!(parsed, source);
+            assert_eq!(parsed.to_string(), stored);
+            assert_eq!(parsed.brought_input(), start);
+        }
+        assert_eq!(JobSource::parse("upload:x").link(), None);
+        assert_eq!(JobSource::parse("https://a/b").link(), Some("https://a/b"));
+    }
 
     #[test]
     fn times_are_written_as_javascript_writes_them() {

@@ -6,6 +6,7 @@
 
 pub mod ask;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod export;
 pub mod jobs;
@@ -13,6 +14,7 @@ pub mod markdown;
 pub mod metrics;
 pub mod net;
 pub mod pipeline;
+pub mod service;
 pub mod storage;
 pub mod store;
 pub mod telemetry;
@@ -64,70 +66,8 @@ impl Application {
         log_network_trust(&config);
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("could not create DATA_DIR {}", config.data_dir.display()))?;
-        let store = Store::connect(&config)
-            .await
-            .with_context(|| match &config.database_url {
-                Some(url) => format!("could not open the store in PostgreSQL ({})", url.shown()),
-                None => format!("could not open the store in {}", config.data_dir.display()),
-            })?;
-        if let Some(url) = config
-            .database_url
-            .as_ref()
-            .filter(|url| !url.is_loopback())
-        {
-            tracing::warn!(
-                database = %url.shown(),
-                "PostgreSQL is reached without TLS (not built in yet): keep it on a private network"
-            );
-        }
-
-        match store::legacy::import_if_present(&store).await {
-            Ok(store::legacy::ImportOutcome::Imported { jobs, renamed_to }) => {
-                tracing::info!(
-                    jobs,
-                    renamed_to,
-                    "imported the previous FocusFlow's jobs.json"
-                );
-            }
-            Ok(_) => {}
-            // Never fatal: the file stays where it is, to be fixed and imported at the next start.
-            Err(error) => {
-                tracing::error!(%error, "could not import jobs.json; it was left untouched")
-            }
-        }
-        // Nothing transfers here yet, so a partial file is a leftover of a process that stopped,
-        // unless another process at work on the same folder (a rolling deploy) holds its job.
-        let artifacts = store.artifacts().clone();
-        let in_use: std::collections::HashSet<String> = store
-            .leased_jobs()
-            .await?
-            .into_iter()
-            .map(|id| id.to_string())
-            .collect();
-        let removed = tokio::task::spawn_blocking(move || {
-            artifacts.remove_partial_transfers(|id| in_use.contains(id))
-        })
-        .await
-        .context("the start-up cleanup stopped")?;
-        if removed > 0 {
-            tracing::info!(
-                removed,
-                "removed partial uploads, downloads and writes left by the last run"
-            );
-        } else {
-            tracing::debug!("no partial uploads, downloads or writes to remove");
-        }
-        // Objects of jobs that do not exist (a crash between an upload and its job's commit, or
-        // during a delete): found by listing the job folders, in the background so a slow
-        // bucket never holds up the start.
-        if store.artifacts().bucket().is_some() {
-            tokio::spawn(sweep_orphan_objects(store.clone()));
-        }
-        // Jobs another process holds are its work; those whose worker stopped renewing go back.
-        let requeued = store.requeue_interrupted().await?;
-        if requeued > 0 {
-            tracing::info!(requeued, "resuming jobs interrupted by the last shutdown");
-        }
+        let store = open_store(&config).await?;
+        clean_up_after_last_run(&store).await?;
 
         let clients = Clients::new(&config).context("could not build the HTTP clients")?;
         let queue = Queue::new();
@@ -232,6 +172,81 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Opens the store (SQLite in `DATA_DIR`, or PostgreSQL) and imports a legacy `jobs.json` once.
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(config)
+        .await
+        .with_context(|| match &config.database_url {
+            Some(url) => format!("could not open the store in PostgreSQL ({})", url.shown()),
+            None => format!("could not open the store in {}", config.data_dir.display()),
+        })?;
+    if let Some(url) = config
+        .database_url
+        .as_ref()
+        .filter(|url| !url.is_loopback())
+    {
+        tracing::warn!(
+            database = %url.shown(),
+            "PostgreSQL is reached without TLS (not built in yet): keep it on a private network"
+        );
+    }
+
+    match store::legacy::import_if_present(&store).await {
+        Ok(store::legacy::ImportOutcome::Imported { jobs, renamed_to }) => {
+            tracing::info!(
+                jobs,
+                renamed_to,
+                "imported the previous FocusFlow's jobs.json"
+            );
+        }
+        Ok(_) => {}
+        // Never fatal: the file stays where it is, to be fixed and imported at the next start.
+        Err(error) => {
+            tracing::error!(%error, "could not import jobs.json; it was left untouched")
+        }
+    }
+    Ok(store)
+}
+
+/// What the last run left: partial transfers, a bucket's orphaned objects (in the background),
+/// and interrupted jobs, which go back to the queue.
+async fn clean_up_after_last_run(store: &Store) -> anyhow::Result<()> {
+    // Nothing transfers here yet, so a partial file is a leftover of a process that stopped,
+    // unless another process at work on the same folder (a rolling deploy) holds its job.
+    let artifacts = store.artifacts().clone();
+    let in_use: std::collections::HashSet<String> = store
+        .leased_jobs()
+        .await?
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+    let removed = tokio::task::spawn_blocking(move || {
+        artifacts.remove_partial_transfers(|id| in_use.contains(id))
+    })
+    .await
+    .context("the start-up cleanup stopped")?;
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            "removed partial uploads, downloads and writes left by the last run"
+        );
+    } else {
+        tracing::debug!("no partial uploads, downloads or writes to remove");
+    }
+    // Objects of jobs that do not exist (a crash between an upload and its job's commit, or
+    // during a delete): found by listing the job folders, in the background so a slow
+    // bucket never holds up the start.
+    if store.artifacts().bucket().is_some() {
+        tokio::spawn(sweep_orphan_objects(store.clone()));
+    }
+    // Jobs another process holds are its work; those whose worker stopped renewing go back.
+    let requeued = store.requeue_interrupted().await?;
+    if requeued > 0 {
+        tracing::info!(requeued, "resuming jobs interrupted by the last shutdown");
+    }
+    Ok(())
 }
 
 /// Says at start-up whose forwarded headers are believed and which host names are answered:

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::embeddings::{BATCH, Embedder};
 use crate::jobs::{Job, JobId, Status};
-use crate::pipeline::transcribe::Utterance;
+use crate::pipeline::transcribe::{Utterance, turn_starts};
 use crate::store::{JobEvent, NewPassage, Store, StoreError};
 
 /// The turns of a stored transcript: blocks separated by a blank line, each `[Heading]: words`
@@ -24,24 +24,6 @@ fn turns(transcript: &str) -> Vec<(Option<String>, String)> {
     crate::pipeline::transcribe::transcript_blocks(transcript)
         .filter(|(_, text)| !text.is_empty())
         .collect()
-}
-
-/// Each turn's start from the provider's utterances, made into turns as the transcript was
-/// (empty ones left out, one speaker's run joined); None when they do not line up.
-fn turn_starts(utterances: &[Utterance], count: usize) -> Option<Vec<Option<u64>>> {
-    let mut starts: Vec<Option<u64>> = Vec::new();
-    let mut last: Option<Option<&str>> = None;
-    for utterance in utterances {
-        if utterance.text.trim().is_empty() {
-            continue;
-        }
-        let speaker = utterance.speaker.as_deref();
-        if last != Some(speaker) {
-            starts.push(utterance.start);
-            last = Some(speaker);
-        }
-    }
-    (starts.len() == count).then_some(starts)
 }
 
 /// The passages of a transcript and its utterances (if any).

@@ -105,6 +105,11 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The rate limiter's default for [`Config::rate_limit_max_tracked`]: more live addresses than
+/// this at once, and its tables are cleared. Kept here so the configuration needs nothing of
+/// the web layer.
+pub const RATE_LIMIT_MAX_TRACKED: usize = 100_000;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub host: IpAddr,
@@ -476,7 +481,7 @@ impl Config {
             connect_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(15),
             retry: RetryPolicy::default(),
-            rate_limit_max_tracked: crate::web::rate_limit::MAX_TRACKED,
+            rate_limit_max_tracked: RATE_LIMIT_MAX_TRACKED,
             hosts_override: HashMap::new(),
         })
     }

@@ -87,6 +87,49 @@ fn refusal_hint(kind: &str) -> &'static str {
     }
 }
 
+/// A URL that passed [`AddressPolicy::check_url`]: http(s), with a host, and not an IP literal
+/// the policy refuses. Built once where a URL comes in (a form, the API, a stored job, a Plaud
+/// answer), so a stage that takes one fetches it without parsing or checking it again. Host
+/// names are still checked when connecting, by [`GuardedResolver`], against DNS rebinding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioUrl(Url);
+
+/// Why a text is not an [`AudioUrl`].
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum AudioUrlError {
+    #[error("{0}")]
+    NotAUrl(#[from] url::ParseError),
+    #[error(transparent)]
+    Refused(#[from] GuardError),
+}
+
+impl AudioUrl {
+    /// Parses `text` and runs the policy's checks on it.
+    pub fn parse(text: &str, policy: &AddressPolicy) -> Result<Self, AudioUrlError> {
+        Ok(Self::check(Url::parse(text)?, policy)?)
+    }
+
+    /// Runs the policy's checks on a parsed URL.
+    pub fn check(url: Url, policy: &AddressPolicy) -> Result<Self, GuardError> {
+        policy.check_url(&url)?;
+        Ok(Self(url))
+    }
+
+    pub fn as_url(&self) -> &Url {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::fmt::Display for AudioUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
 /// Which addresses outbound fetches may reach. The default reaches public
 /// unicast addresses only.
 #[derive(Debug, Clone, Default)]
@@ -561,6 +604,25 @@ mod tests {
                 other => panic!("{text} was not refused: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn audio_url_carries_the_verdict() {
+        let policy = strict();
+        let url = AudioUrl::parse("https://example.com/a.mp3", &policy).unwrap();
+        assert_eq!(url.as_str(), "https://example.com/a.mp3");
+        assert!(matches!(
+            AudioUrl::parse("not a url", &policy),
+            Err(AudioUrlError::NotAUrl(_))
+        ));
+        assert!(matches!(
+            AudioUrl::parse("http://127.0.0.1/a.mp3", &policy),
+            Err(AudioUrlError::Refused(GuardError::Refused { .. }))
+        ));
+        assert!(matches!(
+            AudioUrl::parse("ftp://example.com/a.mp3", &policy),
+            Err(AudioUrlError::Refused(GuardError::Scheme(_)))
+        ));
     }
 
     #[test]

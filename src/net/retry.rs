@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::config::RetryPolicy;
+use crate::jobs::ErrorKind;
 
 /// A failed call to a provider, classified by whether trying again may help.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,9 +13,12 @@ pub enum ProviderError {
     Transient {
         message: String,
         retry_after: Option<Duration>,
+        /// What went wrong, when the answer says (a refused key, a busy provider).
+        kind: Option<ErrorKind>,
     },
     Permanent {
         message: String,
+        kind: Option<ErrorKind>,
     },
 }
 
@@ -23,28 +27,48 @@ impl ProviderError {
         Self::Transient {
             message: message.into(),
             retry_after: None,
+            kind: None,
         }
     }
 
     pub fn permanent(message: impl Into<String>) -> Self {
         Self::Permanent {
             message: message.into(),
+            kind: None,
         }
+    }
+
+    /// The same error, of the given kind.
+    pub fn with_kind(mut self, new: ErrorKind) -> Self {
+        match &mut self {
+            Self::Transient { kind, .. } | Self::Permanent { kind, .. } => *kind = Some(new),
+        }
+        self
     }
 
     pub fn message(&self) -> &str {
         match self {
-            Self::Transient { message, .. } | Self::Permanent { message } => message,
+            Self::Transient { message, .. } | Self::Permanent { message, .. } => message,
+        }
+    }
+
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            Self::Transient { kind, .. } | Self::Permanent { kind, .. } => *kind,
         }
     }
 
     /// Classifies a transport error (no HTTP answer at all).
     pub fn from_reqwest(what: &str, error: &reqwest::Error) -> Self {
         let message = format!("{what}: {}", super::describe_error(error));
-        if super::guard::find_guard_error(error).is_some() || error.is_builder() {
+        if super::guard::find_guard_error(error).is_some() {
+            Self::permanent(message).with_kind(ErrorKind::AddressRefused)
+        } else if error.is_builder() {
             Self::permanent(message)
+        } else if error.is_timeout() {
+            Self::transient(message).with_kind(ErrorKind::TimedOut)
         } else {
-            Self::transient(message)
+            Self::transient(message).with_kind(ErrorKind::ProviderUnavailable)
         }
     }
 
@@ -65,7 +89,10 @@ impl ProviderError {
             Self::Transient {
                 message,
                 retry_after: retry_after(headers),
+                kind: Some(ErrorKind::ProviderUnavailable),
             }
+        } else if status.as_u16() == 401 || status.as_u16() == 403 {
+            Self::permanent(message).with_kind(ErrorKind::ProviderAuth)
         } else {
             Self::permanent(message)
         }
@@ -133,6 +160,47 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Some(Duration::from_millis(wait.max(0) as u64))
 }
 
+/// How long to wait before trying again: doubling from the policy's base delay up to `longest`,
+/// or what the server asked for in `Retry-After`, up to `longest_asked`. One formula for provider
+/// calls (seconds apart, inside a job) and webhook deliveries (minutes apart, from the outbox).
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    base: Duration,
+    longest: Duration,
+    longest_asked: Duration,
+}
+
+impl Backoff {
+    /// For a provider call inside a job.
+    pub fn for_calls(policy: &RetryPolicy) -> Self {
+        Self {
+            base: policy.base_delay,
+            longest: policy.max_delay,
+            longest_asked: Duration::from_secs(120),
+        }
+    }
+
+    /// For a webhook delivery: a receiver may be down for a while, and nothing waits on it.
+    pub fn for_deliveries(policy: &RetryPolicy) -> Self {
+        Self {
+            base: policy.base_delay,
+            longest: policy.max_delay.saturating_mul(10),
+            longest_asked: Duration::from_secs(600),
+        }
+    }
+
+    /// The wait after the `failed`-th attempt (1 for the first) failed.
+    pub fn wait(&self, failed: u32, retry_after: Option<Duration>) -> Duration {
+        let doubled = self
+            .base
+            .saturating_mul(2u32.saturating_pow(failed.saturating_sub(1)))
+            .min(self.longest);
+        retry_after
+            .map(|asked| asked.min(self.longest_asked))
+            .unwrap_or(doubled)
+    }
+}
+
 /// Runs `call` until it succeeds, fails permanently, or the policy's attempts are spent.
 /// `on_retry` hears about each transient failure before the wait (for the job log).
 pub async fn with_retry<T, F, Fut, L, LFut>(
@@ -147,6 +215,7 @@ where
     LFut: Future<Output = ()>,
 {
     let attempts = policy.attempts.max(1);
+    let backoff = Backoff::for_calls(policy);
     let mut attempt = 1;
     loop {
         match call().await {
@@ -154,14 +223,9 @@ where
             Err(ProviderError::Transient {
                 message,
                 retry_after,
+                ..
             }) if attempt < attempts => {
-                let backoff = policy
-                    .base_delay
-                    .saturating_mul(2u32.saturating_pow(attempt - 1))
-                    .min(policy.max_delay);
-                let wait = retry_after
-                    .map(|asked| asked.min(Duration::from_secs(120)))
-                    .unwrap_or(backoff);
+                let wait = backoff.wait(attempt, retry_after);
                 on_retry(format!(
                     "{message} — trying again in {:.1} s (attempt {} of {attempts})",
                     wait.as_secs_f64(),
@@ -245,6 +309,40 @@ mod tests {
         assert_eq!(provider_message(r#"{"error":"nope"}"#), "nope");
         assert_eq!(provider_message("plain text"), "plain text");
         assert_eq!(provider_message(&"x".repeat(400)).chars().count(), 301);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_heeds_retry_after_within_reason() {
+        let policy = RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(5),
+        };
+        let calls = Backoff::for_calls(&policy);
+        let waits: Vec<_> = (1..=5).map(|failed| calls.wait(failed, None)).collect();
+        assert_eq!(waits, [1, 2, 4, 5, 5].map(Duration::from_secs));
+        let asked = Some(Duration::from_secs(3600));
+        assert_eq!(calls.wait(1, asked), Duration::from_secs(120));
+        let deliveries = Backoff::for_deliveries(&policy);
+        assert_eq!(deliveries.wait(9, None), Duration::from_secs(50));
+        assert_eq!(deliveries.wait(1, asked), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn answers_say_what_kind_of_failure_they_are() {
+        let headers = reqwest::header::HeaderMap::new();
+        let kind = |status: u16| {
+            let status = reqwest::StatusCode::from_u16(status).unwrap();
+            ProviderError::from_status("the call failed", status, &headers, "").kind()
+        };
+        assert_eq!(kind(401), Some(ErrorKind::ProviderAuth));
+        assert_eq!(kind(403), Some(ErrorKind::ProviderAuth));
+        assert_eq!(kind(429), Some(ErrorKind::ProviderUnavailable));
+        assert_eq!(kind(503), Some(ErrorKind::ProviderUnavailable));
+        assert_eq!(kind(400), None);
+        let error = ProviderError::permanent("no").with_kind(ErrorKind::NotAudio);
+        assert_eq!(error.kind(), Some(ErrorKind::NotAudio));
+        assert_eq!(error.message(), "no");
     }
 
     #[test]

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
-use super::{StageContext, StageError, StageResult};
-use crate::jobs::{Job, Progress};
+use super::{StageContext, StageResult};
+use crate::jobs::{ErrorKind, Job, Progress};
 use crate::net::describe_error;
+use crate::net::guard::AudioUrl;
 use crate::net::retry::{ProviderError, with_retry};
 use crate::store::Changes;
 
@@ -21,22 +22,15 @@ const AUDIO_VIDEO_EXTENSIONS: &[&str] = &[
     "amr", "3gp", "mkv", "mpga", "mpeg",
 ];
 
-pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
-    let source = job.resolved_url.clone().unwrap_or_else(|| job.url.clone());
-    let url = Url::parse(&source)
-        .map_err(|error| StageError::failed(format!("the audio URL is not valid: {error}")))?;
+/// `url` is the audio to fetch, checked by the guard; every address a host name resolves to is
+/// checked again when connecting (the `user` client's resolver).
+pub async fn run(context: &StageContext, job: &Job, url: &AudioUrl) -> StageResult<()> {
     context
-        .clients
-        .policy
-        .check_url(&url)
-        .map_err(|refusal| StageError::failed(refusal.to_string()))?;
-
-    context
-        .log(format!("Downloading audio from {}", redacted(&url)))
+        .log(format!("Downloading audio from {}", redacted(url.as_url())))
         .await;
     let relative = with_retry(
         &context.config.retry,
-        || attempt(context, job, &url),
+        || attempt(context, job, url),
         |message| context.retrying("download", message),
     )
     .await?;
@@ -137,22 +131,62 @@ pub fn extension_for_name(content_type: Option<&str>, file_name: Option<&str>) -
         .unwrap_or_else(|| "bin".into())
 }
 
-async fn attempt(context: &StageContext, job: &Job, url: &Url) -> Result<String, ProviderError> {
-    let max = context.config.max_download_bytes;
-    let mut response = context
+/// Asks for the audio; an answer other than a success is the attempt's error.
+async fn request(context: &StageContext, url: &Url) -> Result<reqwest::Response, ProviderError> {
+    let response = context
         .clients
         .user
         .get(url.clone())
         .send()
         .await
         .map_err(|error| ProviderError::from_reqwest("the download failed", &error))?;
-    if !response.status().is_success() {
-        return Err(ProviderError::from_response(
-            "the audio URL could not be downloaded",
-            response,
-        )
-        .await);
+    if response.status().is_success() {
+        return Ok(response);
     }
+    let status = response.status().as_u16();
+    let error =
+        ProviderError::from_response("the audio URL could not be downloaded", response).await;
+    // The link's host is not a provider with a key: a refusal means the link is wrong.
+    Err(match status {
+        404 | 410 => error.with_kind(ErrorKind::LinkNotFound),
+        401 | 403 => error.with_kind(ErrorKind::DownloadFailed),
+        _ => error,
+    })
+}
+
+/// Refuses an answer that is not audio (by its type, or the name of the first or the final
+/// URL) or that says it is larger than `max`, before a byte of it is stored.
+fn check_answer(
+    content_type: Option<&str>,
+    final_url: &Url,
+    url: &Url,
+    total: Option<u64>,
+    max: u64,
+) -> Result<(), ProviderError> {
+    if !accepts(content_type, final_url) && !accepts(content_type, url) {
+        let got = content_type.unwrap_or("no Content-Type");
+        let got = got.split(';').next().unwrap_or(got).trim();
+        return Err(
+            ProviderError::permanent(format!("the URL did not serve audio (got {got})"))
+                .with_kind(ErrorKind::NotAudio),
+        );
+    }
+    if let Some(length) = total
+        && length > max
+    {
+        return Err(ProviderError::permanent(too_large(length, max)).with_kind(ErrorKind::TooLarge));
+    }
+    Ok(())
+}
+
+async fn attempt(
+    context: &StageContext,
+    job: &Job,
+    audio: &AudioUrl,
+) -> Result<String, ProviderError> {
+    let url = audio.as_url();
+    let max = context.config.max_download_bytes;
+    let mut response = request(context, url).await?;
     let content_type = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
@@ -160,20 +194,8 @@ async fn attempt(context: &StageContext, job: &Job, url: &Url) -> Result<String,
         .map(str::to_string);
     // The final URL after redirects names the file better than the first.
     let final_url = response.url().clone();
-    if !accepts(content_type.as_deref(), &final_url) && !accepts(content_type.as_deref(), url) {
-        let got = content_type.as_deref().unwrap_or("no Content-Type");
-        let got = got.split(';').next().unwrap_or(got).trim();
-        return Err(ProviderError::permanent(format!(
-            "the URL did not serve audio (got {got})"
-        )));
-    }
     let total = response.content_length();
-    if let Some(length) = total
-        && length > max
-    {
-        return Err(ProviderError::permanent(too_large(length, max)));
-    }
-
+    check_answer(content_type.as_deref(), &final_url, url, total, max)?;
     let extension = {
         let from_final = extension_for(content_type.as_deref(), &final_url);
         if from_final == "bin" {
@@ -195,37 +217,22 @@ async fn attempt(context: &StageContext, job: &Job, url: &Url) -> Result<String,
             .await;
         return Ok(relative);
     }
-    let destination = artifacts
-        .resolve(&relative)
+    let part = artifacts
+        .part_file(&job.id, &relative)
         .ok_or_else(|| ProviderError::permanent("unsafe audio path"))?;
-    let temp = destination.with_file_name(format!(
-        ".{}.{}.part",
-        job.id,
-        uuid::Uuid::new_v4().simple()
-    ));
-
-    let result = stream_to(context, &mut response, &temp, total, max).await;
-    match result {
-        Ok(bytes) => {
-            tokio::fs::rename(&temp, &destination)
-                .await
-                .map_err(|error| {
-                    ProviderError::permanent(format!("could not store the audio: {error}"))
-                })?;
-            context
-                .log(format!(
-                    "Downloaded {} ({})",
-                    human_bytes(bytes),
-                    content_type.as_deref().unwrap_or("unknown type")
-                ))
-                .await;
-            Ok(relative)
-        }
-        Err(error) => {
-            let _ = tokio::fs::remove_file(&temp).await;
-            Err(error)
-        }
-    }
+    let bytes = stream_to(context, &mut response, part.path(), total, max).await?;
+    artifacts
+        .place_part(part, &relative)
+        .await
+        .map_err(|error| ProviderError::permanent(format!("could not store the audio: {error}")))?;
+    context
+        .log(format!(
+            "Downloaded {} ({})",
+            human_bytes(bytes),
+            content_type.as_deref().unwrap_or("unknown type")
+        ))
+        .await;
+    Ok(relative)
 }
 
 /// Chunks of the download that may wait for the disk at once. A chunk is what hyper read from
@@ -368,7 +375,9 @@ async fn receive(
     })? {
         written += chunk.len() as u64;
         if written > max {
-            return Err(ProviderError::permanent(too_large(written, max)));
+            return Err(
+                ProviderError::permanent(too_large(written, max)).with_kind(ErrorKind::TooLarge)
+            );
         }
         if chunks.send(chunk).await.is_err() {
             // The writer stopped: its error says why.

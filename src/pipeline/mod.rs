@@ -21,33 +21,100 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::Config;
-use crate::jobs::{Job, JobId, Stage, Status, now_millis};
+use crate::jobs::{ErrorKind, Job, JobId, Stage, Status, now_millis};
 use crate::metrics::Metrics;
 use crate::net::Clients;
+use crate::net::guard::{AudioUrl, AudioUrlError};
 use crate::store::{Changes, Claimed, HeldJob, JobEvent, LeaseOwner, Store, StoreError};
 
-/// Why a stage failed, in words for the person who reads the job.
+/// Why a stage failed, in words for the person who reads the job, and of which kind when the
+/// place that failed knows (else the stage's own kind is recorded: `stage_failure`).
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
-    #[error("{0}")]
-    Failed(String),
+    #[error("{message}")]
+    Failed {
+        message: String,
+        kind: Option<ErrorKind>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl StageError {
     pub fn failed(message: impl Into<String>) -> Self {
-        Self::Failed(message.into())
+        Self::Failed {
+            message: message.into(),
+            kind: None,
+        }
+    }
+
+    pub fn of_kind(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self::Failed {
+            message: message.into(),
+            kind: Some(kind),
+        }
+    }
+
+    /// The same error, of `default` when it has no kind yet.
+    fn or_kind(self, default: ErrorKind) -> Self {
+        match self {
+            Self::Failed { message, kind } => Self::Failed {
+                message,
+                kind: kind.or(Some(default)),
+            },
+            other => other,
+        }
+    }
+
+    /// The kind recorded for the job: a store failure is `Other`.
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Failed { kind, .. } => kind.unwrap_or(ErrorKind::Other),
+            Self::Store(_) => ErrorKind::Other,
+        }
     }
 }
 
 impl From<crate::net::retry::ProviderError> for StageError {
     fn from(error: crate::net::retry::ProviderError) -> Self {
-        Self::Failed(error.message().to_string())
+        Self::Failed {
+            message: error.message().to_string(),
+            kind: error.kind(),
+        }
+    }
+}
+
+/// What a failure in `stage` is when the code that failed did not say.
+fn stage_failure(stage: Stage) -> ErrorKind {
+    match stage {
+        Stage::Resolve => ErrorKind::BadLink,
+        Stage::Download => ErrorKind::DownloadFailed,
+        Stage::Transcribe => ErrorKind::TranscriptionFailed,
+        Stage::Summarize => ErrorKind::SummaryFailed,
     }
 }
 
 pub type StageResult<T> = Result<T, StageError>;
+
+/// The clients of the external services the stages call, built once when the workers start
+/// (not per job): each speaks its service's wire format. None where no key is configured.
+#[derive(Debug)]
+pub struct Services {
+    pub llm: Option<llm::Llm>,
+    pub assemblyai: Option<transcribe::assemblyai::AssemblyAi>,
+}
+
+impl Services {
+    pub fn new(config: &Config, clients: &Clients) -> Self {
+        Self {
+            llm: llm::Llm::from_config(config, clients.trusted.clone()),
+            assemblyai: transcribe::assemblyai::AssemblyAi::from_config(
+                config,
+                clients.trusted.clone(),
+            ),
+        }
+    }
+}
 
 /// What a stage needs: the store, the configuration, the HTTP clients, and the job it works on.
 #[derive(Clone)]
@@ -55,6 +122,7 @@ pub struct StageContext {
     pub store: Store,
     pub config: Arc<Config>,
     pub clients: Clients,
+    pub services: Arc<Services>,
     pub job_id: JobId,
     /// The job's writes, each refused once this worker no longer holds the job's lease.
     pub held: HeldJob,
@@ -80,6 +148,37 @@ impl StageContext {
 
     pub async fn update(&self, changes: Changes) -> StageResult<Job> {
         Ok(self.held.update(changes).await?)
+    }
+
+    /// A URL the store holds, through the address guard once more (the policy may have
+    /// changed since it was stored, and a Plaud answer was never checked). `what` names it in
+    /// the message when it is not a URL at all.
+    fn audio_url(&self, stored: &str, what: &str) -> StageResult<AudioUrl> {
+        AudioUrl::parse(stored, &self.clients.policy).map_err(|error| match error {
+            AudioUrlError::NotAUrl(error) => {
+                StageError::of_kind(ErrorKind::BadLink, format!("{what} is not valid: {error}"))
+            }
+            AudioUrlError::Refused(refusal) => {
+                StageError::of_kind(ErrorKind::AddressRefused, refusal.to_string())
+            }
+        })
+    }
+
+    /// The link a job was created from, for the resolve stage.
+    fn job_link(&self, job: &Job) -> StageResult<AudioUrl> {
+        match job.source().link() {
+            Some(link) => self.audio_url(link, "the job's URL"),
+            None => Err(StageError::of_kind(
+                ErrorKind::BadLink,
+                "the job brought its own input and has no link to resolve",
+            )),
+        }
+    }
+
+    /// What the download stage fetches: the resolved URL, else the job's link.
+    fn download_url(&self, job: &Job) -> StageResult<AudioUrl> {
+        let stored = job.resolved_url.as_deref().unwrap_or(&job.url);
+        self.audio_url(stored, "the audio URL")
     }
 }
 
@@ -169,12 +268,14 @@ const IDLE_POLL: Duration = Duration::from_secs(30);
 impl Worker {
     /// Starts `WORKER_CONCURRENCY` worker loops; they end when `shutdown` is cancelled.
     pub fn spawn(self, shutdown: CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+        let services = Arc::new(Services::new(&self.config, &self.clients));
         (0..self.config.worker_concurrency)
             .map(|index| {
                 let worker = self.clone();
                 let shutdown = shutdown.clone();
+                let services = services.clone();
                 tokio::spawn(
-                    async move { worker.run(shutdown).await }
+                    async move { worker.run(services, shutdown).await }
                         .instrument(tracing::info_span!("worker", index)),
                 )
             })
@@ -182,7 +283,7 @@ impl Worker {
     }
 
     /// One worker loop: take jobs until there are none, then wait for a wake-up.
-    pub async fn run(&self, shutdown: CancellationToken) {
+    pub async fn run(&self, services: Arc<Services>, shutdown: CancellationToken) {
         loop {
             // Register interest before looking, so a job queued in between is not missed.
             let notified = self.queue.notify.notified();
@@ -205,7 +306,7 @@ impl Worker {
                     // worker. Then one more wake-up, for any other job queued in a burst.
                     notified.set(self.queue.notify.notified());
                     self.queue.wake();
-                    match self.run_job(claimed, &shutdown).await {
+                    match self.run_job(claimed, &services, &shutdown).await {
                         Ok(()) => continue,
                         Err(error) => (error, "the worker could not record a job's end; pausing"),
                     }
@@ -248,6 +349,7 @@ impl Worker {
     async fn run_job(
         &self,
         claimed: Claimed,
+        services: &Arc<Services>,
         shutdown: &CancellationToken,
     ) -> Result<(), StoreError> {
         let id = claimed.job.id.clone();
@@ -266,7 +368,7 @@ impl Worker {
         ));
         let span = tracing::info_span!("job", job = %id, attempt = claimed.job.attempts);
         let outcome = self
-            .process(claimed, &cancel, shutdown)
+            .process(claimed, services, &cancel, shutdown)
             .instrument(span)
             .await;
         keeper.abort();
@@ -315,6 +417,7 @@ impl Worker {
     async fn process(
         &self,
         claimed: Claimed,
+        services: &Arc<Services>,
         cancel: &CancellationToken,
         shutdown: &CancellationToken,
     ) -> Result<(), StoreError> {
@@ -325,6 +428,7 @@ impl Worker {
             store: self.store.clone(),
             config: self.config.clone(),
             clients: self.clients.clone(),
+            services: services.clone(),
             job_id: id.clone(),
             held: held.clone(),
             metrics: self.metrics.clone(),
@@ -335,7 +439,7 @@ impl Worker {
         let result = tokio::select! {
             result = tokio::time::timeout(budget, run_stages(&context, job)) => match result {
                 Ok(result) => result,
-                Err(_) => Err(StageError::failed(format!(
+                Err(_) => Err(StageError::of_kind(ErrorKind::TimedOut, format!(
                     "the job took longer than its time budget of {} s",
                     budget.as_secs()
                 ))),
@@ -379,14 +483,15 @@ impl Worker {
             Err(error) => {
                 // Provider messages may echo a key: never stored, shown or logged as is.
                 let message = self.config.redact(&error.to_string());
-                tracing::warn!(error = %message, "job failed");
+                let kind = error.kind();
+                tracing::warn!(error = %message, kind = kind.as_str(), "job failed");
                 if let Ok(failed) = self.store.job(held.id()).await {
                     let stage = failed.current_stage().map(Stage::as_str).unwrap_or("queue");
                     self.metrics.stage_failed(stage);
                 }
                 let changes = Changes::new()
                     .status(Status::Error)
-                    .error(Some(message.clone()));
+                    .failure(message.clone(), kind);
                 (changes, format!("Failed: {message}"))
             }
         };
@@ -415,14 +520,15 @@ async fn run_stages(context: &StageContext, mut job: Job) -> StageResult<()> {
         let started = std::time::Instant::now();
         async {
             match stage {
-                Stage::Resolve => resolve::run(context, &job).await,
-                Stage::Download => download::run(context, &job).await,
+                Stage::Resolve => resolve::run(context, &job, &context.job_link(&job)?).await,
+                Stage::Download => download::run(context, &job, &context.download_url(&job)?).await,
                 Stage::Transcribe => transcribe::run(context, &job).await,
                 Stage::Summarize => summarize::run(context, &job).await,
             }
         }
         .instrument(tracing::info_span!("stage", stage = stage.as_str()))
-        .await?;
+        .await
+        .map_err(|error| error.or_kind(stage_failure(stage)))?;
         job = context
             .update(Changes::new().checkpoint(Some(stage)))
             .await?;

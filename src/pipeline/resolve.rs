@@ -1,16 +1,14 @@
 //! The resolve stage: a Plaud share link becomes an audio URL and a meeting date; any other
 //! URL passes through as it is.
 
-use url::Url;
-
-use super::{StageContext, StageError, StageResult, plaud};
+use super::{StageContext, StageResult, plaud};
 use crate::jobs::Job;
+use crate::net::guard::AudioUrl;
 use crate::store::Changes;
 
-pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
-    let link = Url::parse(&job.url)
-        .map_err(|error| StageError::failed(format!("the job's URL is not valid: {error}")))?;
-    if !plaud::is_share_link(&link) {
+/// `link` is the job's own link, checked by the guard.
+pub async fn run(context: &StageContext, job: &Job, link: &AudioUrl) -> StageResult<()> {
+    if !plaud::is_share_link(link.as_url()) {
         context
             .log("Not a Plaud link; using the URL as given")
             .await;
@@ -21,7 +19,7 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
     }
 
     context.log("Resolving the Plaud share link").await;
-    let findings = plaud::resolve(context, &link).await;
+    let findings = plaud::resolve(context, link.as_url()).await;
     let audio_url = match findings.audio_url {
         Some(url) => url,
         None => {

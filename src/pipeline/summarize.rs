@@ -34,13 +34,28 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
         context.log("Summary skipped: there is no transcript").await;
         return Ok(());
     };
-    let Some(llm) = Llm::from_config(&context.config, context.clients.trusted.clone()) else {
+    let Some(llm) = context.services.llm.as_ref() else {
         context.log("Summary skipped: no LLM is configured").await;
         return Ok(());
     };
 
     // People's names in place of speaker labels, so the summary can say who did what.
     let transcript = apply_speaker_names(&transcript, &job.speakers);
+    let template = summary_template(context, job).await;
+    let prompt = prompt_for(context, llm, &template, &transcript, job).await?;
+    let summary = write_summary(context, llm, job, &prompt).await?;
+    let title = title_for(context, llm, &summary).await;
+    match &title {
+        Some(title) => context.log(format!("Title: {title}")).await,
+        None => context.log("No title could be made").await,
+    }
+    context.update(Changes::new().title(title)).await?;
+    Ok(())
+}
+
+/// The job's prompt template (its own choice, or the default when it chose none or its choice
+/// is gone), as text.
+async fn summary_template(context: &StageContext, job: &Job) -> String {
     let template_path = match &job.template {
         Some(name) => match templates::resolve(&context.config.prompts_dir(), name) {
             Ok(path) => {
@@ -60,22 +75,33 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
         },
         None => context.config.prompt_path.clone(),
     };
-    let template = read_prompt(context, &template_path, DEFAULT_SUMMARY_PROMPT).await;
+    read_prompt(context, &template_path, DEFAULT_SUMMARY_PROMPT).await
+}
+
+/// The prompt for the summary: the whole transcript, or for one longer than a request takes,
+/// the combined summaries of its parts (which are made here).
+async fn prompt_for(
+    context: &StageContext,
+    llm: &Llm,
+    template: &str,
+    transcript: &str,
+    job: &Job,
+) -> StageResult<String> {
     let date = job.meeting_date.as_deref();
     let budget_chars = context.config.summary_max_input_tokens.saturating_mul(4);
     let prompt = if transcript.chars().count() > budget_chars {
-        let parts = split_transcript(&transcript, budget_chars);
+        let parts = split_transcript(transcript, budget_chars);
         context
             .log(format!(
                 "The transcript (about {} tokens) is longer than one request to the model takes ({} tokens): summarising it in {} parts, then combining them",
-                estimated_tokens(&transcript),
+                estimated_tokens(transcript),
                 context.config.summary_max_input_tokens,
                 parts.len()
             ))
             .await;
-        let summaries = summarise_parts(context, &llm, &template, &parts, date).await?;
+        let summaries = summarise_parts(context, llm, template, &parts, date).await?;
         let summaries =
-            reduce_summaries(context, &llm, &template, summaries, budget_chars, date).await?;
+            reduce_summaries(context, llm, template, summaries, budget_chars, date).await?;
         context
             .log(format!(
                 "Combining the {} part summaries into one with {}",
@@ -83,7 +109,7 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
                 context.config.openai_model
             ))
             .await;
-        render_combine_prompt(&template, &summaries, date)
+        render_combine_prompt(template, &summaries, date)
     } else {
         context
             .log(format!(
@@ -92,15 +118,25 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
                 transcript.chars().count()
             ))
             .await;
-        render_summary_prompt(&template, &transcript, date)
+        render_summary_prompt(template, transcript, date)
     };
+    Ok(prompt)
+}
 
+/// Streams the summary from the LLM, saving it as it grows, and records it on the job.
+async fn write_summary(
+    context: &StageContext,
+    llm: &Llm,
+    job: &Job,
+    prompt: &str,
+) -> StageResult<String> {
+    let artifacts = context.store.artifacts();
     let summary_path = artifacts.summary_relative(&job.id);
     let (sender, receiver) = watch::channel(String::new());
     let generate = async {
         let result = with_retry(
             &context.config.retry,
-            || llm.complete(&prompt, Some(&sender)),
+            || llm.complete(prompt, Some(&sender)),
             |message| context.retrying("llm", message),
         )
         .await;
@@ -128,14 +164,7 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
             summary.chars().count()
         ))
         .await;
-
-    let title = title_for(context, &llm, &summary).await;
-    match &title {
-        Some(title) => context.log(format!("Title: {title}")).await,
-        None => context.log("No title could be made").await,
-    }
-    context.update(Changes::new().title(title)).await?;
-    Ok(())
+    Ok(summary)
 }
 
 /// Summarises each part of a long transcript with the job's prompt, told which part it is.

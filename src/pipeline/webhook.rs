@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::jobs::{Job, JobId, now_millis};
 use crate::metrics::Metrics;
 use crate::net::Clients;
-use crate::net::retry::ProviderError;
+use crate::net::retry::{Backoff, ProviderError};
 use crate::store::{Delivery, EventMaker, NewDelivery, Store};
 
 pub const SIGNATURE_HEADER: &str = "x-focusflow-signature";
@@ -257,15 +257,9 @@ impl Dispatcher {
             Err(ProviderError::Transient {
                 message,
                 retry_after,
+                ..
             }) if attempts < MAX_ATTEMPTS => {
-                let policy = &self.config.retry;
-                let backoff = policy
-                    .base_delay
-                    .saturating_mul(2u32.saturating_pow(attempts - 1))
-                    .min(policy.max_delay.saturating_mul(10));
-                let wait = retry_after
-                    .map(|asked| asked.min(Duration::from_secs(600)))
-                    .unwrap_or(backoff);
+                let wait = Backoff::for_deliveries(&self.config.retry).wait(attempts, retry_after);
                 self.metrics.webhook_delivery("retry");
                 self.log(
                     &delivery.job_id,

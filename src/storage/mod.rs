@@ -31,6 +31,13 @@ use crate::jobs::JobId;
 /// The folder under the prefix that holds one folder per job.
 const JOBS: &str = "jobs";
 
+/// The folders a job's artifacts are kept in, the same under `DATA_DIR` and in a bucket
+/// (`store::Artifacts` names the files in them). Defined here, the lower layer, so that the
+/// bucket knows its keys without naming the store.
+pub const AUDIO_DIR: &str = "files";
+pub const TRANSCRIPTS_DIR: &str = "transcripts";
+pub const SUMMARIES_DIR: &str = "summaries";
+
 /// Bytes buffered per part of a multipart upload: S3's minimum part size (every part but the
 /// last must be at least 5 MiB).
 const PART_BYTES: usize = 5 * 1024 * 1024;
@@ -132,11 +139,7 @@ impl Bucket {
         let (dir, name) = relative.split_once('/')?;
         let id = name.split('.').next()?;
         let id = JobId::parse(id).ok()?;
-        let known = [
-            crate::store::AUDIO_DIR,
-            crate::store::TRANSCRIPTS_DIR,
-            crate::store::SUMMARIES_DIR,
-        ];
+        let known = [AUDIO_DIR, TRANSCRIPTS_DIR, SUMMARIES_DIR];
         if !known.contains(&dir) || name.contains('/') || name.starts_with('.') {
             return None;
         }
@@ -368,10 +371,7 @@ impl Bucket {
 
     /// Removes the job's kept answers for parts of split audio (`transcripts/<id>.part-N.json`).
     pub async fn remove_transcript_parts(&self, id: &JobId) -> Result<(), StorageError> {
-        let prefix = format!(
-            "{TRANSCRIPTS}/{id}.part-",
-            TRANSCRIPTS = crate::store::TRANSCRIPTS_DIR
-        );
+        let prefix = format!("{TRANSCRIPTS_DIR}/{id}.part-");
         let parts: Vec<String> = self
             .list_job(id)
             .await?

@@ -1,7 +1,7 @@
 //! What callers ask the store to write, in domain terms: a new job, and a set of changes to one.
 //! Each backend turns them into its own statements.
 
-use crate::jobs::{Progress, SpeakerNames, Stage, Status, meeting_date_millis};
+use crate::jobs::{ErrorKind, Progress, SpeakerNames, Stage, Status, meeting_date_millis};
 
 /// What a new job starts with.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +34,11 @@ impl NewJob {
 pub(crate) enum Change {
     /// With `Queued`, the job also goes to the back of the queue.
     Status(Status),
-    Error(Option<String>),
+    /// The error text and its kind, always written together.
+    Error {
+        message: Option<String>,
+        kind: Option<ErrorKind>,
+    },
     Checkpoint(Option<Stage>),
     ResolvedUrl(Option<String>),
     /// The date and the job's place in the list that follows from it.
@@ -115,8 +119,20 @@ impl Changes {
         self.with(Change::Status(status))
     }
 
+    /// Sets (or with None clears) the error text; its kind is cleared.
     pub fn error(self, error: Option<String>) -> Self {
-        self.with(Change::Error(error))
+        self.with(Change::Error {
+            message: error,
+            kind: None,
+        })
+    }
+
+    /// Records why the job failed: the text for people, the kind for what the page suggests.
+    pub fn failure(self, message: String, kind: ErrorKind) -> Self {
+        self.with(Change::Error {
+            message: Some(message),
+            kind: Some(kind),
+        })
     }
 
     pub fn checkpoint(self, stage: Option<Stage>) -> Self {

@@ -17,9 +17,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::jobs::{Job, JobId};
 use crate::storage::Bucket;
 
-pub const AUDIO_DIR: &str = "files";
-pub const TRANSCRIPTS_DIR: &str = "transcripts";
-pub const SUMMARIES_DIR: &str = "summaries";
+pub use crate::storage::{AUDIO_DIR, SUMMARIES_DIR, TRANSCRIPTS_DIR};
 
 #[derive(Debug, Clone)]
 pub struct Artifacts {
@@ -51,6 +49,31 @@ impl Drop for LocalAudio {
             && error.kind() != std::io::ErrorKind::NotFound
         {
             tracing::warn!(path = %self.path.display(), %error, "could not remove a temporary copy of audio");
+        }
+    }
+}
+
+/// A temporary file that an artifact is written to before it is put in place
+/// (`.<id>.<random>.part` beside its destination: the prefix lets a delete of the job, or the
+/// start-up cleanup, find what an interrupted write left). Removed when dropped unless
+/// [`Artifacts::place_part`] put it in place, so every way out of a failed write cleans up.
+#[derive(Debug)]
+pub struct PartFile {
+    path: PathBuf,
+    placed: bool,
+}
+
+impl PartFile {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.placed {
+            // A small blocking call, once per abandoned write; a file not there is fine.
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }
@@ -139,6 +162,26 @@ impl Artifacts {
             Ok(false) => Ok(None),
             Err(error) => Err(std::io::Error::other(error)),
         }
+    }
+
+    /// A temporary file to write the job's artifact `relative` to; None for a path that would
+    /// leave the data directory.
+    pub fn part_file(&self, id: &JobId, relative: &str) -> Option<PartFile> {
+        let destination = self.resolve(relative)?;
+        let path =
+            destination.with_file_name(format!(".{id}.{}.part", uuid::Uuid::new_v4().simple()));
+        Some(PartFile {
+            path,
+            placed: false,
+        })
+    }
+
+    /// Puts a finished [`PartFile`] at `relative` (see [`Artifacts::place_file`]). On failure
+    /// the part file goes.
+    pub async fn place_part(&self, mut part: PartFile, relative: &str) -> std::io::Result<()> {
+        self.place_file(&part.path, relative).await?;
+        part.placed = true;
+        Ok(())
     }
 
     /// Puts a finished temporary file (an upload received) at `relative`: renamed into place,

@@ -78,6 +78,53 @@ impl JobPage {
     }
 }
 
+impl JobPage {
+    /// A page of the listing in date order: `rows` (each job with its sort key) holds up to
+    /// one more than `limit`, which says there is a next page, after the last job shown.
+    pub(crate) fn of_listing(mut rows: Vec<(Job, i64)>, limit: usize) -> Self {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = more
+            .then(|| rows.last())
+            .flatten()
+            .map(|(job, sort_ms)| Cursor {
+                sort_ms: *sort_ms,
+                id: job.id.clone(),
+            });
+        JobPage {
+            jobs: rows
+                .into_iter()
+                .map(|(job, _)| Found { job, snippet: None })
+                .collect(),
+            next,
+            next_offset: None,
+        }
+    }
+}
+
+impl JobFilter {
+    /// Jobs on a page: as asked, within reason.
+    pub(crate) fn page_size(&self) -> usize {
+        self.limit.clamp(1, 1000)
+    }
+
+    /// Rows to skip in the date-ordered listing: none after a cursor (it says where the page
+    /// starts), else the offset.
+    pub(crate) fn listing_offset(&self) -> usize {
+        if self.after.is_some() { 0 } else { self.offset }
+    }
+}
+
+/// `columns` (a backend's list of a job's columns) each as `jobs.<column>`, for a query that
+/// joins another table.
+pub(crate) fn prefixed_columns(columns: &str) -> String {
+    columns
+        .split(',')
+        .map(|column| format!("jobs.{}", column.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `WHERE a AND b` of the clauses, or nothing when there are none (every backend's filters).
 pub(crate) fn where_clause(clauses: &[String]) -> String {
     if clauses.is_empty() {

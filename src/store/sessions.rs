@@ -98,11 +98,4 @@ pub(crate) mod tests {
         backend.delete_session("s500").await.unwrap();
         assert_eq!(backend.session("s500", now).await.unwrap(), None);
     }
-
-    #[tokio::test]
-    async fn sessions_mean_what_they_mean_on_sqlite() {
-        let dir = tempfile::tempdir().unwrap();
-        let backend = crate::store::sqlite::SqliteBackend::open(dir.path()).unwrap();
-        sessions_meaning(&backend).await;
-    }
 }

@@ -5,14 +5,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::extract::{ApiJson, ApiQuery, JobPath, flag};
+use super::intake;
+use super::requests::{self, CreateJob};
 use super::view::{Health, HealthBackends, HealthEnv, JobView, Success, TranscriptBody};
-use super::{AppState, actions};
+use super::{AppState, link};
 use crate::error::{AppError, AppResult};
-use crate::jobs::{iso_millis, now_millis, parse_meeting_date};
+use crate::jobs::{iso_millis, now_millis};
 use crate::pipeline::transcribe::apply_speaker_names;
+use crate::service::jobs::{Options, Source, new_id};
 
 /// Whether the server and its database answer, and which providers are configured.
 #[utoipa::path(
@@ -121,8 +123,8 @@ const CREATE_JSON_LIMIT: usize = super::JSON_BODY_LIMIT;
     path = "/api/jobs",
     tag = "jobs",
     request_body(content(
-        (super::openapi::CreateJob = "application/json"),
-        (super::openapi::CreateJobUpload = "multipart/form-data"),
+        (super::requests::CreateJob = "application/json"),
+        (super::requests::CreateJobUpload = "multipart/form-data"),
     )),
     responses(
         (status = 201, description = "The job, queued", body = JobView),
@@ -144,65 +146,35 @@ pub async fn create_job(
         .map_err(|_| AppError::PayloadTooLarge("the body is too large".into()))?;
     let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
     let ApiJson(body) =
-        <ApiJson<Value> as axum::extract::FromRequest<()>>::from_request(request, &()).await?;
-    create_from_json(state, body).await
+        <ApiJson<CreateJob> as axum::extract::FromRequest<()>>::from_request(request, &()).await?;
+    let (source, options) = match body {
+        CreateJob::Transcript(body) => (
+            intake::pasted(body.transcript),
+            Options {
+                meeting_date: body.meeting_date,
+                template: template(&state, body.template)?,
+            },
+        ),
+        CreateJob::Link(body) => {
+            let url = link::validate_url(&state, &body.url)
+                .map_err(|problem| AppError::bad_request(problem.api_message()))?;
+            let options = Options {
+                meeting_date: body.meeting_date,
+                template: template(&state, body.template)?,
+            };
+            (Source::Link(url), options)
+        }
+    };
+    let (job, logs) = state.jobs.create(new_id(), source, options).await?;
+    Ok((StatusCode::CREATED, Json(JobView::new(job, &logs))).into_response())
 }
 
-async fn create_from_json(state: AppState, body: Value) -> AppResult<axum::response::Response> {
-    let Value::Object(mut body) = body else {
-        return Err(AppError::bad_request(
-            "the body must be a JSON object such as {\"url\": \"https://…\"}",
-        ));
-    };
-    if let Some(transcript) = body.remove("transcript") {
-        let Value::String(text) = transcript else {
-            return Err(AppError::bad_request("\"transcript\" must be a string"));
-        };
-        if body.contains_key("url") {
-            return Err(AppError::bad_request(
-                "send either a \"url\" or a \"transcript\", not both",
-            ));
-        }
-        let meeting_date = match body
-            .remove("meetingDate")
-            .or_else(|| body.remove("meeting_date"))
-        {
-            None | Some(Value::Null) => None,
-            Some(Value::String(text)) => super::intake::meeting_date(&text)?,
-            Some(_) => return Err(AppError::bad_request("\"meetingDate\" must be a string")),
-        };
-        let template = super::intake::template_from_json(&state, &mut body)?;
-        return super::intake::create_from_json_transcript(
-            &state,
-            text,
-            super::intake::CommonFields {
-                meeting_date,
-                template,
-            },
-        )
-        .await;
-    }
-    let url = match body.remove("url") {
-        Some(Value::String(url)) => url,
-        Some(_) => return Err(AppError::bad_request("\"url\" must be a string")),
-        None => return Err(AppError::bad_request("\"url\" is required")),
-    };
-    let url = actions::validate_url(&state, &url)
-        .map_err(|problem| AppError::bad_request(problem.api_message()))?;
-    let meeting_date = match body.remove("meetingDate").or_else(|| body.remove("meeting_date")) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(text)) if text.trim().is_empty() => None,
-        Some(Value::String(text)) => Some(parse_meeting_date(&text).ok_or_else(|| {
-            AppError::bad_request(format!(
-                "\"meetingDate\" is not a date we understand: {text:?} (use e.g. 2025-09-25T20:05:00Z)"
-            ))
-        })?),
-        Some(_) => return Err(AppError::bad_request("\"meetingDate\" must be a string")),
-    };
-    let template = super::intake::template_from_json(&state, &mut body)?;
-
-    let (job, logs) = actions::create_job(&state, url, meeting_date, template).await?;
-    Ok((StatusCode::CREATED, Json(JobView::new(job, &logs))).into_response())
+/// The template a JSON request names, checked against the prompts folder.
+fn template(
+    state: &AppState,
+    name: Option<requests::TemplateName>,
+) -> AppResult<Option<crate::domain::TemplateName>> {
+    name.map_or(Ok(None), |name| intake::template(state, &name.0))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -218,7 +190,7 @@ pub struct ContentQuery {
     get,
     path = "/api/jobs/{id}",
     tag = "jobs",
-    params(super::openapi::JobIdParam, ContentQuery),
+    params(super::requests::JobIdParam, ContentQuery),
     responses(
         (status = 200, description = "The job", body = JobView),
     )
@@ -252,7 +224,7 @@ pub async fn get_job(
     delete,
     path = "/api/jobs/{id}",
     tag = "jobs",
-    params(super::openapi::JobIdParam),
+    params(super::requests::JobIdParam),
     responses(
         (status = 200, description = "Deleted", body = Success),
     )
@@ -261,7 +233,7 @@ pub async fn delete_job(
     State(state): State<AppState>,
     JobPath(id): JobPath,
 ) -> AppResult<Json<Success>> {
-    actions::delete_job(&state, &id).await?;
+    state.jobs.delete(&id).await?;
     Ok(Json(Success::new(None)))
 }
 
@@ -278,7 +250,7 @@ pub struct RetryQuery {
     post,
     path = "/api/jobs/{id}/retry",
     tag = "jobs",
-    params(super::openapi::JobIdParam, RetryQuery),
+    params(super::requests::JobIdParam, RetryQuery),
     responses(
         (status = 200, description = "Queued again", body = Success),
         (status = 409, description = "The job is being worked on", body = super::view::ErrorBody),
@@ -290,7 +262,7 @@ pub async fn retry_job(
     ApiQuery(query): ApiQuery<RetryQuery>,
 ) -> AppResult<Json<Success>> {
     let full = flag("full", query.full.as_deref())?;
-    let message = actions::retry_job(&state, &id, full).await?;
+    let message = state.jobs.retry(&id, full).await?;
     Ok(Json(Success::new(Some(message))))
 }
 
@@ -299,7 +271,7 @@ pub async fn retry_job(
     post,
     path = "/api/jobs/{id}/regenerate-summary",
     tag = "jobs",
-    params(super::openapi::JobIdParam),
+    params(super::requests::JobIdParam),
     responses(
         (status = 200, description = "Queued for a new summary", body = Success),
         (status = 400, description = "The job has no transcript", body = super::view::ErrorBody),
@@ -310,7 +282,7 @@ pub async fn regenerate_summary(
     State(state): State<AppState>,
     JobPath(id): JobPath,
 ) -> AppResult<Json<Success>> {
-    actions::queue_summary(&state, &id).await?;
+    state.jobs.resummarize(&id).await?;
     Ok(Json(Success::new(Some(
         "Summary regeneration started".into(),
     ))))
@@ -321,7 +293,7 @@ pub async fn regenerate_summary(
     post,
     path = "/api/jobs/{id}/resummarize",
     tag = "jobs",
-    params(super::openapi::JobIdParam),
+    params(super::requests::JobIdParam),
     responses(
         (status = 200, description = "The job, queued for a new summary", body = JobView),
         (status = 400, description = "The job has no transcript", body = super::view::ErrorBody),
@@ -333,7 +305,7 @@ pub async fn resummarize(
     JobPath(id): JobPath,
 ) -> AppResult<Json<JobView>> {
     // The job as queued: read again, a worker may already have taken it.
-    let job = actions::queue_summary(&state, &id).await?;
+    let job = state.jobs.resummarize(&id).await?;
     let logs = state.store.logs_after(&id, 0).await?;
     Ok(Json(JobView::new(job, &logs)))
 }
@@ -343,7 +315,7 @@ pub async fn resummarize(
     get,
     path = "/api/jobs/{id}/transcript",
     tag = "jobs",
-    params(super::openapi::JobIdParam),
+    params(super::requests::JobIdParam),
     responses(
         (status = 200, description = "The transcript, or null before there is one", body = TranscriptBody),
     )

@@ -8,21 +8,22 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::AppState;
 use super::cache::Shows;
 use super::extract::{ApiJson, ApiQuery, JobPath};
+use super::requests::PatchJob;
 use super::view::{JobExport, JobList, JobView};
+use crate::domain::MeetingDate;
 use crate::error::{AppError, AppResult};
-use crate::jobs::{Job, Status, meeting_date_millis, parse_meeting_date};
+use crate::jobs::{Job, LogLine, Status};
 use crate::pipeline::transcribe::{Utterance, apply_speaker_names};
+use crate::service::jobs::Edit;
 use crate::store::search::{MATCH_END, MATCH_START};
-use crate::store::{Changes, Cursor, JobFilter};
+use crate::store::{Cursor, JobFilter};
 
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 500;
-const MAX_TITLE_CHARS: usize = 200;
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -83,19 +84,11 @@ impl ListQuery {
                 })
                 .transpose()
         };
-        let date = |name: &str, value: &Option<String>| -> AppResult<Option<i64>> {
+        let date = |name: &str, value: &Option<String>, whole_day: bool| {
             value
                 .as_deref()
                 .filter(|v| !v.is_empty())
-                .map(|v| {
-                    parse_meeting_date(v)
-                        .and_then(|iso| meeting_date_millis(&iso))
-                        .ok_or_else(|| {
-                            AppError::bad_request(format!(
-                                "\"{name}\" is not a date (use e.g. 2025-09-25)"
-                            ))
-                        })
-                })
+                .map(|v| MeetingDate::bound(name, v, whole_day))
                 .transpose()
         };
         let statuses = match self.status.as_deref().filter(|v| !v.is_empty()) {
@@ -126,15 +119,9 @@ impl ListQuery {
                 .filter(|q| !q.is_empty())
                 .map(|q| q.chars().take(200).collect()),
             statuses,
-            from_ms: date("from", &self.from)?,
-            // "to" is a day: include all of it.
-            to_ms: date("to", &self.to)?.map(|ms| {
-                if self.to.as_deref().is_some_and(|to| to.trim().len() == 10) {
-                    ms + 86_400_000
-                } else {
-                    ms
-                }
-            }),
+            from_ms: date("from", &self.from, false)?,
+            // "to" given as a day includes all of it.
+            to_ms: date("to", &self.to, true)?,
             limit: number("limit", &self.limit, 1, MAX_PAGE)?.unwrap_or(DEFAULT_PAGE),
             after,
             offset: number("offset", &self.offset, 0, 1_000_000)?.unwrap_or(0),
@@ -245,9 +232,8 @@ pub struct ExportQuery {
 }
 
 /// The export formats (`markdown` and `text` are accepted for `md` and `txt`).
-#[derive(utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
 #[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
 pub enum ExportFormat {
     Md,
     Markdown,
@@ -257,6 +243,26 @@ pub enum ExportFormat {
     Vtt,
     Json,
     Audio,
+}
+
+impl ExportFormat {
+    fn parse(name: &str) -> AppResult<Self> {
+        Ok(match name {
+            "md" => Self::Md,
+            "markdown" => Self::Markdown,
+            "txt" => Self::Txt,
+            "text" => Self::Text,
+            "srt" => Self::Srt,
+            "vtt" => Self::Vtt,
+            "json" => Self::Json,
+            "audio" => Self::Audio,
+            other => {
+                return Err(AppError::bad_request(format!(
+                    "unknown export format {other:?} (use md, txt, srt, vtt, json or audio)"
+                )));
+            }
+        })
+    }
 }
 
 /// A file name from the job's title (or id), safe in a header.
@@ -334,6 +340,12 @@ fn download(name: String, content_type: &str, body: impl Into<Body>) -> Response
 }
 
 async fn utterances(state: &AppState, job: &Job) -> AppResult<Vec<Utterance>> {
+    /// The stored file's part that exports read (a file that cannot be read has none).
+    #[derive(Default, Deserialize)]
+    struct Stored {
+        #[serde(default)]
+        utterances: Vec<Utterance>,
+    }
     let artifacts = state.store.artifacts();
     let raw = artifacts
         .read_text(Some(&artifacts.utterances_relative(&job.id)))
@@ -341,12 +353,9 @@ async fn utterances(state: &AppState, job: &Job) -> AppResult<Vec<Utterance>> {
     let Some(raw) = raw else {
         return Ok(Vec::new());
     };
-    let value: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
-    let mut utterances: Vec<Utterance> = value
-        .get("utterances")
-        .cloned()
-        .and_then(|list| serde_json::from_value(list).ok())
-        .unwrap_or_default();
+    let mut utterances = serde_json::from_str::<Stored>(&raw)
+        .unwrap_or_default()
+        .utterances;
     // The names people gave the speakers, as in every other view of the transcript.
     for utterance in &mut utterances {
         if let Some(name) = utterance.speaker.as_ref().and_then(|s| job.speakers.get(s)) {
@@ -362,7 +371,7 @@ async fn utterances(state: &AppState, job: &Job) -> AppResult<Vec<Utterance>> {
     get,
     path = "/api/jobs/{id}/export",
     tag = "archive",
-    params(super::openapi::JobIdParam, ExportQuery),
+    params(super::requests::JobIdParam, ExportQuery),
     responses(
         (status = 200, description = "The file, with `Content-Disposition: attachment`",
             headers(("Content-Disposition" = String, description = "`attachment; filename=…; filename*=UTF-8''…`")),
@@ -386,12 +395,11 @@ pub async fn export(
     ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> AppResult<Response> {
     let (job, logs) = state.store.job_with_logs(&id).await?;
+    let format = ExportFormat::parse(query.format.as_deref().unwrap_or("json"))?;
     let artifacts = state.store.artifacts();
     let stem = file_stem(&job);
-    let missing = |what: &str| AppError::NotFound(format!("this job has no {what} yet"));
-    let format = query.format.as_deref().unwrap_or("json");
     match format {
-        "md" | "markdown" => {
+        ExportFormat::Md | ExportFormat::Markdown => {
             let summary = artifacts
                 .read_text(job.summary_path.as_deref())
                 .await?
@@ -403,7 +411,7 @@ pub async fn export(
                 summary,
             ))
         }
-        "txt" | "text" => {
+        ExportFormat::Txt | ExportFormat::Text => {
             let transcript = artifacts
                 .read_text(job.transcript_path.as_deref())
                 .await?
@@ -415,7 +423,7 @@ pub async fn export(
                 transcript,
             ))
         }
-        "srt" => {
+        ExportFormat::Srt => {
             let text = crate::export::to_srt(&utterances(&state, &job).await?)
                 .ok_or_else(|| missing("timed transcript"))?;
             Ok(download(
@@ -424,7 +432,7 @@ pub async fn export(
                 text,
             ))
         }
-        "vtt" => {
+        ExportFormat::Vtt => {
             let text = crate::export::to_vtt(&utterances(&state, &job).await?)
                 .ok_or_else(|| missing("timed transcript"))?;
             Ok(download(
@@ -433,98 +441,90 @@ pub async fn export(
                 text,
             ))
         }
-        "json" => {
-            let transcript = artifacts
-                .read_text(job.transcript_path.as_deref())
-                .await?
-                .map(|text| apply_speaker_names(&text, &job.speakers));
-            let utterances = utterances(&state, &job).await?;
-            let mut view = JobView::new(job.clone(), &logs);
-            view.transcript = transcript;
-            let export = JobExport {
-                job: view,
-                utterances,
-            };
-            let body = serde_json::to_string_pretty(&export)
-                .map_err(|error| AppError::Internal(error.into()))?;
-            Ok(download(format!("{stem}.json"), "application/json", body))
-        }
-        "audio" => {
-            if let Some(bucket) = artifacts.bucket() {
-                let relative = job.file_path.as_deref().ok_or_else(|| missing("audio"))?;
-                let unavailable = |error: crate::storage::StorageError| {
-                    AppError::Unavailable(format!("the recording cannot be read now: {error}"))
-                };
-                let length = bucket
-                    .size(relative)
-                    .await
-                    .map_err(unavailable)?
-                    .ok_or_else(|| missing("audio"))?;
-                let body = bucket
-                    .read(relative, None)
-                    .await
-                    .map_err(unavailable)?
-                    .ok_or_else(|| missing("audio"))?;
-                let extension = std::path::Path::new(relative)
-                    .extension()
-                    .map(|e| e.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "bin".into());
-                let mime = mime_guess::from_path(relative).first_or_octet_stream();
-                let mut response = download(
-                    format!("{stem}.{extension}"),
-                    mime.as_ref(),
-                    Body::from_stream(body),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-                return Ok(response);
-            }
-            let path = job
-                .file_path
-                .as_deref()
-                .and_then(|relative| artifacts.resolve(relative))
-                .ok_or_else(|| missing("audio"))?;
-            let file = match tokio::fs::File::open(&path).await {
-                Ok(file) => file,
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(missing("audio"));
-                }
-                Err(error) => return Err(error.into()),
-            };
-            let length = file.metadata().await?.len();
-            let extension = path
-                .extension()
-                .map(|e| e.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "bin".into());
-            let mime = mime_guess::from_path(&path).first_or_octet_stream();
-            let mut response = download(
-                format!("{stem}.{extension}"),
-                mime.as_ref(),
-                Body::from_stream(tokio_util::io::ReaderStream::new(file)),
-            );
-            response
-                .headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-            Ok(response)
-        }
-        other => Err(AppError::bad_request(format!(
-            "unknown export format {other:?} (use md, txt, srt, vtt, json or audio)"
-        ))),
+        ExportFormat::Json => export_json(&state, job, &logs, &stem).await,
+        ExportFormat::Audio => export_audio(&state, &job, &stem).await,
     }
 }
 
-/// A title as given, trimmed (`None` when empty, which clears it), or what is wrong with it,
-/// worded to follow the field's name.
-pub fn checked_title(title: &str) -> Result<Option<String>, String> {
-    let title = title.trim();
-    if title.chars().count() > MAX_TITLE_CHARS {
-        return Err(format!("is longer than {MAX_TITLE_CHARS} characters"));
-    }
-    if title.chars().any(char::is_control) {
-        return Err("must be one line without control characters".into());
-    }
-    Ok((!title.is_empty()).then(|| title.to_string()))
+fn missing(what: &str) -> AppError {
+    AppError::NotFound(format!("this job has no {what} yet"))
+}
+
+/// `export?format=json`: the job with its transcript and timed utterances.
+async fn export_json(
+    state: &AppState,
+    job: Job,
+    logs: &[LogLine],
+    stem: &str,
+) -> AppResult<Response> {
+    let transcript = state
+        .store
+        .artifacts()
+        .read_text(job.transcript_path.as_deref())
+        .await?
+        .map(|text| apply_speaker_names(&text, &job.speakers));
+    let utterances = utterances(state, &job).await?;
+    let mut view = JobView::new(job, logs);
+    view.transcript = transcript;
+    let export = JobExport {
+        job: view,
+        utterances,
+    };
+    let body =
+        serde_json::to_string_pretty(&export).map_err(|error| AppError::Internal(error.into()))?;
+    Ok(download(format!("{stem}.json"), "application/json", body))
+}
+
+/// `export?format=audio`: the recording as uploaded or downloaded, streamed with its length.
+async fn export_audio(state: &AppState, job: &Job, stem: &str) -> AppResult<Response> {
+    let artifacts = state.store.artifacts();
+    let (relative, length, body) = if let Some(bucket) = artifacts.bucket() {
+        let relative = job.file_path.as_deref().ok_or_else(|| missing("audio"))?;
+        let unavailable = |error: crate::storage::StorageError| {
+            AppError::Unavailable(format!("the recording cannot be read now: {error}"))
+        };
+        let length = bucket
+            .size(relative)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| missing("audio"))?;
+        let stream = bucket
+            .read(relative, None)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| missing("audio"))?;
+        (relative.to_string(), length, Body::from_stream(stream))
+    } else {
+        let path = job
+            .file_path
+            .as_deref()
+            .and_then(|relative| artifacts.resolve(relative))
+            .ok_or_else(|| missing("audio"))?;
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(missing("audio"));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let length = file.metadata().await?.len();
+        let stream = tokio_util::io::ReaderStream::new(file);
+        (
+            path.to_string_lossy().into_owned(),
+            length,
+            Body::from_stream(stream),
+        )
+    };
+    let extension = std::path::Path::new(&relative)
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bin".into());
+    let mime = mime_guess::from_path(&relative).first_or_octet_stream();
+    let mut response = download(format!("{stem}.{extension}"), mime.as_ref(), body);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    Ok(response)
 }
 
 /// Changes a job's title and/or meeting date (`null` or `""` clears one).
@@ -532,8 +532,8 @@ pub fn checked_title(title: &str) -> Result<Option<String>, String> {
     patch,
     path = "/api/jobs/{id}",
     tag = "archive",
-    params(super::openapi::JobIdParam),
-    request_body(content = super::openapi::PatchJob, content_type = "application/json"),
+    params(super::requests::JobIdParam),
+    request_body(content = super::requests::PatchJob, content_type = "application/json"),
     responses(
         (status = 200, description = "The job as changed", body = JobView),
         (status = 400, description = "A field that cannot change, a bad date, or a title too long", body = super::view::ErrorBody),
@@ -543,66 +543,13 @@ pub fn checked_title(title: &str) -> Result<Option<String>, String> {
 pub async fn patch_job(
     State(state): State<AppState>,
     JobPath(id): JobPath,
-    ApiJson(body): ApiJson<Value>,
+    ApiJson(patch): ApiJson<PatchJob>,
 ) -> AppResult<Json<JobView>> {
-    let Value::Object(fields) = body else {
-        return Err(AppError::bad_request(
-            "the body must be a JSON object such as {\"title\": \"…\"}",
-        ));
+    let edit = Edit {
+        title: patch.title,
+        meeting_date: patch.meeting_date,
     };
-    let job = state.store.job(&id).await?;
-    let mut changes = Changes::new();
-    let mut changed = false;
-    for (name, value) in fields {
-        match (name.as_str(), value) {
-            ("title", Value::Null) => {
-                changes = changes.title(None);
-                changed = true;
-            }
-            ("title", Value::String(title)) => {
-                let title = checked_title(&title)
-                    .map_err(|problem| AppError::bad_request(format!("\"title\" {problem}")))?;
-                changes = changes.title(title);
-                changed = true;
-            }
-            ("meetingDate" | "meeting_date", Value::Null) => {
-                changes = changes.meeting_date(None, job.created_at);
-                changed = true;
-            }
-            ("meetingDate" | "meeting_date", Value::String(text)) if text.trim().is_empty() => {
-                changes = changes.meeting_date(None, job.created_at);
-                changed = true;
-            }
-            ("meetingDate" | "meeting_date", Value::String(text)) => {
-                let date = parse_meeting_date(&text).ok_or_else(|| {
-                    AppError::bad_request(format!(
-                        "\"meetingDate\" is not a date we understand: {text:?} (use e.g. 2025-09-25T20:05:00Z)"
-                    ))
-                })?;
-                changes = changes.meeting_date(Some(date), job.created_at);
-                changed = true;
-            }
-            ("title" | "meetingDate" | "meeting_date", _) => {
-                return Err(AppError::bad_request(format!(
-                    "\"{name}\" must be a string or null"
-                )));
-            }
-            (other, _) => {
-                return Err(AppError::bad_request(format!(
-                    "\"{other}\" cannot be changed (only \"title\" and \"meetingDate\")"
-                )));
-            }
-        }
-    }
-    if !changed {
-        return Err(AppError::bad_request(
-            "nothing to change: send \"title\" and/or \"meetingDate\"",
-        ));
-    }
-    state
-        .store
-        .update_with_log(&id, changes, "Title or meeting date edited")
-        .await?;
+    state.jobs.edit(&id, edit).await?;
     let (job, logs) = state.store.job_with_logs(&id).await?;
     Ok(Json(JobView::new(job, &logs)))
 }

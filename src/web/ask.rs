@@ -19,11 +19,12 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::csrf::{CsrfForm, CsrfToken};
+use super::error::{Rendering, is_htmx};
 use super::extract::ApiJson;
-use super::negotiate::{Rendering, error_response};
 use crate::ask::{Answer, AskError, Asker, Citation, Question};
+use crate::domain::MeetingDate;
 use crate::error::{AppError, AppResult};
-use crate::jobs::{JobId, meeting_date_millis, parse_meeting_date};
+use crate::jobs::JobId;
 use crate::store::{AskRecord, PassageScope, StoreError};
 
 /// The longest question taken, in characters.
@@ -58,19 +59,11 @@ pub struct AskBody {
 }
 
 fn date_bound(name: &str, value: Option<&str>, whole_day: bool) -> AppResult<Option<i64>> {
-    let Some(value) = value.map(str::trim).filter(|value| !value.is_empty()) else {
-        return Ok(None);
-    };
-    let ms = parse_meeting_date(value)
-        .and_then(|iso| meeting_date_millis(&iso))
-        .ok_or_else(|| {
-            AppError::bad_request(format!("\"{name}\" is not a date (use e.g. 2025-09-25)"))
-        })?;
-    Ok(Some(if whole_day && value.len() == 10 {
-        ms + 86_400_000
-    } else {
-        ms
-    }))
+    value
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .map(|value| MeetingDate::bound(name, value, whole_day))
+        .transpose()
 }
 
 /// The question checked: words within bounds, meetings that exist, dates that are dates.
@@ -365,41 +358,27 @@ async fn recent(state: &AppState, job: Option<&str>) -> AppResult<Vec<AnswerShow
         .collect())
 }
 
-fn is_htmx(headers: &HeaderMap) -> bool {
-    headers
-        .get("hx-request")
-        .is_some_and(|value| value.as_bytes() == b"true")
-}
-
 /// `GET /ask`: the form and the questions kept (`?job=` for one meeting's).
 pub async fn page(
     State(state): State<AppState>,
     uri: Uri,
-    headers: HeaderMap,
     token: CsrfToken,
-) -> Response {
-    let rendering = Rendering::for_parts(uri.path(), &headers);
+) -> AppResult<Response> {
     let query: AskPageQuery = uri
         .query()
         .and_then(|query| serde_urlencoded::from_str(query).ok())
         .unwrap_or_default();
-    let result = async {
-        let ask_job = scope_job(&state, query.job.as_deref()).await?;
-        let recent = recent(&state, ask_job.as_ref().map(|(id, _)| id.as_str())).await?;
-        Ok::<_, AppError>(AskPage {
-            csrf_token: token.0,
-            ask_job,
-            question: String::new(),
-            answer: None,
-            error: None,
-            recent,
-        })
+    let ask_job = scope_job(&state, query.job.as_deref()).await?;
+    let recent = recent(&state, ask_job.as_ref().map(|(id, _)| id.as_str())).await?;
+    Ok(AskPage {
+        csrf_token: token.0,
+        ask_job,
+        question: String::new(),
+        answer: None,
+        error: None,
+        recent,
     }
-    .await;
-    match result {
-        Ok(page) => page.into_response(),
-        Err(error) => error_response(rendering, error),
-    }
+    .into_response())
 }
 
 /// `POST /ask`: the form. To htmx, the answer (or the error) alone; without JavaScript, the
@@ -436,7 +415,7 @@ pub async fn submit(
         Ok(_) => StatusCode::OK,
         // A form with a problem is answered with the form (htmx swaps 422 in).
         Err(AppError::BadRequest(_)) => StatusCode::UNPROCESSABLE_ENTITY,
-        Err(error) => error.status(),
+        Err(error) => super::error::status_of(error),
     };
     let (answer, error) = match &result {
         Ok(answer) => (Some(AnswerShown::of(answer)), None),
@@ -488,31 +467,28 @@ pub async fn delete(
     uri: Uri,
     headers: HeaderMap,
     CsrfForm(_): CsrfForm<std::collections::HashMap<String, String>>,
-) -> Response {
+) -> AppResult<Response> {
     let rendering = Rendering::for_parts(uri.path(), &headers);
     let kept = match state.store.ask(&id).await {
         Ok(kept) => kept,
         Err(StoreError::NotFound) => {
-            return error_response(
-                rendering,
-                AppError::NotFound("that question is no longer kept".into()),
-            );
+            return Err(AppError::NotFound("that question is no longer kept".into()));
         }
-        Err(error) => return error_response(rendering, error.into()),
+        Err(error) => return Err(error.into()),
     };
     match state.store.delete_ask(&id).await {
         Ok(()) | Err(StoreError::NotFound) => {}
-        Err(error) => return error_response(rendering, error.into()),
+        Err(error) => return Err(error.into()),
     }
     if rendering == Rendering::Json {
-        return StatusCode::NO_CONTENT.into_response();
+        return Ok(StatusCode::NO_CONTENT.into_response());
     }
     if is_htmx(&headers) {
-        return (StatusCode::OK, "").into_response();
+        return Ok((StatusCode::OK, "").into_response());
     }
     let back = match kept.job_id {
         Some(job) => format!("/ask?job={job}"),
         None => "/ask".to_string(),
     };
-    Redirect::to(&back).into_response()
+    Ok(Redirect::to(&back).into_response())
 }

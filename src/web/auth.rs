@@ -7,13 +7,12 @@
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::client::ClientAddress;
-use super::negotiate::{Rendering, error_response};
 use crate::config::BasicAuth;
 use crate::error::AppError;
 
@@ -85,10 +84,9 @@ pub async fn require(State(state): State<AppState>, request: Request, next: Next
     {
         state.limits.charge_failure(client);
     }
-    let mut response = error_response(
-        Rendering::of(&request),
-        AppError::Unauthorized("sign in with the user name and password of this FocusFlow".into()),
-    );
+    let mut response =
+        AppError::Unauthorized("sign in with the user name and password of this FocusFlow".into())
+            .into_response();
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static(CHALLENGE),

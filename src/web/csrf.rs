@@ -12,7 +12,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
@@ -20,7 +20,6 @@ use url::Url;
 
 use super::AppState;
 use super::client::Forwarded;
-use super::negotiate::{Rendering, error_response};
 use crate::error::AppError;
 
 /// The hidden form field that carries the token.
@@ -95,6 +94,19 @@ pub fn cross_site_reason(
     }
 }
 
+/// The share target's address (the web app manifest's `share_target`): the one route a
+/// browser posts to of its own accord, without a page or a form token (see `pages::share`).
+pub const SHARE_PATH: &str = "/share";
+
+/// The browser sent the request of its own accord (a share, the address bar), not a page:
+/// `Sec-Fetch-Site: none`. Pages cannot set this header.
+pub fn sent_by_the_browser_itself(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|site| site.eq_ignore_ascii_case("none"))
+}
+
 /// Middleware: refuses cross-site state-changing requests with 403.
 pub async fn refuse_cross_site(
     State(_state): State<AppState>,
@@ -104,9 +116,7 @@ pub async fn refuse_cross_site(
     // A share from another app is sent by the browser itself, with `Origin: null` and no form
     // token; pages cannot send `Sec-Fetch-Site: none`, so no site can forge one (see
     // `pages::share`).
-    if request.uri().path() == super::pages::share::PATH
-        && super::pages::share::sent_by_the_browser_itself(request.headers())
-    {
+    if request.uri().path() == SHARE_PATH && sent_by_the_browser_itself(request.headers()) {
         return next.run(request).await;
     }
     let forwarded = request.extensions().get::<Forwarded>();
@@ -114,10 +124,7 @@ pub async fn refuse_cross_site(
         None => next.run(request).await,
         Some(reason) => {
             tracing::warn!(path = request.uri().path(), %reason, "cross-site request refused");
-            error_response(
-                Rendering::of(&request),
-                AppError::Forbidden(format!("cross-site request refused: {reason}")),
-            )
+            AppError::Forbidden(format!("cross-site request refused: {reason}")).into_response()
         }
     }
 }
@@ -203,11 +210,7 @@ pub fn tokens_match(submitted: &str, expected: &str) -> bool {
 /// A URL-encoded form whose `csrf_token` matches the session's; else 403.
 pub struct CsrfForm<T>(pub T);
 
-impl<S, T> FromRequest<S> for CsrfForm<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned,
-{
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for CsrfForm<T> {
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {

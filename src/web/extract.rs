@@ -5,6 +5,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use super::requests::JobIdParam;
 use crate::error::AppError;
 use crate::jobs::JobId;
 
@@ -19,10 +20,10 @@ where
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
+        let axum::Json(value) = axum::Json::<T>::from_request(request, state)
+            .await
+            .map_err(json_rejection)?;
+        Ok(Self(value))
     }
 }
 
@@ -35,7 +36,11 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
             AppError::bad_request(format!("the body is not valid JSON: {}", error.body_text()))
         }
         JsonRejection::JsonDataError(error) => {
-            AppError::bad_request(format!("the JSON does not fit: {}", error.body_text()))
+            let text = error.body_text();
+            match super::requests::Refusal::find(&text) {
+                Some(refusal) => AppError::bad_request(refusal),
+                None => AppError::bad_request(format!("the JSON does not fit: {text}")),
+            }
         }
         JsonRejection::BytesRejection(error) => {
             if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -51,18 +56,14 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
 /// Query parameters; a bad one is a 400 naming it.
 pub struct ApiQuery<T>(pub T);
 
-impl<S, T> FromRequestParts<S> for ApiQuery<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned,
-{
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(value)) => Ok(Self(value)),
-            Err(rejection) => Err(query_rejection(rejection)),
-        }
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| Self(value))
+            .map_err(query_rejection)
     }
 }
 
@@ -80,10 +81,10 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+        let Path(param) = Path::<JobIdParam>::from_request_parts(parts, state)
             .await
-            .map_err(|_| AppError::job_not_found())?;
-        JobId::parse(&raw)
+            .map_err(|_| AppError::JobNotFound)?;
+        JobId::parse(&param.id)
             .map(Self)
             .map_err(|_| AppError::job_not_found())
     }

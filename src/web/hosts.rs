@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::negotiate::{Rendering, error_response};
 use crate::error::AppError;
 
 pub async fn require_allowed_host(
@@ -43,14 +42,12 @@ pub async fn require_allowed_host(
     let host = host.to_string();
     warn_of_refusal(&host);
     let shown: String = host.chars().take(100).collect();
-    error_response(
-        Rendering::of(&request),
-        AppError::MisdirectedRequest(format!(
-            "this FocusFlow does not answer to the host name {shown:?}. If that is its address, \
+    AppError::MisdirectedRequest(format!(
+        "this FocusFlow does not answer to the host name {shown:?}. If that is its address, \
              add the name to ALLOWED_HOSTS (comma-separated host names, e.g. \
              ALLOWED_HOSTS=meetings.example.com) and restart it"
-        )),
-    )
+    ))
+    .into_response()
 }
 
 /// One line a minute at most: a page trying names in a loop must not fill the log.

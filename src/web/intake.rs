@@ -3,7 +3,7 @@
 //! uploaded as `.txt`/`.vtt`/`.srt` or sent as text — which goes straight to the summary.
 //! Also the speaker names of a job and the list of prompt templates.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -11,19 +11,20 @@ use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
 
 use super::AppState;
 use super::extract::{ApiJson, JobPath};
+use super::requests::{CreateJobUpload, SpeakerNamesBody};
 use super::view::{JobView, TemplateInfo, TemplateList};
+use crate::domain::{MeetingDate, TemplateName};
 use crate::error::{AppError, AppResult};
-use crate::jobs::{Job, JobId, LogLine, SpeakerNames, Stage, parse_meeting_date};
+use crate::jobs::{Job, JobId, LogLine};
 use crate::pipeline::download::{extension_for_name, human_bytes, is_audio_or_video, media_type};
 use crate::pipeline::templates;
-use crate::pipeline::transcribe::captions::{self, CaptionFormat};
-use crate::pipeline::transcribe::{self, Transcript, apply_speaker_names, speakers_in};
-use crate::store::{Changes, NewJob};
+use crate::pipeline::transcribe::apply_speaker_names;
+use crate::pipeline::transcribe::captions::CaptionFormat;
+use crate::service::jobs::{Options, PartFile, Recording, Source, new_id};
 
 /// A transcript is text: generous for a day of talk, small next to audio.
 const MAX_TRANSCRIPT_BYTES: usize = 10 * 1024 * 1024;
@@ -34,7 +35,6 @@ const MAX_PARTS: usize = 64;
 /// After a file is refused as too large, this much more of the body is read (and thrown away)
 /// so the client gets to read the 413 instead of a reset connection.
 const DRAIN_AFTER_REFUSAL: u64 = 64 * 1024 * 1024;
-const MAX_SPEAKER_NAME: usize = 60;
 
 /// True for `multipart/form-data` requests.
 pub fn is_multipart(request: &Request) -> bool {
@@ -50,68 +50,18 @@ pub fn is_multipart(request: &Request) -> bool {
         })
 }
 
-/// The fields of a create request that every kind of job shares.
-#[derive(Default)]
-pub struct CommonFields {
-    pub meeting_date: Option<String>,
-    pub template: Option<String>,
+/// A template name as sent, checked against the prompts folder; 400 lists the ones there are.
+pub fn template(state: &AppState, name: &str) -> AppResult<Option<TemplateName>> {
+    TemplateName::parse(name, &state.config.prompts_dir())
 }
 
-/// `meetingDate` as given → ISO 8601, or a 400 that shows how to write it.
-pub fn meeting_date(text: &str) -> AppResult<Option<String>> {
-    if text.trim().is_empty() {
-        return Ok(None);
+/// A job's source from pasted transcript text, in the format it looks like.
+pub fn pasted(text: String) -> Source {
+    Source::Transcript {
+        name: "pasted".into(),
+        format: CaptionFormat::sniff(&text),
+        text,
     }
-    parse_meeting_date(text).map(Some).ok_or_else(|| {
-        AppError::bad_request(format!(
-            "\"meetingDate\" is not a date we understand: {text:?} (use e.g. 2025-09-25T20:05:00Z)"
-        ))
-    })
-}
-
-/// A template name checked against the prompts folder; 400 lists the ones there are.
-pub fn template(state: &AppState, name: &str) -> AppResult<Option<String>> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Ok(None);
-    }
-    templates::resolve(&state.config.prompts_dir(), name)
-        .map_err(|error| AppError::bad_request(error.to_string()))?;
-    Ok(Some(name.to_string()))
-}
-
-/// The `template` member of a JSON create request.
-pub fn template_from_json(
-    state: &AppState,
-    body: &mut Map<String, Value>,
-) -> AppResult<Option<String>> {
-    match body.remove("template") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(name)) => template(state, &name),
-        Some(_) => Err(AppError::bad_request("\"template\" must be a string")),
-    }
-}
-
-/// A job from pasted transcript text (the HTML form's URL-encoded variant).
-pub async fn create_pasted(
-    state: &AppState,
-    text: String,
-    common: CommonFields,
-) -> AppResult<(Job, Vec<LogLine>)> {
-    let format = CaptionFormat::sniff(&text);
-    create_from_transcript(state, JobId::generate(), "pasted", format, &text, common).await
-}
-
-/// `POST /api/jobs` with JSON `{"transcript": "..."}`.
-pub async fn create_from_json_transcript(
-    state: &AppState,
-    text: String,
-    common: CommonFields,
-) -> AppResult<Response> {
-    let format = CaptionFormat::sniff(&text);
-    let (job, logs) =
-        create_from_transcript(state, JobId::generate(), "pasted", format, &text, common).await?;
-    Ok((StatusCode::CREATED, Json(JobView::new(job, &logs))).into_response())
 }
 
 /// `POST /api/jobs` as `multipart/form-data`: a `file` part (audio, video, or a transcript
@@ -119,8 +69,8 @@ pub async fn create_from_json_transcript(
 pub async fn create_from_multipart(state: &AppState, request: Request) -> AppResult<Response> {
     let received = receive(state, request, None, &[]).await?;
     // On an error the received recording is dropped, which removes its file.
-    let common = received.common(state)?;
-    let (job, logs) = create_received(state, received, common).await?;
+    let options = received.options(state)?;
+    let (job, logs) = create_received(state, received, options).await?;
     Ok((StatusCode::CREATED, Json(JobView::new(job, &logs))).into_response())
 }
 
@@ -128,10 +78,8 @@ pub async fn create_from_multipart(state: &AppState, request: Request) -> AppRes
 /// pasted transcript, and the small text fields. Nothing is created yet.
 pub struct Received {
     id: JobId,
-    upload: Option<Upload>,
-    pub pasted: Option<String>,
-    pub date_text: String,
-    pub template_text: String,
+    /// The request's parts as the API documents them; the file is on disk already.
+    pub body: CreateJobUpload,
     /// The short text fields asked for (the HTML form's `url`, `return_to` and `timezone`; a
     /// share's `url`, `text` and `title`), first value wins.
     pub fields: Vec<(String, String)>,
@@ -139,14 +87,16 @@ pub struct Received {
 
 impl Received {
     pub fn has_file(&self) -> bool {
-        self.upload.is_some()
+        self.body.file.is_some()
     }
 
     /// The name of the file sent, if one was.
     pub fn file_name(&self) -> Option<&str> {
-        match &self.upload {
-            Some(Upload::Audio { name, .. } | Upload::Transcript { name, .. }) => Some(name),
-            None => None,
+        match &self.body.file {
+            Some(Source::Recording(Recording { name, .. }) | Source::Transcript { name, .. }) => {
+                Some(name)
+            }
+            Some(Source::Link(_)) | None => None,
         }
     }
 
@@ -158,10 +108,10 @@ impl Received {
     }
 
     /// The meeting date and template, checked.
-    pub fn common(&self, state: &AppState) -> AppResult<CommonFields> {
-        Ok(CommonFields {
-            meeting_date: meeting_date(&self.date_text)?,
-            template: template(state, &self.template_text)?,
+    pub fn options(&self, state: &AppState) -> AppResult<Options> {
+        Ok(Options {
+            meeting_date: MeetingDate::from_api(self.body.meeting_date.as_deref().unwrap_or(""))?,
+            template: template(state, self.body.template.as_deref().unwrap_or(""))?,
         })
     }
 }
@@ -184,17 +134,21 @@ pub async fn receive(
                 rejection.body_text()
             ))
         })?;
-    let mut received = Received {
-        id: JobId::generate(),
-        upload: None,
-        pasted: None,
-        date_text: String::new(),
-        template_text: String::new(),
-        fields: Vec::new(),
+    let mut reading = Reading {
+        received: Received {
+            id: new_id(),
+            body: CreateJobUpload {
+                file: None,
+                transcript: None,
+                meeting_date: None,
+                template: None,
+            },
+            fields: Vec::new(),
+        },
+        expected_token,
+        token_checked: expected_token.is_none(),
+        keep,
     };
-    let mut token_checked = expected_token.is_none();
-    let forged = super::csrf::expired_form;
-
     // Whatever goes wrong below, a half-written file does not stay behind.
     let result: AppResult<()> = async {
         let mut parts = 0;
@@ -205,61 +159,10 @@ pub async fn receive(
                     "the form has more than {MAX_PARTS} parts"
                 )));
             }
-            let name = field.name().unwrap_or("").to_string();
-            if !token_checked && matches!(name.as_str(), "file" | "transcript") {
-                return Err(forged());
-            }
-            match name.as_str() {
-                "file" => {
-                    if received.upload.is_some() {
-                        return Err(AppError::bad_request("send one \"file\" per job"));
-                    }
-                    // A browser form with no file chosen sends an empty part without a name.
-                    if field.file_name().is_some_and(str::is_empty) {
-                        while field.chunk().await.map_err(form_error)?.is_some() {}
-                        continue;
-                    }
-                    received.upload = Some(receive_file(state, &received.id, &mut field).await?);
-                }
-                "transcript" => {
-                    let bytes =
-                        read_limited(&mut field, MAX_TRANSCRIPT_BYTES, "\"transcript\"").await?;
-                    received.pasted = Some(text_of(bytes, "\"transcript\"")?);
-                }
-                "meetingDate" | "meeting_date" => {
-                    let bytes =
-                        read_limited(&mut field, MAX_FIELD_BYTES, "\"meetingDate\"").await?;
-                    received.date_text = text_of(bytes, "\"meetingDate\"")?;
-                }
-                "template" => {
-                    let bytes = read_limited(&mut field, MAX_FIELD_BYTES, "\"template\"").await?;
-                    received.template_text = text_of(bytes, "\"template\"")?;
-                }
-                super::csrf::FORM_FIELD if expected_token.is_some() => {
-                    let bytes = read_limited(&mut field, MAX_FIELD_BYTES, "the form token").await?;
-                    let given = text_of(bytes, "the form token")?;
-                    if !expected_token
-                        .is_some_and(|expected| super::csrf::tokens_match(&given, expected))
-                    {
-                        return Err(forged());
-                    }
-                    token_checked = true;
-                }
-                // First value wins; later ones are read past, not kept.
-                _ if keep.contains(&name.as_str())
-                    && !received.fields.iter().any(|(kept, _)| *kept == name) =>
-                {
-                    let bytes =
-                        read_limited(&mut field, MAX_FIELD_BYTES * 8, &format!("{name:?}")).await?;
-                    let text = text_of(bytes, &format!("{name:?}"))?;
-                    received.fields.push((name, text));
-                }
-                // Unknown fields (a form token, a submit button) are read past.
-                _ => while field.chunk().await.map_err(form_error)?.is_some() {},
-            }
+            reading.part(state, &mut field).await?;
         }
-        if !token_checked {
-            return Err(forged());
+        if !reading.token_checked {
+            return Err(super::csrf::expired_form());
         }
         Ok(())
     }
@@ -271,7 +174,78 @@ pub async fn receive(
         // Dropping what was received removes a recording's temporary file.
         return Err(error);
     }
-    Ok(received)
+    Ok(reading.received)
+}
+
+/// A multipart request being read, part by part.
+struct Reading<'a> {
+    received: Received,
+    expected_token: Option<&'a str>,
+    token_checked: bool,
+    keep: &'a [&'a str],
+}
+
+impl Reading<'_> {
+    async fn part(&mut self, state: &AppState, field: &mut Field<'_>) -> AppResult<()> {
+        let name = field.name().unwrap_or("").to_string();
+        if !self.token_checked && matches!(name.as_str(), "file" | "transcript") {
+            return Err(super::csrf::expired_form());
+        }
+        let body = &mut self.received.body;
+        match name.as_str() {
+            "file" => {
+                if body.file.is_some() {
+                    return Err(AppError::bad_request("send one \"file\" per job"));
+                }
+                // A browser form with no file chosen sends an empty part without a name.
+                if field.file_name().is_some_and(str::is_empty) {
+                    return skip(field).await;
+                }
+                body.file = Some(receive_file(state, &self.received.id, field).await?);
+            }
+            "transcript" => {
+                let bytes = read_limited(field, MAX_TRANSCRIPT_BYTES, "\"transcript\"").await?;
+                body.transcript = Some(text_of(bytes, "\"transcript\"")?);
+            }
+            "meetingDate" | "meeting_date" => {
+                let bytes = read_limited(field, MAX_FIELD_BYTES, "\"meetingDate\"").await?;
+                body.meeting_date = Some(text_of(bytes, "\"meetingDate\"")?);
+            }
+            "template" => {
+                let bytes = read_limited(field, MAX_FIELD_BYTES, "\"template\"").await?;
+                body.template = Some(text_of(bytes, "\"template\"")?);
+            }
+            super::csrf::FORM_FIELD if self.expected_token.is_some() => {
+                let bytes = read_limited(field, MAX_FIELD_BYTES, "the form token").await?;
+                let given = text_of(bytes, "the form token")?;
+                if !self
+                    .expected_token
+                    .is_some_and(|expected| super::csrf::tokens_match(&given, expected))
+                {
+                    return Err(super::csrf::expired_form());
+                }
+                self.token_checked = true;
+            }
+            // First value wins; later ones are read past, not kept.
+            _ if self.keep.contains(&name.as_str())
+                && !self.received.fields.iter().any(|(kept, _)| *kept == name) =>
+            {
+                let what = format!("{name:?}");
+                let bytes = read_limited(field, MAX_FIELD_BYTES * 8, &what).await?;
+                let text = text_of(bytes, &what)?;
+                self.received.fields.push((name, text));
+            }
+            // Unknown fields (a form token, a submit button) are read past.
+            _ => return skip(field).await,
+        }
+        Ok(())
+    }
+}
+
+/// Reads past a part.
+async fn skip(field: &mut Field<'_>) -> AppResult<()> {
+    while field.chunk().await.map_err(form_error)?.is_some() {}
+    Ok(())
 }
 
 /// Creates the job a [`Received`] request asks for: from the recording or from the
@@ -279,79 +253,30 @@ pub async fn receive(
 pub async fn create_received(
     state: &AppState,
     received: Received,
-    common: CommonFields,
+    options: Options,
 ) -> AppResult<(Job, Vec<LogLine>)> {
-    let Received {
-        id, upload, pasted, ..
-    } = received;
-    match (upload, pasted) {
-        (
-            Some(Upload::Audio {
-                path,
-                name,
-                bytes,
-                extension,
-                media,
-            }),
-            None,
-        ) => create_audio_job(state, &id, path, &name, bytes, &extension, &media, common).await,
-        (Some(Upload::Transcript { name, format, text }), None) => {
-            create_from_transcript(state, id, &name, format, &text, common).await
+    let (id, source) = into_source(received)?;
+    state.jobs.create(id, source, options).await
+}
+
+/// The job's id and source a [`Received`] request brought: its file or its transcript.
+pub fn into_source(received: Received) -> AppResult<(JobId, Source)> {
+    let Received { id, body, .. } = received;
+    let source = match (body.file, body.transcript) {
+        (Some(file), None) => file,
+        (None, Some(text)) => pasted(text),
+        (None, None) => {
+            return Err(AppError::bad_request(
+                "send a \"file\" part (audio, video, or a .txt, .vtt or .srt transcript) or a \"transcript\" field",
+            ));
         }
-        (None, Some(text)) => {
-            let format = CaptionFormat::sniff(&text);
-            create_from_transcript(state, id, "pasted", format, &text, common).await
+        (Some(_), Some(_)) => {
+            return Err(AppError::bad_request(
+                "send either a \"file\" or a \"transcript\", not both",
+            ));
         }
-        (None, None) => Err(AppError::bad_request(
-            "send a \"file\" part (audio, video, or a .txt, .vtt or .srt transcript) or a \"transcript\" field",
-        )),
-        (Some(_), Some(_)) => Err(AppError::bad_request(
-            "send either a \"file\" or a \"transcript\", not both",
-        )),
-    }
-}
-
-/// A file being received: removed when dropped unless kept, so no way out of a request (an
-/// error, a refusal, the request timing out or the client going away mid-upload) leaves it.
-struct PartFile {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl PartFile {
-    fn new(path: PathBuf) -> Self {
-        Self { path, keep: false }
-    }
-
-    fn keep(mut self) {
-        self.keep = true;
-    }
-}
-
-impl Drop for PartFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            // A small blocking call, once per abandoned upload; a file not there is fine.
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// A received `file` part.
-enum Upload {
-    /// Streamed to a temporary file under `files/`.
-    Audio {
-        path: PartFile,
-        name: String,
-        bytes: u64,
-        extension: String,
-        media: String,
-    },
-    Transcript {
-        name: String,
-        format: CaptionFormat,
-        text: String,
-    },
+    };
+    Ok((id, source))
 }
 
 /// What the client called the file, safe to show: no folders, no control characters.
@@ -375,14 +300,14 @@ fn caption_format(name: &str, content_type: &str) -> Option<CaptionFormat> {
     })
 }
 
-async fn receive_file(state: &AppState, id: &JobId, field: &mut Field<'_>) -> AppResult<Upload> {
+async fn receive_file(state: &AppState, id: &JobId, field: &mut Field<'_>) -> AppResult<Source> {
     let name = clean_file_name(field.file_name());
     let content_type = field.content_type().map(str::to_string);
     let media = media_type(content_type.as_deref());
     if let Some(format) = caption_format(&name, &media) {
         let bytes = read_limited(field, MAX_TRANSCRIPT_BYTES, "the transcript file").await?;
         let text = text_of(bytes, "the transcript file")?;
-        return Ok(Upload::Transcript { name, format, text });
+        return Ok(Source::Transcript { name, format, text });
     }
     if !is_audio_or_video(content_type.as_deref(), Some(&name), false) {
         let got = if media.is_empty() {
@@ -408,13 +333,13 @@ async fn receive_file(state: &AppState, id: &JobId, field: &mut Field<'_>) -> Ap
     if written == 0 {
         return Err(AppError::bad_request(format!("the file {name:?} is empty")));
     }
-    Ok(Upload::Audio {
-        path: part,
+    Ok(Source::Recording(Recording {
+        file: part,
         name,
         bytes: written,
         extension,
         media: content_type.unwrap_or_default(),
-    })
+    }))
 }
 
 async fn stream_to_file(field: &mut Field<'_>, path: &Path, max: u64) -> AppResult<u64> {
@@ -475,124 +400,6 @@ fn form_error(error: MultipartError) -> AppError {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn create_audio_job(
-    state: &AppState,
-    id: &JobId,
-    part: PartFile,
-    name: &str,
-    bytes: u64,
-    extension: &str,
-    media: &str,
-    common: CommonFields,
-) -> AppResult<(Job, Vec<LogLine>)> {
-    let artifacts = state.store.artifacts();
-    let relative = artifacts.audio_relative(id, extension);
-    let media = if media.is_empty() {
-        "unknown type"
-    } else {
-        media
-    };
-    let new = NewJob {
-        url: format!("upload:{name}"),
-        meeting_date: common.meeting_date,
-        template: common.template,
-        checkpoint: Some(Stage::Download),
-        file_path: Some(relative.clone()),
-        transcript_path: None,
-        origin_log: Some(format!(
-            "Uploaded {name} ({}, {media}); the resolve and download stages are not needed",
-            human_bytes(bytes)
-        )),
-    };
-    // Moving the file into place and recording the job happen together or not at all, even if
-    // the request is dropped half-way (a timeout, a client gone): in a task of their own.
-    let store = state.store.clone();
-    let id = id.clone();
-    let artifacts = artifacts.clone();
-    let created = tokio::spawn(async move {
-        if artifacts.bucket().is_some() {
-            // Uploaded first (the temp file goes either way), then recorded; an object whose
-            // job was never recorded is removed here, or by the start-up sweep after a crash.
-            let placed = artifacts.place_file(&part.path, &relative).await;
-            part.keep();
-            placed?;
-            return match store.create_job_with_id(id, new).await {
-                Ok(created) => Ok(created),
-                Err(error) => {
-                    artifacts.remove_paths(vec![relative]).await;
-                    Err(error.into())
-                }
-            };
-        }
-        let destination = artifacts
-            .resolve(&relative)
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unsafe audio path {relative}")))?;
-        tokio::fs::rename(&part.path, &destination).await?;
-        part.keep();
-        let placed = PartFile::new(destination);
-        let created = store.create_job_with_id(id, new).await?;
-        placed.keep();
-        Ok::<_, AppError>(created)
-    })
-    .await
-    .map_err(|error| AppError::Internal(anyhow::anyhow!("creating the job stopped: {error}")))?;
-    let (job, logs) = created?;
-    state.queue.wake();
-    tracing::info!(job = %job.id, bytes, "job created from an upload");
-    Ok((job, logs))
-}
-
-async fn create_from_transcript(
-    state: &AppState,
-    id: JobId,
-    name: &str,
-    format: CaptionFormat,
-    text: &str,
-    common: CommonFields,
-) -> AppResult<(Job, Vec<LogLine>)> {
-    let parsed: Transcript = captions::parse(format, text).map_err(|error| {
-        AppError::bad_request(format!(
-            "the {} transcript could not be read: {error}",
-            format.name()
-        ))
-    })?;
-    let artifacts = state.store.artifacts();
-    let (transcript_path, formatted) = transcribe::write_files(artifacts, &id, &parsed).await?;
-    let speakers = speakers_in(&formatted);
-    let new = NewJob {
-        url: format!("transcript:{name}"),
-        meeting_date: common.meeting_date,
-        template: common.template,
-        checkpoint: Some(Stage::Transcribe),
-        file_path: None,
-        transcript_path: Some(transcript_path.clone()),
-        origin_log: Some(format!(
-            "Transcript received ({}, {} cues, {} speakers, {} characters); transcription is not needed",
-            format.name(),
-            parsed.utterances.len(),
-            speakers.len(),
-            formatted.chars().count()
-        )),
-    };
-    let (job, logs) = match state.store.create_job_with_id(id.clone(), new).await {
-        Ok(created) => created,
-        Err(error) => {
-            artifacts
-                .remove_paths(vec![transcript_path, artifacts.utterances_relative(&id)])
-                .await;
-            return Err(error.into());
-        }
-    };
-    // Searchable like a transcript the pipeline made (best effort: the job exists already).
-    if let Err(error) = state.store.index_transcript(&job.id, formatted).await {
-        tracing::warn!(job = %job.id, %error, "could not index the transcript for search");
-    }
-    state.queue.wake();
-    tracing::info!(job = %job.id, "job created from a transcript");
-    Ok((job, logs))
-}
-
 /// The summary templates a job may choose: the `.md` files in the prompts folder (re-read on
 /// every request, so operators add one without a restart).
 #[utoipa::path(
@@ -613,79 +420,6 @@ pub async fn list_templates(State(state): State<AppState>) -> Json<TemplateList>
     Json(TemplateList { templates, default })
 }
 
-/// Why a speaker name was refused, in words for the API and the form alike.
-pub fn speaker_name_problem(label: &str, name: &str) -> Option<String> {
-    if name.chars().count() > MAX_SPEAKER_NAME {
-        return Some(format!(
-            "the name for speaker {label:?} is longer than {MAX_SPEAKER_NAME} characters"
-        ));
-    }
-    if name
-        .chars()
-        .any(|c| c.is_control() || matches!(c, '[' | ']'))
-    {
-        return Some(format!(
-            "the name for speaker {label:?} must not contain line breaks or brackets"
-        ));
-    }
-    None
-}
-
-/// Gives the transcript's speakers names (an empty name removes one); every label must be
-/// one of the transcript's. Answers the job and its stored (unnamed) transcript.
-pub async fn name_speakers(
-    state: &AppState,
-    id: &JobId,
-    given: Vec<(String, String)>,
-) -> AppResult<(Job, String)> {
-    let job = state.store.job(id).await?;
-    let transcript = state
-        .store
-        .artifacts()
-        .read_text(job.transcript_path.as_deref())
-        .await?
-        .filter(|text| !text.trim().is_empty())
-        .ok_or_else(|| {
-            AppError::bad_request("the job has no transcript yet, so no speakers to name")
-        })?;
-    let known = speakers_in(&transcript);
-    let mut names = SpeakerNames::new();
-    for (label, name) in given {
-        if !known.contains(&label) {
-            return Err(AppError::bad_request(format!(
-                "the transcript has no speaker {label:?} (its speakers: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            )));
-        }
-        let name = name.trim();
-        if name.is_empty() {
-            continue;
-        }
-        if let Some(problem) = speaker_name_problem(&label, name) {
-            return Err(AppError::bad_request(problem));
-        }
-        names.insert(label, name.to_string());
-    }
-    let described = if names.is_empty() {
-        "Speaker names cleared".to_string()
-    } else {
-        let pairs: Vec<String> = names
-            .iter()
-            .map(|(label, name)| format!("{label} → {name}"))
-            .collect();
-        format!("Speaker names set: {}", pairs.join(", "))
-    };
-    let job = state
-        .store
-        .update_with_log(id, Changes::new().speakers(&names), described)
-        .await?;
-    Ok((job, transcript))
-}
-
 /// Names the transcript's speakers (`{"speakers": {"A": "Ana"}}`; an empty name or `null`
 /// removes one). Later views, exports and summaries use the names. Answers the job with its
 /// named transcript.
@@ -693,8 +427,8 @@ pub async fn name_speakers(
     put,
     path = "/api/jobs/{id}/speakers",
     tag = "archive",
-    params(super::openapi::JobIdParam),
-    request_body(content = super::openapi::SpeakerNamesBody, content_type = "application/json"),
+    params(super::requests::JobIdParam),
+    request_body(content = super::requests::SpeakerNamesBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The job with its named transcript and summary", body = JobView),
         (status = 400, description = "No transcript yet, an unknown speaker, or a bad name", body = super::view::ErrorBody),
@@ -704,26 +438,9 @@ pub async fn name_speakers(
 pub async fn set_speakers(
     State(state): State<AppState>,
     JobPath(id): JobPath,
-    ApiJson(body): ApiJson<Value>,
+    ApiJson(body): ApiJson<SpeakerNamesBody>,
 ) -> AppResult<Json<JobView>> {
-    let Some(Value::Object(given)) = body.get("speakers") else {
-        return Err(AppError::bad_request(
-            "the body must be {\"speakers\": {\"A\": \"Ana\", …}}",
-        ));
-    };
-    let mut names = Vec::new();
-    for (label, value) in given {
-        match value {
-            Value::Null => names.push((label.clone(), String::new())),
-            Value::String(name) => names.push((label.clone(), name.clone())),
-            _ => {
-                return Err(AppError::bad_request(format!(
-                    "the name for speaker {label:?} must be a string"
-                )));
-            }
-        }
-    }
-    let (job, transcript) = name_speakers(&state, &id, names).await?;
+    let (job, transcript) = state.jobs.name_speakers(&id, body.speakers).await?;
     let artifacts = state.store.artifacts();
     let (job, logs) = (job.clone(), state.store.logs_after(&job.id, 0).await?);
     let summary_path = job.summary_path.clone();
@@ -734,34 +451,4 @@ pub async fn set_speakers(
         view.summary = Some(summary);
     }
     Ok(Json(view))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_file_being_received_is_removed_unless_kept_whichever_way_the_request_ends() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(".job.1.part");
-        std::fs::write(&path, b"half a recording").unwrap();
-        drop(PartFile::new(path.clone()));
-        assert!(!path.exists(), "an abandoned upload is removed");
-
-        std::fs::write(&path, b"a whole recording").unwrap();
-        PartFile::new(path.clone()).keep();
-        assert!(path.exists(), "a kept one stays");
-
-        // A request dropped while it waits (as the request timeout drops it) removes it too.
-        let held = PartFile::new(path.clone());
-        let waiting = tokio::spawn(async move {
-            let _held = held;
-            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-        });
-        tokio::task::yield_now().await;
-        assert!(path.exists());
-        waiting.abort();
-        let _ = waiting.await;
-        assert!(!path.exists(), "removed when the request is dropped");
-    }
 }

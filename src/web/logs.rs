@@ -22,7 +22,7 @@ use crate::store::{JobEvent, Store};
     get,
     path = "/api/jobs/{id}/logs/stream",
     tag = "jobs",
-    params(super::openapi::JobIdParam),
+    params(super::requests::JobIdParam),
     responses(
         (status = 200, description = "The log, as it is written", content_type = "text/event-stream", body = String),
     )

@@ -1,6 +1,5 @@
 //! HTTP: the route table, its layers, and the extractors that turn requests into domain types.
 
-mod actions;
 mod api;
 pub mod archive;
 pub mod ask;
@@ -10,17 +9,19 @@ mod cache;
 pub mod client;
 mod compression;
 pub mod csrf;
+pub mod error;
 mod extract;
 mod headers;
 mod hosts;
 mod intake;
+mod link;
 mod listing;
 mod logs;
-pub mod negotiate;
 pub mod openapi;
 mod pages;
 mod ranged;
 pub mod rate_limit;
+mod requests;
 pub mod serve;
 pub mod sessions;
 pub mod view;
@@ -39,7 +40,6 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 use crate::metrics::Metrics;
-use negotiate::{Rendering, error_response};
 use rate_limit::RateLimits;
 
 use crate::config::Config;
@@ -54,6 +54,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub queue: Queue,
+    /// What can be done to a job, for the API and the pages alike.
+    pub jobs: crate::service::jobs::Jobs,
     pub clients: Clients,
     /// Cancelled when the server is stopping; long-lived responses (log streams) end with it.
     pub shutdown: CancellationToken,
@@ -82,6 +84,7 @@ impl AppState {
         let lists = Arc::new(cache::AnswerCache::new(&store));
         let all_jobs = Arc::new(listing::AllJobs::new(&store));
         Self {
+            jobs: crate::service::jobs::Jobs::new(store.clone(), queue.clone()),
             config,
             store,
             queue,
@@ -145,9 +148,41 @@ impl RouteTable {
     }
 }
 
-/// Every route: which are public, which are limited and which need auth is decided by the
-/// layers in [`router`], in this one place.
-fn route_table() -> RouteTable {
+/// The routes anyone may reach, without a session: the health probe (static assets are added
+/// by [`router`], outside the recorded table).
+fn public_routes() -> RouteTable {
+    RouteTable::new().get("/api/health", api::health)
+}
+
+/// The JSON API (and the metrics): no sessions, no form tokens.
+fn api_routes() -> RouteTable {
+    RouteTable::new()
+        .post("/api/ask", ask::ask)
+        .get("/api/jobs", archive::list_jobs)
+        // Uploads stream to disk under MAX_DOWNLOAD_BYTES, counted by the handler, which also
+        // bounds the JSON form of this route.
+        .post(
+            "/api/jobs",
+            api::create_job.layer(DefaultBodyLimit::disable()),
+        )
+        .get("/api/jobs/{id}", api::get_job)
+        .delete("/api/jobs/{id}", api::delete_job)
+        .patch("/api/jobs/{id}", archive::patch_job)
+        .get("/api/jobs/{id}/export", archive::export)
+        .post("/api/jobs/{id}/retry", api::retry_job)
+        .post("/api/jobs/{id}/regenerate-summary", api::regenerate_summary)
+        .post("/api/jobs/{id}/resummarize", api::resummarize)
+        .get("/api/jobs/{id}/transcript", api::transcript)
+        .get("/api/jobs/{id}/logs/stream", logs::stream)
+        .put("/api/jobs/{id}/speakers", intake::set_speakers)
+        .get("/api/templates", intake::list_templates)
+        .get("/api/openapi.json", openapi::openapi_json)
+        .get("/api/docs", openapi::docs_page)
+        .get("/metrics", metrics)
+}
+
+/// The browser's pages and forms: they keep a session (flash messages, form tokens).
+fn page_routes() -> RouteTable {
     RouteTable::new()
         .get("/", pages::home)
         // The add form can carry a recording: streamed to disk under MAX_DOWNLOAD_BYTES by
@@ -175,52 +210,39 @@ fn route_table() -> RouteTable {
         .get("/ask", ask::page)
         .post("/ask", ask::submit)
         .post("/ask/{id}/delete", ask::delete)
-        .post("/api/ask", ask::ask)
-        .get("/api/health", api::health)
-        .get("/api/jobs", archive::list_jobs)
-        // Uploads stream to disk under MAX_DOWNLOAD_BYTES, counted by the handler, which also
-        // bounds the JSON form of this route.
-        .post(
-            "/api/jobs",
-            api::create_job.layer(DefaultBodyLimit::disable()),
-        )
-        .get("/api/jobs/{id}", api::get_job)
-        .delete("/api/jobs/{id}", api::delete_job)
-        .patch("/api/jobs/{id}", archive::patch_job)
-        .get("/api/jobs/{id}/export", archive::export)
-        .post("/api/jobs/{id}/retry", api::retry_job)
-        .post("/api/jobs/{id}/regenerate-summary", api::regenerate_summary)
-        .post("/api/jobs/{id}/resummarize", api::resummarize)
-        .get("/api/jobs/{id}/transcript", api::transcript)
-        .get("/api/jobs/{id}/logs/stream", logs::stream)
-        .put("/api/jobs/{id}/speakers", intake::set_speakers)
-        .get("/api/templates", intake::list_templates)
-        .get("/api/openapi.json", openapi::openapi_json)
-        .get("/api/docs", openapi::docs_page)
-        .get("/metrics", metrics)
 }
 
-/// The (method, path pattern) of every route, from the table the router is built from.
+/// The (method, path pattern) of every route, from the tables the router is built from.
 pub fn routes() -> Vec<(Method, &'static str)> {
-    route_table().routes
+    [page_routes(), api_routes(), public_routes()]
+        .into_iter()
+        .flat_map(|table| table.routes)
+        .collect()
 }
 
 /// JSON bodies are small: a URL and a date.
 pub(crate) const JSON_BODY_LIMIT: usize = 64 * 1024;
 
 /// The router with its layers. Requests pass them top to bottom: tracing, security headers,
-/// the allowed host names, the request timeout, client identification, the rate limit, basic auth, the cross-site
-/// check, sessions, the body limit, then the route.
+/// the error rendering, the allowed host names, the request timeout, client identification,
+/// the rate limit, basic auth, the cross-site check, the body limit, then the route's group
+/// (the pages' group keeps sessions; the API and the public routes have none), then the route.
 pub fn router(state: AppState) -> Router {
-    route_table()
+    // Public and never limited (see auth and rate_limit), so outside the recorded table.
+    let public = public_routes()
         .router
-        // Public and never limited (see auth and rate_limit), so outside the recorded table.
-        .route("/static/{*path}", axum::routing::get(assets::serve))
+        .route("/static/{*path}", axum::routing::get(assets::serve));
+    let pages = page_routes()
+        .router
+        .layer(sessions::layer(state.store.clone()))
+        .layer(middleware::from_fn(sessions::secure_over_https));
+    Router::new()
+        .merge(public)
+        .merge(api_routes().router)
+        .merge(pages)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(sessions::layer(state.store.clone()))
-        .layer(middleware::from_fn(sessions::secure_over_https))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             csrf::refuse_cross_site,
@@ -239,6 +261,9 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             hosts::require_allowed_host,
         ))
+        // Outside every layer that can refuse a request, so their refusals are shown like a
+        // handler's errors (see `error`).
+        .layer(middleware::from_fn(error::render_errors))
         .layer(middleware::from_fn(headers::secure))
         .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .layer(compression::layer())
@@ -316,12 +341,9 @@ async fn not_found(request: Request) -> Response {
     } else {
         "there is no page at this address"
     };
-    error_response(Rendering::of(&request), AppError::NotFound(message.into()))
+    AppError::NotFound(message.into()).into_response()
 }
 
-async fn method_not_allowed(request: Request) -> Response {
-    error_response(
-        Rendering::of(&request),
-        AppError::MethodNotAllowed("this method is not allowed on this route".into()),
-    )
+async fn method_not_allowed() -> Response {
+    AppError::MethodNotAllowed("this method is not allowed on this route".into()).into_response()
 }

@@ -9,7 +9,6 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::{ContentBuilder, HttpMethod, OpenApi as Document, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -75,104 +74,6 @@ static OPENAPI_VERSION: LazyLock<String> = LazyLock::new(|| {
 
 /// The API page's operations, worked out (Markdown rendered) once.
 static OPERATIONS: LazyLock<Vec<OperationView>> = LazyLock::new(operations);
-
-/// The `{id}` of every job route.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub struct JobIdParam {
-    /// The job's id (a UUID for jobs this server created).
-    id: String,
-}
-
-/// `POST /api/jobs` as JSON: a link, or a pasted transcript.
-#[derive(Deserialize, ToSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-pub enum CreateJob {
-    Link(CreateFromLink),
-    Transcript(CreateFromTranscript),
-}
-
-/// A job from an audio or video URL, or a Plaud share link.
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct CreateFromLink {
-    /// `http` or `https`; hosts that resolve to private addresses are refused unless the server
-    /// allows them.
-    #[schema(
-        example = "https://web.plaud.ai/share/0123456789abcdef",
-        max_length = 2048
-    )]
-    url: String,
-    #[serde(default)]
-    meeting_date: Option<MeetingDate>,
-    #[serde(default)]
-    template: Option<TemplateName>,
-}
-
-/// A job from a pasted transcript (plain text, WebVTT or SRT): it goes straight to the summary.
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct CreateFromTranscript {
-    #[schema(example = "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Ana>Shall we start?")]
-    transcript: String,
-    #[serde(default)]
-    meeting_date: Option<MeetingDate>,
-    #[serde(default)]
-    template: Option<TemplateName>,
-}
-
-/// When the meeting took place: ISO 8601 (`2025-09-25T20:05:00Z`) or a day (`2025-09-25`).
-/// Without one, a Plaud link's date or the upload time is used.
-#[derive(Deserialize, ToSchema)]
-#[schema(example = "2025-09-25T20:05:00Z")]
-#[allow(dead_code)]
-pub struct MeetingDate(String);
-
-/// A prompt template from `GET /api/templates`, e.g. `one_on_one`; the default one otherwise.
-#[derive(Deserialize, ToSchema)]
-#[schema(example = "one_on_one")]
-#[allow(dead_code)]
-pub struct TemplateName(String);
-
-/// `POST /api/jobs` as `multipart/form-data`: a `file` (audio, video, or a `.txt`, `.vtt` or
-/// `.srt` transcript), or a `transcript` text field. The file streams to disk under the
-/// server's size limit.
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct CreateJobUpload {
-    #[schema(value_type = Option<String>, format = Binary)]
-    file: Option<Vec<u8>>,
-    transcript: Option<String>,
-    meeting_date: Option<String>,
-    template: Option<String>,
-}
-
-/// `PATCH /api/jobs/{id}`: the fields to change.
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct PatchJob {
-    /// One line, at most 200 characters; `null` or `""` clears it.
-    #[schema(nullable, max_length = 200, example = "Quarterly budget review")]
-    title: Option<String>,
-    /// ISO 8601 or a day; `null` or `""` clears it.
-    #[schema(nullable, example = "2025-09-25")]
-    meeting_date: Option<String>,
-}
-
-/// `PUT /api/jobs/{id}/speakers`: a name for each speaker label of the transcript.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct SpeakerNamesBody {
-    /// Label to name, e.g. `{"A": "Ana", "B": "Ben"}`; `null` or `""` removes a name.
-    #[schema(value_type = Object, example = json!({"A": "Ana", "B": "Ben"}))]
-    speakers: std::collections::BTreeMap<String, Option<String>>,
-}
 
 /// Adds the answers every operation can give to each operation that does not describe them
 /// itself: 401 (Basic auth), 429 (rate limit), the 400 of malformed input and, for a path with
@@ -356,7 +257,7 @@ pub async fn docs_page(headers: HeaderMap) -> Response {
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
-    if super::negotiate::wants_json(accept) {
+    if super::error::wants_json(accept) {
         return openapi_json().await;
     }
     // The examples use the address the page was asked for, when it looks like one.

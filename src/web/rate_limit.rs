@@ -32,13 +32,12 @@ use governor::{Quota, RateLimiter};
 
 use super::AppState;
 use super::client::ClientAddress;
-use super::negotiate::{Rendering, error_response};
 use crate::error::AppError;
 
 type Keyed = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
 
 /// More live addresses than this at once, and the tables are cleared.
-pub const MAX_TRACKED: usize = 100_000;
+pub const MAX_TRACKED: usize = crate::config::RATE_LIMIT_MAX_TRACKED;
 /// How much more the views bucket holds than the actions bucket.
 pub const VIEWS_FACTOR: u32 = 10;
 
@@ -330,13 +329,9 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
         Err(wait) => {
             let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             state.limits.note_refusal(client, bucket, retry_after_secs);
-            let rendering = Rendering::of(&request);
-            error_response(
-                rendering,
-                AppError::RateLimited {
-                    retry_after_secs: retry_after_secs.max(1),
-                },
-            )
+            AppError::RateLimited {
+                retry_after_secs: retry_after_secs.max(1),
+            }
             .into_response()
         }
     }

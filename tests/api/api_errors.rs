@@ -266,3 +266,121 @@ async fn health_answers_the_contract_shape() {
         !text.contains(crate::fakes::OPENAI_KEY) && !text.contains(crate::fakes::ASSEMBLYAI_KEY)
     );
 }
+
+#[tokio::test]
+async fn one_error_is_json_a_page_or_an_htmx_fragment_as_the_request_wants() {
+    let app = TestApp::spawn().await;
+    let missing = app.url("/jobs/0b0f6b8e-8d0e-4a47-9a59-3a7d3f0f4e1c");
+    let get = |accept: &'static str, htmx: bool| {
+        let mut request = app.client.get(&missing).header("accept", accept);
+        if htmx {
+            request = request.header("hx-request", "true");
+        }
+        request.send()
+    };
+
+    let page = get("text/html", false).await.unwrap();
+    assert_eq!(page.status(), 404);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("<html") && page.contains("We could not find that meeting"),
+        "{page}"
+    );
+
+    let fragment = get("text/html", true).await.unwrap();
+    assert_eq!(fragment.status(), 404);
+    let fragment = fragment.text().await.unwrap();
+    assert!(
+        fragment.contains("We could not find that meeting"),
+        "{fragment}"
+    );
+    assert!(
+        !fragment.contains("<html"),
+        "htmx gets the card alone: {fragment}"
+    );
+
+    assert_error(
+        get("application/json", false).await.unwrap(),
+        404,
+        "job not found",
+    )
+    .await;
+    // The API answers JSON whatever the client accepts.
+    let api = app
+        .client
+        .get(app.url("/api/jobs/0b0f6b8e-8d0e-4a47-9a59-3a7d3f0f4e1c"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_error(api, 404, "job not found").await;
+}
+
+#[tokio::test]
+async fn the_api_keeps_no_session_and_the_pages_do() {
+    let app = TestApp::spawn().await;
+    for path in ["/api/jobs", "/api/health", "/api/templates"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "{path} set a cookie"
+        );
+    }
+    let page = app
+        .client
+        .get(app.url("/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers().get("set-cookie").is_some(),
+        "the home page keeps a session"
+    );
+}
+
+#[tokio::test]
+async fn a_patch_is_refused_for_its_first_member_in_name_order() {
+    let app = TestApp::spawn().await;
+    let job = app
+        .create_job_with(json!({ "transcript": "[Speaker A]: Shall we start?" }))
+        .await;
+    let id = job["id"].as_str().unwrap();
+    let patch = |body: Value| {
+        app.client
+            .patch(app.url(&format!("/api/jobs/{id}")))
+            .json(&body)
+            .send()
+    };
+    let cases = [
+        (
+            json!({"zzz": 1, "title": 5}),
+            "\"title\" must be a string or null",
+        ),
+        (json!({"id": 1, "title": "x"}), "\"id\" cannot be changed"),
+        (
+            json!({"meeting_date": "soon"}),
+            "\"meetingDate\" is not a date we understand: \"soon\"",
+        ),
+        (json!([1]), "the body must be a JSON object"),
+    ];
+    for (body, message) in cases {
+        assert_error(patch(body).await.unwrap(), 400, message).await;
+    }
+    let changed: Value = patch(json!({"title": " Budget ", "meetingDate": "2025-09-25"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(changed["title"], "Budget");
+    assert_eq!(changed["meeting_date"], "2025-09-25T00:00:00.000Z");
+}

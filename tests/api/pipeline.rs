@@ -290,3 +290,42 @@ async fn the_summary_grows_while_it_streams() {
     assert!(full.starts_with(partial["summary"].as_str().unwrap()));
     app.wait_for_status(id, "completed").await;
 }
+
+/// Why a job failed is stored as a kind beside its text, the job page's hint follows that kind,
+/// and the job's JSON is as it was (no field for the kind).
+#[tokio::test]
+async fn a_failed_jobs_kind_is_stored_and_picks_the_pages_hint() {
+    use focusflow::jobs::{ErrorKind, JobId};
+
+    let app = TestApp::spawn().await;
+    let html = app.create_job(&app.fakes.audio.url("page.html")).await;
+    let missing = app.create_job(&app.fakes.audio.url("missing.mp3")).await;
+    let html = html["id"].as_str().unwrap();
+    let missing = missing["id"].as_str().unwrap();
+    let html_json = app.wait_for_status(html, "error").await;
+    app.wait_for_status(missing, "error").await;
+    assert!(html_json.get("error_kind").is_none(), "{html_json}");
+    assert!(html_json.get("errorKind").is_none(), "{html_json}");
+
+    let store = focusflow::store::Store::connect(&app.config).await.unwrap();
+    let kind_of = |id: &str| {
+        let store = store.clone();
+        let id = JobId::parse(id).unwrap();
+        async move { store.job(&id).await.unwrap().error_kind }
+    };
+    assert_eq!(kind_of(html).await, Some(ErrorKind::NotAudio));
+    assert_eq!(kind_of(missing).await, Some(ErrorKind::LinkNotFound));
+
+    let mut browser = crate::pages::Browser::new(&app);
+    let page = browser.page(&format!("/jobs/{html}")).await;
+    assert!(
+        page.contains("The link opened a web page, not a recording."),
+        "{page}"
+    );
+    let page = browser.page(&format!("/jobs/{missing}")).await;
+    assert!(!page.contains("The link opened a web page"), "{page}");
+    assert!(
+        page.contains("Retrying resumes after the last stage that finished"),
+        "{page}"
+    );
+}

@@ -165,6 +165,25 @@ pub fn transcript_blocks(transcript: &str) -> impl Iterator<Item = (Option<Strin
         })
 }
 
+/// Each block's start from the provider's utterances, grouped into blocks as
+/// [`format_transcript`] groups them (empty ones left out, one speaker's run joined); None when
+/// they do not line up with the `count` blocks of the stored text.
+pub fn turn_starts(utterances: &[Utterance], count: usize) -> Option<Vec<Option<u64>>> {
+    let mut starts: Vec<Option<u64>> = Vec::new();
+    let mut last: Option<Option<&str>> = None;
+    for utterance in utterances {
+        if utterance.text.trim().is_empty() {
+            continue;
+        }
+        let speaker = utterance.speaker.as_deref();
+        if last != Some(speaker) {
+            starts.push(utterance.start);
+            last = Some(speaker);
+        }
+    }
+    (starts.len() == count).then_some(starts)
+}
+
 /// `[Speaker A]` for a provider's label, `[Ana]` for a name a caption file gave.
 pub fn speaker_heading(speaker: &str) -> String {
     if captions::is_label(speaker) {

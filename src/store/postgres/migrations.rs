@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0002_job_leases.sql"),
     include_str!("../../../migrations/postgres/0003_passages.sql"),
     include_str!("../../../migrations/postgres/0004_sessions.sql"),
+    include_str!("../../../migrations/postgres/0005_error_kind.sql"),
 ];
 
 /// The advisory lock's key: "FocusFlo" in ASCII, so it is unlikely to meet another program's.

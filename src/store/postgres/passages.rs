@@ -6,7 +6,7 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::queries::{Param, get_job, params};
+use super::rows::{Param, get_job, params};
 use crate::jobs::{JobId, SpeakerNames, now_millis};
 use crate::store::passages::{
     AskRecord, NewPassage, Passage, PassageScope, shown_speaker, vector_bytes, vector_from_bytes,

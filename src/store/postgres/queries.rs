@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
 
-use crate::jobs::{Job, JobId, LogLine, Progress, Stage, Status, now_millis};
+use super::rows::{JOB_COLUMNS, Param, get_job, job_from_row, params};
+use crate::jobs::{ErrorKind, Job, JobId, LogLine, Stage, Status, now_millis};
 use crate::store::backend::{Update, Updated};
 use crate::store::changes::Change;
 use crate::store::legacy::ImportedJob;
@@ -53,88 +53,12 @@ pub async fn check_holder(
     }
 }
 
-pub const JOB_COLUMNS: &str = "id, url, resolved_url, meeting_date, status, title, summary, \
-    summary_path, transcript_path, file_path, created_at, updated_at, error, checkpoint, \
-    attempts, progress_bytes, progress_total, transcription_ref, speakers, template";
-
-/// How many columns [`JOB_COLUMNS`] names: what a query selects after them starts here.
-pub fn job_column_count() -> usize {
-    JOB_COLUMNS.split(',').count()
-}
-
-/// A parameter of a statement built at run time.
-pub type Param = Box<dyn ToSql + Sync + Send>;
-
-pub fn params(values: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
-    values
-        .iter()
-        .map(|value| value.as_ref() as &(dyn ToSql + Sync))
-        .collect()
-}
-
-fn unreadable(what: String) -> StoreError {
-    StoreError::Unavailable(format!(
-        "the database holds a job that cannot be read: {what}"
-    ))
-}
-
-pub fn job_from_row(row: &Row) -> StoreResult<Job> {
-    let id: String = row.try_get(0)?;
-    let status: String = row.try_get(4)?;
-    let checkpoint: Option<String> = row.try_get(13)?;
-    let progress_bytes: Option<i64> = row.try_get(15)?;
-    let progress_total: Option<i64> = row.try_get(16)?;
-    let speakers: Option<String> = row.try_get(18)?;
-    let attempts: i64 = row.try_get(14)?;
-    Ok(Job {
-        id: JobId::parse(&id).map_err(|_| unreadable(format!("bad job id {id:?}")))?,
-        url: row.try_get(1)?,
-        resolved_url: row.try_get(2)?,
-        meeting_date: row.try_get(3)?,
-        status: status.parse().map_err(|e| unreadable(format!("{e}")))?,
-        title: row.try_get(5)?,
-        summary: row.try_get(6)?,
-        summary_path: row.try_get(7)?,
-        transcript_path: row.try_get(8)?,
-        file_path: row.try_get(9)?,
-        created_at: row.try_get(10)?,
-        updated_at: row.try_get(11)?,
-        error: row.try_get(12)?,
-        checkpoint: checkpoint
-            .map(|step| step.parse().map_err(|e| unreadable(format!("{e}"))))
-            .transpose()?,
-        attempts: attempts.clamp(0, u32::MAX as i64) as u32,
-        progress: progress_bytes
-            .map(|bytes| Progress::new(bytes.max(0) as u64, progress_total.map(|t| t as u64))),
-        transcription_ref: row.try_get(17)?,
-        speakers: speakers
-            .map(|json| {
-                serde_json::from_str(&json)
-                    .map_err(|e| unreadable(format!("bad speakers {json:?}: {e}")))
-            })
-            .transpose()?
-            .unwrap_or_default(),
-        template: row.try_get(19)?,
-    })
-}
-
 fn log_from_row(row: &Row, first: usize) -> StoreResult<LogLine> {
     Ok(LogLine {
         seq: row.try_get(first)?,
         ts: row.try_get(first + 1)?,
         message: row.try_get(first + 2)?,
     })
-}
-
-pub async fn get_job(client: &impl GenericClient, id: &JobId) -> StoreResult<Job> {
-    let statement = client
-        .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
-        .await?;
-    let row = client
-        .query_opt(&statement, &[&id.as_str()])
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    job_from_row(&row)
 }
 
 /// The job, its row locked until the transaction ends (the state a conditional change reads).
@@ -407,7 +331,10 @@ fn columns(change: &Change, now: i64, sets: &mut Vec<(&'static str, Param)>) {
                 sets.push(("queued_at", Box::new(now)));
             }
         }
-        Change::Error(error) => sets.push(("error", text(error))),
+        Change::Error { message, kind } => {
+            sets.push(("error", text(message)));
+            sets.push(("error_kind", Box::new(kind.map(ErrorKind::as_str))));
+        }
         Change::Checkpoint(stage) => sets.push(("checkpoint", Box::new(stage.map(Stage::as_str)))),
         Change::ResolvedUrl(url) => sets.push(("resolved_url", text(url))),
         Change::MeetingDate { date, sort_ms } => {
@@ -589,7 +516,8 @@ pub async fn claim_next(
         .unwrap_or(Status::Summarizing);
     let statement = transaction
         .prepare_cached(&format!(
-            "UPDATE jobs SET status = $2, attempts = attempts + 1, error = NULL, updated_at = $3,
+            "UPDATE jobs SET status = $2, attempts = attempts + 1, error = NULL, error_kind = NULL,
+                             updated_at = $3,
                              lease_owner = $4, lease_until = $5
              WHERE id = $1 RETURNING {JOB_COLUMNS}"
         ))
@@ -795,9 +723,9 @@ pub async fn insert_migrated(
             "INSERT INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status, title,
                 summary, summary_path, transcript_path, file_path, created_at, updated_at,
                 error, checkpoint, attempts, progress_bytes, progress_total, transcription_ref,
-                queued_at, speakers, template, transcript_text)
+                queued_at, speakers, template, transcript_text, error_kind)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                $17, $18, $19, $20, $21, $22, $23)
+                $17, $18, $19, $20, $21, $22, $23, $24)
              ON CONFLICT (id) DO NOTHING",
             &[
                 &job.id.as_str(),
@@ -826,6 +754,7 @@ pub async fn insert_migrated(
                 &speakers,
                 &job.template,
                 &migrated.transcript_text,
+                &job.error_kind.map(ErrorKind::as_str),
             ],
         )
         .await?;

@@ -3,9 +3,10 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::queries::{JOB_COLUMNS, Param, check_holder, job_column_count, job_from_row, params};
+use super::queries::check_holder;
+use super::rows::{JOB_COLUMNS, Param, job_column_count, job_from_row, params};
 use crate::jobs::JobId;
-use crate::store::search::{Cursor, Found, JobFilter, JobPage, MATCH_END, MATCH_START};
+use crate::store::search::{Found, JobFilter, JobPage, MATCH_END, MATCH_START, prefixed_columns};
 use crate::store::{LeaseOwner, StoreResult};
 
 /// Turns what a person typed into a `to_tsquery` text that cannot be a syntax error: only
@@ -66,14 +67,6 @@ fn filters(filter: &JobFilter, clauses: &mut Vec<String>, values: &mut Vec<Param
     }
 }
 
-fn prefixed_columns() -> String {
-    JOB_COLUMNS
-        .split(',')
-        .map(|column| format!("jobs.{}", column.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Stand-ins for `<` and `&` while `ts_headline` reads a text: its parser drops what looks like
 /// an HTML tag (`<script>`, `<review>`) from the passage, where the passage must show the text
 /// as written (the view escapes it). Private-use characters, like the match marks.
@@ -88,59 +81,80 @@ fn headline_options() -> String {
     )
 }
 
+/// A page of jobs: ranked by a search when the filter has words, else in date order.
 pub async fn list(client: &impl GenericClient, filter: &JobFilter) -> StoreResult<JobPage> {
-    let limit = filter.limit.clamp(1, 1000);
     let mut clauses = Vec::new();
     let mut values: Vec<Param> = Vec::new();
     filters(filter, &mut clauses, &mut values);
-
-    if let Some(query) = filter.query.as_deref().and_then(ts_query) {
-        values.push(Box::new(query));
-        let query_index = values.len();
-        values.push(Box::new(headline_options()));
-        let options_index = values.len();
-        clauses.insert(0, "jobs.search @@ query.q".to_string());
-        // The snippet comes from the first field that matches, as SQLite's `snippet` picks
-        // the best column; the page is ranked and cut before any snippet is made.
-        let sql = format!(
-            "WITH query AS (SELECT to_tsquery('simple', focusflow_unaccent(${query_index})) AS q),
-             page AS (
-                 SELECT {columns}, jobs.sort_ms, jobs.transcript_text, query.q,
-                        ts_rank(jobs.search, query.q) AS rank
-                 FROM jobs, query
-                 WHERE {clauses}
-                 ORDER BY rank DESC, jobs.sort_ms DESC, jobs.id DESC
-                 LIMIT {limit_plus} OFFSET {offset})
-             SELECT {plain}, ts_headline('simple', translate(
-                 CASE
-                     WHEN to_tsvector('simple', focusflow_fold(coalesce(title, ''))) @@ q THEN title
-                     WHEN to_tsvector('simple', focusflow_fold(coalesce(summary, ''))) @@ q THEN summary
-                     ELSE coalesce(transcript_text, summary, title, '')
-                 END, '<&', '{HIDDEN_LT}{HIDDEN_AMP}'), q, ${options_index})
-             FROM page ORDER BY rank DESC, sort_ms DESC, id DESC",
-            columns = prefixed_columns(),
-            clauses = clauses.join(" AND "),
-            limit_plus = limit + 1,
-            offset = filter.offset,
-            plain = JOB_COLUMNS,
-        );
-        let statement = client.prepare_cached(&sql).await?;
-        let snippet_index = job_column_count();
-        let rows = client.query(&statement, &params(&values)).await?;
-        let found = rows
-            .iter()
-            .map(|row| {
-                let snippet: Option<String> = row.try_get(snippet_index)?;
-                Ok(Found {
-                    job: job_from_row(row)?,
-                    snippet: snippet
-                        .map(|text| text.replace(HIDDEN_LT, "<").replace(HIDDEN_AMP, "&")),
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        return Ok(JobPage::of_search(found, limit, filter.offset));
+    match filter.query.as_deref().and_then(ts_query) {
+        Some(query) => search(client, filter, query, clauses, values).await,
+        None => listing(client, filter, clauses, values).await,
     }
+}
 
+/// The jobs matching the words of `query` (already in the backend's query syntax), best first,
+/// each with the passage that matched.
+async fn search(
+    client: &impl GenericClient,
+    filter: &JobFilter,
+    query: String,
+    mut clauses: Vec<String>,
+    mut values: Vec<Param>,
+) -> StoreResult<JobPage> {
+    let limit = filter.page_size();
+    values.push(Box::new(query));
+    let query_index = values.len();
+    values.push(Box::new(headline_options()));
+    let options_index = values.len();
+    clauses.insert(0, "jobs.search @@ query.q".to_string());
+    // The snippet comes from the first field that matches, as SQLite's `snippet` picks
+    // the best column; the page is ranked and cut before any snippet is made.
+    let sql = format!(
+        "WITH query AS (SELECT to_tsquery('simple', focusflow_unaccent(${query_index})) AS q),
+         page AS (
+             SELECT {columns}, jobs.sort_ms, jobs.transcript_text, query.q,
+                    ts_rank(jobs.search, query.q) AS rank
+             FROM jobs, query
+             WHERE {clauses}
+             ORDER BY rank DESC, jobs.sort_ms DESC, jobs.id DESC
+             LIMIT {limit_plus} OFFSET {offset})
+         SELECT {plain}, ts_headline('simple', translate(
+             CASE
+                 WHEN to_tsvector('simple', focusflow_fold(coalesce(title, ''))) @@ q THEN title
+                 WHEN to_tsvector('simple', focusflow_fold(coalesce(summary, ''))) @@ q THEN summary
+                 ELSE coalesce(transcript_text, summary, title, '')
+             END, '<&', '{HIDDEN_LT}{HIDDEN_AMP}'), q, ${options_index})
+         FROM page ORDER BY rank DESC, sort_ms DESC, id DESC",
+        columns = prefixed_columns(JOB_COLUMNS),
+        clauses = clauses.join(" AND "),
+        limit_plus = limit + 1,
+        offset = filter.offset,
+        plain = JOB_COLUMNS,
+    );
+    let statement = client.prepare_cached(&sql).await?;
+    let snippet_index = job_column_count();
+    let rows = client.query(&statement, &params(&values)).await?;
+    let found = rows
+        .iter()
+        .map(|row| {
+            let snippet: Option<String> = row.try_get(snippet_index)?;
+            Ok(Found {
+                job: job_from_row(row)?,
+                snippet: snippet.map(|text| text.replace(HIDDEN_LT, "<").replace(HIDDEN_AMP, "&")),
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(JobPage::of_search(found, limit, filter.offset))
+}
+
+/// The jobs in date order, newest first, from the filter's cursor or offset.
+async fn listing(
+    client: &impl GenericClient,
+    filter: &JobFilter,
+    mut clauses: Vec<String>,
+    mut values: Vec<Param>,
+) -> StoreResult<JobPage> {
+    let limit = filter.page_size();
     if let Some(after) = &filter.after {
         values.push(Box::new(after.sort_ms));
         let sort = values.len();
@@ -154,40 +168,19 @@ pub async fn list(client: &impl GenericClient, filter: &JobFilter) -> StoreResul
     let sql = format!(
         "SELECT {}, jobs.sort_ms FROM jobs {where_clause}
          ORDER BY jobs.sort_ms DESC, jobs.id DESC LIMIT {} OFFSET {}",
-        prefixed_columns(),
+        prefixed_columns(JOB_COLUMNS),
         limit + 1,
-        if filter.after.is_some() {
-            0
-        } else {
-            filter.offset
-        }
+        filter.listing_offset()
     );
     let statement = client.prepare_cached(&sql).await?;
     let sort_index = job_column_count();
-    let mut rows = client
+    let rows = client
         .query(&statement, &params(&values))
         .await?
         .iter()
         .map(|row| Ok((job_from_row(row)?, row.try_get::<_, i64>(sort_index)?)))
         .collect::<StoreResult<Vec<_>>>()?;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next = if more {
-        rows.last().map(|(job, sort_ms)| Cursor {
-            sort_ms: *sort_ms,
-            id: job.id.clone(),
-        })
-    } else {
-        None
-    };
-    Ok(JobPage {
-        jobs: rows
-            .into_iter()
-            .map(|(job, _)| Found { job, snippet: None })
-            .collect(),
-        next,
-        next_offset: None,
-    })
+    Ok(JobPage::of_listing(rows, limit))
 }
 
 /// Makes a job's transcript searchable (or unsearchable, with an empty text); with a

@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0005_job_leases.sql"),
     include_str!("../../../migrations/0006_passages.sql"),
     include_str!("../../../migrations/0007_sessions.sql"),
+    include_str!("../../../migrations/0008_error_kind.sql"),
 ];
 
 /// Brings the schema up to date, one migration per transaction. A database newer than this

@@ -10,6 +10,7 @@ mod migrations;
 mod outbox;
 mod passages;
 mod queries;
+mod rows;
 mod search;
 mod sessions;
 
@@ -86,7 +87,7 @@ impl Backend for SqliteBackend {
     async fn job(&self, id: &JobId) -> StoreResult<Job> {
         let id = id.clone();
         self.connections
-            .read(move |connection| queries::get_job(connection, &id))
+            .read(move |connection| rows::get_job(connection, &id))
             .await
     }
 
@@ -95,7 +96,7 @@ impl Backend for SqliteBackend {
         self.connections
             .read(move |connection| {
                 let transaction = connection.unchecked_transaction()?;
-                let job = queries::get_job(&transaction, &id)?;
+                let job = rows::get_job(&transaction, &id)?;
                 let logs = queries::logs_after(&transaction, &id, 0)?;
                 transaction.finish()?;
                 Ok((job, logs))
@@ -433,6 +434,13 @@ impl Backend for SqliteBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn sessions_mean_what_they_mean_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::open(dir.path()).unwrap();
+        crate::store::sessions::tests::sessions_meaning(&backend).await;
+    }
 
     #[test]
     fn driver_errors_become_store_errors_with_words() {

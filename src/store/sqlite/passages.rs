@@ -5,7 +5,7 @@
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::queries::{begin, get_job};
+use super::rows::{begin, get_job};
 use crate::jobs::{JobId, SpeakerNames, now_millis};
 use crate::store::passages::{
     AskRecord, NewPassage, Passage, PassageScope, shown_speaker, vector_bytes, vector_from_bytes,

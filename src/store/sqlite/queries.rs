@@ -4,9 +4,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use crate::jobs::{Job, JobId, LogLine, Progress, Stage, Status, now_millis};
+use super::rows::{JOB_COLUMNS, begin, get_job, job_from_row};
+use crate::jobs::{ErrorKind, Job, JobId, LogLine, Stage, Status, now_millis};
 use crate::store::backend::{Update, Updated};
 use crate::store::changes::Change;
 use crate::store::legacy::ImportedJob;
@@ -17,72 +18,12 @@ use crate::store::{
 /// The statuses of a job a stage works on, as SQL.
 const RUNNING: &str = "('resolving', 'downloading', 'transcribing', 'summarizing')";
 
-pub const JOB_COLUMNS: &str = "id, url, resolved_url, meeting_date, status, title, summary, \
-    summary_path, transcript_path, file_path, created_at, updated_at, error, checkpoint, \
-    attempts, progress_bytes, progress_total, transcription_ref, speakers, template";
-
-/// How many columns [`JOB_COLUMNS`] names: what a query selects after them starts here.
-pub fn job_column_count() -> usize {
-    JOB_COLUMNS.split(',').count()
-}
-
-pub fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
-    let id: String = row.get(0)?;
-    let status: String = row.get(4)?;
-    let checkpoint: Option<String> = row.get(13)?;
-    let progress_bytes: Option<i64> = row.get(15)?;
-    let progress_total: Option<i64> = row.get(16)?;
-    let bad_text = |index: usize, what: String| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, what.into())
-    };
-    Ok(Job {
-        id: JobId::parse(&id).map_err(|_| bad_text(0, format!("bad job id {id:?}")))?,
-        url: row.get(1)?,
-        resolved_url: row.get(2)?,
-        meeting_date: row.get(3)?,
-        status: status.parse().map_err(|e| bad_text(4, format!("{e}")))?,
-        title: row.get(5)?,
-        summary: row.get(6)?,
-        summary_path: row.get(7)?,
-        transcript_path: row.get(8)?,
-        file_path: row.get(9)?,
-        created_at: row.get(10)?,
-        updated_at: row.get(11)?,
-        error: row.get(12)?,
-        checkpoint: checkpoint
-            .map(|step| step.parse().map_err(|e| bad_text(13, format!("{e}"))))
-            .transpose()?,
-        attempts: row.get(14)?,
-        progress: progress_bytes
-            .map(|bytes| Progress::new(bytes.max(0) as u64, progress_total.map(|t| t as u64))),
-        transcription_ref: row.get(17)?,
-        speakers: {
-            let speakers: Option<String> = row.get(18)?;
-            speakers
-                .map(|json| {
-                    serde_json::from_str(&json)
-                        .map_err(|e| bad_text(18, format!("bad speakers {json:?}: {e}")))
-                })
-                .transpose()?
-                .unwrap_or_default()
-        },
-        template: row.get(19)?,
-    })
-}
-
 fn log_from_row(row: &Row<'_>) -> rusqlite::Result<LogLine> {
     Ok(LogLine {
         seq: row.get(0)?,
         ts: row.get(1)?,
         message: row.get(2)?,
     })
-}
-
-/// A write transaction that takes the write lock at once: another process writing between this
-/// one's reads and its writes would otherwise fail it (a stale snapshot cannot be upgraded),
-/// while waiting for the lock is what the busy timeout is for.
-pub fn begin(connection: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
-    connection.transaction_with_behavior(TransactionBehavior::Immediate)
 }
 
 /// `until` as ms since the epoch, `lease` from now.
@@ -110,15 +51,6 @@ pub fn check_holder(
     } else {
         Err(StoreError::Conflict(LEASE_LOST.into()))
     }
-}
-
-pub fn get_job(connection: &Connection, id: &JobId) -> StoreResult<Job> {
-    let mut statement =
-        connection.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"))?;
-    statement
-        .query_row(params![id.as_str()], job_from_row)
-        .optional()?
-        .ok_or(StoreError::NotFound)
 }
 
 pub fn logs_after(connection: &Connection, id: &JobId, seq: i64) -> StoreResult<Vec<LogLine>> {
@@ -373,7 +305,14 @@ fn columns(change: &Change, now: i64, sets: &mut Vec<(&'static str, Value)>) {
                 sets.push(("queued_at", Value::Integer(now)));
             }
         }
-        Change::Error(error) => sets.push(("error", text(error))),
+        Change::Error { message, kind } => {
+            sets.push(("error", text(message)));
+            sets.push((
+                "error_kind",
+                kind.map(|kind| Value::Text(kind.as_str().into()))
+                    .unwrap_or(Value::Null),
+            ));
+        }
         Change::Checkpoint(stage) => sets.push((
             "checkpoint",
             stage
@@ -556,7 +495,8 @@ pub fn claim_next(
         .map(Stage::status)
         .unwrap_or(Status::Summarizing);
     transaction.execute(
-        "UPDATE jobs SET status = ?2, attempts = attempts + 1, error = NULL, updated_at = ?3,
+        "UPDATE jobs SET status = ?2, attempts = attempts + 1, error = NULL, error_kind = NULL,
+                         updated_at = ?3,
                          lease_owner = ?4, lease_until = ?5
          WHERE id = ?1",
         params![
@@ -721,9 +661,9 @@ pub fn insert_migrated(
         "INSERT OR IGNORE INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status,
             title, summary, summary_path, transcript_path, file_path, created_at, updated_at,
             error, checkpoint, attempts, progress_bytes, progress_total, transcription_ref,
-            queued_at, speakers, template)
+            queued_at, speakers, template, error_kind)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-            ?18, ?19, ?20, ?21, ?22)",
+            ?18, ?19, ?20, ?21, ?22, ?23)",
         params![
             job.id.as_str(),
             job.url,
@@ -750,6 +690,7 @@ pub fn insert_migrated(
             queued_at,
             speakers,
             job.template,
+            job.error_kind.map(ErrorKind::as_str),
         ],
     )?;
     if inserted == 0 {

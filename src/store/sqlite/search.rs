@@ -4,9 +4,10 @@
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 
-use super::queries::{JOB_COLUMNS, begin, check_holder, job_column_count, job_from_row};
+use super::queries::check_holder;
+use super::rows::{JOB_COLUMNS, begin, job_column_count, job_from_row};
 use crate::jobs::JobId;
-use crate::store::search::{Cursor, Found, JobFilter, JobPage, MATCH_END, MATCH_START};
+use crate::store::search::{Found, JobFilter, JobPage, MATCH_END, MATCH_START, prefixed_columns};
 use crate::store::{LeaseOwner, StoreResult};
 
 /// Turns what a person typed into an FTS5 query that cannot be a syntax error: every word is
@@ -51,48 +52,62 @@ fn filters(filter: &JobFilter, clauses: &mut Vec<String>, values: &mut Vec<Value
     }
 }
 
-fn prefixed_columns() -> String {
-    JOB_COLUMNS
-        .split(',')
-        .map(|column| format!("jobs.{}", column.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// A page of jobs: ranked by a search when the filter has words, else in date order.
+pub fn list(connection: &Connection, filter: &JobFilter) -> StoreResult<JobPage> {
+    let mut clauses = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    filters(filter, &mut clauses, &mut values);
+    match filter.query.as_deref().and_then(fts_query) {
+        Some(query) => search(connection, filter, query, clauses, values),
+        None => listing(connection, filter, clauses, values),
+    }
 }
 
-pub fn list(connection: &Connection, filter: &JobFilter) -> StoreResult<JobPage> {
-    let limit = filter.limit.clamp(1, 1000);
-    let mut clauses = Vec::new();
-    let mut values = Vec::new();
-    filters(filter, &mut clauses, &mut values);
+/// The jobs matching the words of `query` (already in the backend's query syntax), best first,
+/// each with the passage that matched.
+fn search(
+    connection: &Connection,
+    filter: &JobFilter,
+    query: String,
+    mut clauses: Vec<String>,
+    mut values: Vec<Value>,
+) -> StoreResult<JobPage> {
+    let limit = filter.page_size();
+    values.push(Value::Text(query));
+    clauses.insert(0, format!("job_search MATCH ?{}", values.len()));
+    let sql = format!(
+        "SELECT {}, snippet(job_search, -1, '{MATCH_START}', '{MATCH_END}', '…', 16)
+         FROM job_search JOIN jobs ON jobs.rowid = job_search.rowid
+         WHERE {}
+         ORDER BY bm25(job_search, 10.0, 4.0, 1.0), jobs.sort_ms DESC
+         LIMIT {} OFFSET {}",
+        prefixed_columns(JOB_COLUMNS),
+        clauses.join(" AND "),
+        limit + 1,
+        filter.offset
+    );
+    let mut statement = connection.prepare_cached(&sql)?;
+    // The snippet follows the job's columns.
+    let snippet_index = job_column_count();
+    let found = statement
+        .query_map(params_from_iter(values), |row| {
+            Ok(Found {
+                job: job_from_row(row)?,
+                snippet: row.get(snippet_index)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(JobPage::of_search(found, limit, filter.offset))
+}
 
-    if let Some(query) = filter.query.as_deref().and_then(fts_query) {
-        values.push(Value::Text(query));
-        clauses.insert(0, format!("job_search MATCH ?{}", values.len()));
-        let sql = format!(
-            "SELECT {}, snippet(job_search, -1, '{MATCH_START}', '{MATCH_END}', '…', 16)
-             FROM job_search JOIN jobs ON jobs.rowid = job_search.rowid
-             WHERE {}
-             ORDER BY bm25(job_search, 10.0, 4.0, 1.0), jobs.sort_ms DESC
-             LIMIT {} OFFSET {}",
-            prefixed_columns(),
-            clauses.join(" AND "),
-            limit + 1,
-            filter.offset
-        );
-        let mut statement = connection.prepare_cached(&sql)?;
-        // The snippet follows the job's columns.
-        let snippet_index = job_column_count();
-        let found = statement
-            .query_map(params_from_iter(values), |row| {
-                Ok(Found {
-                    job: job_from_row(row)?,
-                    snippet: row.get(snippet_index)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        return Ok(JobPage::of_search(found, limit, filter.offset));
-    }
-
+/// The jobs in date order, newest first, from the filter's cursor or offset.
+fn listing(
+    connection: &Connection,
+    filter: &JobFilter,
+    mut clauses: Vec<String>,
+    mut values: Vec<Value>,
+) -> StoreResult<JobPage> {
+    let limit = filter.page_size();
     if let Some(after) = &filter.after {
         values.push(Value::Integer(after.sort_ms));
         let sort = values.len();
@@ -106,40 +121,19 @@ pub fn list(connection: &Connection, filter: &JobFilter) -> StoreResult<JobPage>
     let sql = format!(
         "SELECT {}, jobs.sort_ms FROM jobs {where_clause}
          ORDER BY jobs.sort_ms DESC, jobs.id DESC LIMIT {} OFFSET {}",
-        prefixed_columns(),
+        prefixed_columns(JOB_COLUMNS),
         limit + 1,
-        if filter.after.is_some() {
-            0
-        } else {
-            filter.offset
-        }
+        filter.listing_offset()
     );
     let mut statement = connection.prepare_cached(&sql)?;
     // The sort key follows the job's columns.
     let sort_index = job_column_count();
-    let mut rows = statement
+    let rows = statement
         .query_map(params_from_iter(values), |row| {
             Ok((job_from_row(row)?, row.get::<_, i64>(sort_index)?))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next = if more {
-        rows.last().map(|(job, sort_ms)| Cursor {
-            sort_ms: *sort_ms,
-            id: job.id.clone(),
-        })
-    } else {
-        None
-    };
-    Ok(JobPage {
-        jobs: rows
-            .into_iter()
-            .map(|(job, _)| Found { job, snippet: None })
-            .collect(),
-        next,
-        next_offset: None,
-    })
+    Ok(JobPage::of_listing(rows, limit))
 }
 
 /// Makes a job's transcript searchable (or unsearchable, with an empty text); with a `holder`,

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::queries::begin;
+use super::rows::begin;
 use crate::store::StoreResult;
 use crate::store::sessions::{StoredSession, to_evict};
 

@@ -11,53 +11,42 @@ use super::flash::{self, Flash};
 use super::templates::{HeadingPartial, HeadingSaved};
 use super::view::{EditForm, Heading};
 use super::{
-    FormRequest, Media, Outcome, answer, form_zone, is_htmx, job_list, list_of, rendering,
-    safe_return, shown_list, whole_job_page,
+    FormRequest, Media, Outcome, answer, form_zone, job_list, list_of, safe_return, shown_list,
+    whole_job_page,
 };
-use crate::error::AppError;
-use crate::jobs::parse_meeting_date_in;
-use crate::store::Changes;
+use crate::domain::{MeetingDate, Title};
+use crate::error::{AppError, AppResult};
+use crate::jobs::Job;
+use crate::service::jobs::Edit;
 use crate::web::AppState;
-use crate::web::actions;
-use crate::web::archive::checked_title;
 use crate::web::csrf::CsrfForm;
-use crate::web::intake;
-use crate::web::negotiate::{error_response, sentence};
+use crate::web::error::{is_htmx, sentence};
 
 /// `GET /jobs/{id}/edit`: the heading as a form; the whole job page without htmx.
 pub async fn edit_form(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     request: FormRequest,
-) -> Response {
-    let id = match request.job_id(&raw) {
-        Ok(id) => id,
-        Err(error) => return request.answer(error),
-    };
+) -> AppResult<Response> {
+    let id = request.job_id(&raw)?;
     let FormRequest {
         uri,
         headers,
         session,
         token,
     } = request;
-    let result = async {
-        let job = state.store.job(&id).await?;
-        let zone = state.config.display_timezone;
-        let heading = Heading::new(&job, zone).editing(EditForm::of(&job, zone));
-        if is_htmx(&headers) {
-            return Ok::<_, AppError>(
-                HeadingPartial {
-                    csrf_token: token.0,
-                    heading,
-                }
-                .into_response(),
-            );
+    let job = state.store.job(&id).await?;
+    let zone = state.config.display_timezone;
+    let heading = Heading::new(&job, zone).editing(EditForm::of(&job, zone));
+    if is_htmx(&headers) {
+        return Ok(HeadingPartial {
+            csrf_token: token.0,
+            heading,
         }
-        let list = super::list_state(&uri);
-        whole_job_page(&state, &session, token, &id, Some(heading), &list).await
+        .into_response());
     }
-    .await;
-    result.unwrap_or_else(|error| error_response(rendering(&uri, &headers), error))
+    let list = super::list_state(&uri);
+    whole_job_page(&state, &session, token, &id, Some(heading), &list).await
 }
 
 /// `GET /jobs/{id}/heading`: the heading as it is (the edit form's Cancel, with htmx).
@@ -65,28 +54,18 @@ pub async fn heading(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     request: FormRequest,
-) -> Response {
-    let id = match request.job_id(&raw) {
-        Ok(id) => id,
-        Err(error) => return request.answer(error),
-    };
-    let FormRequest {
-        uri,
-        headers,
-        token,
-        ..
-    } = request;
+) -> AppResult<Response> {
+    let id = request.job_id(&raw)?;
+    let FormRequest { headers, token, .. } = request;
     if !is_htmx(&headers) {
-        return Redirect::to(&format!("/jobs/{id}")).into_response();
+        return Ok(Redirect::to(&format!("/jobs/{id}")).into_response());
     }
-    match state.store.job(&id).await {
-        Ok(job) => HeadingPartial {
-            csrf_token: token.0,
-            heading: Heading::new(&job, state.config.display_timezone),
-        }
-        .into_response(),
-        Err(error) => error_response(rendering(&uri, &headers), error.into()),
+    let job = state.store.job(&id).await?;
+    Ok(HeadingPartial {
+        csrf_token: token.0,
+        heading: Heading::new(&job, state.config.display_timezone),
     }
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,97 +88,86 @@ pub async fn save_edit(
     Path(raw): Path<String>,
     request: FormRequest,
     form: Result<CsrfForm<EditFields>, AppError>,
-) -> Response {
-    let (id, fields) = match request.job_form(&raw, form) {
-        Ok(found) => found,
-        Err(error) => return request.answer(error),
-    };
-    let FormRequest {
-        uri,
-        headers,
-        session,
-        token,
-    } = request;
+) -> AppResult<Response> {
+    let (id, fields) = request.job_form(&raw, form)?;
+    let (headers, session, token) = request.into_parts();
     let (back, back_to) = safe_return(&fields.return_to);
     let back = if back_to.as_ref() == Some(&id) {
         back
     } else {
         format!("/jobs/{id}")
     };
-    let result = async {
-        let job = state.store.job(&id).await?;
-        let zone = form_zone(&state, &fields.timezone);
-        let mut shown = EditForm {
-            title: fields.title.trim().to_string(),
-            meeting_date: fields.meeting_date.trim().to_string(),
-            zone: zone.name().to_string(),
-            iso: None,
-            title_error: None,
-            date_error: None,
-        };
-        let title = checked_title(&fields.title).map_err(|problem| format!("The title {problem}."));
-        let title = title.unwrap_or_else(|problem| {
-            shown.title_error = Some(problem);
-            None
-        });
-        // The form shows the date to the minute (and nothing for a date it cannot show, such
-        // as an imported one it does not understand): left as shown, the stored date stays as
-        // it is, seconds and all.
-        let date_unchanged = shown.meeting_date == EditForm::of(&job, zone).meeting_date;
-        let meeting_date = if date_unchanged || shown.meeting_date.is_empty() {
-            None
-        } else {
-            let parsed = parse_meeting_date_in(&shown.meeting_date, zone);
-            if parsed.is_none() {
-                shown.date_error = Some(
-                    "This is not a date FocusFlow understands. Pick one with the date field, \
-                     or write it like 2025-09-25 14:30."
-                        .into(),
-                );
+    let job = state.store.job(&id).await?;
+    let (shown, edit) = check_edit(&job, &fields, form_zone(&state, &fields.timezone));
+    let Some(edit) = edit else {
+        let heading = Heading::new(&job, state.config.display_timezone).editing(shown);
+        let mut response = if is_htmx(&headers) {
+            HeadingPartial {
+                csrf_token: token.0,
+                heading,
             }
-            parsed
+            .into_response()
+        } else {
+            whole_job_page(&state, &session, token, &id, Some(heading), &list_of(&back)).await?
         };
-        if shown.title_error.is_some() || shown.date_error.is_some() {
-            let heading = Heading::new(&job, state.config.display_timezone).editing(shown);
-            let mut response = if is_htmx(&headers) {
-                HeadingPartial {
-                    csrf_token: token.0,
-                    heading,
-                }
-                .into_response()
-            } else {
-                whole_job_page(&state, &session, token, &id, Some(heading), &list_of(&back)).await?
-            };
-            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-            return Ok::<_, AppError>(response);
-        }
-        let mut changes = Changes::new().title(title);
-        if !date_unchanged {
-            changes = changes.meeting_date(meeting_date, job.created_at);
-        }
-        let job = state
-            .store
-            .update_with_log(&id, changes, "Title or meeting date edited")
-            .await?;
-        let flash = Flash::success("Saved.");
-        if !is_htmx(&headers) {
-            flash::push(&session, flash).await;
-            return Ok(Redirect::to(&back).into_response());
-        }
-        let list = job_list(&state, Some(&job), &shown_list(&headers, &back))
-            .await?
-            .out_of_band();
-        Ok(HeadingSaved {
-            csrf_token: token.0,
-            heading: Heading::new(&job, state.config.display_timezone),
-            list,
-            flash: vec![flash],
-            flash_oob: true,
-        }
-        .into_response())
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(response);
+    };
+    let job = state.jobs.edit(&id, edit).await?;
+    let flash = Flash::success("Saved.");
+    if !is_htmx(&headers) {
+        flash::push(&session, flash).await;
+        return Ok(Redirect::to(&back).into_response());
     }
-    .await;
-    result.unwrap_or_else(|error| error_response(rendering(&uri, &headers), error))
+    let list = job_list(&state, Some(&job), &shown_list(&headers, &back))
+        .await?
+        .out_of_band();
+    Ok(HeadingSaved {
+        csrf_token: token.0,
+        heading: Heading::new(&job, state.config.display_timezone),
+        list,
+        flash: vec![flash],
+        flash_oob: true,
+    }
+    .into_response())
+}
+
+/// The edit form checked: the form to show again (with what is wrong beside each field), and
+/// the edit to make when nothing is.
+fn check_edit(job: &Job, fields: &EditFields, zone: chrono_tz::Tz) -> (EditForm, Option<Edit>) {
+    let mut shown = EditForm {
+        title: fields.title.trim().to_string(),
+        meeting_date: fields.meeting_date.trim().to_string(),
+        zone: zone.name().to_string(),
+        iso: None,
+        title_error: None,
+        date_error: None,
+    };
+    let title = Title::parse(&fields.title).unwrap_or_else(|problem| {
+        shown.title_error = Some(format!("The title {problem}."));
+        None
+    });
+    // The form shows the date to the minute (and nothing for a date it cannot show, such as an
+    // imported one it does not understand): left as shown, the stored date stays as it is,
+    // seconds and all.
+    let date_unchanged = shown.meeting_date == EditForm::of(job, zone).meeting_date;
+    let meeting_date = if date_unchanged || shown.meeting_date.is_empty() {
+        None
+    } else {
+        let parsed = MeetingDate::parse_in(&shown.meeting_date, zone);
+        if parsed.is_none() {
+            shown.date_error = Some(MeetingDate::FORM_PROBLEM.into());
+        }
+        parsed
+    };
+    if shown.title_error.is_some() || shown.date_error.is_some() {
+        return (shown, None);
+    }
+    let edit = Edit {
+        title: Some(title),
+        meeting_date: (!date_unchanged).then_some(meeting_date),
+    };
+    (shown, Some(edit))
 }
 
 /// The speaker form's field for a label: `speaker.A`.
@@ -212,17 +180,9 @@ pub async fn speakers(
     Path(raw): Path<String>,
     request: FormRequest,
     form: Result<CsrfForm<Vec<(String, String)>>, AppError>,
-) -> Response {
-    let (id, fields) = match request.job_form(&raw, form) {
-        Ok(found) => found,
-        Err(error) => return request.answer(error),
-    };
-    let FormRequest {
-        uri,
-        headers,
-        session,
-        token,
-    } = request;
+) -> AppResult<Response> {
+    let (id, fields) = request.job_form(&raw, form)?;
+    let (headers, session, token) = request.into_parts();
     let value = |name: &str| {
         fields
             .iter()
@@ -240,7 +200,7 @@ pub async fn speakers(
         })
         .collect();
     let outcome = async {
-        let (job, _) = intake::name_speakers(&state, &id, names).await?;
+        let (job, _) = state.jobs.name_speakers(&id, names).await?;
         let named = job.speakers.len();
         let mut words = if named == 0 {
             "Speaker names cleared.".to_string()
@@ -248,7 +208,7 @@ pub async fn speakers(
             "Speaker names saved.".to_string()
         };
         if resummarize {
-            actions::queue_summary(&state, &id).await?;
+            state.jobs.resummarize(&id).await?;
             words.push_str(" A new summary is being written with them.");
         } else if job.summary_path.is_some() || job.summary.is_some() {
             words.push_str(" Re-summarize to use them in the summary.");
@@ -263,13 +223,11 @@ pub async fn speakers(
             deleted: None,
             media: Media::Always,
         },
-        Err(error @ AppError::Internal(_)) => {
-            return error_response(rendering(&uri, &headers), error);
-        }
+        Err(error @ AppError::Internal(_)) => return Err(error),
         Err(error) => Outcome {
             flash: Flash::error(sentence(&error.public_message())),
             open_transcript: true,
-            deleted: matches!(error, AppError::NotFound(_)).then(|| id.clone()),
+            deleted: matches!(error, AppError::JobNotFound).then(|| id.clone()),
             media: Media::Always,
         },
     };

@@ -36,23 +36,18 @@ use self::view::{
     AudioShown, JobList, JobPanel, LIST_PAGE, ListState, PanelInputs, Providers, TranscriptShown,
 };
 use super::AppState;
-use super::actions;
 use super::cache::Shows;
 use super::csrf::{CsrfForm, CsrfToken};
+use super::error::{Rendering, is_htmx, sentence};
 use super::extract::{ApiQuery, JobPath};
+use super::link;
 use super::listing::ListPage;
-use super::negotiate::{Rendering, error_response, sentence};
 use super::{api, archive, intake};
+use crate::domain::{MeetingDate, TemplateName};
 use crate::error::{AppError, AppResult};
-use crate::jobs::{Job, JobId, LogLine, Status, parse_meeting_date_in};
+use crate::jobs::{Job, JobId, LogLine, Status};
 use crate::pipeline::transcribe::apply_speaker_names;
-
-/// A request sent by htmx (it says so in a header), which gets page parts instead of pages.
-fn is_htmx(headers: &HeaderMap) -> bool {
-    headers
-        .get("hx-request")
-        .is_some_and(|value| value.as_bytes() == b"true")
-}
+use crate::service::jobs::{Options, Source, new_id};
 
 fn rendering(uri: &Uri, headers: &HeaderMap) -> Rendering {
     Rendering::for_parts(uri.path(), headers)
@@ -353,39 +348,10 @@ async fn job_panel(
         Media::IfChanged => client_media != Some(key.as_str()),
         Media::Never => false,
     };
-    let mut speakers = Vec::new();
-    let (transcript, audio) = if include_media {
-        let raw = artifacts
-            .read_text(job.transcript_path.as_deref())
-            .await?
-            .filter(|text| !text.trim().is_empty());
-        if let Some(raw) = &raw {
-            speakers = view::speaker_fields(raw, &job.speakers);
-        }
-        let starts = match &raw {
-            Some(_) => utterances_of(state, job).await,
-            None => None,
-        };
-        let transcript = raw
-            .map(|raw| apply_speaker_names(&raw, &job.speakers))
-            .map(TranscriptShown::new)
-            .map(|shown| {
-                let turns = shown.turns.len();
-                shown.with_starts(
-                    starts.and_then(|utterances| view::turn_starts(&utterances, turns)),
-                )
-            });
-        let audio = key.contains('a').then(|| AudioShown {
-            url: format!("/jobs/{}/audio", job.id),
-            mime: job
-                .file_path
-                .as_deref()
-                .map(|path| audio_type(std::path::Path::new(path)))
-                .unwrap_or_default(),
-        });
-        (transcript, audio)
+    let (transcript, audio, speakers) = if include_media {
+        panel_media(state, job, &key).await?
     } else {
-        (None, None)
+        (None, None, Vec::new())
     };
     // Subtitles need the timed utterances; looked for once a job has finished.
     let timed_transcript = job.status.is_finished()
@@ -415,6 +381,49 @@ async fn job_panel(
     );
     panel.card = panel.card.with_queue_place(&queue);
     Ok(panel)
+}
+
+/// The job's transcript (with speaker names, and each turn's start when known), its
+/// recording's player and its speakers' name fields.
+async fn panel_media(
+    state: &AppState,
+    job: &Job,
+    key: &str,
+) -> AppResult<(
+    Option<TranscriptShown>,
+    Option<AudioShown>,
+    Vec<view::SpeakerField>,
+)> {
+    let raw = state
+        .store
+        .artifacts()
+        .read_text(job.transcript_path.as_deref())
+        .await?
+        .filter(|text| !text.trim().is_empty());
+    let speakers = raw
+        .as_deref()
+        .map(|raw| view::speaker_fields(raw, &job.speakers))
+        .unwrap_or_default();
+    let starts = match &raw {
+        Some(_) => utterances_of(state, job).await,
+        None => None,
+    };
+    let transcript = raw
+        .map(|raw| apply_speaker_names(&raw, &job.speakers))
+        .map(TranscriptShown::new)
+        .map(|shown| {
+            let turns = shown.turns.len();
+            shown.with_starts(starts.and_then(|utterances| view::turn_starts(&utterances, turns)))
+        });
+    let audio = key.contains('a').then(|| AudioShown {
+        url: format!("/jobs/{}/audio", job.id),
+        mime: job
+            .file_path
+            .as_deref()
+            .map(|path| audio_type(std::path::Path::new(path)))
+            .unwrap_or_default(),
+    });
+    Ok((transcript, audio, speakers))
 }
 
 /// The provider's utterances kept beside the transcript, if there are any and they can be
@@ -464,33 +473,23 @@ pub async fn home(
     session: Session,
     token: CsrfToken,
     query: Result<ApiQuery<archive::ListQuery>, AppError>,
-) -> Response {
-    let rendering = rendering(&uri, &headers);
-    if rendering == Rendering::Json {
-        return match query {
-            Ok(query) => archive::list_jobs(State(state), query)
-                .await
-                .into_response(),
-            Err(error) => error.into_response(),
-        };
+) -> AppResult<Response> {
+    if rendering(&uri, &headers) == Rendering::Json {
+        return Ok(archive::list_jobs(State(state), query?)
+            .await
+            .into_response());
     }
-    let result = async {
-        let list = job_list(&state, None, &list_state(&uri)).await?;
-        Ok::<_, AppError>(HomePage {
-            csrf_token: token.0,
-            flash: flash::take(&session).await,
-            flash_oob: false,
-            providers: Providers::new(&state.config),
-            form: AddForm::new(&state, &list.return_to),
-            list,
-            panel_oob: false,
-        })
+    let list = job_list(&state, None, &list_state(&uri)).await?;
+    Ok(HomePage {
+        csrf_token: token.0,
+        flash: flash::take(&session).await,
+        flash_oob: false,
+        providers: Providers::new(&state.config),
+        form: AddForm::new(&state, &list.return_to),
+        list,
+        panel_oob: false,
     }
-    .await;
-    match result {
-        Ok(page) => page.into_response(),
-        Err(error) => error_response(rendering, error),
-    }
+    .into_response())
 }
 
 /// `GET /jobs/{id}`: the job beside the list; JSON clients get `GET /api/jobs/{id}`.
@@ -502,21 +501,14 @@ pub async fn job_page(
     session: Session,
     token: CsrfToken,
     query: Result<ApiQuery<api::ContentQuery>, AppError>,
-) -> Response {
-    let rendering = rendering(&uri, &headers);
-    let Ok(id) = JobId::parse(&raw) else {
-        return error_response(rendering, AppError::job_not_found());
-    };
-    if rendering == Rendering::Json {
-        return match query {
-            Ok(query) => api::get_job(State(state), JobPath(id), query)
-                .await
-                .into_response(),
-            Err(error) => error.into_response(),
-        };
+) -> AppResult<Response> {
+    let id = JobId::parse(&raw).map_err(|_| AppError::JobNotFound)?;
+    if rendering(&uri, &headers) == Rendering::Json {
+        return Ok(api::get_job(State(state), JobPath(id), query?)
+            .await
+            .into_response());
     }
-    let page = whole_job_page(&state, &session, token, &id, None, &list_state(&uri)).await;
-    page.unwrap_or_else(|error| error_response(rendering, error))
+    whole_job_page(&state, &session, token, &id, None, &list_state(&uri)).await
 }
 
 /// A job's whole page: its panel (with `heading` in place of the plain one, when given) beside
@@ -553,50 +545,37 @@ pub async fn list_partial(
     uri: Uri,
     headers: HeaderMap,
     token: CsrfToken,
-) -> Response {
+) -> AppResult<Response> {
     let query = PageQuery::of(&uri);
-    let result = async {
-        let open = match query.open.as_deref().and_then(|id| JobId::parse(id).ok()) {
-            Some(id) => maybe_job(&state, &id).await?.map(|(job, _)| job),
-            None => None,
-        };
-        let list = job_list(&state, open.as_ref(), &list_state(&uri)).await?;
-        Ok::<_, AppError>(list)
-    }
-    .await;
+    let open = match query.open.as_deref().and_then(|id| JobId::parse(id).ok()) {
+        Some(id) => maybe_job(&state, &id).await?.map(|(job, _)| job),
+        None => None,
+    };
+    let list = job_list(&state, open.as_ref(), &list_state(&uri)).await?;
     // The list's poller names the running cards it shows, and gets those back.
     if query.running.is_some() {
-        return match result {
-            Ok(list) => ListRefreshPartial {
-                refresh: list.refresh(query.running.as_deref(), &token.0),
-                csrf_token: token.0,
-            }
-            .into_response(),
-            Err(error) => error_response(rendering(&uri, &headers), error),
-        };
+        return Ok(ListRefreshPartial {
+            refresh: list.refresh(query.running.as_deref(), &token.0),
+            csrf_token: token.0,
+        }
+        .into_response());
     }
-    let result = result.map(|list| ListPartial {
+    let url = list.return_to.clone();
+    let mut response = ListPartial {
         csrf_token: token.0,
         list,
-    });
-    match result {
-        // A search typed in the search form puts its page's address in the history, so a
-        // reload or the back button shows the same results; a poll leaves the address alone.
-        Ok(partial)
-            if headers
-                .get("hx-trigger")
-                .is_some_and(|id| id == "search-form") =>
-        {
-            let url = partial.list.return_to.clone();
-            let mut response = partial.into_response();
-            if let Ok(value) = HeaderValue::from_str(&url) {
-                response.headers_mut().insert("hx-push-url", value);
-            }
-            response
-        }
-        Ok(partial) => partial.into_response(),
-        Err(error) => error_response(rendering(&uri, &headers), error),
     }
+    .into_response();
+    // A search typed in the search form puts its page's address in the history, so a reload
+    // or the back button shows the same results; a poll leaves the address alone.
+    if headers
+        .get("hx-trigger")
+        .is_some_and(|id| id == "search-form")
+        && let Ok(value) = HeaderValue::from_str(&url)
+    {
+        response.headers_mut().insert("hx-push-url", value);
+    }
+    Ok(response)
 }
 
 /// `GET /jobs/{id}/panel`: the job's panel, polled while the job is unfinished. A job deleted
@@ -607,10 +586,10 @@ pub async fn panel_partial(
     uri: Uri,
     headers: HeaderMap,
     token: CsrfToken,
-) -> Response {
+) -> AppResult<Response> {
     let query = PageQuery::of(&uri);
     let Ok(id) = JobId::parse(&raw) else {
-        return Gone.into_response();
+        return Ok(Gone.into_response());
     };
     let result = async {
         let Some((job, logs)) = maybe_job(&state, &id).await? else {
@@ -637,11 +616,10 @@ pub async fn panel_partial(
         }))
     }
     .await;
-    match result {
-        Ok(Some(partial)) => partial.into_response(),
-        Ok(None) => Gone.into_response(),
-        Err(error) => error_response(rendering(&uri, &headers), error),
-    }
+    Ok(match result? {
+        Some(partial) => partial.into_response(),
+        None => Gone.into_response(),
+    })
 }
 
 /// `GET /jobs/{id}/audio`: the downloaded recording, with its type and Range support.
@@ -649,49 +627,37 @@ pub async fn audio(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     request: Request,
-) -> Response {
-    let rendering = Rendering::of(&request);
-    let Ok(id) = JobId::parse(&raw) else {
-        return error_response(rendering, AppError::job_not_found());
-    };
-    let job = match state.store.job(&id).await {
-        Ok(job) => job,
-        Err(error) => return error_response(rendering, error.into()),
-    };
+) -> AppResult<Response> {
+    let id = JobId::parse(&raw).map_err(|_| AppError::JobNotFound)?;
+    let job = state.store.job(&id).await?;
     let no_audio = || AppError::NotFound("this meeting has no downloaded recording (yet)".into());
     if let Some(bucket) = state.store.artifacts().bucket() {
-        let Some(relative) = job.file_path.as_deref() else {
-            return error_response(rendering, no_audio());
-        };
-        return match super::ranged::serve(bucket, relative, request.headers()).await {
-            Ok(Some(response)) => response,
-            Ok(None) => error_response(rendering, no_audio()),
-            Err(error) => error_response(
-                rendering,
-                AppError::Unavailable(format!("the recording cannot be read now: {error}")),
-            ),
-        };
+        let relative = job.file_path.as_deref().ok_or_else(no_audio)?;
+        return super::ranged::serve(bucket, relative, request.headers())
+            .await
+            .map_err(|error| {
+                AppError::Unavailable(format!("the recording cannot be read now: {error}"))
+            })?
+            .ok_or_else(no_audio);
     }
-    let Some(path) = job
+    let path = job
         .file_path
         .as_deref()
         .and_then(|relative| state.store.artifacts().resolve(relative))
-    else {
-        return error_response(rendering, no_audio());
-    };
+        .ok_or_else(no_audio)?;
     let mime = mime_guess::from_path(&path).first_or_octet_stream();
     let Ok(response) = ServeFile::new_with_mime(&path, &mime)
         .oneshot(request)
         .await;
     if response.status() == StatusCode::NOT_FOUND {
-        return error_response(rendering, no_audio());
+        return Err(no_audio());
     }
     let mut response = response.map(Body::new);
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-cache"),
     );
-    response
+    Ok(response)
 }
 
 // ------------------------------------------------------------------------------ forms
@@ -737,7 +703,7 @@ async fn answer(
     token: String,
     return_to: &str,
     outcome: Outcome,
-) -> Response {
+) -> AppResult<Response> {
     let (mut back, open) = safe_return(return_to);
     let open_deleted = open.is_some() && open == outcome.deleted;
     if open_deleted {
@@ -745,7 +711,7 @@ async fn answer(
     }
     if !is_htmx(headers) {
         flash::push(session, outcome.flash).await;
-        return Redirect::to(&back).into_response();
+        return Ok(Redirect::to(&back).into_response());
     }
     let result = async {
         let open_job = match open.as_ref().filter(|_| !open_deleted) {
@@ -781,23 +747,13 @@ async fn answer(
         })
     }
     .await;
-    match result {
-        Ok(updates) => {
-            let mut response = updates.into_response();
-            if open_deleted {
-                response
-                    .headers_mut()
-                    .insert("hx-replace-url", HeaderValue::from_static("/"));
-            }
-            response
-        }
-        Err(error) => error_response(Rendering::Html, error),
+    let mut response = result?.into_response();
+    if open_deleted {
+        response
+            .headers_mut()
+            .insert("hx-replace-url", HeaderValue::from_static("/"));
     }
-}
-
-/// A refused form: 403 page for a browser, the same status for htmx (which shows a message).
-fn refused(headers: &HeaderMap, uri: &Uri, error: AppError) -> Response {
-    error_response(rendering(uri, headers), error)
+    Ok(response)
 }
 
 /// What the add form sent, however it was encoded.
@@ -831,12 +787,12 @@ async fn read_add_form(
             &["url", "return_to", "timezone"],
         )
         .await?;
-        let pasted = received.pasted.take().unwrap_or_default();
+        let pasted = received.body.transcript.take().unwrap_or_default();
         let field = |name: &str| received.field(name).unwrap_or("").to_string();
         return Ok(Submitted {
             url: field("url"),
-            meeting_date: received.date_text.clone(),
-            template: received.template_text.clone(),
+            meeting_date: received.body.meeting_date.clone().unwrap_or_default(),
+            template: received.body.template.clone().unwrap_or_default(),
             return_to: field("return_to"),
             timezone: field("timezone"),
             transcript: pasted,
@@ -863,18 +819,15 @@ async fn read_add_form(
 
 /// `POST /jobs`: the add form, with a link, a file (recording or transcript) or a pasted
 /// transcript.
-pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Request) -> Response {
-    let FormRequest {
-        uri,
-        headers,
-        session,
-        token,
-    } = request;
+pub async fn create(
+    State(state): State<AppState>,
+    request: FormRequest,
+    raw: Request,
+) -> AppResult<Response> {
+    let (headers, session, token) = request.into_parts();
     let submitted = match read_add_form(&state, &session, raw).await {
         Ok(submitted) => submitted,
-        Err(error @ (AppError::Forbidden(_) | AppError::Internal(_))) => {
-            return refused(&headers, &uri, error);
-        }
+        Err(error @ (AppError::Forbidden(_) | AppError::Internal(_))) => return Err(error),
         // A file that is too large, not audio, or a form that could not be read: said beside
         // the file field. (The form the person filled in is gone with the request; the page
         // it was sent from is not: a job's page stays that job's.)
@@ -884,6 +837,73 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
             return invalid_form(&state, &headers, &session, token, shown).await;
         }
     };
+    let return_to = submitted.return_to.clone();
+    let (mut shown, planned) = plan_job(&state, submitted);
+    let Some(NewJobPlan {
+        id,
+        source,
+        options,
+        brought,
+    }) = planned
+    else {
+        return invalid_form(&state, &headers, &session, token, shown).await;
+    };
+    let job = match state.jobs.create(id, source, options).await {
+        Ok((job, _)) => job,
+        Err(error @ AppError::Internal(_)) => return Err(error),
+        // A transcript that cannot be read, a recording refused: said beside what was sent.
+        Err(error) => {
+            let message = Some(sentence(&error.public_message()));
+            match brought {
+                Brought::File(_) => shown.file_error = message,
+                Brought::Pasted => shown.transcript_error = message,
+                Brought::Link => shown.url_error = message,
+            }
+            return invalid_form(&state, &headers, &session, token, shown).await;
+        }
+    };
+    let flash = brought.flash(&job);
+    if !is_htmx(&headers) {
+        flash::push(&session, flash).await;
+        return Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response());
+    }
+    created(&state, &headers, token, &return_to, &job, flash).await
+}
+
+/// What the add form brought, for its flash message and for where a refusal is said.
+enum Brought {
+    Link,
+    /// A file, by the name it was sent with.
+    File(String),
+    Pasted,
+}
+
+impl Brought {
+    fn flash(&self, job: &Job) -> Flash {
+        match self {
+            Brought::Link => Flash::success("Meeting added. FocusFlow is working on it."),
+            Brought::File(name) if job.file_path.is_some() => {
+                Flash::success(format!("Uploaded “{name}”. FocusFlow is transcribing it."))
+            }
+            Brought::File(name) => Flash::success(format!(
+                "Transcript “{name}” added. The summary is being written."
+            )),
+            Brought::Pasted => Flash::success("Transcript added. The summary is being written."),
+        }
+    }
+}
+
+/// A job the add form asks for, checked and ready to create.
+struct NewJobPlan {
+    id: JobId,
+    source: Source,
+    options: Options,
+    brought: Brought,
+}
+
+/// The add form checked: the form to show again (with what was typed and, beside each field,
+/// what is wrong with it), and the job to create when nothing is.
+fn plan_job(state: &AppState, submitted: Submitted) -> (AddForm, Option<NewJobPlan>) {
     let Submitted {
         url,
         meeting_date,
@@ -893,8 +913,7 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
         return_to,
         received,
     } = submitted;
-    let back = safe_return(&return_to).0;
-    let mut shown = AddForm::new(&state, &back);
+    let mut shown = AddForm::new(state, &safe_return(&return_to).0);
     shown.url = url.trim().to_string();
     shown.meeting_date = meeting_date.trim().to_string();
     shown.transcript = transcript.clone();
@@ -902,169 +921,127 @@ pub async fn create(State(state): State<AppState>, request: FormRequest, raw: Re
     if !template.trim().is_empty() {
         shown.template = template.trim().to_string();
     }
-
     let meeting_date = if shown.meeting_date.is_empty() {
         None
     } else {
-        let parsed = parse_meeting_date_in(&shown.meeting_date, form_zone(&state, &timezone));
+        let parsed = MeetingDate::parse_in(&shown.meeting_date, form_zone(state, &timezone));
         if parsed.is_none() {
-            shown.date_error = Some(
-                "This is not a date FocusFlow understands. Pick one with the date field, \
-                 or write it like 2025-09-25 14:30."
-                    .into(),
-            );
+            shown.date_error = Some(MeetingDate::FORM_PROBLEM.into());
         }
         parsed
     };
     // The default template is no choice at all: the job follows PROMPT_PATH.
-    let template = match intake::template(&state, &template) {
-        Ok(name) if name == state.config.default_template() => None,
+    let template = match intake::template(state, &template) {
+        Ok(name)
+            if name.as_ref().map(TemplateName::as_str)
+                == state.config.default_template().as_deref() =>
+        {
+            None
+        }
         Ok(name) => name,
         Err(error) => {
             shown.template_error = Some(sentence(&error.public_message()));
             None
         }
     };
-    let has_file = received.as_ref().is_some_and(intake::Received::has_file);
+    let source = plan_source(state, &mut shown, transcript, received);
+    let options = Options {
+        meeting_date,
+        template,
+    };
+    // A recording that will not become a job is dropped with its plan: its file is removed.
+    let plan = source.filter(|_| !shown.has_errors());
+    let plan = plan.map(|(id, source, brought)| NewJobPlan {
+        id,
+        source,
+        options,
+        brought,
+    });
+    (shown, plan)
+}
+
+/// Where the add form's job comes from: one of a link, a file and a pasted transcript.
+fn plan_source(
+    state: &AppState,
+    shown: &mut AddForm,
+    transcript: String,
+    received: Option<intake::Received>,
+) -> Option<(JobId, Source, Brought)> {
     let file_name = received
         .as_ref()
-        .and_then(intake::Received::file_name)
-        .map(str::to_string);
+        .filter(|received| received.has_file())
+        .map(|received| received.file_name().unwrap_or("recording").to_string());
     let pasted = !transcript.trim().is_empty();
-    if (has_file || pasted) && !shown.url.is_empty() {
+    if (file_name.is_some() || pasted) && !shown.url.is_empty() {
         shown.url_error = Some(
             "Leave the link empty when you upload a file or paste a transcript: one meeting \
              comes from one place."
                 .into(),
         );
     }
-    if has_file && pasted {
+    if file_name.is_some() && pasted {
         shown.transcript_error = Some("Choose a file or paste a transcript, not both.".into());
     }
-    let url = if has_file || pasted {
-        None
-    } else {
-        match actions::validate_url(&state, &shown.url) {
-            Ok(url) => Some(url),
-            Err(actions::UrlProblem::Empty) => {
-                shown.url_error = Some(
-                    "Paste a Plaud share link or a link to an audio file, choose a file, \
-                     or paste a transcript."
-                        .into(),
-                );
-                None
-            }
-            Err(problem) => {
-                shown.url_error = Some(problem.form_message());
-                None
-            }
-        }
-    };
-    if shown.has_errors() {
-        // A recording that will not become a job: dropped, its file removed.
-        drop(received);
-        return invalid_form(&state, &headers, &session, token, shown).await;
+    if let (Some(name), Some(received)) = (file_name, received) {
+        let (id, source) = intake::into_source(received).ok()?;
+        return Some((id, source, Brought::File(name)));
     }
-    let common = intake::CommonFields {
-        meeting_date,
-        template,
-    };
-    let created = match (url, received) {
-        (Some(url), received) => {
-            drop(received);
-            actions::create_job(&state, url, common.meeting_date, common.template)
-                .await
-                .map(|(job, _)| {
-                    (
-                        job,
-                        Flash::success("Meeting added. FocusFlow is working on it."),
-                    )
-                })
-        }
-        (None, Some(mut received)) => {
-            if pasted {
-                received.pasted = Some(transcript);
-            }
-            intake::create_received(&state, received, common)
-                .await
-                .map(|(job, _)| {
-                    let flash = match &file_name {
-                        Some(name) if job.file_path.is_some() => Flash::success(format!(
-                            "Uploaded “{name}”. FocusFlow is transcribing it."
-                        )),
-                        Some(name) => Flash::success(format!(
-                            "Transcript “{name}” added. The summary is being written."
-                        )),
-                        None => Flash::success("Transcript added. The summary is being written."),
-                    };
-                    (job, flash)
-                })
-        }
-        (None, None) => intake::create_pasted(&state, transcript, common)
-            .await
-            .map(|(job, _)| {
-                (
-                    job,
-                    Flash::success("Transcript added. The summary is being written."),
-                )
-            }),
-    };
-    let (job, flash) = match created {
-        Ok(created) => created,
-        Err(error @ AppError::Internal(_)) => {
-            return error_response(rendering(&uri, &headers), error);
-        }
-        // A transcript that cannot be read, a recording refused: said beside what was sent.
-        Err(error) => {
-            let message = sentence(&error.public_message());
-            if has_file {
-                shown.file_error = Some(message);
-            } else if pasted {
-                shown.transcript_error = Some(message);
-            } else {
-                shown.url_error = Some(message);
-            }
-            return invalid_form(&state, &headers, &session, token, shown).await;
-        }
-    };
-    if !is_htmx(&headers) {
-        flash::push(&session, flash).await;
-        return Redirect::to(&format!("/jobs/{}", job.id)).into_response();
+    if pasted {
+        return Some((new_id(), intake::pasted(transcript), Brought::Pasted));
     }
-    let (back, open) = safe_return(&return_to);
-    let result = async {
-        let open_job = match open {
-            Some(id) => maybe_job(&state, &id).await?.map(|(job, _)| job),
-            None => None,
-        };
-        let list = job_list(&state, open_job.as_ref(), &shown_list(&headers, &back))
-            .await?
-            .out_of_band();
-        // On the home page the welcome beside the list changes with it.
-        let welcome = open_job.is_none();
-        Ok::<_, AppError>(Updates {
-            csrf_token: token.0,
-            providers: Providers::new(&state.config),
-            add_form: Some(AddForm::new(&state, &back)),
-            panel: None,
-            panel_oob: welcome,
-            list,
-            flash: vec![flash],
-            flash_oob: true,
-        })
-    }
-    .await;
-    match result {
-        Ok(updates) => {
-            let mut response = updates.into_response();
-            // Names the new job for scripts (the list above shows it to people).
-            if let Ok(value) = HeaderValue::from_str(job.id.as_str()) {
-                response.headers_mut().insert("x-focusflow-job", value);
-            }
-            response
+    match link::validate_url(state, &shown.url) {
+        Ok(url) => Some((new_id(), Source::Link(url), Brought::Link)),
+        Err(link::UrlProblem::Empty) => {
+            shown.url_error = Some(
+                "Paste a Plaud share link or a link to an audio file, choose a file, \
+                 or paste a transcript."
+                    .into(),
+            );
+            None
         }
-        Err(error) => error_response(Rendering::Html, error),
+        Err(problem) => {
+            shown.url_error = Some(problem.form_message());
+            None
+        }
     }
+}
+
+/// The answer to htmx after a job is created: the list with the new job, a fresh add form and
+/// the flash message.
+async fn created(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: CsrfToken,
+    return_to: &str,
+    job: &Job,
+    flash: Flash,
+) -> AppResult<Response> {
+    let (back, open) = safe_return(return_to);
+    let open_job = match open {
+        Some(id) => maybe_job(state, &id).await?.map(|(job, _)| job),
+        None => None,
+    };
+    let list = job_list(state, open_job.as_ref(), &shown_list(headers, &back))
+        .await?
+        .out_of_band();
+    // On the home page the welcome beside the list changes with it.
+    let welcome = open_job.is_none();
+    let mut response = Updates {
+        csrf_token: token.0,
+        providers: Providers::new(&state.config),
+        add_form: Some(AddForm::new(state, &back)),
+        panel: None,
+        panel_oob: welcome,
+        list,
+        flash: vec![flash],
+        flash_oob: true,
+    }
+    .into_response();
+    // Names the new job for scripts (the list above shows it to people).
+    if let Ok(value) = HeaderValue::from_str(job.id.as_str()) {
+        response.headers_mut().insert("x-focusflow-job", value);
+    }
+    Ok(response)
 }
 
 /// The add form again, with what was typed and what is wrong with it (422).
@@ -1074,7 +1051,7 @@ async fn invalid_form(
     session: &Session,
     token: CsrfToken,
     form: AddForm,
-) -> Response {
+) -> AppResult<Response> {
     let (back, open) = safe_return(&form.return_to);
     let result = async {
         if is_htmx(headers) {
@@ -1114,13 +1091,9 @@ async fn invalid_form(
             .into_response(),
         })
     };
-    match result.await {
-        Ok(mut response) => {
-            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-            response
-        }
-        Err(error) => error_response(Rendering::Html, error),
-    }
+    let mut response = result.await?;
+    *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    Ok(response)
 }
 
 /// The job-changing forms differ only in what they do.
@@ -1141,11 +1114,11 @@ async fn act(state: &AppState, id: &JobId, action: Action) -> AppResult<Outcome>
     };
     Ok(match action {
         Action::Retry => {
-            let message = actions::retry_job(state, id, false).await?;
+            let message = state.jobs.retry(id, false).await?;
             outcome(Flash::success(format!("{message}.")))
         }
         Action::StartOver => {
-            actions::retry_job(state, id, true).await?;
+            state.jobs.retry(id, true).await?;
             Outcome {
                 media: Media::Always,
                 ..outcome(Flash::success(
@@ -1154,7 +1127,7 @@ async fn act(state: &AppState, id: &JobId, action: Action) -> AppResult<Outcome>
             }
         }
         Action::Resummarize => {
-            actions::queue_summary(state, id).await?;
+            state.jobs.resummarize(id).await?;
             outcome(Flash::success(
                 "A new summary is being written from the transcript.",
             ))
@@ -1166,7 +1139,7 @@ async fn act(state: &AppState, id: &JobId, action: Action) -> AppResult<Outcome>
                 .await?
                 .title
                 .unwrap_or_else(|| "Untitled meeting".into());
-            actions::delete_job(state, id).await?;
+            state.jobs.delete(id).await?;
             Outcome {
                 flash: Flash::success(format!("Deleted “{title}”.")),
                 open_transcript: false,
@@ -1202,9 +1175,10 @@ impl FromRequestParts<AppState> for FormRequest {
 }
 
 impl FormRequest {
-    /// An error, answered as the kind of page the request wants.
-    fn answer(&self, error: AppError) -> Response {
-        error_response(rendering(&self.uri, &self.headers), error)
+    /// What a handler answers with: the headers (which kind of answer), the session (flash
+    /// messages) and the form token (for the forms it sends back).
+    fn into_parts(self) -> (HeaderMap, Session, CsrfToken) {
+        (self.headers, self.session, self.token)
     }
 
     /// The job named in the path (unknown when it cannot be one).
@@ -1225,27 +1199,17 @@ async fn job_action(
     request: FormRequest,
     form: Result<CsrfForm<ActionForm>, AppError>,
     action: Action,
-) -> Response {
-    let (id, form) = match request.job_form(&raw, form) {
-        Ok(found) => found,
-        Err(error) => return request.answer(error),
-    };
-    let FormRequest {
-        uri,
-        headers,
-        session,
-        token,
-    } = request;
+) -> AppResult<Response> {
+    let (id, form) = request.job_form(&raw, form)?;
+    let (headers, session, token) = request.into_parts();
     let outcome = match act(&state, &id, action).await {
         Ok(outcome) => outcome,
-        Err(error @ AppError::Internal(_)) => {
-            return error_response(rendering(&uri, &headers), error);
-        }
+        Err(error @ AppError::Internal(_)) => return Err(error),
         // The person is told in words on the page they come back to.
         Err(error) => Outcome {
             flash: Flash::error(sentence(&error.public_message())),
             open_transcript: false,
-            deleted: matches!(error, AppError::NotFound(_)).then(|| id.clone()),
+            deleted: matches!(error, AppError::JobNotFound).then(|| id.clone()),
             media: Media::Never,
         },
     };
@@ -1267,7 +1231,7 @@ macro_rules! action_handler {
             Path(raw): Path<String>,
             request: FormRequest,
             form: Result<CsrfForm<ActionForm>, AppError>,
-        ) -> Response {
+        ) -> AppResult<Response> {
             job_action(state, raw, request, form, $action).await
         }
     };

@@ -11,28 +11,19 @@
 use std::sync::LazyLock;
 
 use axum::extract::{Request, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use super::flash::{self, Flash};
 use crate::error::AppError;
+use crate::service::jobs::{Options, Source, new_id};
 use crate::web::AppState;
-use crate::web::actions::{self, UrlProblem};
-use crate::web::intake::{self, CommonFields};
-use crate::web::negotiate::sentence;
+use crate::web::error::sentence;
+use crate::web::intake;
+use crate::web::link::{self, UrlProblem};
 
 /// Where the manifest's `share_target` posts.
-pub const PATH: &str = "/share";
-
-/// The browser sent the request of its own accord (a share, the address bar), not a page:
-/// `Sec-Fetch-Site: none`. Pages cannot set this header.
-pub fn sent_by_the_browser_itself(headers: &HeaderMap) -> bool {
-    headers
-        .get("sec-fetch-site")
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|site| site.eq_ignore_ascii_case("none"))
-}
+pub use crate::web::csrf::SHARE_PATH as PATH;
 
 /// The first web link in shared text: apps share "Listen to my recording: https://…".
 pub fn first_link(text: &str) -> Option<String> {
@@ -65,8 +56,7 @@ pub async fn receive(
         let received = intake::receive(&state, request, None, &["url", "text", "title"]).await?;
         if received.has_file() {
             let name = received.file_name().unwrap_or("recording").to_string();
-            let (job, _) =
-                intake::create_received(&state, received, CommonFields::default()).await?;
+            let (job, _) = intake::create_received(&state, received, Options::default()).await?;
             let flash = if job.file_path.is_some() {
                 Flash::success(format!(
                     "Shared “{name}” added. FocusFlow is transcribing it."
@@ -88,11 +78,14 @@ pub async fn receive(
                      an audio file, or the recording itself",
                 )
             })?;
-        let url = actions::validate_url(&state, &link).map_err(|problem| match problem {
+        let url = link::validate_url(&state, &link).map_err(|problem| match problem {
             UrlProblem::Refused(reason) => AppError::bad_request(reason),
             other => AppError::bad_request(other.form_message()),
         })?;
-        let (job, _) = actions::create_job(&state, url, None, None).await?;
+        let (job, _) = state
+            .jobs
+            .create(new_id(), Source::Link(url), Options::default())
+            .await?;
         Ok((
             job,
             Flash::success("Shared link added. FocusFlow is working on it."),

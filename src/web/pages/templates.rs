@@ -127,15 +127,6 @@ pub struct JobPage {
     pub panel: JobPanel,
 }
 
-/// One card of a list (see `Cards`).
-#[derive(Template)]
-#[template(path = "partials/job_card.html")]
-pub struct CardFragment<'a> {
-    pub card: &'a super::view::JobCard,
-    pub return_to: &'a str,
-    pub csrf_token: &'a str,
-}
-
 #[derive(Template, WebTemplate)]
 #[template(path = "partials/job_list.html")]
 pub struct ListPartial {

@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::config::Config;
-use crate::jobs::{Job, JobId, LogLine, Stage, Status};
+use crate::jobs::{ErrorKind, Job, JobId, LogLine, Stage, Status};
 use crate::markdown::render_summary;
-use crate::web::negotiate::sentence;
+use crate::web::error::sentence;
 
 /// A status in words, with the icon that goes with it (never colour alone).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -412,7 +412,7 @@ impl RenderedCard {
     /// `card` as HTML, its forms sending the person back to `return_to`.
     pub fn render(card: &JobCard, return_to: &str) -> Self {
         use askama::Template;
-        let fragment = super::templates::CardFragment {
+        let fragment = CardFragment {
             card,
             return_to,
             csrf_token: TOKEN_SLOT.as_str(),
@@ -439,6 +439,15 @@ impl RenderedCard {
 /// (always escaped, and unable to guess it) can be taken for it.
 static TOKEN_SLOT: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("token-slot-{}", uuid::Uuid::new_v4().simple()));
+
+/// One card of a list, rendered once for the list's cache.
+#[derive(askama::Template)]
+#[template(path = "partials/job_card.html")]
+struct CardFragment<'a> {
+    card: &'a JobCard,
+    return_to: &'a str,
+    csrf_token: &'a str,
+}
 
 impl Cards {
     /// The cards rendered one by one, in this order.
@@ -530,6 +539,72 @@ pub struct JobList {
 /// Jobs shown per page of the list.
 pub const LIST_PAGE: usize = 100;
 
+/// The list's own address for `state`, which the poller and the page links fetch.
+fn partial_url(open: Option<&Job>, state: &ListState) -> String {
+    let mut params = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(job) = open {
+        params.append_pair("open", job.id.as_str());
+    }
+    let mut url = format!("/partials/jobs?{}", params.finish());
+    let query = state.to_query();
+    if !query.is_empty() {
+        if !url.ends_with('?') {
+            url.push('&');
+        }
+        url.push_str(&query);
+    }
+    url.trim_end_matches('?').to_string()
+}
+
+/// The links to the newer and the older page of a list, where there are such pages.
+fn page_links(
+    next: Option<&crate::store::Cursor>,
+    next_offset: Option<usize>,
+    state: &ListState,
+    open: Option<&Job>,
+    base: &str,
+) -> (Option<PageLink>, Option<PageLink>) {
+    let link = |label: &'static str, state: ListState| PageLink {
+        label,
+        url: state.url(base),
+        partial_url: partial_url(open, &state),
+    };
+    let older = if let Some(next) = next {
+        Some(link(
+            "Older",
+            ListState {
+                cursor: next.encode(),
+                offset: 0,
+                ..state.clone()
+            },
+        ))
+    } else {
+        next_offset.map(|offset| {
+            link(
+                "More results",
+                ListState {
+                    offset,
+                    ..state.clone()
+                },
+            )
+        })
+    };
+    let newer = if !state.cursor.is_empty() {
+        Some(link("Newest", state.first_page()))
+    } else if state.offset > 0 {
+        Some(link(
+            "Previous results",
+            ListState {
+                offset: state.offset.saturating_sub(LIST_PAGE),
+                ..state.clone()
+            },
+        ))
+    } else {
+        None
+    };
+    (newer, older)
+}
+
 impl JobList {
     /// One page of the store's answer for `state`.
     pub fn new(
@@ -597,65 +672,13 @@ impl JobList {
         let panel_polls = open.is_some_and(|job| !job.status.is_finished());
         let any_active = cards.running().next().is_some();
         let base = Self::base(open);
-        let partial = |state: &ListState| {
-            let mut params = url::form_urlencoded::Serializer::new(String::new());
-            if let Some(job) = open {
-                params.append_pair("open", job.id.as_str());
-            }
-            let mut url = format!("/partials/jobs?{}", params.finish());
-            let query = state.to_query();
-            if !query.is_empty() {
-                if !url.ends_with('?') {
-                    url.push('&');
-                }
-                url.push_str(&query);
-            }
-            url.trim_end_matches('?').to_string()
-        };
-        let link = |label: &'static str, state: ListState| PageLink {
-            label,
-            url: state.url(&base),
-            partial_url: partial(&state),
-        };
-        let older = if let Some(next) = next {
-            Some(link(
-                "Older",
-                ListState {
-                    cursor: next.encode(),
-                    offset: 0,
-                    ..state.clone()
-                },
-            ))
-        } else {
-            next_offset.map(|offset| {
-                link(
-                    "More results",
-                    ListState {
-                        offset,
-                        ..state.clone()
-                    },
-                )
-            })
-        };
-        let newer = if !state.cursor.is_empty() {
-            Some(link("Newest", state.first_page()))
-        } else if state.offset > 0 {
-            Some(link(
-                "Previous results",
-                ListState {
-                    offset: state.offset.saturating_sub(LIST_PAGE),
-                    ..state.clone()
-                },
-            ))
-        } else {
-            None
-        };
+        let (newer, older) = page_links(next, next_offset, &state, open, &base);
         let return_to = state.url(&base);
         Self {
             cards,
             oob: false,
             poll: any_active && !panel_polls,
-            poll_url: partial(&state),
+            poll_url: partial_url(open, &state),
             return_to,
             clear_url: base.clone(),
             newer,
@@ -770,19 +793,8 @@ pub fn turn_starts(
     utterances: &[crate::pipeline::transcribe::Utterance],
     turns: usize,
 ) -> Option<Vec<Option<u64>>> {
-    let mut starts: Vec<Option<u64>> = Vec::new();
-    let mut last: Option<Option<&str>> = None;
-    for utterance in utterances {
-        if utterance.text.trim().is_empty() {
-            continue;
-        }
-        let speaker = utterance.speaker.as_deref();
-        if last != Some(speaker) {
-            starts.push(utterance.start);
-            last = Some(speaker);
-        }
-    }
-    (starts.len() == turns && starts.iter().any(Option::is_some)).then_some(starts)
+    crate::pipeline::transcribe::turn_starts(utterances, turns)
+        .filter(|starts| starts.iter().any(Option::is_some))
 }
 
 /// Splits `[Speaker A]: …` blocks into turns; text without a label is a turn of its own.
@@ -1041,6 +1053,43 @@ pub struct PanelInputs {
     pub zone: Tz,
 }
 
+/// The exports a job's panel offers: only those it has something for.
+fn downloads(job: &Job, has_summary: bool, timed: bool, media_key: &str) -> Vec<Download> {
+    let export = |format: &str| format!("/api/jobs/{}/export?format={format}", job.id);
+    let mut downloads = Vec::new();
+    if has_summary {
+        downloads.push(Download {
+            label: "Summary (.md)",
+            href: export("md"),
+        });
+    }
+    if job.transcript_path.is_some() {
+        downloads.push(Download {
+            label: "Transcript (.txt)",
+            href: export("txt"),
+        });
+    }
+    if timed {
+        for (label, format) in [("Subtitles (.srt)", "srt"), ("Subtitles (.vtt)", "vtt")] {
+            downloads.push(Download {
+                label,
+                href: export(format),
+            });
+        }
+    }
+    if media_key.contains('a') {
+        downloads.push(Download {
+            label: "Recording",
+            href: export("audio"),
+        });
+    }
+    downloads.push(Download {
+        label: "Everything (.json)",
+        href: export("json"),
+    });
+    downloads
+}
+
 impl JobPanel {
     pub fn new(job: &Job, logs: &[LogLine], inputs: PanelInputs) -> Self {
         let zone = inputs.zone;
@@ -1057,38 +1106,12 @@ impl JobPanel {
             stage_name(Stage::first_after(checkpoint).unwrap_or(Stage::Summarize))
         });
         let poll_url = format!("/jobs/{}/panel?media={}", job.id, inputs.media_key);
-        let export = |format: &str| format!("/api/jobs/{}/export?format={format}", job.id);
-        let mut downloads = Vec::new();
-        if summary_markdown.is_some() {
-            downloads.push(Download {
-                label: "Summary (.md)",
-                href: export("md"),
-            });
-        }
-        if has_transcript {
-            downloads.push(Download {
-                label: "Transcript (.txt)",
-                href: export("txt"),
-            });
-        }
-        if inputs.timed_transcript {
-            for (label, format) in [("Subtitles (.srt)", "srt"), ("Subtitles (.vtt)", "vtt")] {
-                downloads.push(Download {
-                    label,
-                    href: export(format),
-                });
-            }
-        }
-        if inputs.media_key.contains('a') {
-            downloads.push(Download {
-                label: "Recording",
-                href: export("audio"),
-            });
-        }
-        downloads.push(Download {
-            label: "Everything (.json)",
-            href: export("json"),
-        });
+        let downloads = downloads(
+            job,
+            summary_markdown.is_some(),
+            inputs.timed_transcript,
+            &inputs.media_key,
+        );
         Self {
             url: job.url.clone(),
             url_href: safe_href(&job.url),
@@ -1113,7 +1136,7 @@ impl JobPanel {
                 .error
                 .as_deref()
                 .filter(|_| job.status == Status::Error)
-                .map(error_hint),
+                .map(|_| error_hint(job.failure_kind())),
             poll: !finished,
             poll_url,
             oob: false,
@@ -1141,20 +1164,24 @@ impl JobPanel {
 }
 
 /// A next step for the person, from the words of an error.
-fn error_hint(error: &str) -> &'static str {
-    let error = error.to_ascii_lowercase();
-    if error.contains("refused") {
-        "FocusFlow only fetches public addresses. An operator can allow private ones in its \
-         settings."
-    } else if error.contains("did not serve audio") || error.contains("text/html") {
-        "The link opened a web page, not a recording. Use a Plaud share link or a direct link \
-         to the audio file."
-    } else if error.contains("too large") || error.contains("larger than") {
-        "The recording is larger than this server takes. An operator can raise the limit."
-    } else if error.contains("timed out") || error.contains("time budget") {
-        "A service was too slow. Retrying usually works."
-    } else {
-        "Retrying resumes after the last stage that finished; starting over fetches everything again."
+fn error_hint(kind: Option<ErrorKind>) -> &'static str {
+    match kind {
+        Some(ErrorKind::AddressRefused) => {
+            "FocusFlow only fetches public addresses. An operator can allow private ones in its \
+             settings."
+        }
+        Some(ErrorKind::NotAudio) => {
+            "The link opened a web page, not a recording. Use a Plaud share link or a direct \
+             link to the audio file."
+        }
+        Some(ErrorKind::TooLarge) => {
+            "The recording is larger than this server takes. An operator can raise the limit."
+        }
+        Some(ErrorKind::TimedOut) => "A service was too slow. Retrying usually works.",
+        _ => {
+            "Retrying resumes after the last stage that finished; starting over fetches \
+             everything again."
+        }
     }
 }
 
@@ -1196,6 +1223,7 @@ mod tests {
             created_at: 1_758_830_739_000,
             updated_at: 1_758_830_739_000,
             error: None,
+            error_kind: None,
             checkpoint,
             attempts: 1,
             progress: None,
