@@ -40,7 +40,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(7);
 pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
-    state: AppState,
     worker: Worker,
 }
 
@@ -72,13 +71,6 @@ impl Application {
         let clients = Clients::new(&config).context("could not build the HTTP clients")?;
         let queue = Queue::new();
         let metrics = metrics::Metrics::new();
-        let mut state = AppState::new(
-            config.clone(),
-            store.clone(),
-            queue.clone(),
-            clients.clone(),
-        );
-        state.metrics = metrics.clone();
         let worker = Worker {
             store,
             config,
@@ -91,7 +83,6 @@ impl Application {
         Ok(Self {
             listener,
             address,
-            state,
             worker,
         })
     }
@@ -101,7 +92,7 @@ impl Application {
     }
 
     pub fn store(&self) -> &Store {
-        &self.state.store
+        &self.worker.store
     }
 
     /// Serves and works until `shutdown` is cancelled; then stops taking work, leaves running
@@ -110,10 +101,16 @@ impl Application {
         let Self {
             listener,
             address,
-            mut state,
             worker,
         } = self;
-        state.shutdown = shutdown.clone();
+        let state = AppState::new(
+            worker.config.clone(),
+            worker.store.clone(),
+            worker.queue.clone(),
+            worker.clients.clone(),
+            worker.metrics.clone(),
+            shutdown.clone(),
+        );
         let dispatcher = pipeline::webhook::Dispatcher {
             store: worker.store.clone(),
             config: worker.config.clone(),

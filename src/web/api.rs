@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiQuery, JobPath, flag};
@@ -199,10 +200,23 @@ pub async fn get_job(
     State(state): State<AppState>,
     JobPath(id): JobPath,
     ApiQuery(query): ApiQuery<ContentQuery>,
-) -> AppResult<Json<JobView>> {
+) -> AppResult<Response> {
+    let want_content = match flag("content", query.content.as_deref()) {
+        Ok(want) => want,
+        Err(error) => {
+            // An unknown job is a 404 whatever its flags, as it always was.
+            state.store.job_with_logs(&id).await?;
+            return Err(error);
+        }
+    };
+    if !want_content {
+        // The job's JSON as the all-jobs listing keeps it (until the job is written): the
+        // same bytes `Json(JobView)` gives, without reading and serialising it per request.
+        let json = state.all_jobs.job(&state.store, &id).await?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response());
+    }
     let (job, logs) = state.store.job_with_logs(&id).await?;
     let artifacts = state.store.artifacts();
-    let want_content = flag("content", query.content.as_deref())?;
     let transcript_path = job.transcript_path.clone();
     let summary_path = job.summary_path.clone();
     let speakers = job.speakers.clone();
@@ -216,7 +230,7 @@ pub async fn get_job(
             view.summary = Some(summary);
         }
     }
-    Ok(Json(view))
+    Ok(Json(view).into_response())
 }
 
 /// Deletes a job and its files. A job being worked on is stopped first.

@@ -371,3 +371,43 @@ async fn the_list_page_is_put_together_from_kept_cards() {
         "the other cards are the kept ones"
     );
 }
+
+/// `GET /api/jobs/{id}` answers the job's kept JSON: the very bytes it has in a list built
+/// whole, before and after a write to it, and a missing job or a bad flag is refused as before.
+#[tokio::test]
+async fn a_single_job_is_its_bytes_in_the_list_and_follows_its_writes() {
+    let app = archive_app(5).await;
+    for round in 0..2 {
+        let job = body(&app, "/api/jobs/budget").await;
+        let parsed: Value = serde_json::from_str(&job).expect("one whole JSON object");
+        assert_eq!(parsed["id"], "budget");
+        let whole = body(&app, WHOLE).await;
+        assert!(
+            whole.contains(&job),
+            "round {round}: the job's bytes stand in the list built whole:\n{job}"
+        );
+        // Asked twice, the same bytes (the second from what was kept).
+        assert_eq!(body(&app, "/api/jobs/budget").await, job);
+        if round == 0 {
+            patch_title(&app, "budget", "Budget, renamed").await;
+        } else {
+            assert_eq!(parsed["title"], "Budget, renamed");
+        }
+    }
+    let missing = app.get("/api/jobs/no-such-job?content=maybe").await;
+    assert_eq!(
+        missing.status(),
+        404,
+        "an unknown job is a 404 whatever its flags"
+    );
+    let bad = app.get("/api/jobs/budget?content=maybe").await;
+    assert_eq!(bad.status(), 400);
+    let full: Value = app
+        .get("/api/jobs/budget?content=true")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(full["title"], "Budget, renamed");
+    assert!(full.get("summary").is_some(), "{full}");
+}
