@@ -43,14 +43,46 @@ pub struct Findings {
 /// Follows the chain until an audio URL is found. Never fails: what it cannot find stays None.
 pub async fn resolve(context: &StageContext, link: &Url) -> Findings {
     let mut findings = Findings::default();
-    let config = &context.config;
+    let page = share_page(context, link).await;
+    if let Some((_, date)) = &page {
+        findings.meeting_date = date.clone();
+    }
+    let page = page.map(|(page, _)| page);
 
-    let mut page_url = format!("{}{}", config.plaud_web_base_url, link.path());
+    let Some(token) = share_token(link) else {
+        context
+            .log("The Plaud link has no /share/<token> part; the share APIs are skipped")
+            .await;
+        findings.audio_url = page.as_deref().and_then(audio_url_in_page);
+        return findings;
+    };
+    findings.audio_url = share_file_temp(context, &token).await;
+    if findings.audio_url.is_some() {
+        return findings;
+    }
+    let (audio_url, date) = share_content(context, &token).await;
+    if findings.meeting_date.is_none() {
+        findings.meeting_date = date;
+    }
+    findings.audio_url = audio_url;
+    if findings.audio_url.is_some() {
+        return findings;
+    }
+    if let Some(page) = &page {
+        findings.audio_url = audio_url_named_by_page(context, page).await;
+    }
+    findings
+}
+
+/// The share page on Plaud's web host (same path and query as the link) and the meeting date
+/// in its `<title>`; None when it cannot be fetched.
+async fn share_page(context: &StageContext, link: &Url) -> Option<(String, Option<String>)> {
+    let mut page_url = format!("{}{}", context.config.plaud_web_base_url, link.path());
     if let Some(query) = link.query() {
         page_url.push('?');
         page_url.push_str(query);
     }
-    let page = match fetch_text(context, &page_url).await {
+    match fetch_text(context, &page_url).await {
         Ok(page) => {
             let date = page_title(&page).and_then(|title| date_in_text(&title));
             match &date {
@@ -65,8 +97,7 @@ pub async fn resolve(context: &StageContext, link: &Url) -> Findings {
                         .await
                 }
             }
-            findings.meeting_date = date;
-            Some(page)
+            Some((page, date))
         }
         Err(message) => {
             context
@@ -74,17 +105,15 @@ pub async fn resolve(context: &StageContext, link: &Url) -> Findings {
                 .await;
             None
         }
-    };
+    }
+}
 
-    let Some(token) = share_token(link) else {
-        context
-            .log("The Plaud link has no /share/<token> part; the share APIs are skipped")
-            .await;
-        findings.audio_url = page.as_deref().and_then(audio_url_in_page);
-        return findings;
-    };
-
-    let temp_url = format!("{}/file/share-file-temp/{token}", config.plaud_api_base_url);
+/// The audio URL from the `share-file-temp` API, if it gives one.
+async fn share_file_temp(context: &StageContext, token: &str) -> Option<String> {
+    let temp_url = format!(
+        "{}/file/share-file-temp/{token}",
+        context.config.plaud_api_base_url
+    );
     match fetch_json(context, &temp_url).await {
         Ok(json) => match find_url(
             &json,
@@ -94,62 +123,69 @@ pub async fn resolve(context: &StageContext, link: &Url) -> Findings {
                 context
                     .log("Plaud share-file-temp API gave the audio URL")
                     .await;
-                findings.audio_url = Some(url);
-                return findings;
+                Some(url)
             }
             None => {
                 context
                     .log("Plaud share-file-temp API answered without an audio URL")
-                    .await
+                    .await;
+                None
             }
         },
         Err(message) => {
             context
                 .log(format!("Plaud share-file-temp API failed: {message}"))
-                .await
+                .await;
+            None
         }
     }
+}
 
-    let content_url = format!("{}/file/share-content/{token}", config.plaud_api_base_url);
+/// The audio URL and the meeting date from the `share-content` API, each if it gives one.
+async fn share_content(context: &StageContext, token: &str) -> (Option<String>, Option<String>) {
+    let content_url = format!(
+        "{}/file/share-content/{token}",
+        context.config.plaud_api_base_url
+    );
     match fetch_json(context, &content_url).await {
         Ok(json) => {
-            if findings.meeting_date.is_none() {
-                findings.meeting_date = find_date(&json);
-            }
+            let date = find_date(&json);
             match find_url(&json, &["fileUrl", "audioUrl", "url"]) {
                 Some(url) => {
                     context
                         .log("Plaud share-content API gave the audio URL")
                         .await;
-                    findings.audio_url = Some(url);
-                    return findings;
+                    (Some(url), date)
                 }
                 None => {
                     context
                         .log("Plaud share-content API answered without an audio URL")
-                        .await
+                        .await;
+                    (None, date)
                 }
             }
         }
         Err(message) => {
             context
                 .log(format!("Plaud share-content API failed: {message}"))
+                .await;
+            (None, None)
+        }
+    }
+}
+
+/// The last resort: an audio URL the share page itself links to.
+async fn audio_url_named_by_page(context: &StageContext, page: &str) -> Option<String> {
+    let url = audio_url_in_page(page);
+    match &url {
+        Some(_) => {
+            context
+                .log("Found the audio URL in the Plaud share page")
                 .await
         }
+        None => context.log("The Plaud share page names no audio URL").await,
     }
-
-    if let Some(page) = &page {
-        match audio_url_in_page(page) {
-            Some(url) => {
-                context
-                    .log("Found the audio URL in the Plaud share page")
-                    .await;
-                findings.audio_url = Some(url);
-            }
-            None => context.log("The Plaud share page names no audio URL").await,
-        }
-    }
-    findings
+    url
 }
 
 async fn fetch_text(context: &StageContext, url: &str) -> Result<String, String> {
