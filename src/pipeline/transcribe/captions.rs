@@ -651,14 +651,7 @@ fn clean_speaker(name: &str) -> String {
 mod tests {
     use super::*;
 
-    fn utterance(speaker: Option<&str>, text: &str, start: u64, end: u64) -> Utterance {
-        Utterance {
-            speaker: speaker.map(str::to_string),
-            text: text.into(),
-            start: Some(start),
-            end: Some(end),
-        }
-    }
+    use crate::pipeline::transcribe::timed_utterance as utterance;
 
     #[test]
     fn timestamps_in_every_spelling() {
