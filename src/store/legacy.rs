@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{Store, StoreError};
-use crate::jobs::{JobId, Stage, Status, meeting_date_millis, now_millis, parse_meeting_date};
+use crate::jobs::{Job, JobId, Stage, Status, meeting_date_millis, now_millis, parse_meeting_date};
 
 const MARKER: &str = "legacy_import";
 /// Jobs imported per transaction.
@@ -48,25 +48,13 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-/// One job of the old file, as the store records it.
+/// One job of the old file, as the store records it: a [`Job`] no worker has started yet, with
+/// its place in the list, its log and the text for the search index.
 #[derive(Debug, Clone)]
 pub struct ImportedJob {
-    pub id: JobId,
-    pub url: String,
-    pub resolved_url: Option<String>,
-    pub meeting_date: Option<String>,
+    pub job: Job,
     /// The job's place in the list (see `NewJob`).
     pub sort_ms: i64,
-    pub status: Status,
-    pub title: Option<String>,
-    pub summary: Option<String>,
-    pub summary_path: Option<String>,
-    pub transcript_path: Option<String>,
-    pub file_path: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub error: Option<String>,
-    pub checkpoint: Option<Stage>,
     /// `(ms, message)`, oldest first.
     pub logs: Vec<(i64, String)>,
     /// For the search index.
@@ -306,12 +294,11 @@ fn map_job(item: &Value, data_dir: &Path) -> Option<ImportedJob> {
     let transcript_text = read(&transcript_path);
     let summary = string_field(item, &["summary"]).or_else(|| read(&summary_path));
 
-    Some(ImportedJob {
+    let job = Job {
         id,
         url,
         resolved_url: string_field(item, &["resolved_url", "resolvedUrl"]),
         meeting_date,
-        sort_ms,
         status,
         title: string_field(item, &["title"]),
         summary,
@@ -321,7 +308,17 @@ fn map_job(item: &Value, data_dir: &Path) -> Option<ImportedJob> {
         created_at,
         updated_at,
         error,
+        error_kind: None,
         checkpoint: checkpoint(item),
+        attempts: 0,
+        progress: None,
+        transcription_ref: None,
+        speakers: Default::default(),
+        template: None,
+    };
+    Some(ImportedJob {
+        job,
+        sort_ms,
         logs: log_lines(item, updated_at),
         transcript_text,
     })
