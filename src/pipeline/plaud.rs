@@ -11,6 +11,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::StageContext;
+use crate::config::Config;
 use crate::jobs::parse_meeting_date;
 use crate::net::describe_error;
 use crate::net::retry::provider_message;
@@ -31,6 +32,76 @@ pub fn share_token(url: &Url) -> Option<String> {
         .next()
         .filter(|token| !token.is_empty())
         .map(str::to_string)
+}
+
+/// Plaud's share endpoints, built once when the workers start (see [`super::Services`]): it
+/// speaks HTTP to Plaud's web and API hosts and hands back the page or the JSON answer, or why
+/// there is none; the stage decides what to look for in them and logs each attempt.
+#[derive(Debug, Clone)]
+pub struct Plaud {
+    client: reqwest::Client,
+    web_base_url: String,
+    api_base_url: String,
+}
+
+impl Plaud {
+    pub fn from_config(config: &Config, client: reqwest::Client) -> Self {
+        Self {
+            client,
+            web_base_url: config.plaud_web_base_url.clone(),
+            api_base_url: config.plaud_api_base_url.clone(),
+        }
+    }
+
+    /// The share page on Plaud's web host, at the link's path and query.
+    async fn share_page(&self, link: &Url) -> Result<String, String> {
+        let mut page_url = format!("{}{}", self.web_base_url, link.path());
+        if let Some(query) = link.query() {
+            page_url.push('?');
+            page_url.push_str(query);
+        }
+        self.text(&page_url).await
+    }
+
+    /// The `share-file-temp` API's answer for a share token.
+    async fn share_file_temp(&self, token: &str) -> Result<Value, String> {
+        self.json(&format!(
+            "{}/file/share-file-temp/{token}",
+            self.api_base_url
+        ))
+        .await
+    }
+
+    /// The `share-content` API's answer for a share token.
+    async fn share_content(&self, token: &str) -> Result<Value, String> {
+        self.json(&format!("{}/file/share-content/{token}", self.api_base_url))
+            .await
+    }
+
+    async fn text(&self, url: &str) -> Result<String, String> {
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|error| describe_error(&error))?;
+        let status = response.status();
+        let body = read_limited(response).await?;
+        if !status.is_success() {
+            let detail = provider_message(&body);
+            return Err(if detail.is_empty() {
+                format!("the server answered {status}")
+            } else {
+                format!("the server answered {status}: {detail}")
+            });
+        }
+        Ok(body)
+    }
+
+    async fn json(&self, url: &str) -> Result<Value, String> {
+        let body = self.text(url).await?;
+        serde_json::from_str(&body).map_err(|_| "the answer was not JSON".to_string())
+    }
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -74,15 +145,9 @@ pub async fn resolve(context: &StageContext, link: &Url) -> Findings {
     findings
 }
 
-/// The share page on Plaud's web host (same path and query as the link) and the meeting date
-/// in its `<title>`; None when it cannot be fetched.
+/// The share page and the meeting date in its `<title>`; None when it cannot be fetched.
 async fn share_page(context: &StageContext, link: &Url) -> Option<(String, Option<String>)> {
-    let mut page_url = format!("{}{}", context.config.plaud_web_base_url, link.path());
-    if let Some(query) = link.query() {
-        page_url.push('?');
-        page_url.push_str(query);
-    }
-    match fetch_text(context, &page_url).await {
+    match context.services.plaud.share_page(link).await {
         Ok(page) => {
             let date = page_title(&page).and_then(|title| date_in_text(&title));
             match &date {
@@ -110,11 +175,7 @@ async fn share_page(context: &StageContext, link: &Url) -> Option<(String, Optio
 
 /// The audio URL from the `share-file-temp` API, if it gives one.
 async fn share_file_temp(context: &StageContext, token: &str) -> Option<String> {
-    let temp_url = format!(
-        "{}/file/share-file-temp/{token}",
-        context.config.plaud_api_base_url
-    );
-    match fetch_json(context, &temp_url).await {
+    match context.services.plaud.share_file_temp(token).await {
         Ok(json) => match find_url(
             &json,
             &["temp_url", "url", "fileUrl", "audioUrl", "downloadUrl"],
@@ -143,11 +204,7 @@ async fn share_file_temp(context: &StageContext, token: &str) -> Option<String> 
 
 /// The audio URL and the meeting date from the `share-content` API, each if it gives one.
 async fn share_content(context: &StageContext, token: &str) -> (Option<String>, Option<String>) {
-    let content_url = format!(
-        "{}/file/share-content/{token}",
-        context.config.plaud_api_base_url
-    );
-    match fetch_json(context, &content_url).await {
+    match context.services.plaud.share_content(token).await {
         Ok(json) => {
             let date = find_date(&json);
             match find_url(&json, &["fileUrl", "audioUrl", "url"]) {
@@ -186,32 +243,6 @@ async fn audio_url_named_by_page(context: &StageContext, page: &str) -> Option<S
         None => context.log("The Plaud share page names no audio URL").await,
     }
     url
-}
-
-async fn fetch_text(context: &StageContext, url: &str) -> Result<String, String> {
-    let response = context
-        .clients
-        .trusted
-        .get(url)
-        .send()
-        .await
-        .map_err(|error| describe_error(&error))?;
-    let status = response.status();
-    let body = read_limited(response).await?;
-    if !status.is_success() {
-        let detail = provider_message(&body);
-        return Err(if detail.is_empty() {
-            format!("the server answered {status}")
-        } else {
-            format!("the server answered {status}: {detail}")
-        });
-    }
-    Ok(body)
-}
-
-async fn fetch_json(context: &StageContext, url: &str) -> Result<Value, String> {
-    let body = fetch_text(context, url).await?;
-    serde_json::from_str(&body).map_err(|_| "the answer was not JSON".to_string())
 }
 
 /// Pages and API answers are small; a huge one is not what we are looking for.
