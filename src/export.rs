@@ -89,14 +89,7 @@ pub fn to_vtt(utterances: &[Utterance]) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn utterance(speaker: Option<&str>, text: &str, start: u64, end: u64) -> Utterance {
-        Utterance {
-            speaker: speaker.map(str::to_string),
-            text: text.into(),
-            start: Some(start),
-            end: Some(end),
-        }
-    }
+    use crate::pipeline::transcribe::timed_utterance as utterance;
 
     #[test]
     fn srt_and_vtt_have_their_formats() {

@@ -196,6 +196,42 @@ fn backup(target: Option<String>) -> ExitCode {
 /// `focusflow migrate --to postgres://… [--storage s3://…]`: copies the SQLite store and files
 /// of `DATA_DIR` into PostgreSQL (and the bucket), and says what it copied.
 fn migrate(args: Vec<String>) -> ExitCode {
+    let (to, storage) = match migrate_arguments(args) {
+        Ok(arguments) => arguments,
+        Err(code) => return code,
+    };
+    let config = match load_config() {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let target = match migration_target(&config, &to, storage) {
+        Ok(target) => target,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("focusflow: could not start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(copy_install(config.data_dir.clone(), target));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("focusflow migrate: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The `--to` and optional `--storage` of `focusflow migrate` (each as `--name value` or
+/// `--name=value`); anything else is a usage error (exit 2).
+fn migrate_arguments(args: Vec<String>) -> Result<(String, Option<String>), ExitCode> {
     const USAGE: &str = "usage: focusflow migrate --to DATABASE_URL [--storage STORAGE_URL]";
     let mut to = None;
     let mut storage = None;
@@ -211,24 +247,30 @@ fn migrate(args: Vec<String>) -> ExitCode {
             ("--storage", Some(value)) => storage = Some(value),
             _ => {
                 eprintln!("focusflow migrate: unexpected {arg:?}\n{USAGE}");
-                return ExitCode::from(2);
+                return Err(ExitCode::from(2));
             }
         }
     }
     let Some(to) = to else {
         eprintln!("{USAGE}");
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     };
-    let config = match load_config() {
-        Ok(config) => config,
-        Err(code) => return code,
-    };
+    Ok((to, storage))
+}
+
+/// The install's configuration pointed at the destination: `--to` as its database and
+/// `--storage` (if given) as its file storage. A URL that does not parse is a usage error.
+fn migration_target(
+    config: &Config,
+    to: &str,
+    storage: Option<String>,
+) -> Result<Config, ExitCode> {
     let mut target = config.clone();
-    target.database_url = match focusflow::config::DatabaseUrl::parse(&to) {
+    target.database_url = match focusflow::config::DatabaseUrl::parse(to) {
         Ok(url) => Some(url),
         Err(error) => {
             eprintln!("focusflow migrate: --to {}", error.message);
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         }
     };
     target.storage_url = match storage
@@ -238,80 +280,78 @@ fn migrate(args: Vec<String>) -> ExitCode {
         Ok(url) => url,
         Err(error) => {
             eprintln!("focusflow migrate: --storage {}", error.message);
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("focusflow: could not start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let data_dir = config.data_dir.clone();
-    let result = runtime.block_on(async move {
-        if !data_dir.join("focusflow.db").is_file() {
-            return Err(format!(
-                "there is no FocusFlow database in DATA_DIR ({}); set DATA_DIR to the install to copy",
-                data_dir.display()
-            ));
-        }
-        let source = focusflow::store::Store::open(&data_dir)
-            .map_err(|error| format!("could not open the store in {}: {error}", data_dir.display()))?;
-        let database = target
-            .database_url
-            .as_ref()
-            .map(|url| url.shown())
-            .unwrap_or_default();
-        let destination = focusflow::store::Store::connect(&target)
-            .await
-            .map_err(|error| format!("could not open PostgreSQL ({database}): {error}"))?;
-        let report = focusflow::store::migrate::migrate(&source, &destination, |line| {
-            println!("{line}")
-        })
+    Ok(target)
+}
+
+/// Opens the SQLite store in `data_dir` and the destination, copies one into the other
+/// (printing progress) and prints what was copied.
+async fn copy_install(data_dir: std::path::PathBuf, target: Config) -> Result<(), String> {
+    if !data_dir.join("focusflow.db").is_file() {
+        return Err(format!(
+            "there is no FocusFlow database in DATA_DIR ({}); set DATA_DIR to the install to copy",
+            data_dir.display()
+        ));
+    }
+    let source = focusflow::store::Store::open(&data_dir).map_err(|error| {
+        format!(
+            "could not open the store in {}: {error}",
+            data_dir.display()
+        )
+    })?;
+    let database = target
+        .database_url
+        .as_ref()
+        .map(|url| url.shown())
+        .unwrap_or_default();
+    let destination = focusflow::store::Store::connect(&target)
         .await
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| format!("could not open PostgreSQL ({database}): {error}"))?;
+    let report =
+        focusflow::store::migrate::migrate(&source, &destination, |line| println!("{line}"))
+            .await
+            .map_err(|error| error.to_string())?;
+    print_migration_report(&report, &database, &target, &data_dir);
+    Ok(())
+}
+
+/// What `focusflow migrate` copied, what it found already there and what it left behind.
+fn print_migration_report(
+    report: &focusflow::store::migrate::MigrationReport,
+    database: &str,
+    target: &Config,
+    data_dir: &std::path::Path,
+) {
+    println!(
+        "jobs: {} copied ({} log lines), {} already in {database}",
+        report.jobs_copied, report.log_lines, report.jobs_present
+    );
+    match &target.storage_url {
+        Some(url) => println!(
+            "objects: {} copied ({} bytes), {} already in {}",
+            report.objects_copied,
+            report.bytes_copied,
+            report.objects_present,
+            url.shown()
+        ),
+        None => println!(
+            "files: left in {} (no --storage): start the new servers with this DATA_DIR",
+            data_dir.display()
+        ),
+    }
+    if report.files_missing > 0 {
         println!(
-            "jobs: {} copied ({} log lines), {} already in {database}",
-            report.jobs_copied, report.log_lines, report.jobs_present
+            "warning: {} files that jobs name are not in DATA_DIR; those jobs were copied without them",
+            report.files_missing
         );
-        match &target.storage_url {
-            Some(url) => println!(
-                "objects: {} copied ({} bytes), {} already in {}",
-                report.objects_copied,
-                report.bytes_copied,
-                report.objects_present,
-                url.shown()
-            ),
-            None => println!(
-                "files: left in {} (no --storage): start the new servers with this DATA_DIR",
-                data_dir.display()
-            ),
-        }
-        if report.files_missing > 0 {
-            println!(
-                "warning: {} files that jobs name are not in DATA_DIR; those jobs were copied without them",
-                report.files_missing
-            );
-        }
-        if report.deliveries_pending > 0 {
-            println!(
-                "note: {} webhook deliveries were still waiting and were not copied (the old server sends them if it runs again)",
-                report.deliveries_pending
-            );
-        }
-        Ok(())
-    });
-    runtime.shutdown_timeout(Duration::from_secs(2));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("focusflow migrate: {message}");
-            ExitCode::FAILURE
-        }
+    }
+    if report.deliveries_pending > 0 {
+        println!(
+            "note: {} webhook deliveries were still waiting and were not copied (the old server sends them if it runs again)",
+            report.deliveries_pending
+        );
     }
 }
 

@@ -1015,16 +1015,20 @@ mod tests {
         assert_eq!(target.connections().await, 0);
     }
 
-    #[tokio::test]
-    async fn redirect_to_other_scheme_is_refused() {
-        let hop = TestServer::redirect("127.0.0.2", "gopher://127.0.0.1:70/_x").await;
+    /// A server on 127.0.0.2 that redirects every request to `location`, and what a request
+    /// to it through a client that may reach 127.0.0.2 only came back with.
+    async fn redirected(location: &str) -> (TestServer, reqwest::Result<reqwest::Response>) {
+        let hop = TestServer::redirect("127.0.0.2", location).await;
         let start = format!("http://127.0.0.2:{}/", hop.addr.port());
         let policy = AddressPolicy::new(false, vec![net("127.0.0.2/32")]);
-        let err = client(policy, &[])
-            .get(&start)
-            .send()
-            .await
-            .expect_err("must fail");
+        let sent = client(policy, &[]).get(&start).send().await;
+        (hop, sent)
+    }
+
+    #[tokio::test]
+    async fn redirect_to_other_scheme_is_refused() {
+        let (_hop, sent) = redirected("gopher://127.0.0.1:70/_x").await;
+        let err = sent.expect_err("must fail");
         assert_eq!(
             find_guard_error(&err),
             Some(&GuardError::Scheme("gopher".into())),
@@ -1036,14 +1040,8 @@ mod tests {
     async fn redirect_to_file_url_is_not_followed() {
         // http::Uri cannot hold `file:///...`, so it never reaches the policy;
         // the redirect response itself comes back.
-        let hop = TestServer::redirect("127.0.0.2", "file:///etc/passwd").await;
-        let start = format!("http://127.0.0.2:{}/", hop.addr.port());
-        let policy = AddressPolicy::new(false, vec![net("127.0.0.2/32")]);
-        let response = client(policy, &[])
-            .get(&start)
-            .send()
-            .await
-            .expect("response");
+        let (hop, sent) = redirected("file:///etc/passwd").await;
+        let response = sent.expect("response");
         assert_eq!(response.status(), reqwest::StatusCode::FOUND);
         assert_eq!(hop.connections().await, 1);
     }
@@ -1051,14 +1049,8 @@ mod tests {
     #[tokio::test]
     async fn redirect_loop_stops_after_max_hops() {
         // A relative Location sends the client back to the same server.
-        let listener = TestServer::redirect("127.0.0.2", "/again").await;
-        let start = format!("http://127.0.0.2:{}/", listener.addr.port());
-        let policy = AddressPolicy::new(false, vec![net("127.0.0.2/32")]);
-        let err = client(policy, &[])
-            .get(&start)
-            .send()
-            .await
-            .expect_err("must fail");
+        let (listener, sent) = redirected("/again").await;
+        let err = sent.expect_err("must fail");
         assert_eq!(
             find_guard_error(&err),
             Some(&GuardError::TooManyRedirects { max: MAX_REDIRECTS }),

@@ -55,6 +55,31 @@ impl Llm {
         prompt: &str,
         progress: Option<&watch::Sender<String>>,
     ) -> Result<String, ProviderError> {
+        let response = self.request(prompt).await?;
+        let is_stream = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.contains("event-stream"));
+        let text = if is_stream {
+            self.read_stream(response, progress).await?
+        } else {
+            // Some compatible servers ignore `stream: true` and answer with one JSON object.
+            let answer: Value = response.json().await.map_err(|_| {
+                ProviderError::transient("the LLM answered with neither a stream nor JSON")
+            })?;
+            whole_answer_text(&answer)
+                .ok_or_else(|| ProviderError::permanent("the LLM's answer holds no text"))?
+        };
+        if let Some(progress) = progress {
+            progress.send_replace(text.clone());
+        }
+        Ok(text)
+    }
+
+    /// Posts the prompt in the configured wire format, asking for a stream; an answer other
+    /// than a success is the error.
+    async fn request(&self, prompt: &str) -> Result<reqwest::Response, ProviderError> {
         let (url, body) = match self.style {
             ApiStyle::Chat => (
                 format!("{}/chat/completions", self.root),
@@ -69,7 +94,7 @@ impl Llm {
                 json!({ "model": self.model, "input": prompt, "stream": true }),
             ),
         };
-        let mut response = self
+        let response = self
             .client
             .post(url)
             .bearer_auth(&self.key)
@@ -81,25 +106,15 @@ impl Llm {
         if !response.status().is_success() {
             return Err(ProviderError::from_response("the LLM request failed", response).await);
         }
+        Ok(response)
+    }
 
-        let is_stream = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.contains("event-stream"));
-        if !is_stream {
-            // Some compatible servers ignore `stream: true` and answer with one JSON object.
-            let answer: Value = response.json().await.map_err(|_| {
-                ProviderError::transient("the LLM answered with neither a stream nor JSON")
-            })?;
-            let text = whole_answer_text(&answer)
-                .ok_or_else(|| ProviderError::permanent("the LLM's answer holds no text"))?;
-            if let Some(progress) = progress {
-                progress.send_replace(text.clone());
-            }
-            return Ok(text);
-        }
-
+    /// Reads the event stream to its end, showing `progress` the text as it grows.
+    async fn read_stream(
+        &self,
+        mut response: reqwest::Response,
+        progress: Option<&watch::Sender<String>>,
+    ) -> Result<String, ProviderError> {
         let mut parser = SseParser::new();
         let mut state = StreamState::default();
         loop {
@@ -126,7 +141,7 @@ impl Llm {
                 progress.send_replace(state.text.clone());
             }
             if state.finished {
-                break;
+                return Ok(state.text);
             }
             if chunk.is_none() {
                 return Err(ProviderError::transient(
@@ -134,10 +149,6 @@ impl Llm {
                 ));
             }
         }
-        if let Some(progress) = progress {
-            progress.send_replace(state.text.clone());
-        }
-        Ok(state.text)
     }
 
     fn apply(&self, event: &SseEvent, state: &mut StreamState) -> Result<(), ProviderError> {

@@ -102,6 +102,7 @@ pub type StageResult<T> = Result<T, StageError>;
 pub struct Services {
     pub llm: Option<llm::Llm>,
     pub assemblyai: Option<transcribe::assemblyai::AssemblyAi>,
+    pub plaud: plaud::Plaud,
 }
 
 impl Services {
@@ -112,6 +113,7 @@ impl Services {
                 config,
                 clients.trusted.clone(),
             ),
+            plaud: plaud::Plaud::from_config(config, clients.trusted.clone()),
         }
     }
 }

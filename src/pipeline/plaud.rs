@@ -11,6 +11,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::StageContext;
+use crate::config::Config;
 use crate::jobs::parse_meeting_date;
 use crate::net::describe_error;
 use crate::net::retry::provider_message;
@@ -33,6 +34,76 @@ pub fn share_token(url: &Url) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Plaud's share endpoints, built once when the workers start (see [`super::Services`]): it
+/// speaks HTTP to Plaud's web and API hosts and hands back the page or the JSON answer, or why
+/// there is none; the stage decides what to look for in them and logs each attempt.
+#[derive(Debug, Clone)]
+pub struct Plaud {
+    client: reqwest::Client,
+    web_base_url: String,
+    api_base_url: String,
+}
+
+impl Plaud {
+    pub fn from_config(config: &Config, client: reqwest::Client) -> Self {
+        Self {
+            client,
+            web_base_url: config.plaud_web_base_url.clone(),
+            api_base_url: config.plaud_api_base_url.clone(),
+        }
+    }
+
+    /// The share page on Plaud's web host, at the link's path and query.
+    async fn share_page(&self, link: &Url) -> Result<String, String> {
+        let mut page_url = format!("{}{}", self.web_base_url, link.path());
+        if let Some(query) = link.query() {
+            page_url.push('?');
+            page_url.push_str(query);
+        }
+        self.text(&page_url).await
+    }
+
+    /// The `share-file-temp` API's answer for a share token.
+    async fn share_file_temp(&self, token: &str) -> Result<Value, String> {
+        self.json(&format!(
+            "{}/file/share-file-temp/{token}",
+            self.api_base_url
+        ))
+        .await
+    }
+
+    /// The `share-content` API's answer for a share token.
+    async fn share_content(&self, token: &str) -> Result<Value, String> {
+        self.json(&format!("{}/file/share-content/{token}", self.api_base_url))
+            .await
+    }
+
+    async fn text(&self, url: &str) -> Result<String, String> {
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|error| describe_error(&error))?;
+        let status = response.status();
+        let body = read_limited(response).await?;
+        if !status.is_success() {
+            let detail = provider_message(&body);
+            return Err(if detail.is_empty() {
+                format!("the server answered {status}")
+            } else {
+                format!("the server answered {status}: {detail}")
+            });
+        }
+        Ok(body)
+    }
+
+    async fn json(&self, url: &str) -> Result<Value, String> {
+        let body = self.text(url).await?;
+        serde_json::from_str(&body).map_err(|_| "the answer was not JSON".to_string())
+    }
+}
+
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Findings {
     pub audio_url: Option<String>,
@@ -43,14 +114,40 @@ pub struct Findings {
 /// Follows the chain until an audio URL is found. Never fails: what it cannot find stays None.
 pub async fn resolve(context: &StageContext, link: &Url) -> Findings {
     let mut findings = Findings::default();
-    let config = &context.config;
-
-    let mut page_url = format!("{}{}", config.plaud_web_base_url, link.path());
-    if let Some(query) = link.query() {
-        page_url.push('?');
-        page_url.push_str(query);
+    let page = share_page(context, link).await;
+    if let Some((_, date)) = &page {
+        findings.meeting_date = date.clone();
     }
-    let page = match fetch_text(context, &page_url).await {
+    let page = page.map(|(page, _)| page);
+
+    let Some(token) = share_token(link) else {
+        context
+            .log("The Plaud link has no /share/<token> part; the share APIs are skipped")
+            .await;
+        findings.audio_url = page.as_deref().and_then(audio_url_in_page);
+        return findings;
+    };
+    findings.audio_url = share_file_temp(context, &token).await;
+    if findings.audio_url.is_some() {
+        return findings;
+    }
+    let (audio_url, date) = share_content(context, &token).await;
+    if findings.meeting_date.is_none() {
+        findings.meeting_date = date;
+    }
+    findings.audio_url = audio_url;
+    if findings.audio_url.is_some() {
+        return findings;
+    }
+    if let Some(page) = &page {
+        findings.audio_url = audio_url_named_by_page(context, page).await;
+    }
+    findings
+}
+
+/// The share page and the meeting date in its `<title>`; None when it cannot be fetched.
+async fn share_page(context: &StageContext, link: &Url) -> Option<(String, Option<String>)> {
+    match context.services.plaud.share_page(link).await {
         Ok(page) => {
             let date = page_title(&page).and_then(|title| date_in_text(&title));
             match &date {
@@ -65,8 +162,7 @@ pub async fn resolve(context: &StageContext, link: &Url) -> Findings {
                         .await
                 }
             }
-            findings.meeting_date = date;
-            Some(page)
+            Some((page, date))
         }
         Err(message) => {
             context
@@ -74,18 +170,12 @@ pub async fn resolve(context: &StageContext, link: &Url) -> Findings {
                 .await;
             None
         }
-    };
+    }
+}
 
-    let Some(token) = share_token(link) else {
-        context
-            .log("The Plaud link has no /share/<token> part; the share APIs are skipped")
-            .await;
-        findings.audio_url = page.as_deref().and_then(audio_url_in_page);
-        return findings;
-    };
-
-    let temp_url = format!("{}/file/share-file-temp/{token}", config.plaud_api_base_url);
-    match fetch_json(context, &temp_url).await {
+/// The audio URL from the `share-file-temp` API, if it gives one.
+async fn share_file_temp(context: &StageContext, token: &str) -> Option<String> {
+    match context.services.plaud.share_file_temp(token).await {
         Ok(json) => match find_url(
             &json,
             &["temp_url", "url", "fileUrl", "audioUrl", "downloadUrl"],
@@ -94,88 +184,65 @@ pub async fn resolve(context: &StageContext, link: &Url) -> Findings {
                 context
                     .log("Plaud share-file-temp API gave the audio URL")
                     .await;
-                findings.audio_url = Some(url);
-                return findings;
+                Some(url)
             }
             None => {
                 context
                     .log("Plaud share-file-temp API answered without an audio URL")
-                    .await
+                    .await;
+                None
             }
         },
         Err(message) => {
             context
                 .log(format!("Plaud share-file-temp API failed: {message}"))
-                .await
+                .await;
+            None
         }
     }
+}
 
-    let content_url = format!("{}/file/share-content/{token}", config.plaud_api_base_url);
-    match fetch_json(context, &content_url).await {
+/// The audio URL and the meeting date from the `share-content` API, each if it gives one.
+async fn share_content(context: &StageContext, token: &str) -> (Option<String>, Option<String>) {
+    match context.services.plaud.share_content(token).await {
         Ok(json) => {
-            if findings.meeting_date.is_none() {
-                findings.meeting_date = find_date(&json);
-            }
+            let date = find_date(&json);
             match find_url(&json, &["fileUrl", "audioUrl", "url"]) {
                 Some(url) => {
                     context
                         .log("Plaud share-content API gave the audio URL")
                         .await;
-                    findings.audio_url = Some(url);
-                    return findings;
+                    (Some(url), date)
                 }
                 None => {
                     context
                         .log("Plaud share-content API answered without an audio URL")
-                        .await
+                        .await;
+                    (None, date)
                 }
             }
         }
         Err(message) => {
             context
                 .log(format!("Plaud share-content API failed: {message}"))
+                .await;
+            (None, None)
+        }
+    }
+}
+
+/// The last resort: an audio URL the share page itself links to.
+async fn audio_url_named_by_page(context: &StageContext, page: &str) -> Option<String> {
+    let url = audio_url_in_page(page);
+    match &url {
+        Some(_) => {
+            context
+                .log("Found the audio URL in the Plaud share page")
                 .await
         }
+        None => context.log("The Plaud share page names no audio URL").await,
     }
-
-    if let Some(page) = &page {
-        match audio_url_in_page(page) {
-            Some(url) => {
-                context
-                    .log("Found the audio URL in the Plaud share page")
-                    .await;
-                findings.audio_url = Some(url);
-            }
-            None => context.log("The Plaud share page names no audio URL").await,
-        }
-    }
-    findings
-}
-
-async fn fetch_text(context: &StageContext, url: &str) -> Result<String, String> {
-    let response = context
-        .clients
-        .trusted
-        .get(url)
-        .send()
-        .await
-        .map_err(|error| describe_error(&error))?;
-    let status = response.status();
-    let body = read_limited(response).await?;
-    if !status.is_success() {
-        let detail = provider_message(&body);
-        return Err(if detail.is_empty() {
-            format!("the server answered {status}")
-        } else {
-            format!("the server answered {status}: {detail}")
-        });
-    }
-    Ok(body)
-}
-
-async fn fetch_json(context: &StageContext, url: &str) -> Result<Value, String> {
-    let body = fetch_text(context, url).await?;
-    serde_json::from_str(&body).map_err(|_| "the answer was not JSON".to_string())
+    url
 }
 
 /// Pages and API answers are small; a huge one is not what we are looking for.

@@ -201,36 +201,70 @@ impl Dispatcher {
 
     /// One attempt at one event: delivered and removed, given up, or postponed.
     async fn attempt(&self, delivery: Delivery) {
+        let url = match self.target(&delivery) {
+            Ok(url) => url,
+            Err((outcome, message)) => {
+                self.finish(&delivery, outcome, message).await;
+                return;
+            }
+        };
+        let attempts = delivery.attempts + 1;
+        match self.send(url, &delivery).await {
+            Ok(()) => {
+                let message = format!("Webhook {} delivered", delivery.event);
+                self.finish(&delivery, "delivered", message).await;
+            }
+            Err(ProviderError::Transient {
+                message,
+                retry_after,
+                ..
+            }) if attempts < MAX_ATTEMPTS => {
+                self.postpone(&delivery, attempts, &message, retry_after)
+                    .await
+            }
+            Err(error) => {
+                let message = format!(
+                    "Webhook {} not delivered after {attempts} attempt{}: {error}",
+                    delivery.event,
+                    if attempts == 1 { "" } else { "s" }
+                );
+                self.finish(&delivery, "failed", message).await;
+            }
+        }
+    }
+
+    /// Where the event goes: the configured URL, if it is still set, a URL, and allowed by the
+    /// address policy; else the outcome and the job's log line that say why not.
+    fn target(&self, delivery: &Delivery) -> Result<url::Url, (&'static str, String)> {
         let Some(url) = self.config.webhook_url.as_deref() else {
-            self.finish(
-                &delivery,
+            return Err((
                 "failed",
                 format!(
                     "Webhook {} not sent: WEBHOOK_URL is no longer set",
                     delivery.event
                 ),
+            ));
+        };
+        let parsed = url::Url::parse(url).map_err(|error| {
+            (
+                "refused",
+                format!("Webhook not sent: WEBHOOK_URL is not a URL ({error})"),
             )
-            .await;
-            return;
-        };
-        let parsed = match url::Url::parse(url) {
-            Ok(parsed) => parsed,
-            Err(error) => {
-                let message = format!("Webhook not sent: WEBHOOK_URL is not a URL ({error})");
-                self.finish(&delivery, "refused", message).await;
-                return;
-            }
-        };
-        if let Err(refusal) = self.clients.policy.check_url(&parsed) {
-            self.finish(&delivery, "refused", format!("Webhook not sent: {refusal}"))
-                .await;
-            return;
-        }
+        })?;
+        self.clients
+            .policy
+            .check_url(&parsed)
+            .map_err(|refusal| ("refused", format!("Webhook not sent: {refusal}")))?;
+        Ok(parsed)
+    }
+
+    /// The wire format: the event's body, signed when a secret is set, posted once.
+    async fn send(&self, url: url::Url, delivery: &Delivery) -> Result<(), ProviderError> {
         let timestamp = now_millis();
         let mut request = self
             .clients
             .user
-            .post(parsed)
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(TIMESTAMP_HEADER, timestamp.to_string())
             .header(EVENT_HEADER, delivery.event.as_str())
@@ -243,50 +277,39 @@ impl Dispatcher {
                 signature(secret.expose(), timestamp, &delivery.body),
             );
         }
-        let result = match request.send().await {
+        match request.send().await {
             Ok(response) if response.status().is_success() => Ok(()),
             Ok(response) => Err(ProviderError::from_response("the webhook failed", response).await),
             Err(error) => Err(ProviderError::from_reqwest("the webhook failed", &error)),
-        };
-        let attempts = delivery.attempts + 1;
-        match result {
-            Ok(()) => {
-                let message = format!("Webhook {} delivered", delivery.event);
-                self.finish(&delivery, "delivered", message).await;
-            }
-            Err(ProviderError::Transient {
-                message,
-                retry_after,
-                ..
-            }) if attempts < MAX_ATTEMPTS => {
-                let wait = Backoff::for_deliveries(&self.config.retry).wait(attempts, retry_after);
-                self.metrics.webhook_delivery("retry");
-                self.log(
-                    &delivery.job_id,
-                    format!(
-                        "Webhook: {message} — trying again in {:.1} s (attempt {} of {MAX_ATTEMPTS})",
-                        wait.as_secs_f64(),
-                        attempts + 1
-                    ),
-                )
-                .await;
-                let next_at = now_millis() + wait.as_millis() as i64;
-                if let Err(error) = self
-                    .store
-                    .postpone_delivery(&delivery.delivery, attempts, next_at)
-                    .await
-                {
-                    tracing::warn!(%error, "could not update the webhook outbox");
-                }
-            }
-            Err(error) => {
-                let message = format!(
-                    "Webhook {} not delivered after {attempts} attempt{}: {error}",
-                    delivery.event,
-                    if attempts == 1 { "" } else { "s" }
-                );
-                self.finish(&delivery, "failed", message).await;
-            }
+        }
+    }
+
+    /// Another attempt later: logged for the job and recorded in the outbox.
+    async fn postpone(
+        &self,
+        delivery: &Delivery,
+        attempts: u32,
+        message: &str,
+        retry_after: Option<Duration>,
+    ) {
+        let wait = Backoff::for_deliveries(&self.config.retry).wait(attempts, retry_after);
+        self.metrics.webhook_delivery("retry");
+        self.log(
+            &delivery.job_id,
+            format!(
+                "Webhook: {message} — trying again in {:.1} s (attempt {} of {MAX_ATTEMPTS})",
+                wait.as_secs_f64(),
+                attempts + 1
+            ),
+        )
+        .await;
+        let next_at = now_millis() + wait.as_millis() as i64;
+        if let Err(error) = self
+            .store
+            .postpone_delivery(&delivery.delivery, attempts, next_at)
+            .await
+        {
+            tracing::warn!(%error, "could not update the webhook outbox");
         }
     }
 }

@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{Store, StoreError};
-use crate::jobs::{JobId, Stage, Status, meeting_date_millis, now_millis, parse_meeting_date};
+use crate::jobs::{Job, JobId, Stage, Status, meeting_date_millis, now_millis, parse_meeting_date};
 
 const MARKER: &str = "legacy_import";
 /// Jobs imported per transaction.
@@ -48,25 +48,13 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-/// One job of the old file, as the store records it.
+/// One job of the old file, as the store records it: a [`Job`] no worker has started yet, with
+/// its place in the list, its log and the text for the search index.
 #[derive(Debug, Clone)]
 pub struct ImportedJob {
-    pub id: JobId,
-    pub url: String,
-    pub resolved_url: Option<String>,
-    pub meeting_date: Option<String>,
+    pub job: Job,
     /// The job's place in the list (see `NewJob`).
     pub sort_ms: i64,
-    pub status: Status,
-    pub title: Option<String>,
-    pub summary: Option<String>,
-    pub summary_path: Option<String>,
-    pub transcript_path: Option<String>,
-    pub file_path: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub error: Option<String>,
-    pub checkpoint: Option<Stage>,
     /// `(ms, message)`, oldest first.
     pub logs: Vec<(i64, String)>,
     /// For the search index.
@@ -91,22 +79,35 @@ pub async fn import_if_present(store: &Store) -> Result<ImportOutcome, ImportErr
         );
         return Ok(ImportOutcome::AlreadyImported);
     }
-    let display = path.display().to_string();
-    let data_dir = store.data_dir().to_path_buf();
-
     // First pass: the whole file must be well-formed before a single job is imported.
     let checked = path.clone();
     tokio::task::spawn_blocking(move || read_jobs(&checked, |_| Ok(())))
         .await
         .map_err(|error| ImportError::Malformed {
-            path: display.clone(),
+            path: path.display().to_string(),
             message: error.to_string(),
         })??;
+    let (count, skipped) = import_jobs(store, &path).await?;
+    let renamed = set_aside(store, &path).await;
+    if skipped > 0 {
+        tracing::warn!(
+            skipped,
+            "jobs.json entries without an id or url were not imported"
+        );
+    }
+    Ok(ImportOutcome::Imported {
+        jobs: count,
+        renamed_to: renamed.display().to_string(),
+    })
+}
 
-    // Second pass: jobs mapped on a blocking thread (which also reads their transcripts) and
-    // imported in batches as they come; the channel's bound keeps memory at a batch or two.
+/// The second pass: jobs mapped on a blocking thread (which also reads their transcripts) and
+/// imported in batches as they come; the channel's bound keeps memory at a batch or two. The
+/// last batch sets the marker. Returns how many jobs were imported and how many skipped.
+async fn import_jobs(store: &Store, path: &Path) -> Result<(usize, usize), ImportError> {
     let (sender, mut batches) = mpsc::channel::<Vec<ImportedJob>>(1);
-    let reading = path.clone();
+    let reading = path.to_path_buf();
+    let data_dir = store.data_dir().to_path_buf();
     let reader = tokio::task::spawn_blocking(move || {
         let mut batch = Vec::with_capacity(BATCH);
         let mut skipped = 0usize;
@@ -132,7 +133,7 @@ pub async fn import_if_present(store: &Store) -> Result<ImportOutcome, ImportErr
         store.import_jobs(batch, None).await?;
     }
     let (last, skipped) = reader.await.map_err(|error| ImportError::Malformed {
-        path: display.clone(),
+        path: path.display().to_string(),
         message: error.to_string(),
     })??;
     count += last.len();
@@ -142,23 +143,19 @@ pub async fn import_if_present(store: &Store) -> Result<ImportOutcome, ImportErr
             Some((MARKER, format!("{count} jobs at {}", now_millis()))),
         )
         .await?;
+    Ok((count, skipped))
+}
 
+/// Renames the imported file to `jobs.json.imported-<ms>` so that it is kept but not read
+/// again; a failed rename is only logged (the marker already prevents a second import).
+async fn set_aside(store: &Store, path: &Path) -> PathBuf {
     let renamed = store
         .data_dir()
         .join(format!("jobs.json.imported-{}", now_millis()));
-    if let Err(error) = tokio::fs::rename(&path, &renamed).await {
+    if let Err(error) = tokio::fs::rename(path, &renamed).await {
         tracing::warn!(%error, "imported jobs.json but could not rename it; it will not be imported again");
     }
-    if skipped > 0 {
-        tracing::warn!(
-            skipped,
-            "jobs.json entries without an id or url were not imported"
-        );
-    }
-    Ok(ImportOutcome::Imported {
-        jobs: count,
-        renamed_to: renamed.display().to_string(),
-    })
+    renamed
 }
 
 /// Reads the jobs of `path` one at a time, handing each to `each`. The original wrote a bare
@@ -263,45 +260,19 @@ fn millis_field(item: &Value, names: &[&str]) -> Option<i64> {
     })
 }
 
+/// One legacy job as the store takes it; None when it has no id or url.
 fn map_job(item: &Value, data_dir: &Path) -> Option<ImportedJob> {
-    let raw_id = string_field(item, &["id"])?;
+    let id = job_id(&string_field(item, &["id"])?);
     let url = string_field(item, &["url"])?;
-    let id = match JobId::parse(&raw_id) {
-        Ok(id) => id,
-        Err(_) => {
-            let id = JobId::generate();
-            tracing::warn!(old = %raw_id, new = %id, "a legacy job id is not safe in file names; it gets a new id");
-            id
-        }
-    };
-    let now = now_millis();
-    let created_at = millis_field(item, &["created_at", "createdAt"]).unwrap_or(now);
+    let created_at = millis_field(item, &["created_at", "createdAt"]).unwrap_or_else(now_millis);
     let updated_at = millis_field(item, &["updated_at", "updatedAt"]).unwrap_or(created_at);
-    let raw_date = string_field(item, &["meeting_date", "meetingDate"]);
-    let meeting_date = raw_date
-        .as_deref()
-        .map(|date| parse_meeting_date(date).unwrap_or_else(|| date.to_string()));
+    let meeting_date = string_field(item, &["meeting_date", "meetingDate"])
+        .map(|date| parse_meeting_date(&date).unwrap_or(date));
     let sort_ms = meeting_date
         .as_deref()
         .and_then(meeting_date_millis)
         .unwrap_or(created_at);
-
-    let mut error = string_field(item, &["error"]);
-    let raw_status = string_field(item, &["status"]).unwrap_or_else(|| "queued".into());
-    let status = match raw_status.parse::<Status>() {
-        // A job the old app was working on resumes here from its checkpoint.
-        Ok(status) if status.is_running() => Status::Queued,
-        Ok(status) => status,
-        Err(_) => {
-            error.get_or_insert_with(|| format!("imported with an unknown status {raw_status:?}"));
-            Status::Error
-        }
-    };
-    let checkpoint = item
-        .get("checkpoint")
-        .and_then(|c| c.get("step").or(Some(c)))
-        .and_then(Value::as_str)
-        .and_then(|step| step.parse::<Stage>().ok());
+    let (status, error) = status_and_error(item);
 
     let locate = |names: &[&str]| {
         string_field(item, names).and_then(|old| {
@@ -315,37 +286,19 @@ fn map_job(item: &Value, data_dir: &Path) -> Option<ImportedJob> {
     let summary_path = locate(&["summary_path", "summaryPath"]);
     let transcript_path = locate(&["transcript_path", "transcriptPath"]);
     let file_path = locate(&["file_path", "filePath"]);
-    let transcript_text = transcript_path
-        .as_deref()
-        .and_then(|relative| std::fs::read_to_string(data_dir.join(relative)).ok());
-    let summary = string_field(item, &["summary"]).or_else(|| {
-        summary_path
+    let read = |relative: &Option<String>| {
+        relative
             .as_deref()
             .and_then(|relative| std::fs::read_to_string(data_dir.join(relative)).ok())
-    });
-
-    let logs = match item.get("logs") {
-        Some(Value::Array(lines)) => lines
-            .iter()
-            .filter_map(|line| match line {
-                Value::String(text) => Some(split_log_line(text, updated_at)),
-                Value::Object(_) => {
-                    let message = string_field(line, &["message", "msg"])?;
-                    let ts = millis_field(line, &["ts", "timestamp", "time"]).unwrap_or(updated_at);
-                    Some((ts, message))
-                }
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
     };
+    let transcript_text = read(&transcript_path);
+    let summary = string_field(item, &["summary"]).or_else(|| read(&summary_path));
 
-    Some(ImportedJob {
+    let job = Job {
         id,
         url,
         resolved_url: string_field(item, &["resolved_url", "resolvedUrl"]),
         meeting_date,
-        sort_ms,
         status,
         title: string_field(item, &["title"]),
         summary,
@@ -355,10 +308,73 @@ fn map_job(item: &Value, data_dir: &Path) -> Option<ImportedJob> {
         created_at,
         updated_at,
         error,
-        checkpoint,
-        logs,
+        error_kind: None,
+        checkpoint: checkpoint(item),
+        attempts: 0,
+        progress: None,
+        transcription_ref: None,
+        speakers: Default::default(),
+        template: None,
+    };
+    Some(ImportedJob {
+        job,
+        sort_ms,
+        logs: log_lines(item, updated_at),
         transcript_text,
     })
+}
+
+/// The legacy id when it is safe in file names, else a new one (logged with the old).
+fn job_id(raw_id: &str) -> JobId {
+    JobId::parse(raw_id).unwrap_or_else(|_| {
+        let id = JobId::generate();
+        tracing::warn!(old = %raw_id, new = %id, "a legacy job id is not safe in file names; it gets a new id");
+        id
+    })
+}
+
+/// The job's status and error: a job the old app was working on is queued again (it resumes
+/// from its checkpoint); an unknown status is an error that says so.
+fn status_and_error(item: &Value) -> (Status, Option<String>) {
+    let mut error = string_field(item, &["error"]);
+    let raw_status = string_field(item, &["status"]).unwrap_or_else(|| "queued".into());
+    let status = match raw_status.parse::<Status>() {
+        Ok(status) if status.is_running() => Status::Queued,
+        Ok(status) => status,
+        Err(_) => {
+            error.get_or_insert_with(|| format!("imported with an unknown status {raw_status:?}"));
+            Status::Error
+        }
+    };
+    (status, error)
+}
+
+/// The stage to resume from: `checkpoint` as a string or as `{"step": …}`.
+fn checkpoint(item: &Value) -> Option<Stage> {
+    item.get("checkpoint")
+        .and_then(|c| c.get("step").or(Some(c)))
+        .and_then(Value::as_str)
+        .and_then(|step| step.parse::<Stage>().ok())
+}
+
+/// The job's log as `(ms, message)`: lines as strings (`[stamp] message`) or objects; a line
+/// without a time of its own gets `fallback_ts`.
+fn log_lines(item: &Value, fallback_ts: i64) -> Vec<(i64, String)> {
+    let Some(Value::Array(lines)) = item.get("logs") else {
+        return Vec::new();
+    };
+    lines
+        .iter()
+        .filter_map(|line| match line {
+            Value::String(text) => Some(split_log_line(text, fallback_ts)),
+            Value::Object(_) => {
+                let message = string_field(line, &["message", "msg"])?;
+                let ts = millis_field(line, &["ts", "timestamp", "time"]).unwrap_or(fallback_ts);
+                Some((ts, message))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// `[2025-09-25T20:05:39.000Z] message` → (ms, "message"); other lines keep their text.

@@ -9,8 +9,10 @@
 //!
 //! Stop the old server first: jobs it changes after they were copied are not copied again.
 
+use super::files::Artifacts;
 use super::{Store, StoreError};
 use crate::jobs::{Job, LogLine, meeting_date_millis};
+use crate::storage::Bucket;
 
 /// A whole job as another store has it.
 #[derive(Debug, Clone)]
@@ -64,70 +66,15 @@ pub async fn migrate(
         .await
         .map_err(MigrateError::Source)?;
     let from = source.artifacts();
-    let to = target.artifacts();
     for (job, logs) in jobs {
         // Objects first: the job appears in the target with everything it names.
-        if let Some(bucket) = to.bucket() {
-            for relative in from.local_files_of(&job) {
-                let Some(path) = from.resolve(&relative) else {
-                    continue;
-                };
-                let Ok(meta) = tokio::fs::metadata(&path).await else {
-                    report.files_missing += 1;
-                    continue;
-                };
-                let object_error = |message: String| MigrateError::Object {
-                    relative: relative.clone(),
-                    message,
-                };
-                let present = bucket
-                    .size(&relative)
-                    .await
-                    .map_err(|error| object_error(error.to_string()))?;
-                if present == Some(meta.len()) {
-                    report.objects_present += 1;
-                    continue;
-                }
-                let bytes = bucket
-                    .upload_file(&path, &relative)
-                    .await
-                    .map_err(|error| object_error(error.to_string()))?;
-                report.objects_copied += 1;
-                report.bytes_copied += bytes;
-            }
-        } else {
-            for relative in [&job.file_path, &job.transcript_path, &job.summary_path]
-                .into_iter()
-                .flatten()
-            {
-                if from.resolve(relative).is_none_or(|path| !path.is_file()) {
-                    report.files_missing += 1;
-                }
-            }
+        match target.artifacts().bucket() {
+            Some(bucket) => copy_objects(from, bucket, &job, &mut report).await?,
+            None => count_missing_files(from, &job, &mut report),
         }
-        let transcript_text = from
-            .read_text(job.transcript_path.as_deref())
-            .await
-            .ok()
-            .flatten();
-        let sort_ms = job
-            .meeting_date
-            .as_deref()
-            .and_then(meeting_date_millis)
-            .unwrap_or(job.created_at);
         let lines = logs.len() as u64;
         let id = job.id.clone();
-        let inserted = target
-            .backend
-            .insert_migrated(MigratedJob {
-                job,
-                logs,
-                sort_ms,
-                transcript_text,
-            })
-            .await
-            .map_err(MigrateError::Target)?;
-        if inserted {
+        if copy_job(from, target, job, logs).await? {
             report.jobs_copied += 1;
             report.log_lines += lines;
             progress(&format!("copied job {id} ({lines} log lines)"));
@@ -141,4 +88,85 @@ pub async fn migrate(
         .await
         .map_err(MigrateError::Source)?;
     Ok(report)
+}
+
+/// Uploads the local files `job` names into `bucket`, skipping an object already there with
+/// the same size and counting a file that is not in `DATA_DIR`.
+async fn copy_objects(
+    from: &Artifacts,
+    bucket: &Bucket,
+    job: &Job,
+    report: &mut MigrationReport,
+) -> Result<(), MigrateError> {
+    for relative in from.local_files_of(job) {
+        let Some(path) = from.resolve(&relative) else {
+            continue;
+        };
+        let Ok(meta) = tokio::fs::metadata(&path).await else {
+            report.files_missing += 1;
+            continue;
+        };
+        let object_error = |message: String| MigrateError::Object {
+            relative: relative.clone(),
+            message,
+        };
+        let present = bucket
+            .size(&relative)
+            .await
+            .map_err(|error| object_error(error.to_string()))?;
+        if present == Some(meta.len()) {
+            report.objects_present += 1;
+            continue;
+        }
+        let bytes = bucket
+            .upload_file(&path, &relative)
+            .await
+            .map_err(|error| object_error(error.to_string()))?;
+        report.objects_copied += 1;
+        report.bytes_copied += bytes;
+    }
+    Ok(())
+}
+
+/// Without a bucket the files stay in `DATA_DIR`: counts the ones `job` names that are not
+/// there.
+fn count_missing_files(from: &Artifacts, job: &Job, report: &mut MigrationReport) {
+    for relative in [&job.file_path, &job.transcript_path, &job.summary_path]
+        .into_iter()
+        .flatten()
+    {
+        if from.resolve(relative).is_none_or(|path| !path.is_file()) {
+            report.files_missing += 1;
+        }
+    }
+}
+
+/// Inserts `job` and its log into `target` with its list position and search text; false
+/// when the target already had a job with its id.
+async fn copy_job(
+    from: &Artifacts,
+    target: &Store,
+    job: Job,
+    logs: Vec<LogLine>,
+) -> Result<bool, MigrateError> {
+    let transcript_text = from
+        .read_text(job.transcript_path.as_deref())
+        .await
+        .ok()
+        .flatten();
+    let sort_ms = job
+        .meeting_date
+        .as_deref()
+        .and_then(meeting_date_millis)
+        .unwrap_or(job.created_at);
+    target
+        .backend
+        .insert_migrated(MigratedJob {
+            job,
+            logs,
+            sort_ms,
+            transcript_text,
+        })
+        .await
+        .map_err(MigrateError::Target)
 }

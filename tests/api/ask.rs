@@ -20,11 +20,25 @@ fn vtt(first: &str, second: &str, third: &str) -> String {
     )
 }
 
-/// Creates a meeting from a transcript and waits until it is completed.
-async fn meeting(app: &TestApp, transcript: String, date: &str) -> String {
+/// Creates a meeting of three turns (as [`vtt`] writes them) on `date` and waits until it is
+/// completed.
+async fn meeting(app: &TestApp, [first, second, third]: [&str; 3], date: &str) -> String {
+    let transcript = vtt(first, second, third);
     let job = app
         .create_job_with(json!({ "transcript": transcript, "meetingDate": date }))
         .await;
+    completed(app, &job).await
+}
+
+/// A meeting from the fake audio (AssemblyAI's fake: "[Speaker A]: Hello everyone. Let's plan
+/// the launch." then B at 2.6 s), completed.
+async fn audio_meeting(app: &TestApp) -> String {
+    let job = app.create_job(&app.fakes.audio.url("meeting.mp3")).await;
+    completed(app, &job).await
+}
+
+/// Waits until the job just created is completed; its id.
+async fn completed(app: &TestApp, job: &Value) -> String {
     let id = job["id"].as_str().unwrap().to_string();
     app.wait_for_status(&id, "completed").await;
     id
@@ -72,21 +86,21 @@ async fn an_answer_cites_the_moment_from_the_relevant_meeting_only() {
     let app = TestApp::spawn().await;
     let freeze = meeting(
         &app,
-        vtt(
+        [
             "Welcome to the review.",
             "We decided on a vendor freeze until March.",
             "Good.",
-        ),
+        ],
         "2025-03-04",
     )
     .await;
     let _party = meeting(
         &app,
-        vtt(
+        [
             "The office party is on Friday.",
             "Bring snacks and music.",
             "Noted.",
-        ),
+        ],
         "2025-03-05",
     )
     .await;
@@ -136,7 +150,7 @@ async fn nothing_relevant_is_said_without_asking_the_model() {
     let app = TestApp::spawn().await;
     meeting(
         &app,
-        vtt("Budget review.", "Costs are up.", "Fine."),
+        ["Budget review.", "Costs are up.", "Fine."],
         "2025-01-01",
     )
     .await;
@@ -198,11 +212,11 @@ async fn the_streamed_answer_is_the_json_answer() {
     let app = TestApp::spawn().await;
     meeting(
         &app,
-        vtt(
+        [
             "Pricing first.",
             "The customer said the pricing is too high.",
             "Noted.",
-        ),
+        ],
         "2025-02-02",
     )
     .await;
@@ -224,7 +238,7 @@ async fn a_deleted_meeting_is_never_cited_again() {
     let app = TestApp::spawn().await;
     let id = meeting(
         &app,
-        vtt("Hello.", "The kangaroo budget was approved.", "Great."),
+        ["Hello.", "The kangaroo budget was approved.", "Great."],
         "2025-04-01",
     )
     .await;
@@ -254,10 +268,8 @@ async fn a_deleted_meeting_is_never_cited_again() {
 #[tokio::test]
 async fn named_speakers_appear_in_citations() {
     let app = TestApp::spawn().await;
-    // AssemblyAI's fake: "[Speaker A]: Hello everyone. Let's plan the launch." then B at 2.6 s.
-    let job = app.create_job(&app.fakes.audio.url("meeting.mp3")).await;
-    let id = job["id"].as_str().unwrap().to_string();
-    app.wait_for_status(&id, "completed").await;
+    // Speaker B speaks at 2.6 s.
+    let id = audio_meeting(&app).await;
     let body = json!({ "question": "Who will ship the beta?", "jobs": [id] });
     app.fakes.llm.set(LlmBehaviour {
         ask_answer: Some("Speaker B will [1].".into()),
@@ -286,13 +298,13 @@ async fn a_question_about_one_meeting_reads_only_that_meeting() {
     let app = TestApp::spawn().await;
     let first = meeting(
         &app,
-        vtt("Hi.", "The roadmap slips by a month.", "Ok."),
+        ["Hi.", "The roadmap slips by a month.", "Ok."],
         "2025-05-01",
     )
     .await;
     let second = meeting(
         &app,
-        vtt("Hi.", "The roadmap is on track.", "Ok."),
+        ["Hi.", "The roadmap is on track.", "Ok."],
         "2025-05-02",
     )
     .await;
@@ -331,11 +343,11 @@ async fn embeddings_find_what_shares_no_word_with_the_question() {
     .await;
     let id = meeting(
         &app,
-        vtt(
+        [
             "Morning.",
             "We halt every contractor until April.",
             "Right.",
-        ),
+        ],
         "2025-06-01",
     )
     .await;
@@ -354,11 +366,11 @@ async fn without_embeddings_a_question_without_shared_words_finds_nothing() {
     let app = TestApp::spawn().await;
     meeting(
         &app,
-        vtt(
+        [
             "Morning.",
             "We halt every contractor until April.",
             "Right.",
-        ),
+        ],
         "2025-06-01",
     )
     .await;
@@ -374,7 +386,7 @@ async fn provider_failures_and_garbage_streams_are_clear_errors() {
     let app = TestApp::spawn().await;
     meeting(
         &app,
-        vtt("Hello.", "The zeppelin launch is Tuesday.", "Ok."),
+        ["Hello.", "The zeppelin launch is Tuesday.", "Ok."],
         "2025-07-01",
     )
     .await;
@@ -455,7 +467,7 @@ async fn passages_are_backfilled_for_meetings_indexed_before_ask_existed() {
     let app = TestApp::spawn().await;
     meeting(
         &app,
-        vtt("Hi.", "The walrus project is cancelled.", "Sad."),
+        ["Hi.", "The walrus project is cancelled.", "Sad."],
         "2025-08-01",
     )
     .await;
@@ -483,7 +495,7 @@ async fn the_pages_ask_without_javascript_and_keep_the_questions() {
     let app = TestApp::spawn().await;
     let id = meeting(
         &app,
-        vtt("Hi.", "Ana promised the report by Friday.", "Thanks."),
+        ["Hi.", "Ana promised the report by Friday.", "Thanks."],
         "2025-09-01",
     )
     .await;
@@ -664,9 +676,7 @@ async fn in_a_browser_the_answer_streams_in_and_a_citation_plays_the_recording_f
 #[tokio::test]
 async fn a_full_retry_forgets_the_old_transcripts_passages() {
     let app = TestApp::spawn().await;
-    let job = app.create_job(&app.fakes.audio.url("meeting.mp3")).await;
-    let id = job["id"].as_str().unwrap().to_string();
-    app.wait_for_status(&id, "completed").await;
+    let id = audio_meeting(&app).await;
     let body = json!({ "question": "Who will ship the beta?" });
     ask_until_cited(&app, body.clone()).await;
 

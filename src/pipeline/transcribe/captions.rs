@@ -222,95 +222,149 @@ struct RawCue {
 /// The cues of a caption file: a line machine rather than a block splitter, so that cues
 /// without the blank line between them still come apart at their timing lines.
 fn read_cues(text: &str, vtt: bool) -> Result<Vec<RawCue>, CaptionError> {
-    let mut cues: Vec<RawCue> = Vec::new();
-    let mut current: Option<RawCue> = None;
-    // A line seen outside a cue: the next cue's identifier, if a timing line follows.
-    let mut pending: Option<(usize, String)> = None;
-    let mut skipping_block = false;
-    let mut at_block_start = true;
     let mut lines = text
         .lines()
         .enumerate()
         .map(|(index, line)| (index + 1, line));
-
+    let mut reader = CueReader::new(vtt);
     if vtt {
         let (number, first) = lines.next().unwrap_or((1, ""));
-        let header_ok = first
-            .strip_prefix("WEBVTT")
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']));
-        if !header_ok {
-            return Err(CaptionError::at(
-                number,
-                "a WebVTT file must start with the line WEBVTT",
-            ));
-        }
+        check_vtt_header(number, first)?;
         // The rest of the header block (metadata) runs to the first blank line.
-        skipping_block = true;
-        at_block_start = false;
+        reader.skipping_block = true;
+        reader.at_block_start = false;
     }
-
     for (number, line) in lines {
         if line.trim().is_empty() {
-            if let Some(cue) = current.take() {
-                cues.push(cue);
-            }
-            if let Some((pending_line, text)) = pending.take() {
-                return Err(orphan_line(pending_line, &text));
-            }
-            skipping_block = false;
-            at_block_start = true;
+            reader.blank_line()?;
             continue;
         }
-        let block_start = std::mem::replace(&mut at_block_start, false);
-        if skipping_block {
+        let block_start = std::mem::replace(&mut reader.at_block_start, false);
+        if reader.skipping_block {
             continue;
         }
         if line.contains("-->") {
-            if let Some(mut cue) = current.take() {
-                // Without a blank line, an SRT index (a bare number) ends the previous cue.
-                if cue
-                    .lines
-                    .last()
-                    .is_some_and(|last| last.trim().bytes().all(|b| b.is_ascii_digit()))
-                {
-                    cue.lines.pop();
-                }
-                cues.push(cue);
-            }
-            pending = None;
-            let (start, end) = parse_timing(line, number)?;
-            current = Some(RawCue {
-                start,
-                end,
-                lines: Vec::new(),
-            });
-            continue;
+            reader.timing_line(number, line)?;
+        } else {
+            reader.text_line(number, line, block_start)?;
         }
-        if let Some(cue) = current.as_mut() {
-            cue.lines.push(line.to_string());
-            continue;
+    }
+    reader.finish()
+}
+
+/// `WEBVTT`, alone or followed by a space or tab, on the file's first line.
+fn check_vtt_header(number: usize, first: &str) -> Result<(), CaptionError> {
+    let header_ok = first
+        .strip_prefix("WEBVTT")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']));
+    if header_ok {
+        Ok(())
+    } else {
+        Err(CaptionError::at(
+            number,
+            "a WebVTT file must start with the line WEBVTT",
+        ))
+    }
+}
+
+/// The state of [`read_cues`] between lines.
+struct CueReader {
+    vtt: bool,
+    cues: Vec<RawCue>,
+    current: Option<RawCue>,
+    /// A line seen outside a cue: the next cue's identifier, if a timing line follows.
+    pending: Option<(usize, String)>,
+    /// Inside a WebVTT header, NOTE, STYLE or REGION block, which runs to the next blank line.
+    skipping_block: bool,
+    at_block_start: bool,
+}
+
+impl CueReader {
+    fn new(vtt: bool) -> Self {
+        CueReader {
+            vtt,
+            cues: Vec::new(),
+            current: None,
+            pending: None,
+            skipping_block: false,
+            at_block_start: true,
         }
-        if vtt && block_start && is_vtt_block_keyword(line) {
-            skipping_block = true;
-            continue;
+    }
+
+    /// A blank line ends the cue or block it is in; a line left pending belonged to no cue.
+    fn blank_line(&mut self) -> Result<(), CaptionError> {
+        if let Some(cue) = self.current.take() {
+            self.cues.push(cue);
         }
-        if let Some((pending_line, text)) = pending.take() {
+        if let Some((pending_line, text)) = self.pending.take() {
             return Err(orphan_line(pending_line, &text));
         }
-        pending = Some((number, line.to_string()));
+        self.skipping_block = false;
+        self.at_block_start = true;
+        Ok(())
     }
-    if let Some(cue) = current.take() {
-        cues.push(cue);
+
+    /// A timing line starts a cue and ends the one before (without a blank line, an SRT index,
+    /// a bare number, ends the previous cue and is not its text).
+    fn timing_line(&mut self, number: usize, line: &str) -> Result<(), CaptionError> {
+        if let Some(mut cue) = self.current.take() {
+            if cue
+                .lines
+                .last()
+                .is_some_and(|last| last.trim().bytes().all(|b| b.is_ascii_digit()))
+            {
+                cue.lines.pop();
+            }
+            self.cues.push(cue);
+        }
+        self.pending = None;
+        let (start, end) = parse_timing(line, number)?;
+        self.current = Some(RawCue {
+            start,
+            end,
+            lines: Vec::new(),
+        });
+        Ok(())
     }
-    if let Some((pending_line, text)) = pending {
-        return Err(orphan_line(pending_line, &text));
+
+    /// Any other line: the text of the cue it is in, the start of a WebVTT block to skip, or
+    /// (outside a cue) a line held until a timing line shows it to be a cue identifier.
+    fn text_line(
+        &mut self,
+        number: usize,
+        line: &str,
+        block_start: bool,
+    ) -> Result<(), CaptionError> {
+        if let Some(cue) = self.current.as_mut() {
+            cue.lines.push(line.to_string());
+            return Ok(());
+        }
+        if self.vtt && block_start && is_vtt_block_keyword(line) {
+            self.skipping_block = true;
+            return Ok(());
+        }
+        if let Some((pending_line, text)) = self.pending.take() {
+            return Err(orphan_line(pending_line, &text));
+        }
+        self.pending = Some((number, line.to_string()));
+        Ok(())
     }
-    if cues.is_empty() {
-        return Err(CaptionError::whole(
-            "no cues were found (a cue is a timing line such as 00:00:01.000 --> 00:00:04.000 followed by its text)",
-        ));
+
+    /// The cues read, once the last line is in: at least one, and no line left over.
+    fn finish(mut self) -> Result<Vec<RawCue>, CaptionError> {
+        if let Some(cue) = self.current.take() {
+            self.cues.push(cue);
+        }
+        if let Some((pending_line, text)) = self.pending {
+            return Err(orphan_line(pending_line, &text));
+        }
+        if self.cues.is_empty() {
+            return Err(CaptionError::whole(
+                "no cues were found (a cue is a timing line such as 00:00:01.000 --> 00:00:04.000 followed by its text)",
+            ));
+        }
+        Ok(self.cues)
     }
-    Ok(cues)
 }
 
 fn orphan_line(line: usize, text: &str) -> CaptionError {
@@ -597,14 +651,7 @@ fn clean_speaker(name: &str) -> String {
 mod tests {
     use super::*;
 
-    fn utterance(speaker: Option<&str>, text: &str, start: u64, end: u64) -> Utterance {
-        Utterance {
-            speaker: speaker.map(str::to_string),
-            text: text.into(),
-            start: Some(start),
-            end: Some(end),
-        }
-    }
+    use crate::pipeline::transcribe::timed_utterance as utterance;
 
     #[test]
     fn timestamps_in_every_spelling() {

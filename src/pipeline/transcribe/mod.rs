@@ -25,6 +25,22 @@ pub struct Utterance {
     pub end: Option<u64>,
 }
 
+/// An utterance with both times, for the tests of the caption reader and the exports.
+#[cfg(test)]
+pub(crate) fn timed_utterance(
+    speaker: Option<&str>,
+    text: &str,
+    start: u64,
+    end: u64,
+) -> Utterance {
+    Utterance {
+        speaker: speaker.map(str::to_string),
+        text: text.into(),
+        start: Some(start),
+        end: Some(end),
+    }
+}
+
 /// What a provider hands back.
 #[derive(Debug, Clone)]
 pub struct Transcript {

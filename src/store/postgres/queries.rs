@@ -663,7 +663,8 @@ pub async fn import_jobs(
              ON CONFLICT (id) DO NOTHING",
         )
         .await?;
-    for job in jobs {
+    for imported in jobs {
+        let job = &imported.job;
         let inserted = transaction
             .execute(
                 &insert_job,
@@ -672,7 +673,7 @@ pub async fn import_jobs(
                     &job.url,
                     &job.resolved_url,
                     &job.meeting_date,
-                    &job.sort_ms,
+                    &imported.sort_ms,
                     &job.status.as_str(),
                     &job.title,
                     &job.summary,
@@ -683,14 +684,14 @@ pub async fn import_jobs(
                     &job.updated_at,
                     &job.error,
                     &job.checkpoint.map(Stage::as_str),
-                    &job.transcript_text,
+                    &imported.transcript_text,
                 ],
             )
             .await?;
         if inserted == 0 {
             continue;
         }
-        for (ts, message) in &job.logs {
+        for (ts, message) in &imported.logs {
             insert_log(&transaction, &job.id, *ts, message).await?;
         }
         insert_log(

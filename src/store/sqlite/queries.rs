@@ -597,13 +597,14 @@ pub fn import_jobs(
         )?;
         let mut insert_log = transaction
             .prepare("INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, ?3)")?;
-        for job in jobs {
+        for imported in jobs {
+            let job = &imported.job;
             let inserted = insert_job.execute(params![
                 job.id.as_str(),
                 job.url,
                 job.resolved_url,
                 job.meeting_date,
-                job.sort_ms,
+                imported.sort_ms,
                 job.status.as_str(),
                 job.title,
                 job.summary,
@@ -618,13 +619,13 @@ pub fn import_jobs(
             if inserted == 0 {
                 continue;
             }
-            if let Some(text) = &job.transcript_text {
+            if let Some(text) = &imported.transcript_text {
                 transaction.execute(
                     "UPDATE job_search SET transcript = ?1 WHERE rowid = last_insert_rowid()",
                     params![text],
                 )?;
             }
-            for (ts, message) in &job.logs {
+            for (ts, message) in &imported.logs {
                 insert_log.execute(params![job.id.as_str(), ts, message])?;
             }
             insert_log.execute(params![
