@@ -4,6 +4,7 @@
 # daemon, hadolint lints the Dockerfile, actionlint the GitHub workflows; msrv-check.sh compares
 # the stated minimum Rust version with the locked dependencies'. Any finding fails; a rule the
 # Dockerfile ignores must be ignored inline (`# hadolint ignore=DLxxxx`) with a comment saying why.
+# scripts/code-structure.py checks the code's shape (function length, import circles, dead-code allows).
 #
 # usage: bash .ci/static-checks.sh [project-dir]     (default: the repository holding this file)
 # env:   STATIC_ROOT   where the hadolint and actionlint venvs live   (default /tmp/ci-static)
@@ -101,4 +102,8 @@ bash "$HERE/msrv-check.sh" "$PROJ" || fail "the stated minimum Rust version is w
 # 5. GitHub Actions workflows: actionlint (with shellcheck on the run: scripts), no findings
 "$AL_VENV/bin/actionlint" -color=false || fail "actionlint findings in .github/workflows"
 echo "OK: actionlint, no findings ($(find .github/workflows -name '*.y*ml' | wc -l) workflow(s))"
+# 6. the code's shape (issue 14): no function over 80 lines (tables excepted, named in the
+#    script), no import circle between files, no #[allow(dead_code)]
+python3 scripts/code-structure.py --strict || fail "scripts/code-structure.py: see the findings above"
+echo "OK: code structure (functions ≤ 80 lines, no import circles, no dead-code allows)"
 echo "STATIC CHECKS PASSED"

@@ -86,6 +86,34 @@ impl Drop for ConnectionSlot {
     }
 }
 
+/// Connections closed because their address held the most allowed at once: counted, not
+/// logged one by one (a client that opens thousands of connections must not write thousands
+/// of lines), reported at most every 10 seconds.
+#[derive(Default)]
+struct Refusals {
+    refused: u64,
+    last_report: Option<tokio::time::Instant>,
+}
+
+impl Refusals {
+    fn note(&mut self, peer: SocketAddr) {
+        self.refused += 1;
+        if self
+            .last_report
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(10))
+        {
+            tracing::warn!(
+                client = %peer.ip(),
+                refused = self.refused,
+                limit = MAX_CONNECTIONS_PER_ADDRESS,
+                "closed connections from addresses that already hold the most allowed at once"
+            );
+            self.refused = 0;
+            self.last_report = Some(tokio::time::Instant::now());
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets open requests finish
 /// for up to `grace`. A client must send each request head within `header_timeout`.
 pub async fn serve(
@@ -103,10 +131,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let counts = ConnectionCounts::default();
-    // Refusals are counted, not logged one by one: a client that opens thousands of
-    // connections must not write thousands of lines.
-    let mut refused: u64 = 0;
-    let mut last_report: Option<tokio::time::Instant> = None;
+    let mut refusals = Refusals::default();
 
     loop {
         let permit = tokio::select! {
@@ -131,17 +156,7 @@ pub async fn serve(
         let Some(slot) = counts.try_open(peer.ip(), MAX_CONNECTIONS_PER_ADDRESS) else {
             // Closed at once; the permit goes back with it.
             drop(stream);
-            refused += 1;
-            if last_report.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
-                tracing::warn!(
-                    client = %peer.ip(),
-                    refused,
-                    limit = MAX_CONNECTIONS_PER_ADDRESS,
-                    "closed connections from addresses that already hold the most allowed at once"
-                );
-                refused = 0;
-                last_report = Some(tokio::time::Instant::now());
-            }
+            refusals.note(peer);
             continue;
         };
         let _ = stream.set_nodelay(true);

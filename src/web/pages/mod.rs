@@ -218,29 +218,7 @@ async fn list_of_kept_cards(
     filter: &crate::store::JobFilter,
 ) -> AppResult<Option<(JobList, usize, Shows)>> {
     let (all, store) = (&state.all_jobs, &state.store);
-    let (kept_page, mark) = all.list_page(store, key);
-    let (page, mut jobs) = match kept_page {
-        Some(page) => (page, std::collections::HashMap::new()),
-        None => {
-            let found = store.find_jobs(filter.clone()).await?;
-            let page = ListPage {
-                ids: found
-                    .jobs
-                    .iter()
-                    .map(|found| found.job.id.clone())
-                    .collect(),
-                next: found.next,
-                next_offset: found.next_offset,
-            };
-            let jobs = found
-                .jobs
-                .into_iter()
-                .map(|found| (found.job.id.clone(), found.job))
-                .collect();
-            all.keep_list_page(store, key, page.clone(), mark);
-            (page, jobs)
-        }
-    };
+    let (page, mut jobs, mark) = kept_or_read_page(state, key, filter).await?;
     let return_to = JobList::return_to(open, list);
     let view = format!("{}|{return_to}", open.map_or("", |job| job.id.as_str()));
     let mut cards = all.cards(store, &page.ids, &view);
@@ -294,6 +272,37 @@ async fn list_of_kept_cards(
     );
     let size = list.cards.size();
     Ok(Some((list, size, shows)))
+}
+
+/// The plain list's page under `key`: its ids as kept, or read from the store (then kept,
+/// with the jobs read on the way), and where the writes taken stand.
+async fn kept_or_read_page(
+    state: &AppState,
+    key: &str,
+    filter: &crate::store::JobFilter,
+) -> AppResult<(ListPage, std::collections::HashMap<JobId, Job>, u64)> {
+    let (all, store) = (&state.all_jobs, &state.store);
+    let (kept_page, mark) = all.list_page(store, key);
+    if let Some(page) = kept_page {
+        return Ok((page, std::collections::HashMap::new(), mark));
+    }
+    let found = store.find_jobs(filter.clone()).await?;
+    let page = ListPage {
+        ids: found
+            .jobs
+            .iter()
+            .map(|found| found.job.id.clone())
+            .collect(),
+        next: found.next,
+        next_offset: found.next_offset,
+    };
+    let jobs = found
+        .jobs
+        .into_iter()
+        .map(|found| (found.job.id.clone(), found.job))
+        .collect();
+    all.keep_list_page(store, key, page.clone(), mark);
+    Ok((page, jobs, mark))
 }
 
 /// Which recording and transcript a job has now: their sizes, cheap to compare on every poll.
