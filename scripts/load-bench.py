@@ -93,7 +93,10 @@ def bare_binary(binary):
     """The bare axum yardstick beside `binary` (target/release/examples/bare_health)."""
     path = os.path.join(os.path.dirname(binary), "examples", "bare_health")
     if not os.path.exists(path):
-        subprocess.run(["cargo", "build", "--release", "--example", "bare_health"], cwd=REPO,
+        # Built with the binary's own profile (target/<profile>/), so both are optimised alike.
+        profile = os.path.basename(os.path.dirname(binary))
+        flags = ["--release"] if profile == "release" else ["--profile", profile]
+        subprocess.run(["cargo", "build", *flags, "--example", "bare_health"], cwd=REPO,
                        check=True)
     return path
 
@@ -408,7 +411,9 @@ def smaps_summary(pid):
             if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
                 name = parts[5] if len(parts) > 5 else "[anon]"
                 if name.startswith("/") and "focusflow" in name:
-                    name = "[binary]"
+                    # By permission: r-x is code; the first r-- holds the relocations and
+                    # constant data; the r-- after the code is the relocated data (relro).
+                    name = f"[binary {parts[1]}{' relro' if current and 'r-x' in current else ''}]"
                 elif name.startswith("/"):
                     name = "[libraries]"
                 current = name
@@ -468,6 +473,7 @@ def memory(binary):
             assert time.time() < deadline, "the import did not finish"
             time.sleep(0.2)
         after_import = status_kib(server.proc.pid, "VmRSS") / 1024
+        import_peak = status_kib(server.proc.pid, "VmHWM") / 1024
         for n in range(100):
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
             conn.request("POST", "/api/jobs", json.dumps(
@@ -482,11 +488,13 @@ def memory(binary):
         time.sleep(3)
         settled = status_kib(server.proc.pid, "VmRSS") / 1024
         server.stop()
-        print(f"  {JOBS}-job scenario: RSS {after_import:.1f} MiB after the import, "
+        print(f"  {JOBS}-job scenario: RSS {after_import:.1f} MiB after the import "
+              f"(peak so far {import_peak:.1f} MiB), "
               f"{after_posts:.1f} MiB after 100 POSTs; all-jobs listing {result['rps']:.1f} req/s, "
               f"p99 {result['p99']:.0f} ms; peak {peak:.1f} MiB, {settled:.1f} MiB 3 s later",
               flush=True)
         rows += [(f"RSS after importing {JOBS} jobs", after_import),
+                 ("peak RSS (VmHWM) through the import", import_peak),
                  ("RSS after 100 POSTs", after_posts),
                  (f"peak RSS (VmHWM) through the {JOBS}-job scenario", peak)]
     finally:
