@@ -1,6 +1,6 @@
 //! Browser sessions as the store keeps them: an opaque id, the session's data (JSON the web
 //! layer writes and reads back) and when it expires. The web layer's session store
-//! (`web::sessions`) is built on these; the store knows nothing of cookies.
+//! (`web::middleware::sessions`) is built on these; the store knows nothing of cookies.
 
 /// Sessions kept at once. A client that never sends its cookie back makes a new session with
 /// every form it loads; past this many, the sessions closest to expiry make room, so such

@@ -16,7 +16,7 @@ use axum::extract::{Path, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::compression::{Encoding, negotiate};
+use crate::web::middleware::compression::{Encoding, negotiate};
 
 struct Asset {
     path: &'static str,

@@ -296,8 +296,8 @@ impl<V: Clone> AnswerCache<V> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::store::{Changes, NewJob};
+    use super::*;
     use bytes::Bytes;
 
     async fn job(store: &Store) -> JobId {

@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::view::ErrorBody;
 use crate::error::AppError;
+use crate::web::api::view::ErrorBody;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rendering {

@@ -30,12 +30,12 @@ use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 use tokio::sync::Semaphore;
 
-use super::cache::Follow;
-use super::pages::view::RenderedCard;
-use super::view::JobView;
 use crate::error::{AppError, AppResult};
 use crate::jobs::JobId;
 use crate::store::{Cursor, JobFilter, Store};
+use crate::web::api::view::JobView;
+use crate::web::cache::Follow;
+use crate::web::pages::view::RenderedCard;
 
 /// What the kept JSON of jobs may take. 1,000 jobs take some 4.4 MB.
 const BUDGET_BYTES: usize = 12 * 1024 * 1024;
@@ -234,7 +234,7 @@ impl AllJobs {
     }
 
     /// A page of the plain list (no search, no status filter; `key` names its query), byte for
-    /// byte what serialising it whole gives ([`super::view::JobList::to_json`]), with the jobs it
+    /// byte what serialising it whole gives ([`crate::web::api::view::JobList::to_json`]), with the jobs it
     /// shows. Its ids are kept until the list's order moves; its jobs' JSON until they are
     /// written.
     pub async fn page(
@@ -560,8 +560,8 @@ impl Sending {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::store::{Changes, NewJob};
+    use super::*;
 
     #[tokio::test]
     async fn a_job_is_its_view_serialised_and_follows_its_writes() {

@@ -1,30 +1,14 @@
 //! HTTP: the route table, its layers, and the extractors that turn requests into domain types.
 
-mod api;
-pub mod archive;
-pub mod ask;
+pub mod api;
 pub mod assets;
-pub mod auth;
 mod cache;
-pub mod client;
-mod compression;
-pub mod csrf;
 pub mod error;
-mod extract;
-mod headers;
-mod hosts;
-mod intake;
-mod link;
 mod listing;
-mod logs;
-pub mod openapi;
+pub mod middleware;
 mod pages;
 mod ranged;
-pub mod rate_limit;
-mod requests;
 pub mod serve;
-pub mod sessions;
-pub mod view;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,14 +17,16 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
-use axum::middleware;
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 use crate::metrics::Metrics;
-use rate_limit::RateLimits;
+use api::{archive, ask, intake, jobs, logs, openapi};
+use middleware::rate_limit::{self, RateLimits};
+use middleware::{auth, client, compression, csrf, headers, hosts, sessions};
 
 use crate::config::Config;
 use crate::error::AppError;
@@ -82,7 +68,7 @@ pub struct AppStateInner {
     /// `GET /api/jobs` without parameters: each job's JSON, until that job is written.
     pub all_jobs: Arc<listing::AllJobs>,
     /// `/api/health`'s database check, reused for a second.
-    pub database_check: Arc<api::DatabaseCheck>,
+    pub database_check: Arc<jobs::DatabaseCheck>,
     /// Ask's vectors of the whole archive, kept in memory (see [`crate::ask::VectorCache`]).
     pub ask_vectors: Arc<crate::ask::VectorCache>,
 }
@@ -172,7 +158,7 @@ impl RouteTable {
 /// The routes anyone may reach, without a session: the health probe (static assets are added
 /// by [`router`], outside the recorded table).
 fn public_routes() -> RouteTable {
-    RouteTable::new().get("/api/health", api::health)
+    RouteTable::new().get("/api/health", jobs::health)
 }
 
 /// The JSON API (and the metrics): no sessions, no form tokens.
@@ -184,16 +170,19 @@ fn api_routes() -> RouteTable {
         // bounds the JSON form of this route.
         .post(
             "/api/jobs",
-            api::create_job.layer(DefaultBodyLimit::disable()),
+            jobs::create_job.layer(DefaultBodyLimit::disable()),
         )
-        .get("/api/jobs/{id}", api::get_job)
-        .delete("/api/jobs/{id}", api::delete_job)
+        .get("/api/jobs/{id}", jobs::get_job)
+        .delete("/api/jobs/{id}", jobs::delete_job)
         .patch("/api/jobs/{id}", archive::patch_job)
         .get("/api/jobs/{id}/export", archive::export)
-        .post("/api/jobs/{id}/retry", api::retry_job)
-        .post("/api/jobs/{id}/regenerate-summary", api::regenerate_summary)
-        .post("/api/jobs/{id}/resummarize", api::resummarize)
-        .get("/api/jobs/{id}/transcript", api::transcript)
+        .post("/api/jobs/{id}/retry", jobs::retry_job)
+        .post(
+            "/api/jobs/{id}/regenerate-summary",
+            jobs::regenerate_summary,
+        )
+        .post("/api/jobs/{id}/resummarize", jobs::resummarize)
+        .get("/api/jobs/{id}/transcript", jobs::transcript)
         .get("/api/jobs/{id}/logs/stream", logs::stream)
         .put("/api/jobs/{id}/speakers", intake::set_speakers)
         .get("/api/templates", intake::list_templates)
@@ -256,7 +245,7 @@ pub fn router(state: AppState) -> Router {
     let pages = page_routes()
         .router
         .layer(sessions::layer(state.store.clone()))
-        .layer(middleware::from_fn(sessions::secure_over_https));
+        .layer(from_fn(sessions::secure_over_https));
     Router::new()
         .merge(public)
         .merge(api_routes().router)
@@ -264,29 +253,20 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            csrf::refuse_cross_site,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::require))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            rate_limit::limit,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            client::identify,
-        ))
-        .layer(middleware::from_fn(request_timeout))
-        .layer(middleware::from_fn_with_state(
+        .layer(from_fn_with_state(state.clone(), csrf::refuse_cross_site))
+        .layer(from_fn_with_state(state.clone(), auth::require))
+        .layer(from_fn_with_state(state.clone(), rate_limit::limit))
+        .layer(from_fn_with_state(state.clone(), client::identify))
+        .layer(from_fn(request_timeout))
+        .layer(from_fn_with_state(
             state.clone(),
             hosts::require_allowed_host,
         ))
         // Outside every layer that can refuse a request, so their refusals are shown like a
         // handler's errors (see `error`).
-        .layer(middleware::from_fn(error::render_errors))
-        .layer(middleware::from_fn(headers::secure))
-        .layer(middleware::from_fn_with_state(state.clone(), count_request))
+        .layer(from_fn(error::render_errors))
+        .layer(from_fn(headers::secure))
+        .layer(from_fn_with_state(state.clone(), count_request))
         .layer(compression::layer())
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -311,7 +291,7 @@ pub fn router(state: AppState) -> Router {
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-async fn request_timeout(request: Request, next: middleware::Next) -> Response {
+async fn request_timeout(request: Request, next: Next) -> Response {
     let budget = if request.method() == Method::POST && intake::is_multipart(&request) {
         UPLOAD_TIMEOUT
     } else {
@@ -338,11 +318,7 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, AppError> {
 }
 
 /// Counts every request by its route pattern (not its path, which would grow without bound).
-async fn count_request(
-    State(state): State<AppState>,
-    request: Request,
-    next: middleware::Next,
-) -> Response {
+async fn count_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
     // Cheap clones (a shared string, a method's constant): no allocation per request.
     let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();

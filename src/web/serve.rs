@@ -52,7 +52,7 @@ pub struct ConnectionSlot {
 impl ConnectionCounts {
     /// A slot for a new connection from `peer`, unless that address already holds `limit`.
     pub fn try_open(&self, peer: IpAddr, limit: usize) -> Option<ConnectionSlot> {
-        let address = super::rate_limit::key(peer);
+        let address = crate::web::middleware::rate_limit::key(peer);
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let count = open.entry(address).or_insert(0);
         if *count >= limit {
@@ -68,7 +68,7 @@ impl ConnectionCounts {
     /// Connections open now from `peer`'s address.
     pub fn open_from(&self, peer: IpAddr) -> usize {
         let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        open.get(&super::rate_limit::key(peer))
+        open.get(&crate::web::middleware::rate_limit::key(peer))
             .copied()
             .unwrap_or(0)
     }

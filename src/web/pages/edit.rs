@@ -19,8 +19,8 @@ use crate::error::{AppError, AppResult};
 use crate::jobs::Job;
 use crate::service::jobs::Edit;
 use crate::web::AppState;
-use crate::web::csrf::CsrfForm;
 use crate::web::error::{is_htmx, sentence};
+use crate::web::middleware::csrf::CsrfForm;
 
 /// `GET /jobs/{id}/edit`: the heading as a form; the whole job page without htmx.
 pub async fn edit_form(

@@ -1,6 +1,6 @@
 //! Flash messages: a sentence saved in the session by a form's POST and shown once by the page
 //! the browser is redirected to (POST, redirect, GET). The session is in the database (see
-//! `web::sessions`), so the page may come from another replica than the POST.
+//! `web::middleware::sessions`), so the page may come from another replica than the POST.
 
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;

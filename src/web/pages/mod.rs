@@ -35,19 +35,19 @@ use self::templates::{
 use self::view::{
     AudioShown, JobList, JobPanel, LIST_PAGE, ListState, PanelInputs, Providers, TranscriptShown,
 };
-use super::AppState;
-use super::cache::Shows;
-use super::csrf::{CsrfForm, CsrfToken};
-use super::error::{Rendering, is_htmx, sentence};
-use super::extract::{ApiQuery, JobPath};
-use super::link;
-use super::listing::ListPage;
-use super::{api, archive, intake};
 use crate::domain::{MeetingDate, TemplateName};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{Job, JobId, LogLine, Status};
 use crate::pipeline::transcribe::apply_speaker_names;
 use crate::service::jobs::{Options, Source, new_id};
+use crate::web::AppState;
+use crate::web::api::extract::{ApiQuery, JobPath};
+use crate::web::api::link;
+use crate::web::api::{archive, intake, jobs as api};
+use crate::web::cache::Shows;
+use crate::web::error::{Rendering, is_htmx, sentence};
+use crate::web::listing::ListPage;
+use crate::web::middleware::csrf::{CsrfForm, CsrfToken};
 
 fn rendering(uri: &Uri, headers: &HeaderMap) -> Rendering {
     Rendering::for_parts(uri.path(), headers)
@@ -642,7 +642,7 @@ pub async fn audio(
     let no_audio = || AppError::NotFound("this meeting has no downloaded recording (yet)".into());
     if let Some(bucket) = state.store.artifacts().bucket() {
         let relative = job.file_path.as_deref().ok_or_else(no_audio)?;
-        return super::ranged::serve(bucket, relative, request.headers())
+        return crate::web::ranged::serve(bucket, relative, request.headers())
             .await
             .map_err(|error| {
                 AppError::Unavailable(format!("the recording cannot be read now: {error}"))
@@ -786,7 +786,7 @@ async fn read_add_form(
     request: Request,
 ) -> Result<Submitted, AppError> {
     if intake::is_multipart(&request) {
-        let expected = super::csrf::session_token(session)
+        let expected = crate::web::middleware::csrf::session_token(session)
             .await?
             .unwrap_or_default();
         let mut received = intake::receive(
@@ -810,7 +810,7 @@ async fn read_add_form(
     }
     // The route lifts the body limit for uploads; a URL-encoded form keeps the usual one.
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, super::JSON_BODY_LIMIT)
+    let bytes = axum::body::to_bytes(body, crate::web::JSON_BODY_LIMIT)
         .await
         .map_err(|_| AppError::PayloadTooLarge("the form is too large".into()))?;
     let request = Request::from_parts(parts, Body::from(bytes));
@@ -1172,7 +1172,7 @@ impl FromRequestParts<AppState> for FormRequest {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let session = super::csrf::session_of(parts, state).await?;
+        let session = crate::web::middleware::csrf::session_of(parts, state).await?;
         let token = CsrfToken::from_request_parts(parts, state).await?;
         Ok(Self {
             uri: parts.uri.clone(),

@@ -18,12 +18,12 @@ use super::flash::{self, Flash};
 use crate::error::AppError;
 use crate::service::jobs::{Options, Source, new_id};
 use crate::web::AppState;
+use crate::web::api::intake;
+use crate::web::api::link::{self, UrlProblem};
 use crate::web::error::sentence;
-use crate::web::intake;
-use crate::web::link::{self, UrlProblem};
 
 /// Where the manifest's `share_target` posts.
-pub use crate::web::csrf::SHARE_PATH as PATH;
+pub use crate::web::middleware::csrf::SHARE_PATH as PATH;
 
 /// The first web link in shared text: apps share "Listen to my recording: https://…".
 pub fn first_link(text: &str) -> Option<String> {

@@ -205,7 +205,7 @@ pub struct JobCard {
     /// The job's page, keeping the list's search and filters.
     pub href: String,
     /// With a search: the matching passage as safe HTML (escaped text, `<mark>` around the
-    /// matches; see [`crate::web::archive::snippet_html`]). The only other unescaped string.
+    /// matches; see [`crate::web::api::archive::snippet_html`]). The only other unescaped string.
     pub snippet_html: Option<String>,
 }
 
@@ -360,9 +360,9 @@ impl ListState {
     }
 
     /// The API's query, to build the store's filter with the API's checks.
-    pub fn api_query(&self) -> crate::web::archive::ListQuery {
+    pub fn api_query(&self) -> crate::web::api::archive::ListQuery {
         let some = |value: &str| (!value.is_empty()).then(|| value.to_string());
-        crate::web::archive::ListQuery {
+        crate::web::api::archive::ListQuery {
             q: some(&self.q),
             status: some(&self.status),
             from: some(&self.from),
@@ -623,7 +623,7 @@ impl JobList {
                 let mut card = Self::card(&found.job, open, &state, zone).with_queue_place(queue);
                 card.snippet_html = found.snippet.as_deref().map(|snippet| {
                     // A passage of a summary is Markdown: the list shows its words.
-                    crate::web::archive::snippet_html(&crate::markdown::plain_text(snippet))
+                    crate::web::api::archive::snippet_html(&crate::markdown::plain_text(snippet))
                 });
                 std::sync::Arc::new(RenderedCard::render(&card, &return_to))
             })

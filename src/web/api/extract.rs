@@ -5,9 +5,9 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::requests::JobIdParam;
 use crate::error::AppError;
 use crate::jobs::JobId;
+use crate::web::api::requests::JobIdParam;
 
 /// A JSON body; bad ones become 400, 413 or 415 with a clear message.
 pub struct ApiJson<T>(pub T);
@@ -37,7 +37,7 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
         }
         JsonRejection::JsonDataError(error) => {
             let text = error.body_text();
-            match super::requests::Refusal::find(&text) {
+            match crate::web::api::requests::Refusal::find(&text) {
                 Some(refusal) => AppError::bad_request(refusal),
                 None => AppError::bad_request(format!("the JSON does not fit: {text}")),
             }

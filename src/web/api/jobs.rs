@@ -7,15 +7,16 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::extract::{ApiJson, ApiQuery, JobPath, flag};
-use super::intake;
-use super::requests::{self, CreateJob};
-use super::view::{Health, HealthBackends, HealthEnv, JobView, Success, TranscriptBody};
-use super::{AppState, link};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{iso_millis, now_millis};
 use crate::pipeline::transcribe::apply_speaker_names;
 use crate::service::jobs::{Options, Source, new_id};
+use crate::web::AppState;
+use crate::web::api::extract::{ApiJson, ApiQuery, JobPath, flag};
+use crate::web::api::intake;
+use crate::web::api::link;
+use crate::web::api::requests::{self, CreateJob};
+use crate::web::api::view::{Health, HealthBackends, HealthEnv, JobView, Success, TranscriptBody};
 
 /// Whether the server and its database answer, and which providers are configured.
 #[utoipa::path(
@@ -115,7 +116,7 @@ fn shown_data_dir(data_dir: &std::path::Path) -> String {
 
 /// The route lifts the default body limit so that uploads can stream; JSON keeps the limit of
 /// every other JSON route (a longer transcript comes as a multipart `file` or `transcript`).
-const CREATE_JSON_LIMIT: usize = super::JSON_BODY_LIMIT;
+const CREATE_JSON_LIMIT: usize = crate::web::JSON_BODY_LIMIT;
 
 /// Creates a job from a link, a pasted transcript (JSON), or an uploaded audio, video or
 /// transcript file (multipart). Without a `meetingDate` a Plaud link's date is used.
@@ -124,22 +125,22 @@ const CREATE_JSON_LIMIT: usize = super::JSON_BODY_LIMIT;
     path = "/api/jobs",
     tag = "jobs",
     request_body(content(
-        (super::requests::CreateJob = "application/json"),
-        (super::requests::CreateJobUpload = "multipart/form-data"),
+        (crate::web::api::requests::CreateJob = "application/json"),
+        (crate::web::api::requests::CreateJobUpload = "multipart/form-data"),
     )),
     responses(
         (status = 201, description = "The job, queued", body = JobView),
-        (status = 400, description = "A missing or refused URL, a bad date, an unknown template", body = super::view::ErrorBody),
-        (status = 413, description = "The body or the upload is too large", body = super::view::ErrorBody),
-        (status = 415, description = "Neither JSON nor multipart, or a file that is not audio, video or a transcript", body = super::view::ErrorBody),
+        (status = 400, description = "A missing or refused URL, a bad date, an unknown template", body = crate::web::api::view::ErrorBody),
+        (status = 413, description = "The body or the upload is too large", body = crate::web::api::view::ErrorBody),
+        (status = 415, description = "Neither JSON nor multipart, or a file that is not audio, video or a transcript", body = crate::web::api::view::ErrorBody),
     )
 )]
 pub async fn create_job(
     State(state): State<AppState>,
     request: axum::extract::Request,
 ) -> AppResult<axum::response::Response> {
-    if super::intake::is_multipart(&request) {
-        return super::intake::create_from_multipart(&state, request).await;
+    if crate::web::api::intake::is_multipart(&request) {
+        return crate::web::api::intake::create_from_multipart(&state, request).await;
     }
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, CREATE_JSON_LIMIT)
@@ -191,7 +192,7 @@ pub struct ContentQuery {
     get,
     path = "/api/jobs/{id}",
     tag = "jobs",
-    params(super::requests::JobIdParam, ContentQuery),
+    params(crate::web::api::requests::JobIdParam, ContentQuery),
     responses(
         (status = 200, description = "The job", body = JobView),
     )
@@ -238,7 +239,7 @@ pub async fn get_job(
     delete,
     path = "/api/jobs/{id}",
     tag = "jobs",
-    params(super::requests::JobIdParam),
+    params(crate::web::api::requests::JobIdParam),
     responses(
         (status = 200, description = "Deleted", body = Success),
     )
@@ -264,10 +265,10 @@ pub struct RetryQuery {
     post,
     path = "/api/jobs/{id}/retry",
     tag = "jobs",
-    params(super::requests::JobIdParam, RetryQuery),
+    params(crate::web::api::requests::JobIdParam, RetryQuery),
     responses(
         (status = 200, description = "Queued again", body = Success),
-        (status = 409, description = "The job is being worked on", body = super::view::ErrorBody),
+        (status = 409, description = "The job is being worked on", body = crate::web::api::view::ErrorBody),
     )
 )]
 pub async fn retry_job(
@@ -285,11 +286,11 @@ pub async fn retry_job(
     post,
     path = "/api/jobs/{id}/regenerate-summary",
     tag = "jobs",
-    params(super::requests::JobIdParam),
+    params(crate::web::api::requests::JobIdParam),
     responses(
         (status = 200, description = "Queued for a new summary", body = Success),
-        (status = 400, description = "The job has no transcript", body = super::view::ErrorBody),
-        (status = 409, description = "The job is being worked on", body = super::view::ErrorBody),
+        (status = 400, description = "The job has no transcript", body = crate::web::api::view::ErrorBody),
+        (status = 409, description = "The job is being worked on", body = crate::web::api::view::ErrorBody),
     )
 )]
 pub async fn regenerate_summary(
@@ -307,11 +308,11 @@ pub async fn regenerate_summary(
     post,
     path = "/api/jobs/{id}/resummarize",
     tag = "jobs",
-    params(super::requests::JobIdParam),
+    params(crate::web::api::requests::JobIdParam),
     responses(
         (status = 200, description = "The job, queued for a new summary", body = JobView),
-        (status = 400, description = "The job has no transcript", body = super::view::ErrorBody),
-        (status = 409, description = "The job is being worked on", body = super::view::ErrorBody),
+        (status = 400, description = "The job has no transcript", body = crate::web::api::view::ErrorBody),
+        (status = 409, description = "The job is being worked on", body = crate::web::api::view::ErrorBody),
     )
 )]
 pub async fn resummarize(
@@ -329,7 +330,7 @@ pub async fn resummarize(
     get,
     path = "/api/jobs/{id}/transcript",
     tag = "jobs",
-    params(super::requests::JobIdParam),
+    params(crate::web::api::requests::JobIdParam),
     responses(
         (status = 200, description = "The transcript, or null before there is one", body = TranscriptBody),
     )

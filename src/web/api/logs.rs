@@ -10,11 +10,11 @@ use futures_util::Stream;
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 
-use super::AppState;
-use super::extract::JobPath;
 use crate::error::AppResult;
 use crate::jobs::{JobId, LogLine, Status};
 use crate::store::{JobEvent, Store};
+use crate::web::AppState;
+use crate::web::api::extract::JobPath;
 
 /// The job's log as server-sent events: `event: message` with `{"message", "ts"}` for each
 /// line (existing ones first), then `event: status` with `{"status"}` when the job ends.
@@ -22,7 +22,7 @@ use crate::store::{JobEvent, Store};
     get,
     path = "/api/jobs/{id}/logs/stream",
     tag = "jobs",
-    params(super::requests::JobIdParam),
+    params(crate::web::api::requests::JobIdParam),
     responses(
         (status = 200, description = "The log, as it is written", content_type = "text/event-stream", body = String),
     )

@@ -17,7 +17,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
 
-use super::AppState;
+use crate::web::AppState;
 
 /// The client's address, set on every request by [`identify`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use subtle::ConstantTimeEq;
 
-use super::AppState;
-use super::client::ClientAddress;
 use crate::config::BasicAuth;
 use crate::error::AppError;
+use crate::web::AppState;
+use crate::web::middleware::client::ClientAddress;
 
 pub const CHALLENGE: &str = r#"Basic realm="FocusFlow", charset="UTF-8""#;
 
@@ -79,8 +79,8 @@ pub async fn require(State(state): State<AppState>, request: Request, next: Next
     }
     // A failure costs one action in all: an API request or a form post already paid it in the
     // rate limiter, a page view paid only from the views bucket.
-    if super::rate_limit::bucket_for(request.method(), request.uri().path())
-        != Some(super::rate_limit::Bucket::Actions)
+    if crate::web::middleware::rate_limit::bucket_for(request.method(), request.uri().path())
+        != Some(crate::web::middleware::rate_limit::Bucket::Actions)
     {
         state.limits.charge_failure(client);
     }
@@ -96,8 +96,8 @@ pub async fn require(State(state): State<AppState>, request: Request, next: Next
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::config::Secret;
+    use super::*;
 
     fn expected() -> BasicAuth {
         BasicAuth {

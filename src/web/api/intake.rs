@@ -13,10 +13,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tokio::io::AsyncWriteExt;
 
-use super::AppState;
-use super::extract::{ApiJson, JobPath};
-use super::requests::{CreateJobUpload, SpeakerNamesBody};
-use super::view::{JobView, TemplateInfo, TemplateList};
 use crate::domain::{MeetingDate, TemplateName};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{Job, JobId, LogLine};
@@ -25,6 +21,10 @@ use crate::pipeline::templates;
 use crate::pipeline::transcribe::apply_speaker_names;
 use crate::pipeline::transcribe::captions::CaptionFormat;
 use crate::service::jobs::{Options, PartFile, Recording, Source, new_id};
+use crate::web::AppState;
+use crate::web::api::extract::{ApiJson, JobPath};
+use crate::web::api::requests::{CreateJobUpload, SpeakerNamesBody};
+use crate::web::api::view::{JobView, TemplateInfo, TemplateList};
 
 /// A transcript is text: generous for a day of talk, small next to audio.
 const MAX_TRANSCRIPT_BYTES: usize = 10 * 1024 * 1024;
@@ -162,7 +162,7 @@ pub async fn receive(
             reading.part(state, &mut field).await?;
         }
         if !reading.token_checked {
-            return Err(super::csrf::expired_form());
+            return Err(crate::web::middleware::csrf::expired_form());
         }
         Ok(())
     }
@@ -189,7 +189,7 @@ impl Reading<'_> {
     async fn part(&mut self, state: &AppState, field: &mut Field<'_>) -> AppResult<()> {
         let name = field.name().unwrap_or("").to_string();
         if !self.token_checked && matches!(name.as_str(), "file" | "transcript") {
-            return Err(super::csrf::expired_form());
+            return Err(crate::web::middleware::csrf::expired_form());
         }
         let body = &mut self.received.body;
         match name.as_str() {
@@ -215,14 +215,13 @@ impl Reading<'_> {
                 let bytes = read_limited(field, MAX_FIELD_BYTES, "\"template\"").await?;
                 body.template = Some(text_of(bytes, "\"template\"")?);
             }
-            super::csrf::FORM_FIELD if self.expected_token.is_some() => {
+            crate::web::middleware::csrf::FORM_FIELD if self.expected_token.is_some() => {
                 let bytes = read_limited(field, MAX_FIELD_BYTES, "the form token").await?;
                 let given = text_of(bytes, "the form token")?;
-                if !self
-                    .expected_token
-                    .is_some_and(|expected| super::csrf::tokens_match(&given, expected))
-                {
-                    return Err(super::csrf::expired_form());
+                if !self.expected_token.is_some_and(|expected| {
+                    crate::web::middleware::csrf::tokens_match(&given, expected)
+                }) {
+                    return Err(crate::web::middleware::csrf::expired_form());
                 }
                 self.token_checked = true;
             }
@@ -427,12 +426,12 @@ pub async fn list_templates(State(state): State<AppState>) -> Json<TemplateList>
     put,
     path = "/api/jobs/{id}/speakers",
     tag = "archive",
-    params(super::requests::JobIdParam),
-    request_body(content = super::requests::SpeakerNamesBody, content_type = "application/json"),
+    params(crate::web::api::requests::JobIdParam),
+    request_body(content = crate::web::api::requests::SpeakerNamesBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The job with its named transcript and summary", body = JobView),
-        (status = 400, description = "No transcript yet, an unknown speaker, or a bad name", body = super::view::ErrorBody),
-        (status = 415, description = "Not JSON", body = super::view::ErrorBody),
+        (status = 400, description = "No transcript yet, an unknown speaker, or a bad name", body = crate::web::api::view::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::web::api::view::ErrorBody),
     )
 )]
 pub async fn set_speakers(

@@ -4,7 +4,7 @@
 //! Each body is read as a whole, then checked member by member in the order the API always
 //! checked them, with the API's own words for what is wrong (`"url" is required`, `"template"
 //! must be a string`): a client gets the same 400 it always got. A refusal travels through
-//! serde as a [`Refusal`], which [`super::extract::ApiJson`] answers word for word.
+//! serde as a [`Refusal`], which [`crate::web::api::extract::ApiJson`] answers word for word.
 
 use std::collections::BTreeMap;
 

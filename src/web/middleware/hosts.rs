@@ -9,8 +9,8 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
 use crate::error::AppError;
+use crate::web::AppState;
 
 pub async fn require_allowed_host(
     State(state): State<AppState>,

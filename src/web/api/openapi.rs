@@ -13,7 +13,7 @@ use utoipa::openapi::path::Operation;
 use utoipa::openapi::{ContentBuilder, HttpMethod, OpenApi as Document, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::view::ErrorBody;
+use crate::web::api::view::ErrorBody;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,24 +29,24 @@ use super::view::ErrorBody;
         license(name = "MIT"),
     ),
     paths(
-        super::api::health,
-        super::archive::list_jobs,
-        super::api::create_job,
-        super::api::get_job,
-        super::archive::patch_job,
-        super::api::delete_job,
-        super::archive::export,
-        super::api::retry_job,
-        super::api::regenerate_summary,
-        super::api::resummarize,
-        super::api::transcript,
-        super::logs::stream,
-        super::intake::set_speakers,
-        super::intake::list_templates,
-        super::ask::ask,
+        crate::web::api::jobs::health,
+        crate::web::api::archive::list_jobs,
+        crate::web::api::jobs::create_job,
+        crate::web::api::jobs::get_job,
+        crate::web::api::archive::patch_job,
+        crate::web::api::jobs::delete_job,
+        crate::web::api::archive::export,
+        crate::web::api::jobs::retry_job,
+        crate::web::api::jobs::regenerate_summary,
+        crate::web::api::jobs::resummarize,
+        crate::web::api::jobs::transcript,
+        crate::web::api::logs::stream,
+        crate::web::api::intake::set_speakers,
+        crate::web::api::intake::list_templates,
+        crate::web::api::ask::ask,
         openapi_json,
     ),
-    components(schemas(ErrorBody, super::archive::ExportFormat)),
+    components(schemas(ErrorBody, crate::web::api::archive::ExportFormat)),
     modifiers(&CommonAnswers),
     tags(
         (name = "jobs", description = "Create jobs and follow them through the pipeline"),
@@ -257,7 +257,7 @@ pub async fn docs_page(headers: HeaderMap) -> Response {
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
-    if super::error::wants_json(accept) {
+    if crate::web::error::wants_json(accept) {
         return openapi_json().await;
     }
     // The examples use the address the page was asked for, when it looks like one.

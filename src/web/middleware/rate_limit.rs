@@ -30,9 +30,9 @@ use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-use super::AppState;
-use super::client::ClientAddress;
 use crate::error::AppError;
+use crate::web::AppState;
+use crate::web::middleware::client::ClientAddress;
 
 type Keyed = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
 
@@ -113,7 +113,7 @@ impl Table {
 
 /// Clients share a key per IPv6 /64: one household or server gets a whole /64 to pick from.
 pub(crate) fn key(ip: IpAddr) -> IpAddr {
-    match super::client::canonical(ip) {
+    match crate::web::middleware::client::canonical(ip) {
         IpAddr::V6(v6) => {
             let bits = u128::from(v6) & !((1u128 << 64) - 1);
             IpAddr::V6(bits.into())

@@ -3,8 +3,8 @@
 
 use url::Url;
 
-use super::AppState;
 use crate::net::guard::AudioUrl;
+use crate::web::AppState;
 
 const MAX_URL_LENGTH: usize = 4096;
 

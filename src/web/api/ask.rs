@@ -17,15 +17,15 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use utoipa::ToSchema;
 
-use super::AppState;
-use super::csrf::{CsrfForm, CsrfToken};
-use super::error::{Rendering, is_htmx};
-use super::extract::ApiJson;
 use crate::ask::{Answer, AskError, Asker, Citation, Question};
 use crate::domain::MeetingDate;
 use crate::error::{AppError, AppResult};
 use crate::jobs::JobId;
 use crate::store::{AskRecord, PassageScope, StoreError};
+use crate::web::AppState;
+use crate::web::api::extract::ApiJson;
+use crate::web::error::{Rendering, is_htmx};
+use crate::web::middleware::csrf::{CsrfForm, CsrfToken};
 
 /// The longest question taken, in characters.
 const MAX_QUESTION: usize = 2000;
@@ -150,9 +150,9 @@ fn wants_stream(headers: &HeaderMap) -> bool {
             (Answer = "application/json"),
             (String = "text/event-stream"),
         )),
-        (status = 404, description = "A meeting in `jobs` does not exist", body = super::view::ErrorBody),
-        (status = 415, description = "Not JSON", body = super::view::ErrorBody),
-        (status = 503, description = "No LLM is configured, or it failed", body = super::view::ErrorBody),
+        (status = 404, description = "A meeting in `jobs` does not exist", body = crate::web::api::view::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::web::api::view::ErrorBody),
+        (status = 503, description = "No LLM is configured, or it failed", body = crate::web::api::view::ErrorBody),
     )
 )]
 pub async fn ask(
@@ -415,7 +415,7 @@ pub async fn submit(
         Ok(_) => StatusCode::OK,
         // A form with a problem is answered with the form (htmx swaps 422 in).
         Err(AppError::BadRequest(_)) => StatusCode::UNPROCESSABLE_ENTITY,
-        Err(error) => super::error::status_of(error),
+        Err(error) => crate::web::error::status_of(error),
     };
     let (answer, error) = match &result {
         Ok(answer) => (Some(AnswerShown::of(answer)), None),

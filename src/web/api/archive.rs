@@ -9,11 +9,6 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::AppState;
-use super::cache::Shows;
-use super::extract::{ApiJson, ApiQuery, JobPath};
-use super::requests::PatchJob;
-use super::view::{JobExport, JobList, JobView};
 use crate::domain::MeetingDate;
 use crate::error::{AppError, AppResult};
 use crate::jobs::{Job, LogLine, Status};
@@ -21,6 +16,11 @@ use crate::pipeline::transcribe::{Utterance, apply_speaker_names};
 use crate::service::jobs::Edit;
 use crate::store::search::{MATCH_END, MATCH_START};
 use crate::store::{Cursor, JobFilter};
+use crate::web::AppState;
+use crate::web::api::extract::{ApiJson, ApiQuery, JobPath};
+use crate::web::api::requests::PatchJob;
+use crate::web::api::view::{JobExport, JobList, JobView};
+use crate::web::cache::Shows;
 
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 500;
@@ -156,7 +156,7 @@ pub fn snippet_html(snippet: &str) -> String {
     params(ListQuery),
     responses(
         (status = 200, description = "Jobs, newest meeting first (best match first with `q`)", body = JobList),
-        (status = 400, description = "A parameter that is not understood, named in the message", body = super::view::ErrorBody),
+        (status = 400, description = "A parameter that is not understood, named in the message", body = crate::web::api::view::ErrorBody),
     )
 )]
 pub async fn list_jobs(
@@ -371,12 +371,12 @@ async fn utterances(state: &AppState, job: &Job) -> AppResult<Vec<Utterance>> {
     get,
     path = "/api/jobs/{id}/export",
     tag = "archive",
-    params(super::requests::JobIdParam, ExportQuery),
+    params(crate::web::api::requests::JobIdParam, ExportQuery),
     responses(
         (status = 200, description = "The file, with `Content-Disposition: attachment`",
             headers(("Content-Disposition" = String, description = "`attachment; filename=…; filename*=UTF-8''…`")),
             content(
-                (super::view::JobExport = "application/json"),
+                (crate::web::api::view::JobExport = "application/json"),
                 (String = "text/markdown"),
                 (String = "text/plain"),
                 (String = "application/x-subrip"),
@@ -385,8 +385,8 @@ async fn utterances(state: &AppState, job: &Job) -> AppResult<Vec<Utterance>> {
                 (Vec<u8> = "video/*"),
                 (Vec<u8> = "application/octet-stream"),
             )),
-        (status = 400, description = "An unknown format", body = super::view::ErrorBody),
-        (status = 404, description = "No such job, or it has nothing of that kind yet", body = super::view::ErrorBody),
+        (status = 400, description = "An unknown format", body = crate::web::api::view::ErrorBody),
+        (status = 404, description = "No such job, or it has nothing of that kind yet", body = crate::web::api::view::ErrorBody),
     )
 )]
 pub async fn export(
@@ -532,12 +532,12 @@ async fn export_audio(state: &AppState, job: &Job, stem: &str) -> AppResult<Resp
     patch,
     path = "/api/jobs/{id}",
     tag = "archive",
-    params(super::requests::JobIdParam),
-    request_body(content = super::requests::PatchJob, content_type = "application/json"),
+    params(crate::web::api::requests::JobIdParam),
+    request_body(content = crate::web::api::requests::PatchJob, content_type = "application/json"),
     responses(
         (status = 200, description = "The job as changed", body = JobView),
-        (status = 400, description = "A field that cannot change, a bad date, or a title too long", body = super::view::ErrorBody),
-        (status = 415, description = "Not JSON", body = super::view::ErrorBody),
+        (status = 400, description = "A field that cannot change, a bad date, or a title too long", body = crate::web::api::view::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::web::api::view::ErrorBody),
     )
 )]
 pub async fn patch_job(

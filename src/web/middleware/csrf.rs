@@ -18,9 +18,9 @@ use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 use url::Url;
 
-use super::AppState;
-use super::client::Forwarded;
 use crate::error::AppError;
+use crate::web::AppState;
+use crate::web::middleware::client::Forwarded;
 
 /// The hidden form field that carries the token.
 pub const FORM_FIELD: &str = "csrf_token";

@@ -25,8 +25,8 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use super::client::Forwarded;
 use crate::store::{Store, StoreError, StoredSession};
+use crate::web::middleware::client::Forwarded;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "focusflow.sid";

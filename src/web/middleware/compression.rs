@@ -2,7 +2,7 @@
 //!
 //! Dynamic answers (JSON, HTML) are compressed on the way out by tower-http's layer, at a fast
 //! level: they are built for one request. Static assets are compressed once, at the best level,
-//! and served with their own ETag per encoding (see [`super::assets`]). Event streams and audio
+//! and served with their own ETag per encoding (see [`crate::web::assets`]). Event streams and audio
 //! are never compressed: a stream must not wait for a compressor's buffer, and audio is
 //! compressed already (and served in ranges).
 
