@@ -1,0 +1,18 @@
+//! Link settings for the server binary.
+//!
+//! `-z pack-relative-relocs` (DT_RELR): a position-independent executable carries one
+//! relocation per pointer in its constant data, which the loader reads, all of it, at every
+//! start. As 24-byte RELA entries they took megabytes of the binary, each page of it read
+//! and kept resident (counted in the process's RSS); packed as RELR bitmaps they take a few
+//! KiB. The binary stays position-independent (address-space randomisation is unchanged).
+//! Needs glibc 2.36 or later at run time (Debian bookworm has 2.36) and GNU ld 2.38 or lld
+//! 15; an older linker ignores the option with a warning. Measured in docs/benchmarks.md.
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
+    if os == "linux" && env == "gnu" {
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
+}
