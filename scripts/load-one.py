@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""One URL of scripts/load-bench.py under writes, to tell a write's own cost from a page's.
+
+Usage (from the repository root):
+    LOAD_WRITES=60 python3 scripts/load-one.py <binary> '/api/jobs?limit=50'
+    LOAD_WRITES=60 python3 scripts/load-one.py <binary> '/api/jobs?limit=50&offset=5000'
+
+Seeds 10,000 jobs as load-bench.py does (kept in /tmp/focusflow-load-one-seed between runs,
+copied for each run), starts the server, PATCHes the five newest jobs' titles LOAD_WRITES times
+a second while wrk (-t2 -c32 -dLOAD_DURATION, default 8 s) requests the URL, and prints
+requests/s and the server's CPU per request. The second URL is a page the writes do not touch:
+what it costs more under writes is paid per write whatever the page.
+"""
+import importlib.util, os, shutil, sys, threading
+
+os.environ.setdefault("LOAD_DURATION", "8")
+os.environ.setdefault("LOAD_CONNECTIONS", "32")
+os.environ.setdefault("LOAD_THREADS", "2")
+spec = importlib.util.spec_from_file_location(
+    "load_bench", os.path.join(os.path.dirname(os.path.abspath(__file__)), "load-bench.py"))
+lb = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lb)
+
+
+def main():
+    binary, path = os.path.abspath(sys.argv[1]), sys.argv[2]
+    seeded = "/tmp/focusflow-load-one-seed"
+    if not os.path.exists(seeded):
+        os.rename(lb.seed(binary, lb.JOBS), seeded)
+    data = seeded + "-run"
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.copytree(seeded, data)
+    server = lb.Server(binary, data)
+    try:
+        lb.get(server.port, path)
+        cpu_before = lb.cpu_seconds(server.proc.pid)
+        stop = threading.Event()
+        writes = lb.writer(server.port, stop) if lb.WRITES > 0 else None
+        result = lb.wrk(f"http://127.0.0.1:{server.port}{path}")
+        stop.set()
+        count = 0
+        if writes:
+            writes[0].join()
+            count = writes[1][0]
+        cpu = lb.cpu_seconds(server.proc.pid) - cpu_before
+    finally:
+        server.stop()
+        shutil.rmtree(data, ignore_errors=True)
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    print(f"load {load}; {path}: {result['rps']:.0f} req/s, {result['requests']} requests, "
+          f"{count} writes, server CPU {cpu:.2f} s = {cpu / result['requests'] * 1e6:.0f} µs/request")
+
+
+if __name__ == "__main__":
+    main()
