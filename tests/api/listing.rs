@@ -146,6 +146,68 @@ async fn listings_during_writes_are_whole_and_the_last_write_wins() {
     }
 }
 
+/// The list's order is read by one request at a time and shared (`AllJobs::read_order`):
+/// requests that arrive together before it is kept, and requests while writes move jobs
+/// around, each get every job once, and the next answer follows the last move.
+#[tokio::test]
+async fn answers_asking_together_for_the_order_get_every_job_once_while_jobs_move() {
+    let app = std::sync::Arc::new(archive_app(60).await);
+    let together: Vec<_> = (0..12)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { body(&app, "/api/jobs").await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in together {
+        answers.push(task.await.unwrap());
+    }
+    let whole = body(&app, WHOLE).await;
+    for answer in &answers {
+        assert_eq!(answer, &whole, "the same bytes as the list built whole");
+    }
+
+    let movers: Vec<_> = (0..3)
+        .map(|mover| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for round in 0..8 {
+                    let id = format!("filler-{:03}", mover * 8 + round);
+                    let response = app
+                        .client
+                        .patch(app.url(&format!("/api/jobs/{id}")))
+                        .json(&json!({ "meetingDate": format!("2031-0{}-1{mover}", round + 1) }))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 200);
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..6)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for _ in 0..6 {
+                    let listing = body(&app, "/api/jobs").await;
+                    let ids = titles(&listing);
+                    let unique: std::collections::HashSet<_> = ids.iter().map(|t| &t.0).collect();
+                    assert_eq!(ids.len(), 63, "every job");
+                    assert_eq!(unique.len(), 63, "each once");
+                }
+            })
+        })
+        .collect();
+    for task in movers.into_iter().chain(readers) {
+        task.await.unwrap();
+    }
+    let listing = body(&app, "/api/jobs").await;
+    assert_eq!(listing, body(&app, WHOLE).await, "the order as moved last");
+    // The latest date written: the third mover's last round.
+    assert_eq!(titles(&listing)[0].0, "filler-023");
+}
+
 #[tokio::test]
 async fn a_kept_page_follows_writes_to_its_jobs() {
     let app = archive_app(40).await;
