@@ -296,8 +296,8 @@ impl<V: Clone> AnswerCache<V> {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::{Changes, NewJob};
     use super::*;
+    use crate::store::{Changes, NewJob};
     use bytes::Bytes;
 
     async fn job(store: &Store) -> JobId {

@@ -96,8 +96,8 @@ pub async fn require(State(state): State<AppState>, request: Request, next: Next
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Secret;
     use super::*;
+    use crate::config::Secret;
 
     fn expected() -> BasicAuth {
         BasicAuth {
