@@ -560,38 +560,30 @@ impl Sending {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::{Changes, NewJob};
     use super::*;
+    use crate::store::Changes;
+    use crate::web::cache::tests::job as new_job;
 
     #[tokio::test]
     async fn a_job_is_its_view_serialised_and_follows_its_writes() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (job, _) = store
-            .create_job(NewJob {
-                url: "https://example.com/a.mp3".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let id = new_job(&store).await;
         let all = AllJobs::new(&store);
         let whole = |store: Store, id: JobId| async move {
             let (job, logs) = store.job_with_logs(&id).await.unwrap();
             serde_json::to_vec(&JobView::new(job, &logs)).unwrap()
         };
-        let first = all.job(&store, &job.id).await.unwrap();
-        assert_eq!(first, whole(store.clone(), job.id.clone()).await);
-        assert_eq!(all.job(&store, &job.id).await.unwrap(), first, "kept");
+        let first = all.job(&store, &id).await.unwrap();
+        assert_eq!(first, whole(store.clone(), id.clone()).await);
+        assert_eq!(all.job(&store, &id).await.unwrap(), first, "kept");
         store
-            .update(
-                &job.id,
-                Changes::new().title(Some("Quoted \"title\"".into())),
-            )
+            .update(&id, Changes::new().title(Some("Quoted \"title\"".into())))
             .await
             .unwrap();
-        let changed = all.job(&store, &job.id).await.unwrap();
+        let changed = all.job(&store, &id).await.unwrap();
         assert_ne!(changed, first);
-        assert_eq!(changed, whole(store.clone(), job.id.clone()).await);
+        assert_eq!(changed, whole(store.clone(), id.clone()).await);
         let missing = JobId::parse("no-such-job").unwrap();
         assert!(all.job(&store, &missing).await.is_err());
     }
