@@ -41,7 +41,9 @@ use tokio::sync::broadcast;
 pub use backend::{Backend, Exclusive, Update, Updated};
 pub use changes::{Changes, NewJob};
 pub use events::{Events, InProcess, JobEvent, Written};
-pub use files::{AUDIO_DIR, Artifacts, LocalAudio, SUMMARIES_DIR, TRANSCRIPTS_DIR, write_atomic};
+pub use files::{
+    AUDIO_DIR, Artifacts, LocalAudio, PartFile, SUMMARIES_DIR, TRANSCRIPTS_DIR, write_atomic,
+};
 pub use held::HeldJob;
 pub use leases::{Claimed, LEASE_LOST, LeaseChange, LeaseOwner};
 pub use outbox::{Delivery, EventMaker, NewDelivery};
