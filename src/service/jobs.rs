@@ -166,12 +166,13 @@ impl Jobs {
                     ))
                 })?;
         let artifacts = self.store.artifacts();
-        let (transcript_path, formatted) = transcribe::write_files(artifacts, &id, &parsed).await?;
+        let cues = parsed.utterances.len();
+        let (transcript_path, formatted) = transcribe::write_files(artifacts, &id, parsed).await?;
         let speakers = speakers_in(&formatted);
         let log = format!(
             "Transcript received ({}, {} cues, {} speakers, {} characters); transcription is not needed",
             format.name(),
-            parsed.utterances.len(),
+            cues,
             speakers.len(),
             formatted.chars().count()
         );
