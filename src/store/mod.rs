@@ -18,6 +18,7 @@
 mod backend;
 pub mod backup;
 mod changes;
+mod columns;
 mod events;
 mod files;
 mod held;
@@ -356,22 +357,31 @@ impl Store {
         changes: Changes,
         message: impl Into<String>,
     ) -> StoreResult<Job> {
-        self.update_with_log_and_event(id, changes, message, None)
+        self.apply_with_log(id, changes, message.into(), None, None)
             .await
     }
 
-    /// [`Store::update_with_log`], and in the same transaction the webhook event that `event`
-    /// makes of the job as changed: the job is finished and its event recorded, or neither.
-    pub async fn update_with_log_and_event(
+    /// `changes`, a log line and the webhook event that `event` makes of the job as changed,
+    /// in one transaction: the job is finished and its event recorded, or neither. With a
+    /// `holder` (a worker finishing a job), only while it holds the job's lease, which it
+    /// releases.
+    async fn apply_with_log(
         &self,
         id: &JobId,
         changes: Changes,
-        message: impl Into<String>,
+        message: String,
         event: Option<EventMaker>,
+        holder: Option<LeaseOwner>,
     ) -> StoreResult<Job> {
+        let lease = match holder {
+            Some(_) => LeaseChange::Release,
+            None => LeaseChange::Keep,
+        };
         let update = Update {
-            log: Some(message.into()),
+            log: Some(message),
             event,
+            holder,
+            lease,
             ..Update::new(changes)
         };
         self.apply_or_not_found(id, update).await

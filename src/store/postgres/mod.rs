@@ -207,13 +207,13 @@ impl Backend for PostgresBackend {
     }
 
     async fn job(&self, id: &JobId) -> StoreResult<Job> {
-        rows::get_job(&self.client().await?, id).await
+        rows::get_job(&self.client().await?, id, rows::RowLock::None).await
     }
 
     async fn job_with_logs(&self, id: &JobId) -> StoreResult<(Job, Vec<LogLine>)> {
         let mut client = self.client().await?;
         let transaction = Self::snapshot(&mut client).await?;
-        let job = rows::get_job(&transaction, id).await?;
+        let job = rows::get_job(&transaction, id, rows::RowLock::None).await?;
         let logs = queries::logs_after(&transaction, id, 0).await?;
         transaction.commit().await?;
         Ok((job, logs))

@@ -6,10 +6,10 @@ use std::time::Duration;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::rows::{JOB_COLUMNS, Param, get_job, job_from_row, params};
+use super::rows::{JOB_COLUMNS, Param, RowLock, get_job, job_from_row, params};
 use crate::jobs::{ErrorKind, Job, JobId, LogLine, Stage, Status, now_millis};
 use crate::store::backend::{Update, Updated};
-use crate::store::changes::Change;
+use crate::store::columns::{self, Cell, update_columns, update_sql, update_values};
 use crate::store::legacy::ImportedJob;
 use crate::store::{
     Changes, Claimed, LEASE_LOST, LeaseChange, LeaseOwner, NewJob, StoreError, StoreResult,
@@ -20,7 +20,7 @@ const RUNNING: &str = "('resolving', 'downloading', 'transcribing', 'summarizing
 
 /// `until` as ms since the epoch, `lease` from now.
 fn lease_end(lease: Duration) -> i64 {
-    now_millis().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+    columns::lease_end(now_millis(), lease)
 }
 
 /// Ok while `holder` (if any) holds the job's lease: NotFound without the job, Conflict when
@@ -59,20 +59,6 @@ fn log_from_row(row: &Row, first: usize) -> StoreResult<LogLine> {
         ts: row.try_get(first + 1)?,
         message: row.try_get(first + 2)?,
     })
-}
-
-/// The job, its row locked until the transaction ends (the state a conditional change reads).
-async fn lock_job(client: &impl GenericClient, id: &JobId) -> StoreResult<Job> {
-    let statement = client
-        .prepare_cached(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR NO KEY UPDATE"
-        ))
-        .await?;
-    let row = client
-        .query_opt(&statement, &[&id.as_str()])
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    job_from_row(&row)
 }
 
 pub async fn logs_after(
@@ -219,7 +205,7 @@ pub async fn create_job(
     if let Some(line) = &new.origin_log {
         insert_log(&transaction, id, now, line).await?;
     }
-    let job = get_job(&transaction, id).await?;
+    let job = get_job(&transaction, id, RowLock::None).await?;
     let logs = logs_after(&transaction, id, 0).await?;
     transaction.commit().await?;
     Ok((job, logs))
@@ -318,47 +304,11 @@ pub async fn count_jobs(client: &impl GenericClient) -> StoreResult<u64> {
     Ok(count as u64)
 }
 
-fn text(value: &Option<String>) -> Param {
-    Box::new(value.clone())
-}
-
-/// The columns one change sets.
-fn columns(change: &Change, now: i64, sets: &mut Vec<(&'static str, Param)>) {
-    match change {
-        Change::Status(status) => {
-            sets.push(("status", Box::new(status.as_str())));
-            if *status == Status::Queued {
-                sets.push(("queued_at", Box::new(now)));
-            }
-        }
-        Change::Error { message, kind } => {
-            sets.push(("error", text(message)));
-            sets.push(("error_kind", Box::new(kind.map(ErrorKind::as_str))));
-        }
-        Change::Checkpoint(stage) => sets.push(("checkpoint", Box::new(stage.map(Stage::as_str)))),
-        Change::ResolvedUrl(url) => sets.push(("resolved_url", text(url))),
-        Change::MeetingDate { date, sort_ms } => {
-            sets.push(("meeting_date", text(date)));
-            sets.push(("sort_ms", Box::new(*sort_ms)));
-        }
-        Change::Title(title) => sets.push(("title", text(title))),
-        Change::Summary(summary) => sets.push(("summary", text(summary))),
-        Change::SummaryPath(path) => sets.push(("summary_path", text(path))),
-        Change::TranscriptPath(path) => sets.push(("transcript_path", text(path))),
-        Change::FilePath(path) => sets.push(("file_path", text(path))),
-        Change::Progress(progress) => {
-            let bytes = progress.map(|progress| progress.bytes as i64);
-            let total = progress.and_then(|progress| progress.total.map(|total| total as i64));
-            sets.push(("progress_bytes", Box::new(bytes)));
-            sets.push(("progress_total", Box::new(total)));
-        }
-        Change::Speakers(speakers) => {
-            let value =
-                (!speakers.is_empty()).then(|| serde_json::to_string(speakers).unwrap_or_default());
-            sets.push(("speakers", Box::new(value)));
-        }
-        Change::TranscriptionRef(reference) => sets.push(("transcription_ref", text(reference))),
-        Change::ResetAttempts => sets.push(("attempts", Box::new(0_i64))),
+/// A column's value as PostgreSQL binds it.
+fn param(cell: Cell) -> Param {
+    match cell {
+        Cell::Text(text) => Box::new(text),
+        Cell::Integer(number) => Box::new(number),
     }
 }
 
@@ -371,29 +321,12 @@ async fn update_job(
     lease: &LeaseChange,
 ) -> StoreResult<()> {
     let now = now_millis();
-    let mut sets = Vec::with_capacity(changes.fields().len() + 2);
-    for change in changes.fields() {
-        columns(change, now, &mut sets);
-    }
-    match lease {
-        LeaseChange::Keep => {}
-        LeaseChange::Hold { owner, duration } => {
-            sets.push(("lease_owner", Box::new(owner.as_str().to_string())));
-            sets.push(("lease_until", Box::new(lease_end(*duration))));
-        }
-        LeaseChange::Release => {
-            sets.push(("lease_owner", Box::new(None::<String>)));
-            sets.push(("lease_until", Box::new(None::<i64>)));
-        }
-    }
-    let mut sql = String::from("UPDATE jobs SET updated_at = $1");
-    let mut values: Vec<Param> = vec![Box::new(now)];
-    for (column, value) in sets {
-        values.push(value);
-        sql.push_str(&format!(", {column} = ${}", values.len()));
-    }
-    values.push(Box::new(id.as_str().to_string()));
-    sql.push_str(&format!(" WHERE id = ${}", values.len()));
+    let columns = update_columns(changes, lease, now);
+    let sql = update_sql(&columns, '$');
+    let values: Vec<Param> = update_values(columns, now, id)
+        .into_iter()
+        .map(param)
+        .collect();
     let statement = client.prepare_cached(&sql).await?;
     if client.execute(&statement, &params(&values)).await? == 0 {
         return Err(StoreError::NotFound);
@@ -418,7 +351,7 @@ pub async fn apply_update(
     let transaction = client.transaction().await?;
     check_holder(&transaction, id, holder.as_ref(), "NO KEY UPDATE").await?;
     let before = if from.is_some() || changes.removal().is_some() {
-        Some(lock_job(&transaction, id).await?)
+        Some(get_job(&transaction, id, RowLock::ForChange).await?)
     } else {
         None
     };
@@ -436,7 +369,7 @@ pub async fn apply_update(
         Some(message) => Some(insert_log(&transaction, id, ts, &message).await?),
         None => None,
     };
-    let job = get_job(&transaction, id).await?;
+    let job = get_job(&transaction, id, RowLock::None).await?;
     if let Some(event) = event {
         super::outbox::insert(&transaction, event(&job), ts).await?;
     }

@@ -78,9 +78,32 @@ pub fn job_from_row(row: &Row) -> StoreResult<Job> {
     })
 }
 
-pub async fn get_job(client: &impl GenericClient, id: &JobId) -> StoreResult<Job> {
+/// How a read of a job's row locks it.
+#[derive(Debug, Clone, Copy)]
+pub enum RowLock {
+    /// Not at all: a plain read.
+    None,
+    /// Until the transaction ends, against a change of the row (the state a conditional
+    /// change reads).
+    ForChange,
+}
+
+impl RowLock {
+    fn clause(self) -> &'static str {
+        match self {
+            Self::None => "",
+            Self::ForChange => " FOR NO KEY UPDATE",
+        }
+    }
+}
+
+/// The job `id`, its row locked as `lock` says; NotFound without it.
+pub async fn get_job(client: &impl GenericClient, id: &JobId, lock: RowLock) -> StoreResult<Job> {
     let statement = client
-        .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
+        .prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1{}",
+            lock.clause()
+        ))
         .await?;
     let row = client
         .query_opt(&statement, &[&id.as_str()])

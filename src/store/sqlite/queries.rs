@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use super::rows::{JOB_COLUMNS, begin, get_job, job_from_row};
 use crate::jobs::{ErrorKind, Job, JobId, LogLine, Stage, Status, now_millis};
 use crate::store::backend::{Update, Updated};
-use crate::store::changes::Change;
+use crate::store::columns::{self, Cell, update_columns, update_sql, update_values};
 use crate::store::legacy::ImportedJob;
 use crate::store::{
     Changes, Claimed, LEASE_LOST, LeaseChange, LeaseOwner, NewJob, StoreError, StoreResult,
@@ -28,7 +28,7 @@ fn log_from_row(row: &Row<'_>) -> rusqlite::Result<LogLine> {
 
 /// `until` as ms since the epoch, `lease` from now.
 fn lease_end(lease: Duration) -> i64 {
-    now_millis().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+    columns::lease_end(now_millis(), lease)
 }
 
 /// Ok while `holder` (if any) holds the job's lease: NotFound without the job, Conflict when
@@ -292,67 +292,12 @@ fn insert_log(connection: &Connection, id: &JobId, message: String) -> StoreResu
     })
 }
 
-fn text(value: &Option<String>) -> Value {
-    value.clone().map(Value::Text).unwrap_or(Value::Null)
-}
-
-/// The columns one change sets.
-fn columns(change: &Change, now: i64, sets: &mut Vec<(&'static str, Value)>) {
-    match change {
-        Change::Status(status) => {
-            sets.push(("status", Value::Text(status.as_str().into())));
-            if *status == Status::Queued {
-                sets.push(("queued_at", Value::Integer(now)));
-            }
-        }
-        Change::Error { message, kind } => {
-            sets.push(("error", text(message)));
-            sets.push((
-                "error_kind",
-                kind.map(|kind| Value::Text(kind.as_str().into()))
-                    .unwrap_or(Value::Null),
-            ));
-        }
-        Change::Checkpoint(stage) => sets.push((
-            "checkpoint",
-            stage
-                .map(|stage| Value::Text(stage.as_str().into()))
-                .unwrap_or(Value::Null),
-        )),
-        Change::ResolvedUrl(url) => sets.push(("resolved_url", text(url))),
-        Change::MeetingDate { date, sort_ms } => {
-            sets.push(("meeting_date", text(date)));
-            sets.push(("sort_ms", Value::Integer(*sort_ms)));
-        }
-        Change::Title(title) => sets.push(("title", text(title))),
-        Change::Summary(summary) => sets.push(("summary", text(summary))),
-        Change::SummaryPath(path) => sets.push(("summary_path", text(path))),
-        Change::TranscriptPath(path) => sets.push(("transcript_path", text(path))),
-        Change::FilePath(path) => sets.push(("file_path", text(path))),
-        Change::Progress(progress) => {
-            let (bytes, total) = match progress {
-                Some(progress) => (
-                    Value::Integer(progress.bytes as i64),
-                    progress
-                        .total
-                        .map(|total| Value::Integer(total as i64))
-                        .unwrap_or(Value::Null),
-                ),
-                None => (Value::Null, Value::Null),
-            };
-            sets.push(("progress_bytes", bytes));
-            sets.push(("progress_total", total));
-        }
-        Change::Speakers(speakers) => {
-            let value = if speakers.is_empty() {
-                Value::Null
-            } else {
-                Value::Text(serde_json::to_string(speakers).unwrap_or_default())
-            };
-            sets.push(("speakers", value));
-        }
-        Change::TranscriptionRef(reference) => sets.push(("transcription_ref", text(reference))),
-        Change::ResetAttempts => sets.push(("attempts", Value::Integer(0))),
+/// A column's value as SQLite binds it.
+fn value(cell: Cell) -> Value {
+    match cell {
+        Cell::Text(Some(text)) => Value::Text(text),
+        Cell::Integer(Some(number)) => Value::Integer(number),
+        Cell::Text(None) | Cell::Integer(None) => Value::Null,
     }
 }
 
@@ -365,29 +310,9 @@ fn update_job(
     lease: &LeaseChange,
 ) -> StoreResult<()> {
     let now = now_millis();
-    let mut sets = Vec::with_capacity(changes.fields().len() + 2);
-    for change in changes.fields() {
-        columns(change, now, &mut sets);
-    }
-    match lease {
-        LeaseChange::Keep => {}
-        LeaseChange::Hold { owner, duration } => {
-            sets.push(("lease_owner", Value::Text(owner.as_str().into())));
-            sets.push(("lease_until", Value::Integer(lease_end(*duration))));
-        }
-        LeaseChange::Release => {
-            sets.push(("lease_owner", Value::Null));
-            sets.push(("lease_until", Value::Null));
-        }
-    }
-    let mut sql = String::from("UPDATE jobs SET updated_at = ?1");
-    let mut values: Vec<Value> = vec![Value::Integer(now)];
-    for (column, value) in sets {
-        values.push(value);
-        sql.push_str(&format!(", {column} = ?{}", values.len()));
-    }
-    values.push(Value::Text(id.as_str().to_string()));
-    sql.push_str(&format!(" WHERE id = ?{}", values.len()));
+    let columns = update_columns(changes, lease, now);
+    let sql = update_sql(&columns, '?');
+    let values = update_values(columns, now, id).into_iter().map(value);
     let updated = connection
         .prepare_cached(&sql)?
         .execute(rusqlite::params_from_iter(values))?;
