@@ -667,6 +667,18 @@ pub(crate) mod tests {
     use super::*;
     use crate::jobs::Stage;
 
+    /// A queued job for `url`, as the tests of every backend make one.
+    pub(crate) async fn job_at(store: &Store, url: &str) -> Job {
+        let (job, _) = store
+            .create_job(NewJob {
+                url: url.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        job
+    }
+
     #[tokio::test]
     async fn a_job_survives_reopening_the_store() {
         let dir = tempfile::tempdir().unwrap();
@@ -700,22 +712,8 @@ pub(crate) mod tests {
     async fn claim_takes_the_oldest_and_counts_the_attempt() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (first, _) = store
-            .create_job(NewJob {
-                url: "https://a.example/1".into(),
-                meeting_date: None,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let _second = store
-            .create_job(NewJob {
-                url: "https://a.example/2".into(),
-                meeting_date: None,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let first = job_at(&store, "https://a.example/1").await;
+        let _second = job_at(&store, "https://a.example/2").await;
         // A lease that has already run out: its worker is as good as gone.
         let claimed = store
             .claim_next(&LeaseOwner::generate(), Duration::ZERO)
@@ -736,13 +734,7 @@ pub(crate) mod tests {
         let store = Store::open(dir.path()).unwrap();
         let mut ids = Vec::new();
         for n in 0..3 {
-            let (job, _) = store
-                .create_job(NewJob {
-                    url: format!("https://a.example/{n}"),
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
+            let job = job_at(&store, &format!("https://a.example/{n}")).await;
             ids.push(job.id);
         }
         // Interleaved, as jobs running side by side write them.
@@ -793,14 +785,7 @@ pub(crate) mod tests {
     async fn update_if_refuses_the_wrong_state() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (job, _) = store
-            .create_job(NewJob {
-                url: "https://a.example/1".into(),
-                meeting_date: None,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let job = job_at(&store, "https://a.example/1").await;
         let refused = store
             .update_if(
                 &job.id,

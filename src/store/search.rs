@@ -138,6 +138,7 @@ pub(crate) fn where_clause(clauses: &[String]) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::store::tests::job_at;
     use crate::store::{Changes, NewJob, Store};
 
     #[tokio::test]
@@ -171,14 +172,7 @@ pub(crate) mod tests {
                 "[Speaker A]: the rocket launch",
             ),
         ] {
-            let (job, _) = store
-                .create_job(NewJob {
-                    url: "https://a.example/x.mp3".into(),
-                    meeting_date: None,
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
+            let job = job_at(&store, "https://a.example/x.mp3").await;
             store
                 .update(
                     &job.id,

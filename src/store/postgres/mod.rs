@@ -531,7 +531,7 @@ mod tests {
 
     use super::*;
     use crate::store::search::tests::{pages_meaning, search_meaning};
-    use crate::store::tests::{lease_meaning, lost_lease_meaning};
+    use crate::store::tests::{job_at, lease_meaning, lost_lease_meaning};
     use crate::store::{Artifacts, InProcess, Store};
 
     /// The test server's URL (a test setting, not one of the application's).
@@ -627,13 +627,7 @@ mod tests {
             return;
         };
         let store = scratch.store().await;
-        let (job, _) = store
-            .create_job(NewJob {
-                url: "https://a.example/x.mp3".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let job = job_at(&store, "https://a.example/x.mp3").await;
         store
             .update(
                 &job.id,
@@ -723,12 +717,7 @@ mod tests {
         };
         let (one, two) = tokio::join!(scratch.store(), scratch.store());
         for n in 0..20 {
-            one.create_job(NewJob {
-                url: format!("https://a.example/{n}"),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+            job_at(&one, &format!("https://a.example/{n}")).await;
         }
         let claim_all = |store: Store| async move {
             let owner = LeaseOwner::generate();
