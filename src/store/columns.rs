@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::changes::{Change, Changes};
 use super::leases::LeaseChange;
-use crate::jobs::{JobId, Status};
+use crate::jobs::{Job, JobId, Status};
 
 /// A value for one column, before a driver binds it.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +66,52 @@ pub(crate) fn update_values(columns: Vec<(&'static str, Cell)>, now: i64, id: &J
     values.extend(columns.into_iter().map(|(_, value)| value));
     values.push(Cell::Text(Some(id.as_str().to_string())));
     values
+}
+
+/// A job's first fifteen columns as written when it comes whole from elsewhere (an import of
+/// the old `jobs.json`, a migration between databases): id, url, resolved_url, meeting_date,
+/// sort_ms, status, title, summary, summary_path, transcript_path, file_path, created_at,
+/// updated_at, error, checkpoint.
+pub(crate) fn whole_job_cells(job: &Job, sort_ms: i64) -> Vec<Cell> {
+    vec![
+        Cell::Text(Some(job.id.as_str().to_string())),
+        Cell::Text(Some(job.url.clone())),
+        text(&job.resolved_url),
+        text(&job.meeting_date),
+        Cell::Integer(Some(sort_ms)),
+        Cell::Text(Some(job.status.as_str().to_string())),
+        text(&job.title),
+        text(&job.summary),
+        text(&job.summary_path),
+        text(&job.transcript_path),
+        text(&job.file_path),
+        Cell::Integer(Some(job.created_at)),
+        Cell::Integer(Some(job.updated_at)),
+        text(&job.error),
+        Cell::Text(job.checkpoint.map(|stage| stage.as_str().to_string())),
+    ]
+}
+
+/// What a migrated job carries beyond [`whole_job_cells`], in order: attempts, progress_bytes,
+/// progress_total, transcription_ref, queued_at, speakers, template.
+pub(crate) fn migrated_job_cells(job: &Job) -> Vec<Cell> {
+    let speakers = (!job.speakers.is_empty())
+        .then(|| serde_json::to_string(&job.speakers).ok())
+        .flatten();
+    vec![
+        Cell::Integer(Some(i64::from(job.attempts))),
+        Cell::Integer(job.progress.as_ref().map(|p| p.bytes as i64)),
+        Cell::Integer(
+            job.progress
+                .as_ref()
+                .and_then(|p| p.total)
+                .map(|t| t as i64),
+        ),
+        text(&job.transcription_ref),
+        Cell::Integer((job.status == Status::Queued).then_some(job.updated_at)),
+        Cell::Text(speakers),
+        text(&job.template),
+    ]
 }
 
 fn text(value: &Option<String>) -> Cell {

@@ -9,7 +9,9 @@ use tokio_postgres::Row;
 use super::rows::{JOB_COLUMNS, Param, RowLock, get_job, job_from_row, params};
 use crate::jobs::{ErrorKind, Job, JobId, LogLine, Stage, Status, now_millis};
 use crate::store::backend::{Update, Updated};
-use crate::store::columns::{self, Cell, update_columns, update_sql, update_values};
+use crate::store::columns::{
+    self, Cell, migrated_job_cells, update_columns, update_sql, update_values, whole_job_cells,
+};
 use crate::store::legacy::ImportedJob;
 use crate::store::{
     Changes, Claimed, LEASE_LOST, LeaseChange, LeaseOwner, NewJob, StoreError, StoreResult,
@@ -598,29 +600,12 @@ pub async fn import_jobs(
         .await?;
     for imported in jobs {
         let job = &imported.job;
-        let inserted = transaction
-            .execute(
-                &insert_job,
-                &[
-                    &job.id.as_str(),
-                    &job.url,
-                    &job.resolved_url,
-                    &job.meeting_date,
-                    &imported.sort_ms,
-                    &job.status.as_str(),
-                    &job.title,
-                    &job.summary,
-                    &job.summary_path,
-                    &job.transcript_path,
-                    &job.file_path,
-                    &job.created_at,
-                    &job.updated_at,
-                    &job.error,
-                    &job.checkpoint.map(Stage::as_str),
-                    &imported.transcript_text,
-                ],
-            )
-            .await?;
+        let mut values: Vec<Param> = whole_job_cells(job, imported.sort_ms)
+            .into_iter()
+            .map(param)
+            .collect();
+        values.push(Box::new(imported.transcript_text.clone()));
+        let inserted = transaction.execute(&insert_job, &params(&values)).await?;
         if inserted == 0 {
             continue;
         }
@@ -646,12 +631,13 @@ pub async fn insert_migrated(
 ) -> StoreResult<bool> {
     let job = &migrated.job;
     let transaction = client.transaction().await?;
-    let speakers = if job.speakers.is_empty() {
-        None
-    } else {
-        serde_json::to_string(&job.speakers).ok()
-    };
-    let queued_at = (job.status == Status::Queued).then_some(job.updated_at);
+    let mut values: Vec<Param> = whole_job_cells(job, migrated.sort_ms)
+        .into_iter()
+        .chain(migrated_job_cells(job))
+        .map(param)
+        .collect();
+    values.push(Box::new(migrated.transcript_text.clone()));
+    values.push(Box::new(job.error_kind.map(ErrorKind::as_str)));
     let inserted = transaction
         .execute(
             "INSERT INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status, title,
@@ -661,35 +647,7 @@ pub async fn insert_migrated(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
                 $17, $18, $19, $20, $21, $22, $23, $24)
              ON CONFLICT (id) DO NOTHING",
-            &[
-                &job.id.as_str(),
-                &job.url,
-                &job.resolved_url,
-                &job.meeting_date,
-                &migrated.sort_ms,
-                &job.status.as_str(),
-                &job.title,
-                &job.summary,
-                &job.summary_path,
-                &job.transcript_path,
-                &job.file_path,
-                &job.created_at,
-                &job.updated_at,
-                &job.error,
-                &job.checkpoint.map(Stage::as_str),
-                &i64::from(job.attempts),
-                &job.progress.as_ref().map(|p| p.bytes as i64),
-                &job.progress
-                    .as_ref()
-                    .and_then(|p| p.total)
-                    .map(|t| t as i64),
-                &job.transcription_ref,
-                &queued_at,
-                &speakers,
-                &job.template,
-                &migrated.transcript_text,
-                &job.error_kind.map(ErrorKind::as_str),
-            ],
+            &params(&values),
         )
         .await?;
     if inserted == 0 {

@@ -7,9 +7,11 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::rows::{JOB_COLUMNS, begin, get_job, job_from_row};
-use crate::jobs::{ErrorKind, Job, JobId, LogLine, Stage, Status, now_millis};
+use crate::jobs::{Job, JobId, LogLine, Stage, Status, now_millis};
 use crate::store::backend::{Update, Updated};
-use crate::store::columns::{self, Cell, update_columns, update_sql, update_values};
+use crate::store::columns::{
+    self, Cell, migrated_job_cells, update_columns, update_sql, update_values, whole_job_cells,
+};
 use crate::store::legacy::ImportedJob;
 use crate::store::{
     Changes, Claimed, LEASE_LOST, LeaseChange, LeaseOwner, NewJob, StoreError, StoreResult,
@@ -524,23 +526,9 @@ pub fn import_jobs(
             .prepare("INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, ?3)")?;
         for imported in jobs {
             let job = &imported.job;
-            let inserted = insert_job.execute(params![
-                job.id.as_str(),
-                job.url,
-                job.resolved_url,
-                job.meeting_date,
-                imported.sort_ms,
-                job.status.as_str(),
-                job.title,
-                job.summary,
-                job.summary_path,
-                job.transcript_path,
-                job.file_path,
-                job.created_at,
-                job.updated_at,
-                job.error,
-                job.checkpoint.map(Stage::as_str),
-            ])?;
+            let cells = whole_job_cells(job, imported.sort_ms);
+            let inserted =
+                insert_job.execute(rusqlite::params_from_iter(cells.into_iter().map(value)))?;
             if inserted == 0 {
                 continue;
             }
@@ -577,12 +565,11 @@ pub fn insert_migrated(
 ) -> StoreResult<bool> {
     let job = &migrated.job;
     let transaction = begin(connection)?;
-    let speakers = if job.speakers.is_empty() {
-        None
-    } else {
-        serde_json::to_string(&job.speakers).ok()
-    };
-    let queued_at = (job.status == Status::Queued).then_some(job.updated_at);
+    let mut cells = whole_job_cells(job, migrated.sort_ms);
+    cells.extend(migrated_job_cells(job));
+    cells.push(Cell::Text(
+        job.error_kind.map(|kind| kind.as_str().to_string()),
+    ));
     let inserted = transaction.execute(
         "INSERT OR IGNORE INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status,
             title, summary, summary_path, transcript_path, file_path, created_at, updated_at,
@@ -590,34 +577,7 @@ pub fn insert_migrated(
             queued_at, speakers, template, error_kind)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
             ?18, ?19, ?20, ?21, ?22, ?23)",
-        params![
-            job.id.as_str(),
-            job.url,
-            job.resolved_url,
-            job.meeting_date,
-            migrated.sort_ms,
-            job.status.as_str(),
-            job.title,
-            job.summary,
-            job.summary_path,
-            job.transcript_path,
-            job.file_path,
-            job.created_at,
-            job.updated_at,
-            job.error,
-            job.checkpoint.map(Stage::as_str),
-            i64::from(job.attempts),
-            job.progress.as_ref().map(|p| p.bytes as i64),
-            job.progress
-                .as_ref()
-                .and_then(|p| p.total)
-                .map(|t| t as i64),
-            job.transcription_ref,
-            queued_at,
-            speakers,
-            job.template,
-            job.error_kind.map(ErrorKind::as_str),
-        ],
+        rusqlite::params_from_iter(cells.into_iter().map(value)),
     )?;
     if inserted == 0 {
         return Ok(false);
