@@ -49,6 +49,19 @@ impl Update {
     }
 }
 
+/// Each job with its log lines (taken from `logs`, keyed by the job's id), in the jobs' order.
+pub(crate) fn with_logs(
+    jobs: Vec<Job>,
+    mut logs: HashMap<String, Vec<LogLine>>,
+) -> Vec<(Job, Vec<LogLine>)> {
+    jobs.into_iter()
+        .map(|job| {
+            let lines = logs.remove(job.id.as_str()).unwrap_or_default();
+            (job, lines)
+        })
+        .collect()
+}
+
 /// A committed change.
 pub struct Updated {
     /// The job as it was before, when the change removes files (they are named by it).

@@ -153,6 +153,18 @@ pub(crate) mod tests {
         pages_meaning(Store::open(dir.path()).unwrap()).await;
     }
 
+    /// The first ten jobs `query` finds.
+    pub(crate) async fn find(store: Store, query: String) -> JobPage {
+        store
+            .find_jobs(JobFilter {
+                query: Some(query),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    }
+
     pub(crate) async fn search_meaning(store: Store) {
         let mut ids = Vec::new();
         for (title, summary, transcript) in [
@@ -188,20 +200,7 @@ pub(crate) mod tests {
                 .unwrap();
             ids.push(job.id);
         }
-        let search = |query: &str| {
-            let store = store.clone();
-            let query = query.to_string();
-            async move {
-                store
-                    .find_jobs(JobFilter {
-                        query: Some(query),
-                        limit: 10,
-                        ..Default::default()
-                    })
-                    .await
-                    .unwrap()
-            }
-        };
+        let search = |query: &str| find(store.clone(), query.to_string());
         // The title and summary match outrank a passing mention in a transcript.
         let page = search("budget").await;
         assert_eq!(page.jobs.len(), 2);

@@ -223,15 +223,9 @@ impl Backend for PostgresBackend {
         let mut client = self.client().await?;
         let transaction = Self::snapshot(&mut client).await?;
         let jobs = queries::all_jobs(&transaction).await?;
-        let mut logs = queries::all_logs(&transaction).await?;
+        let logs = queries::all_logs(&transaction).await?;
         transaction.commit().await?;
-        Ok(jobs
-            .into_iter()
-            .map(|job| {
-                let lines = logs.remove(job.id.as_str()).unwrap_or_default();
-                (job, lines)
-            })
-            .collect())
+        Ok(super::backend::with_logs(jobs, logs))
     }
 
     async fn job_order(&self) -> StoreResult<Vec<JobId>> {
@@ -530,7 +524,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::store::search::tests::{pages_meaning, search_meaning};
+    use crate::store::search::tests::{find, pages_meaning, search_meaning};
     use crate::store::tests::{job_at, lease_meaning, lost_lease_meaning};
     use crate::store::{Artifacts, InProcess, Store};
 
@@ -683,20 +677,7 @@ mod tests {
                 .await;
             assert!(page.is_ok(), "{query:?}: {page:?}");
         }
-        let found = |query: &str| {
-            let store = store.clone();
-            let query = query.to_string();
-            async move {
-                store
-                    .find_jobs(JobFilter {
-                        query: Some(query),
-                        limit: 10,
-                        ..Default::default()
-                    })
-                    .await
-                    .unwrap()
-            }
-        };
+        let found = |query: &str| find(store.clone(), query.to_string());
         for query in ["cafe", "café", "budget", "follow-up", "r&d", "follow"] {
             assert_eq!(found(query).await.jobs.len(), 1, "{query}");
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::rows::{JOB_COLUMNS, Param, RowLock, get_job, job_from_row, params};
+use super::rows::{JOB_COLUMNS, Param, RowLock, get_job, job_from_row, one_job, params};
 use crate::jobs::{ErrorKind, Job, JobId, LogLine, Stage, Status, now_millis};
 use crate::store::backend::{Update, Updated};
 use crate::store::columns::{
@@ -108,17 +108,11 @@ pub async fn logs_of_jobs(
 
 /// The queued jobs in the order the workers take them (the order of `claim_next`).
 pub async fn queue_order(client: &impl GenericClient) -> StoreResult<Vec<JobId>> {
-    let statement = client
-        .prepare_cached(
-            "SELECT id FROM jobs WHERE status = 'queued' ORDER BY queued_at, created_at",
-        )
-        .await?;
-    let rows = client.query(&statement, &[]).await?;
-    Ok(rows
-        .iter()
-        .filter_map(|row| row.try_get::<_, &str>(0).ok())
-        .filter_map(|id| JobId::parse(id).ok())
-        .collect())
+    job_ids(
+        client,
+        "SELECT id FROM jobs WHERE status = 'queued' ORDER BY queued_at, created_at",
+    )
+    .await
 }
 
 /// A log line; with a `holder`, only while it holds the job's lease.
@@ -214,9 +208,12 @@ pub async fn create_job(
 }
 
 pub async fn job_order(client: &impl GenericClient) -> StoreResult<Vec<JobId>> {
-    let statement = client
-        .prepare_cached("SELECT id FROM jobs ORDER BY sort_ms DESC, id DESC")
-        .await?;
+    job_ids(client, "SELECT id FROM jobs ORDER BY sort_ms DESC, id DESC").await
+}
+
+/// The ids `sql` (a query of `id` alone) selects, in its order.
+async fn job_ids(client: &impl GenericClient, sql: &str) -> StoreResult<Vec<JobId>> {
+    let statement = client.prepare_cached(sql).await?;
     let rows = client.query(&statement, &[]).await?;
     Ok(rows
         .iter()
@@ -527,16 +524,12 @@ pub async fn requeue_interrupted(client: &impl GenericClient) -> StoreResult<usi
 }
 
 pub async fn delete_job(client: &impl GenericClient, id: &JobId) -> StoreResult<Job> {
-    let statement = client
-        .prepare_cached(&format!(
-            "DELETE FROM jobs WHERE id = $1 RETURNING {JOB_COLUMNS}"
-        ))
-        .await?;
-    let row = client
-        .query_opt(&statement, &[&id.as_str()])
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    job_from_row(&row)
+    one_job(
+        client,
+        &format!("DELETE FROM jobs WHERE id = $1 RETURNING {JOB_COLUMNS}"),
+        id,
+    )
+    .await
 }
 
 pub async fn meta(client: &impl GenericClient, key: &str) -> StoreResult<Option<String>> {

@@ -99,12 +99,16 @@ impl RowLock {
 
 /// The job `id`, its row locked as `lock` says; NotFound without it.
 pub async fn get_job(client: &impl GenericClient, id: &JobId, lock: RowLock) -> StoreResult<Job> {
-    let statement = client
-        .prepare_cached(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1{}",
-            lock.clause()
-        ))
-        .await?;
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1{}",
+        lock.clause()
+    );
+    one_job(client, &sql, id).await
+}
+
+/// The job row `sql` (with `$1` for `id`, answering [`JOB_COLUMNS`]) gives; NotFound without it.
+pub async fn one_job(client: &impl GenericClient, sql: &str, id: &JobId) -> StoreResult<Job> {
+    let statement = client.prepare_cached(sql).await?;
     let row = client
         .query_opt(&statement, &[&id.as_str()])
         .await?

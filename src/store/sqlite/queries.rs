@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::rows::{JOB_COLUMNS, begin, get_job, job_from_row};
 use crate::jobs::{Job, JobId, LogLine, Stage, Status, now_millis};
-use crate::store::backend::{Update, Updated};
+use crate::store::backend::{Update, Updated, with_logs};
 use crate::store::columns::{
     self, Cell, migrated_job_cells, update_columns, update_sql, update_values, whole_job_cells,
 };
@@ -169,13 +169,7 @@ pub fn all_jobs_with_logs(connection: &Connection) -> StoreResult<Vec<(Job, Vec<
             message: row.get(3)?,
         });
     }
-    Ok(jobs
-        .into_iter()
-        .map(|job| {
-            let lines = logs.remove(job.id.as_str()).unwrap_or_default();
-            (job, lines)
-        })
-        .collect())
+    Ok(with_logs(jobs, logs))
 }
 
 pub fn job_order(connection: &Connection) -> StoreResult<Vec<JobId>> {
