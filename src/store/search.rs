@@ -3,6 +3,7 @@
 //! transcripts with highlighted snippets. What a search means is fixed here; each backend
 //! finds the jobs its own way.
 
+use super::columns::Cell;
 use crate::jobs::{Job, JobId, Status};
 
 /// Marks around a matched word in a snippet: characters from Unicode's private use area, which
@@ -132,6 +133,38 @@ pub(crate) fn where_clause(clauses: &[String]) -> String {
     } else {
         format!("WHERE {}", clauses.join(" AND "))
     }
+}
+
+/// A listing page's statement: the jobs `clauses` allow, in date order, newest first, from
+/// the filter's cursor or offset; and the values of the cursor's condition, to bind after the
+/// `bound` values `clauses` already number (placeholders `prefix` and a position: `?` for
+/// SQLite, `$` for PostgreSQL). The sort key follows the job's `columns` in each row.
+pub(crate) fn listing_sql(
+    filter: &JobFilter,
+    columns: &str,
+    mut clauses: Vec<String>,
+    bound: usize,
+    prefix: char,
+) -> (String, Vec<Cell>) {
+    let mut values = Vec::new();
+    if let Some(after) = &filter.after {
+        values.push(Cell::Integer(Some(after.sort_ms)));
+        values.push(Cell::Text(Some(after.id.to_string())));
+        clauses.push(format!(
+            "(jobs.sort_ms, jobs.id) < ({prefix}{}, {prefix}{})",
+            bound + 1,
+            bound + 2
+        ));
+    }
+    let sql = format!(
+        "SELECT {}, jobs.sort_ms FROM jobs {}
+         ORDER BY jobs.sort_ms DESC, jobs.id DESC LIMIT {} OFFSET {}",
+        prefixed_columns(columns),
+        where_clause(&clauses),
+        filter.page_size() + 1,
+        filter.listing_offset()
+    );
+    (sql, values)
 }
 
 /// What a search means, checked the same way on every backend.

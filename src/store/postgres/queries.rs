@@ -304,7 +304,7 @@ pub async fn count_jobs(client: &impl GenericClient) -> StoreResult<u64> {
 }
 
 /// A column's value as PostgreSQL binds it.
-fn param(cell: Cell) -> Param {
+pub(super) fn param(cell: Cell) -> Param {
     match cell {
         Cell::Text(text) => Box::new(text),
         Cell::Integer(number) => Box::new(number),

@@ -289,7 +289,7 @@ fn insert_log(connection: &Connection, id: &JobId, message: String) -> StoreResu
 }
 
 /// A column's value as SQLite binds it.
-fn value(cell: Cell) -> Value {
+pub(super) fn value(cell: Cell) -> Value {
     match cell {
         Cell::Text(Some(text)) => Value::Text(text),
         Cell::Integer(Some(number)) => Value::Integer(number),
