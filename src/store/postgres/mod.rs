@@ -240,15 +240,9 @@ impl Backend for PostgresBackend {
         let mut client = self.client().await?;
         let transaction = Self::snapshot(&mut client).await?;
         let jobs = queries::jobs_by_ids(&transaction, &ids).await?;
-        let mut logs = queries::logs_of_jobs(&transaction, &ids).await?;
+        let logs = queries::logs_of_jobs(&transaction, &ids).await?;
         transaction.commit().await?;
-        Ok(jobs
-            .into_iter()
-            .map(|job| {
-                let lines = logs.remove(&job.id).unwrap_or_default();
-                (job, lines)
-            })
-            .collect())
+        Ok(super::backend::with_logs(jobs, logs))
     }
 
     async fn list_jobs(&self, limit: usize, offset: usize) -> StoreResult<Vec<Job>> {

@@ -199,14 +199,8 @@ pub fn jobs_with_logs(
     let jobs = statement
         .query_map(params![list], job_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut logs = logs_of_jobs(connection, &ids)?;
-    Ok(jobs
-        .into_iter()
-        .map(|job| {
-            let lines = logs.remove(&job.id).unwrap_or_default();
-            (job, lines)
-        })
-        .collect())
+    let logs = logs_of_jobs(connection, &ids)?;
+    Ok(with_logs(jobs, logs))
 }
 
 pub fn list_jobs(connection: &Connection, limit: usize, offset: usize) -> StoreResult<Vec<Job>> {
