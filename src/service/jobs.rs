@@ -127,9 +127,9 @@ impl Jobs {
         let store = self.store.clone();
         let part = recording.file;
         tokio::spawn(async move {
-            // Put in place first (the temporary file goes either way), then recorded; audio
-            // whose job was never recorded is removed here, or by the start-up sweep after a
-            // crash.
+            // Put in place first (renamed, or uploaded to the bucket: the temporary file goes
+            // either way), then recorded; audio whose job was never recorded is removed here
+            // (an object left by a crash in between, by the start-up sweep of the bucket).
             artifacts.place_part(part, &relative).await?;
             match store.create_job_with_id(id, new).await {
                 Ok(created) => Ok(created),
