@@ -39,6 +39,14 @@ impl JobId {
     }
 }
 
+/// A map keyed by job ids answers for the id's text too (the id hashes and compares as its
+/// text does).
+impl std::borrow::Borrow<str> for JobId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for JobId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

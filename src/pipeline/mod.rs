@@ -102,6 +102,7 @@ pub type StageResult<T> = Result<T, StageError>;
 pub struct Services {
     pub llm: Option<llm::Llm>,
     pub assemblyai: Option<transcribe::assemblyai::AssemblyAi>,
+    pub speech_to_text: Option<transcribe::openai::SpeechToText>,
     pub plaud: plaud::Plaud,
 }
 
@@ -110,6 +111,10 @@ impl Services {
         Self {
             llm: llm::Llm::from_config(config, clients.trusted.clone()),
             assemblyai: transcribe::assemblyai::AssemblyAi::from_config(
+                config,
+                clients.trusted.clone(),
+            ),
+            speech_to_text: transcribe::openai::SpeechToText::from_config(
                 config,
                 clients.trusted.clone(),
             ),

@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::jobs::{Job, JobId, now_millis};
 use crate::metrics::Metrics;
 use crate::net::Clients;
+use crate::net::guard::AddressPolicy;
 use crate::net::retry::{Backoff, ProviderError};
 use crate::store::{Delivery, EventMaker, NewDelivery, Store};
 
@@ -117,6 +118,111 @@ pub fn event_maker(config: &Config) -> Option<EventMaker> {
     }))
 }
 
+/// The webhook's wire format: built once from the configuration (the URL, the secret, the
+/// guarded client), it signs an event afresh and posts it once, and says what came of it. The
+/// dispatcher below keeps the outbox, the retries and the job's log.
+pub struct WebhookSender {
+    http: reqwest::Client,
+    policy: Arc<AddressPolicy>,
+    url: Option<String>,
+    secret: Option<String>,
+}
+
+impl std::fmt::Debug for WebhookSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSender")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What came of one attempt to send one event.
+#[derive(Debug)]
+pub enum SendOutcome {
+    /// The receiver answered with a success.
+    Delivered,
+    /// Not sent, and never will be as configured: the outcome for the metrics (`failed` or
+    /// `refused`) and the job's log line that says why.
+    NotSent {
+        outcome: &'static str,
+        message: String,
+    },
+    /// Sent, and the receiver failed or could not be reached.
+    Failed(ProviderError),
+}
+
+impl WebhookSender {
+    /// Uses the client for user URLs: the receiver's address is checked like any other.
+    pub fn new(config: &Config, clients: &Clients) -> Self {
+        Self {
+            http: clients.user.clone(),
+            policy: clients.policy.clone(),
+            url: config.webhook_url.clone(),
+            secret: config
+                .webhook_secret
+                .as_ref()
+                .map(|secret| secret.expose().to_string()),
+        }
+    }
+
+    /// One attempt: the event's body, signed when a secret is set, posted once.
+    pub async fn send(&self, delivery: &Delivery) -> SendOutcome {
+        let url = match self.target(delivery) {
+            Ok(url) => url,
+            Err((outcome, message)) => return SendOutcome::NotSent { outcome, message },
+        };
+        let timestamp = now_millis();
+        let mut request = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(EVENT_HEADER, delivery.event.as_str())
+            .header(DELIVERY_HEADER, delivery.delivery.as_str())
+            .timeout(ATTEMPT_TIMEOUT)
+            .body(delivery.body.clone());
+        if let Some(secret) = &self.secret {
+            request = request.header(
+                SIGNATURE_HEADER,
+                signature(secret, timestamp, &delivery.body),
+            );
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => SendOutcome::Delivered,
+            Ok(response) => SendOutcome::Failed(
+                ProviderError::from_response("the webhook failed", response).await,
+            ),
+            Err(error) => {
+                SendOutcome::Failed(ProviderError::from_reqwest("the webhook failed", &error))
+            }
+        }
+    }
+
+    /// Where the event goes: the configured URL, if it is set, a URL, and allowed by the
+    /// address policy; else the outcome and the job's log line that say why not.
+    fn target(&self, delivery: &Delivery) -> Result<url::Url, (&'static str, String)> {
+        let Some(url) = self.url.as_deref() else {
+            return Err((
+                "failed",
+                format!(
+                    "Webhook {} not sent: WEBHOOK_URL is no longer set",
+                    delivery.event
+                ),
+            ));
+        };
+        let parsed = url::Url::parse(url).map_err(|error| {
+            (
+                "refused",
+                format!("Webhook not sent: WEBHOOK_URL is not a URL ({error})"),
+            )
+        })?;
+        self.policy
+            .check_url(&parsed)
+            .map_err(|refusal| ("refused", format!("Webhook not sent: {refusal}")))?;
+        Ok(parsed)
+    }
+}
+
 /// Delivers the outbox's events, one at a time, until shutdown. Each event is claimed first
 /// (see [`Store::claim_delivery`]): with several replicas on one database, each event is
 /// attempted by one dispatcher at a time, so a receiver gets it once (barring a replica that
@@ -132,13 +238,16 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// Builds the sender once and delivers until shutdown.
     pub fn spawn(self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let sender = WebhookSender::new(&self.config, &self.clients);
         tokio::spawn(
-            async move { self.run(shutdown).await }.instrument(tracing::info_span!("webhooks")),
+            async move { self.run(&sender, shutdown).await }
+                .instrument(tracing::info_span!("webhooks")),
         )
     }
 
-    async fn run(&self, shutdown: CancellationToken) {
+    async fn run(&self, sender: &WebhookSender, shutdown: CancellationToken) {
         loop {
             let notified = self.wake.notified();
             tokio::pin!(notified);
@@ -161,7 +270,7 @@ impl Dispatcher {
                             let _ = self.store.postpone_delivery(&id, attempts, now_millis()).await;
                             return;
                         }
-                        _ = self.attempt(delivery) => {}
+                        _ = self.attempt(sender, delivery) => {}
                     }
                     continue;
                 }
@@ -200,21 +309,17 @@ impl Dispatcher {
     }
 
     /// One attempt at one event: delivered and removed, given up, or postponed.
-    async fn attempt(&self, delivery: Delivery) {
-        let url = match self.target(&delivery) {
-            Ok(url) => url,
-            Err((outcome, message)) => {
-                self.finish(&delivery, outcome, message).await;
-                return;
-            }
-        };
+    async fn attempt(&self, sender: &WebhookSender, delivery: Delivery) {
         let attempts = delivery.attempts + 1;
-        match self.send(url, &delivery).await {
-            Ok(()) => {
+        match sender.send(&delivery).await {
+            SendOutcome::Delivered => {
                 let message = format!("Webhook {} delivered", delivery.event);
                 self.finish(&delivery, "delivered", message).await;
             }
-            Err(ProviderError::Transient {
+            SendOutcome::NotSent { outcome, message } => {
+                self.finish(&delivery, outcome, message).await;
+            }
+            SendOutcome::Failed(ProviderError::Transient {
                 message,
                 retry_after,
                 ..
@@ -222,7 +327,7 @@ impl Dispatcher {
                 self.postpone(&delivery, attempts, &message, retry_after)
                     .await
             }
-            Err(error) => {
+            SendOutcome::Failed(error) => {
                 let message = format!(
                     "Webhook {} not delivered after {attempts} attempt{}: {error}",
                     delivery.event,
@@ -230,57 +335,6 @@ impl Dispatcher {
                 );
                 self.finish(&delivery, "failed", message).await;
             }
-        }
-    }
-
-    /// Where the event goes: the configured URL, if it is still set, a URL, and allowed by the
-    /// address policy; else the outcome and the job's log line that say why not.
-    fn target(&self, delivery: &Delivery) -> Result<url::Url, (&'static str, String)> {
-        let Some(url) = self.config.webhook_url.as_deref() else {
-            return Err((
-                "failed",
-                format!(
-                    "Webhook {} not sent: WEBHOOK_URL is no longer set",
-                    delivery.event
-                ),
-            ));
-        };
-        let parsed = url::Url::parse(url).map_err(|error| {
-            (
-                "refused",
-                format!("Webhook not sent: WEBHOOK_URL is not a URL ({error})"),
-            )
-        })?;
-        self.clients
-            .policy
-            .check_url(&parsed)
-            .map_err(|refusal| ("refused", format!("Webhook not sent: {refusal}")))?;
-        Ok(parsed)
-    }
-
-    /// The wire format: the event's body, signed when a secret is set, posted once.
-    async fn send(&self, url: url::Url, delivery: &Delivery) -> Result<(), ProviderError> {
-        let timestamp = now_millis();
-        let mut request = self
-            .clients
-            .user
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .header(EVENT_HEADER, delivery.event.as_str())
-            .header(DELIVERY_HEADER, delivery.delivery.as_str())
-            .timeout(ATTEMPT_TIMEOUT)
-            .body(delivery.body.clone());
-        if let Some(secret) = &self.config.webhook_secret {
-            request = request.header(
-                SIGNATURE_HEADER,
-                signature(secret.expose(), timestamp, &delivery.body),
-            );
-        }
-        match request.send().await {
-            Ok(response) if response.status().is_success() => Ok(()),
-            Ok(response) => Err(ProviderError::from_response("the webhook failed", response).await),
-            Err(error) => Err(ProviderError::from_reqwest("the webhook failed", &error)),
         }
     }
 

@@ -6,8 +6,6 @@
 //! build them at the edge and this module never checks them again. It knows nothing of HTTP;
 //! its errors are [`AppError`] kinds that the web layer renders.
 
-use std::path::PathBuf;
-
 use crate::domain::{MeetingDate, TemplateName, Title};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{Job, JobId, JobSource, LogLine, SpeakerNames, Stage, Status};
@@ -16,7 +14,7 @@ use crate::pipeline::Queue;
 use crate::pipeline::download::human_bytes;
 use crate::pipeline::transcribe::captions::{self, CaptionFormat};
 use crate::pipeline::transcribe::{self, Transcript, speakers_in};
-use crate::store::{Changes, NewJob, Store};
+use crate::store::{Changes, NewJob, PartFile, Store};
 
 /// Statuses from which a job may be retried or re-summarised.
 const FINISHED: &[Status] = &[Status::Completed, Status::Error];
@@ -51,6 +49,7 @@ pub enum Source {
 
 /// An uploaded recording, streamed to a temporary file that goes away unless the job is made.
 pub struct Recording {
+    /// From [`crate::store::Artifacts::part_file`], beside where the audio goes.
     pub file: PartFile,
     /// The file name the client gave, safe to show.
     pub name: String,
@@ -128,30 +127,17 @@ impl Jobs {
         let store = self.store.clone();
         let part = recording.file;
         tokio::spawn(async move {
-            if artifacts.bucket().is_some() {
-                // Uploaded first (the temp file goes either way), then recorded; an object
-                // whose job was never recorded is removed here, or by the start-up sweep after
-                // a crash.
-                let placed = artifacts.place_file(&part.path, &relative).await;
-                part.keep();
-                placed?;
-                return match store.create_job_with_id(id, new).await {
-                    Ok(created) => Ok(created),
-                    Err(error) => {
-                        artifacts.remove_paths(vec![relative]).await;
-                        Err(error.into())
-                    }
-                };
+            // Put in place first (renamed, or uploaded to the bucket: the temporary file goes
+            // either way), then recorded; audio whose job was never recorded is removed here
+            // (an object left by a crash in between, by the start-up sweep of the bucket).
+            artifacts.place_part(part, &relative).await?;
+            match store.create_job_with_id(id, new).await {
+                Ok(created) => Ok(created),
+                Err(error) => {
+                    artifacts.remove_paths(vec![relative]).await;
+                    Err(AppError::from(error))
+                }
             }
-            let destination = artifacts.resolve(&relative).ok_or_else(|| {
-                AppError::Internal(anyhow::anyhow!("unsafe audio path {relative}"))
-            })?;
-            tokio::fs::rename(&part.path, &destination).await?;
-            part.keep();
-            let placed = PartFile::new(destination);
-            let created = store.create_job_with_id(id, new).await?;
-            placed.keep();
-            Ok::<_, AppError>(created)
         })
         .await
         .map_err(|error| AppError::Internal(anyhow::anyhow!("creating the job stopped: {error}")))?
@@ -180,12 +166,13 @@ impl Jobs {
                     ))
                 })?;
         let artifacts = self.store.artifacts();
-        let (transcript_path, formatted) = transcribe::write_files(artifacts, &id, &parsed).await?;
+        let cues = parsed.utterances.len();
+        let (transcript_path, formatted) = transcribe::write_files(artifacts, &id, parsed).await?;
         let speakers = speakers_in(&formatted);
         let log = format!(
             "Transcript received ({}, {} cues, {} speakers, {} characters); transcription is not needed",
             format.name(),
-            parsed.utterances.len(),
+            cues,
             speakers.len(),
             formatted.chars().count()
         );
@@ -435,60 +422,9 @@ pub fn speaker_name_problem(label: &str, name: &str) -> Option<String> {
     None
 }
 
-/// A file being received: removed when dropped unless kept, so no way out of a request (an
-/// error, a refusal, the request timing out or the client going away mid-upload) leaves it.
-pub struct PartFile {
-    pub path: PathBuf,
-    keep: bool,
-}
-
-impl PartFile {
-    pub fn new(path: PathBuf) -> Self {
-        Self { path, keep: false }
-    }
-
-    pub fn keep(mut self) {
-        self.keep = true;
-    }
-}
-
-impl Drop for PartFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            // A small blocking call, once per abandoned upload; a file not there is fine.
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn a_file_being_received_is_removed_unless_kept_whichever_way_the_request_ends() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(".job.1.part");
-        std::fs::write(&path, b"half a recording").unwrap();
-        drop(PartFile::new(path.clone()));
-        assert!(!path.exists(), "an abandoned upload is removed");
-
-        std::fs::write(&path, b"a whole recording").unwrap();
-        PartFile::new(path.clone()).keep();
-        assert!(path.exists(), "a kept one stays");
-
-        // A request dropped while it waits (as the request timeout drops it) removes it too.
-        let held = PartFile::new(path.clone());
-        let waiting = tokio::spawn(async move {
-            let _held = held;
-            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-        });
-        tokio::task::yield_now().await;
-        assert!(path.exists());
-        waiting.abort();
-        let _ = waiting.await;
-        assert!(!path.exists(), "removed when the request is dropped");
-    }
 
     #[test]
     fn speakers_must_be_the_transcripts_and_names_short() {

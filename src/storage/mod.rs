@@ -294,12 +294,7 @@ impl Bucket {
     /// Every object of the job: `(relative path, size)`.
     pub async fn list_job(&self, id: &JobId) -> Result<Vec<(String, u64)>, StorageError> {
         let folder = self.job_folder(id);
-        let found: Vec<object_store::ObjectMeta> = self
-            .store
-            .list(Some(&folder))
-            .try_collect()
-            .await
-            .map_err(|error| self.error(error))?;
+        let found = self.list_under(&folder).await?;
         Ok(found
             .into_iter()
             .filter_map(|meta| {
@@ -317,12 +312,7 @@ impl Bucket {
     /// Every object under the prefix: `(relative path, size)` (diagnostics and tests; a
     /// listing of the whole bucket prefix).
     pub async fn list_all(&self) -> Result<Vec<(String, u64)>, StorageError> {
-        let found: Vec<object_store::ObjectMeta> = self
-            .store
-            .list(Some(&self.jobs))
-            .try_collect()
-            .await
-            .map_err(|error| self.error(error))?;
+        let found = self.list_under(&self.jobs).await?;
         Ok(found
             .into_iter()
             .filter_map(|meta| {
@@ -343,14 +333,21 @@ impl Bucket {
     /// Removes every object of the job; returns how many went.
     pub async fn remove_job(&self, id: &JobId) -> Result<usize, StorageError> {
         let folder = self.job_folder(id);
-        let keys: Vec<Path> = self
-            .store
-            .list(Some(&folder))
-            .map_ok(|meta| meta.location)
+        let keys = self.list_under(&folder).await?;
+        self.delete_keys(keys.into_iter().map(|meta| meta.location).collect())
+            .await
+    }
+
+    /// Every object under `folder`, at any depth.
+    async fn list_under(
+        &self,
+        folder: &Path,
+    ) -> Result<Vec<object_store::ObjectMeta>, StorageError> {
+        self.store
+            .list(Some(folder))
             .try_collect()
             .await
-            .map_err(|error| self.error(error))?;
-        self.delete_keys(keys).await
+            .map_err(|error| self.error(error))
     }
 
     async fn delete_keys(&self, keys: Vec<Path>) -> Result<usize, StorageError> {
@@ -414,12 +411,7 @@ impl Bucket {
                 Ok(false) => {}
                 Err(message) => return Err(self.error(message)),
             }
-            let objects: Vec<object_store::ObjectMeta> = self
-                .store
-                .list(Some(&folder))
-                .try_collect()
-                .await
-                .map_err(|error| self.error(error))?;
+            let objects = self.list_under(&folder).await?;
             if objects.iter().any(|meta| meta.last_modified > cutoff) {
                 continue;
             }

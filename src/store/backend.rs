@@ -49,6 +49,22 @@ impl Update {
     }
 }
 
+/// Each job with its log lines (taken from `logs`, keyed by the job's id), in the jobs' order.
+pub(crate) fn with_logs<K>(
+    jobs: Vec<Job>,
+    mut logs: HashMap<K, Vec<LogLine>>,
+) -> Vec<(Job, Vec<LogLine>)>
+where
+    K: std::hash::Hash + Eq + std::borrow::Borrow<str>,
+{
+    jobs.into_iter()
+        .map(|job| {
+            let lines = logs.remove(job.id.as_str()).unwrap_or_default();
+            (job, lines)
+        })
+        .collect()
+}
+
 /// A committed change.
 pub struct Updated {
     /// The job as it was before, when the change removes files (they are named by it).

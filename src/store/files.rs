@@ -553,6 +553,44 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_file_being_received_is_removed_unless_placed_whichever_way_the_request_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifacts = Artifacts::new(dir.path().to_path_buf());
+        let id = JobId::parse("abc").unwrap();
+        let relative = artifacts.audio_relative(&id, "mp3");
+        std::fs::create_dir_all(dir.path().join(AUDIO_DIR)).unwrap();
+        let part = artifacts.part_file(&id, &relative).unwrap();
+        let path = part.path().to_path_buf();
+        std::fs::write(&path, b"half a recording").unwrap();
+        drop(part);
+        assert!(!path.exists(), "an abandoned upload is removed");
+
+        let part = artifacts.part_file(&id, &relative).unwrap();
+        std::fs::write(part.path(), b"a whole recording").unwrap();
+        artifacts.place_part(part, &relative).await.unwrap();
+        let placed = artifacts.resolve(&relative).unwrap();
+        assert_eq!(
+            std::fs::read(&placed).unwrap(),
+            b"a whole recording",
+            "a placed one stays"
+        );
+
+        // A request dropped while it waits (as the request timeout drops it) removes it too.
+        let held = artifacts.part_file(&id, &relative).unwrap();
+        let path = held.path().to_path_buf();
+        std::fs::write(&path, b"half a recording").unwrap();
+        let waiting = tokio::spawn(async move {
+            let _held = held;
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        });
+        tokio::task::yield_now().await;
+        assert!(path.exists());
+        waiting.abort();
+        let _ = waiting.await;
+        assert!(!path.exists(), "removed when the request is dropped");
+    }
+
     #[test]
     fn stored_paths_never_leave_the_data_dir() {
         let artifacts = Artifacts::new(PathBuf::from("/data"));

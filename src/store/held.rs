@@ -1,7 +1,7 @@
 //! A claimed job's writes, made on behalf of the worker that holds its lease (see `leases`).
 
 use super::backend::Update;
-use super::leases::{LeaseChange, LeaseOwner};
+use super::leases::LeaseOwner;
 use super::outbox::EventMaker;
 use super::{Changes, Store, StoreResult};
 use crate::jobs::{Job, JobId, LogLine};
@@ -58,13 +58,14 @@ impl HeldJob {
         message: impl Into<String>,
         event: Option<EventMaker>,
     ) -> StoreResult<Job> {
-        let update = Update {
-            log: Some(message.into()),
-            event,
-            holder: Some(self.owner.clone()),
-            lease: LeaseChange::Release,
-            ..Update::new(changes)
-        };
-        self.store.apply_or_not_found(&self.id, update).await
+        self.store
+            .apply_with_log(
+                &self.id,
+                changes,
+                message.into(),
+                event,
+                Some(self.owner.clone()),
+            )
+            .await
     }
 }

@@ -18,6 +18,7 @@
 mod backend;
 pub mod backup;
 mod changes;
+mod columns;
 mod events;
 mod files;
 mod held;
@@ -41,7 +42,9 @@ use tokio::sync::broadcast;
 pub use backend::{Backend, Exclusive, Update, Updated};
 pub use changes::{Changes, NewJob};
 pub use events::{Events, InProcess, JobEvent, Written};
-pub use files::{AUDIO_DIR, Artifacts, LocalAudio, SUMMARIES_DIR, TRANSCRIPTS_DIR, write_atomic};
+pub use files::{
+    AUDIO_DIR, Artifacts, LocalAudio, PartFile, SUMMARIES_DIR, TRANSCRIPTS_DIR, write_atomic,
+};
 pub use held::HeldJob;
 pub use leases::{Claimed, LEASE_LOST, LeaseChange, LeaseOwner};
 pub use outbox::{Delivery, EventMaker, NewDelivery};
@@ -354,22 +357,31 @@ impl Store {
         changes: Changes,
         message: impl Into<String>,
     ) -> StoreResult<Job> {
-        self.update_with_log_and_event(id, changes, message, None)
+        self.apply_with_log(id, changes, message.into(), None, None)
             .await
     }
 
-    /// [`Store::update_with_log`], and in the same transaction the webhook event that `event`
-    /// makes of the job as changed: the job is finished and its event recorded, or neither.
-    pub async fn update_with_log_and_event(
+    /// `changes`, a log line and the webhook event that `event` makes of the job as changed,
+    /// in one transaction: the job is finished and its event recorded, or neither. With a
+    /// `holder` (a worker finishing a job), only while it holds the job's lease, which it
+    /// releases.
+    async fn apply_with_log(
         &self,
         id: &JobId,
         changes: Changes,
-        message: impl Into<String>,
+        message: String,
         event: Option<EventMaker>,
+        holder: Option<LeaseOwner>,
     ) -> StoreResult<Job> {
+        let lease = match holder {
+            Some(_) => LeaseChange::Release,
+            None => LeaseChange::Keep,
+        };
         let update = Update {
-            log: Some(message.into()),
+            log: Some(message),
             event,
+            holder,
+            lease,
             ..Update::new(changes)
         };
         self.apply_or_not_found(id, update).await
@@ -655,6 +667,18 @@ pub(crate) mod tests {
     use super::*;
     use crate::jobs::Stage;
 
+    /// A queued job for `url`, as the tests of every backend make one.
+    pub(crate) async fn job_at(store: &Store, url: &str) -> Job {
+        let (job, _) = store
+            .create_job(NewJob {
+                url: url.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        job
+    }
+
     #[tokio::test]
     async fn a_job_survives_reopening_the_store() {
         let dir = tempfile::tempdir().unwrap();
@@ -688,22 +712,8 @@ pub(crate) mod tests {
     async fn claim_takes_the_oldest_and_counts_the_attempt() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (first, _) = store
-            .create_job(NewJob {
-                url: "https://a.example/1".into(),
-                meeting_date: None,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let _second = store
-            .create_job(NewJob {
-                url: "https://a.example/2".into(),
-                meeting_date: None,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let first = job_at(&store, "https://a.example/1").await;
+        let _second = job_at(&store, "https://a.example/2").await;
         // A lease that has already run out: its worker is as good as gone.
         let claimed = store
             .claim_next(&LeaseOwner::generate(), Duration::ZERO)
@@ -724,13 +734,7 @@ pub(crate) mod tests {
         let store = Store::open(dir.path()).unwrap();
         let mut ids = Vec::new();
         for n in 0..3 {
-            let (job, _) = store
-                .create_job(NewJob {
-                    url: format!("https://a.example/{n}"),
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
+            let job = job_at(&store, &format!("https://a.example/{n}")).await;
             ids.push(job.id);
         }
         // Interleaved, as jobs running side by side write them.
@@ -781,14 +785,7 @@ pub(crate) mod tests {
     async fn update_if_refuses_the_wrong_state() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (job, _) = store
-            .create_job(NewJob {
-                url: "https://a.example/1".into(),
-                meeting_date: None,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let job = job_at(&store, "https://a.example/1").await;
         let refused = store
             .update_if(
                 &job.id,

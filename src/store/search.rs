@@ -3,6 +3,7 @@
 //! transcripts with highlighted snippets. What a search means is fixed here; each backend
 //! finds the jobs its own way.
 
+use super::columns::Cell;
 use crate::jobs::{Job, JobId, Status};
 
 /// Marks around a matched word in a snippet: characters from Unicode's private use area, which
@@ -134,10 +135,43 @@ pub(crate) fn where_clause(clauses: &[String]) -> String {
     }
 }
 
+/// A listing page's statement: the jobs `clauses` allow, in date order, newest first, from
+/// the filter's cursor or offset; and the values of the cursor's condition, to bind after the
+/// `bound` values `clauses` already number (placeholders `prefix` and a position: `?` for
+/// SQLite, `$` for PostgreSQL). The sort key follows the job's `columns` in each row.
+pub(crate) fn listing_sql(
+    filter: &JobFilter,
+    columns: &str,
+    mut clauses: Vec<String>,
+    bound: usize,
+    prefix: char,
+) -> (String, Vec<Cell>) {
+    let mut values = Vec::new();
+    if let Some(after) = &filter.after {
+        values.push(Cell::Integer(Some(after.sort_ms)));
+        values.push(Cell::Text(Some(after.id.to_string())));
+        clauses.push(format!(
+            "(jobs.sort_ms, jobs.id) < ({prefix}{}, {prefix}{})",
+            bound + 1,
+            bound + 2
+        ));
+    }
+    let sql = format!(
+        "SELECT {}, jobs.sort_ms FROM jobs {}
+         ORDER BY jobs.sort_ms DESC, jobs.id DESC LIMIT {} OFFSET {}",
+        prefixed_columns(columns),
+        where_clause(&clauses),
+        filter.page_size() + 1,
+        filter.listing_offset()
+    );
+    (sql, values)
+}
+
 /// What a search means, checked the same way on every backend.
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::store::tests::job_at;
     use crate::store::{Changes, NewJob, Store};
 
     #[tokio::test]
@@ -150,6 +184,18 @@ pub(crate) mod tests {
     async fn pages_follow_each_other_without_gaps_or_repeats() {
         let dir = tempfile::tempdir().unwrap();
         pages_meaning(Store::open(dir.path()).unwrap()).await;
+    }
+
+    /// The first ten jobs `query` finds.
+    pub(crate) async fn find(store: Store, query: String) -> JobPage {
+        store
+            .find_jobs(JobFilter {
+                query: Some(query),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
     }
 
     pub(crate) async fn search_meaning(store: Store) {
@@ -171,14 +217,7 @@ pub(crate) mod tests {
                 "[Speaker A]: the rocket launch",
             ),
         ] {
-            let (job, _) = store
-                .create_job(NewJob {
-                    url: "https://a.example/x.mp3".into(),
-                    meeting_date: None,
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
+            let job = job_at(&store, "https://a.example/x.mp3").await;
             store
                 .update(
                     &job.id,
@@ -194,20 +233,7 @@ pub(crate) mod tests {
                 .unwrap();
             ids.push(job.id);
         }
-        let search = |query: &str| {
-            let store = store.clone();
-            let query = query.to_string();
-            async move {
-                store
-                    .find_jobs(JobFilter {
-                        query: Some(query),
-                        limit: 10,
-                        ..Default::default()
-                    })
-                    .await
-                    .unwrap()
-            }
-        };
+        let search = |query: &str| find(store.clone(), query.to_string());
         // The title and summary match outrank a passing mention in a transcript.
         let page = search("budget").await;
         assert_eq!(page.jobs.len(), 2);

@@ -295,12 +295,13 @@ impl<V: Clone> AnswerCache<V> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::{Changes, NewJob};
     use bytes::Bytes;
 
-    async fn job(store: &Store) -> JobId {
+    /// A new job in `store`, for the kept answers' tests.
+    pub(crate) async fn job(store: &Store) -> JobId {
         let (job, _) = store
             .create_job(NewJob {
                 url: "https://example.com/a.mp3".into(),

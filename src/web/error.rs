@@ -23,12 +23,10 @@ pub enum Rendering {
 }
 
 impl Rendering {
-    /// API routes always answer JSON; other routes answer HTML to browsers (which ask for
-    /// `text/html`) and JSON to clients that ask for `application/json`.
-    pub fn for_parts(path: &str, headers: &HeaderMap) -> Self {
-        if path == "/api" || path.starts_with("/api/") {
-            return Rendering::Json;
-        }
+    /// Outside the API (which always answers JSON, and has no [`render_errors`] layer): HTML
+    /// to browsers (which ask for `text/html`) and JSON to clients that ask for
+    /// `application/json`.
+    pub fn negotiated(headers: &HeaderMap) -> Self {
         let accept = headers
             .get(header::ACCEPT)
             .and_then(|value| value.to_str().ok())
@@ -40,10 +38,6 @@ impl Rendering {
         } else {
             Rendering::Json
         }
-    }
-
-    pub fn of(request: &Request) -> Self {
-        Self::for_parts(request.uri().path(), request.headers())
     }
 }
 
@@ -185,7 +179,7 @@ impl IntoResponse for AppError {
 /// becomes the error page, to htmx the error card alone; JSON stays JSON. Every other
 /// response passes untouched (one look in its extensions).
 pub async fn render_errors(request: Request, next: Next) -> Response {
-    let rendering = Rendering::of(&request);
+    let rendering = Rendering::negotiated(request.headers());
     let htmx = is_htmx(request.headers());
     let mut response = next.run(request).await;
     if rendering == Rendering::Json {
@@ -241,14 +235,15 @@ mod tests {
     #[test]
     fn accept_headers_choose_the_rendering() {
         let mut headers = HeaderMap::new();
-        assert_eq!(Rendering::for_parts("/", &headers), Rendering::Html);
-        assert_eq!(Rendering::for_parts("/api/jobs", &headers), Rendering::Json);
+        assert_eq!(Rendering::negotiated(&headers), Rendering::Html);
         headers.insert(
             header::ACCEPT,
             "text/html,application/xhtml+xml,*/*;q=0.8".parse().unwrap(),
         );
-        assert_eq!(Rendering::for_parts("/jobs/x", &headers), Rendering::Html);
+        assert_eq!(Rendering::negotiated(&headers), Rendering::Html);
         headers.insert(header::ACCEPT, "application/json".parse().unwrap());
-        assert_eq!(Rendering::for_parts("/jobs/x", &headers), Rendering::Json);
+        assert_eq!(Rendering::negotiated(&headers), Rendering::Json);
+        headers.insert(header::ACCEPT, "image/avif".parse().unwrap());
+        assert_eq!(Rendering::negotiated(&headers), Rendering::Json);
     }
 }

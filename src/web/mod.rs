@@ -155,13 +155,14 @@ impl RouteTable {
     }
 }
 
-/// The routes anyone may reach, without a session: the health probe (static assets are added
-/// by [`router`], outside the recorded table).
-fn public_routes() -> RouteTable {
+/// The health probe: answered to anyone, whatever host name it was sent to (a container's
+/// health check), never limited.
+fn probe_routes() -> RouteTable {
     RouteTable::new().get("/api/health", jobs::health)
 }
 
-/// The JSON API (and the metrics): no sessions, no form tokens.
+/// The JSON API (and the metrics): every request is an action, errors are JSON, no sessions,
+/// no form tokens.
 fn api_routes() -> RouteTable {
     RouteTable::new()
         .post("/api/ask", ask::ask)
@@ -210,21 +211,26 @@ fn page_routes() -> RouteTable {
         .post("/jobs/{id}/resummarize", pages::resummarize)
         .post("/jobs/{id}/delete", pages::delete)
         .get("/partials/jobs", pages::list_partial)
-        // Another app's share (the web app manifest's share target): a link or a recording,
-        // streamed to disk under MAX_DOWNLOAD_BYTES like the add form's.
-        .get(pages::share::PATH, pages::share::page)
-        .post(
-            pages::share::PATH,
-            pages::share::receive.layer(DefaultBodyLimit::disable()),
-        )
         .get("/ask", ask::page)
         .post("/ask", ask::submit)
         .post("/ask/{id}/delete", ask::delete)
 }
 
+/// Another app's share (the web app manifest's share target): a page like the others, except
+/// that the browser posts to it of its own accord, with no page and no form token. A link or a
+/// recording, streamed to disk under MAX_DOWNLOAD_BYTES like the add form's.
+fn share_routes() -> RouteTable {
+    RouteTable::new()
+        .get(pages::share::PATH, pages::share::page)
+        .post(
+            pages::share::PATH,
+            pages::share::receive.layer(DefaultBodyLimit::disable()),
+        )
+}
+
 /// The (method, path pattern) of every route, from the tables the router is built from.
 pub fn routes() -> Vec<(Method, &'static str)> {
-    [page_routes(), api_routes(), public_routes()]
+    [page_routes(), share_routes(), api_routes(), probe_routes()]
         .into_iter()
         .flat_map(|table| table.routes)
         .collect()
@@ -233,38 +239,105 @@ pub fn routes() -> Vec<(Method, &'static str)> {
 /// JSON bodies are small: a URL and a date.
 pub(crate) const JSON_BODY_LIMIT: usize = 64 * 1024;
 
-/// The router with its layers. Requests pass them top to bottom: tracing, security headers,
-/// the error rendering, the allowed host names, the request timeout, client identification,
-/// the rate limit, basic auth, the cross-site check, the body limit, then the route's group
-/// (the pages' group keeps sessions; the API and the public routes have none), then the route.
-pub fn router(state: AppState) -> Router {
-    // Public and never limited (see auth and rate_limit), so outside the recorded table.
-    let public = public_routes()
-        .router
-        .route("/static/{*path}", axum::routing::get(assets::serve));
-    let pages = page_routes()
-        .router
-        .layer(sessions::layer(state.store.clone()))
-        .layer(from_fn(sessions::secure_over_https));
-    Router::new()
-        .merge(public)
-        .merge(api_routes().router)
-        .merge(pages)
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(from_fn_with_state(state.clone(), csrf::refuse_cross_site))
-        .layer(from_fn_with_state(state.clone(), auth::require))
-        .layer(from_fn_with_state(state.clone(), rate_limit::limit))
-        .layer(from_fn_with_state(state.clone(), client::identify))
-        .layer(from_fn(request_timeout))
-        .layer(from_fn_with_state(
-            state.clone(),
-            hosts::require_allowed_host,
-        ))
+/// The groups of routes. Each has its own layers, so the route table (not a path check in each
+/// layer) says who may reach a route, what it costs and how its errors are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Group {
+    /// The health probe ([`probe_routes`]): only the request timeout.
+    Probe,
+    /// Embedded static files: anyone, never limited, but only under an allowed host name.
+    Assets,
+    /// [`api_routes`], and any other path under `/api`: errors stay JSON.
+    Api,
+    /// [`page_routes`]: sessions; reading draws from the views bucket.
+    Pages,
+    /// [`share_routes`]: as the pages, but the browser's own post passes the cross-site check.
+    Share,
+    /// No route at all: behind the same auth and limit as a page, so an unknown path tells a
+    /// stranger no more than a known one.
+    Unknown,
+}
+
+impl Group {
+    /// The rate limit's buckets, for the groups that have one.
+    fn buckets(self) -> Option<rate_limit::Buckets> {
+        match self {
+            Group::Probe | Group::Assets => None,
+            Group::Api => Some(rate_limit::Buckets::Actions),
+            Group::Pages | Group::Share | Group::Unknown => Some(rate_limit::Buckets::ByMethod),
+        }
+    }
+
+    fn cross_site(self) -> csrf::Policy {
+        match self {
+            Group::Share => csrf::Policy::AllowBrowserItself,
+            _ => csrf::Policy::Strict,
+        }
+    }
+
+    /// A group's routes with its layers. Requests pass them top to bottom: the error
+    /// rendering (not for the API, which answers JSON whatever the client accepts), the
+    /// allowed host names (not for the probe), the request timeout, then for the groups that
+    /// are limited: client identification, the rate limit, basic auth, the cross-site check
+    /// and the body limit; then the pages' sessions.
+    fn guard(self, routes: Router<AppState>, state: &AppState) -> Router<AppState> {
+        let mut router = routes.method_not_allowed_fallback(method_not_allowed);
+        if matches!(self, Group::Pages | Group::Share) {
+            router = router
+                .layer(sessions::layer(state.store.clone()))
+                .layer(from_fn(sessions::secure_over_https));
+        }
+        if let Some(buckets) = self.buckets() {
+            router = router
+                .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+                .layer(from_fn_with_state(
+                    self.cross_site(),
+                    csrf::refuse_cross_site,
+                ))
+                .layer(from_fn_with_state(state.clone(), auth::require))
+                .layer(from_fn_with_state(
+                    (state.clone(), buckets),
+                    rate_limit::limit,
+                ))
+                .layer(from_fn_with_state(state.clone(), client::identify));
+        }
+        router = router.layer(from_fn(request_timeout));
+        if self != Group::Probe {
+            router = router.layer(from_fn_with_state(
+                state.clone(),
+                hosts::require_allowed_host,
+            ));
+        }
         // Outside every layer that can refuse a request, so their refusals are shown like a
         // handler's errors (see `error`).
-        .layer(from_fn(error::render_errors))
+        if !matches!(self, Group::Api | Group::Probe) {
+            router = router.layer(from_fn(error::render_errors));
+        }
+        router
+    }
+}
+
+/// The router: each group of routes with its own layers (see [`Group::guard`]), then, around
+/// every route, tracing, compression, the request count and the security headers.
+pub fn router(state: AppState) -> Router {
+    let assets = Router::new()
+        .route("/static/{*path}", axum::routing::get(assets::serve))
+        // Browsers ask for it of their own accord; the pages name favicon.svg instead.
+        .route("/favicon.ico", axum::routing::get(not_found));
+    // Every other path under /api is the API's: a JSON 404 that costs an action.
+    let api = api_routes()
+        .router
+        .route("/api", axum::routing::any(api_not_found))
+        .route("/api/", axum::routing::any(api_not_found))
+        .route("/api/{*rest}", axum::routing::any(api_not_found));
+    let unknown = Router::new().fallback(not_found);
+    Router::new()
+        .merge(Group::Probe.guard(probe_routes().router, &state))
+        .merge(Group::Assets.guard(assets, &state))
+        .merge(Group::Api.guard(api, &state))
+        .merge(Group::Pages.guard(page_routes().router, &state))
+        .merge(Group::Share.guard(share_routes().router, &state))
+        .merge(Group::Unknown.guard(unknown, &state))
         .layer(from_fn(headers::secure))
         .layer(from_fn_with_state(state.clone(), count_request))
         .layer(compression::layer())
@@ -331,14 +404,12 @@ async fn count_request(State(state): State<AppState>, request: Request, next: Ne
     response
 }
 
-async fn not_found(request: Request) -> Response {
-    let path = request.uri().path();
-    let message = if path == "/api" || path.starts_with("/api/") {
-        "no such API route"
-    } else {
-        "there is no page at this address"
-    };
-    AppError::NotFound(message.into()).into_response()
+async fn not_found() -> Response {
+    AppError::NotFound("there is no page at this address".into()).into_response()
+}
+
+async fn api_not_found() -> Response {
+    AppError::NotFound("no such API route".into()).into_response()
 }
 
 async fn method_not_allowed() -> Response {

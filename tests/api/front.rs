@@ -152,6 +152,86 @@ async fn failed_sign_ins_use_up_the_rate_limit() {
     assert!(response.headers().contains_key(header::RETRY_AFTER));
 }
 
+/// The route table's groups decide what each request costs and how its errors look: the
+/// probe and static files are never limited (the probe whatever host name it is sent to), the
+/// API draws actions and answers JSON even to a browser, the pages draw views.
+#[tokio::test]
+async fn the_route_groups_decide_limits_hosts_and_error_shapes() {
+    let app = TestApp::spawn_with(|config| {
+        with_auth(config);
+        config.rate_limit_max_requests = 2;
+    })
+    .await;
+    let get = |path: &str| {
+        app.client
+            .get(app.url(path))
+            .basic_auth(USER, Some(PASSWORD))
+            .header(header::ACCEPT, "text/html")
+    };
+    // Never limited, never behind auth.
+    for _ in 0..6 {
+        assert_eq!(app.get("/api/health").await.status(), 200);
+        let asset = app.get("/static/app.css").await;
+        assert_eq!(asset.status(), 200);
+        assert_eq!(app.get("/favicon.ico").await.status(), 404);
+    }
+    // The probe answers whatever the name; a static file only under an allowed one.
+    let probe = app
+        .client
+        .get(app.url("/api/health"))
+        .header(header::HOST, "rebind.attacker.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), 200);
+    let asset = app
+        .client
+        .get(app.url("/static/app.css"))
+        .header(header::HOST, "rebind.attacker.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asset.status(), 421);
+
+    // An unknown API path is the API's: JSON to a browser too. An unknown page is a page.
+    let missing = get("/api/no/such/route").send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(body["error"], "no such API route");
+    let missing = get("/no/such/page").send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(
+        missing.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+
+    // Those two cost an action and a view; one more action empties the bucket of two.
+    assert_eq!(get("/api/templates").send().await.unwrap().status(), 200);
+    let limited = get("/api/templates").send().await.unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key(header::RETRY_AFTER));
+    let body: Value = limited.json().await.unwrap();
+    assert!(body["error"].is_string(), "{body}");
+    // Pages draw from the views bucket, ten times larger.
+    for _ in 0..5 {
+        assert_eq!(get("/").send().await.unwrap().status(), 200);
+    }
+    // A page's refusal is a page.
+    let refused = app
+        .client
+        .post(app.url("/jobs"))
+        .basic_auth(USER, Some(PASSWORD))
+        .header(header::ACCEPT, "text/html")
+        .form(&[("url", "https://example.com/a.mp3")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.text().await.unwrap().contains("Slow down"));
+}
+
 async fn hit(app: &TestApp, path: &str, forwarded_for: Option<&str>) -> reqwest::Response {
     let mut request = app.client.get(app.url(path));
     if let Some(value) = forwarded_for {

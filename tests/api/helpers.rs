@@ -433,3 +433,26 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// `PATCH /api/jobs/<id>` with `change`, which must be taken (200).
+pub async fn patch_job(app: &TestApp, id: &str, change: Value) {
+    let response = app
+        .client
+        .patch(app.url(&format!("/api/jobs/{id}")))
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+/// `DELETE /api/jobs/<id>`, which must succeed.
+pub async fn delete_job(app: &TestApp, id: &str) {
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+}

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::archive::archive_app;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, delete_job, patch_job};
 
 async fn body(app: &TestApp, path: &str) -> String {
     let response = app.get(path).await;
@@ -29,14 +29,7 @@ fn titles(body: &str) -> Vec<(String, Option<String>)> {
 }
 
 async fn patch_title(app: &TestApp, id: &str, title: &str) {
-    let response = app
-        .client
-        .patch(app.url(&format!("/api/jobs/{id}")))
-        .json(&json!({ "title": title }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    patch_job(app, id, json!({ "title": title })).await;
 }
 
 /// A page as large as the list is serialised whole, as the all-jobs answer always was.
@@ -71,26 +64,13 @@ async fn the_listing_is_the_whole_list_byte_for_byte_and_follows_each_write() {
     }
 
     // A new date moves the job: the order follows.
-    let response = app
-        .client
-        .patch(app.url("/api/jobs/budget"))
-        .json(&json!({ "meetingDate": "2030-01-01" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    patch_job(&app, "budget", json!({ "meetingDate": "2030-01-01" })).await;
     let moved = body(&app, "/api/jobs").await;
     assert_eq!(titles(&moved)[0].0, "budget");
     assert_eq!(moved, body(&app, WHOLE).await);
 
     // A deleted job is gone from the next answer.
-    let response = app
-        .client
-        .delete(app.url("/api/jobs/hiring"))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
+    delete_job(&app, "hiring").await;
     let deleted = body(&app, "/api/jobs").await;
     assert!(!titles(&deleted).iter().any(|(id, _)| id == "hiring"));
     assert_eq!(titles(&deleted).len(), 42);
@@ -282,14 +262,7 @@ async fn pages_are_the_page_built_whole_byte_for_byte_through_writes() {
     let second = titles(&same_as_whole(&app, "limit=5&offset=5").await);
     assert_eq!(second[2].1.as_deref(), Some("On the second page"));
 
-    let response = app
-        .client
-        .patch(app.url(&format!("/api/jobs/{}", ids[8])))
-        .json(&json!({ "meetingDate": "2031-01-01" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    patch_job(&app, &ids[8], json!({ "meetingDate": "2031-01-01" })).await;
     let moved = titles(&same_as_whole(&app, "limit=5").await);
     assert_eq!(moved[0].0, ids[8], "the moved job leads the first page");
     let response = app
@@ -379,21 +352,8 @@ async fn the_list_page_is_put_together_from_kept_cards() {
     }
     // Writes through the server: a title, a move, a deletion.
     patch_title(&app, "filler-002", "Second <filler> & co").await;
-    let response = app
-        .client
-        .patch(app.url("/api/jobs/filler-009"))
-        .json(&json!({ "meetingDate": "2031-01-01" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let response = app
-        .client
-        .delete(app.url("/api/jobs/hiring"))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
+    patch_job(&app, "filler-009", json!({ "meetingDate": "2031-01-01" })).await;
+    delete_job(&app, "hiring").await;
     let mut served = Vec::new();
     for list in lists {
         served.push(list_html(&app, list).await);

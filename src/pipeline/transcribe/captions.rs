@@ -219,6 +219,18 @@ struct RawCue {
     lines: Vec<String>,
 }
 
+impl RawCue {
+    /// What `speaker` said in this cue, timed as the cue is.
+    fn utterance(&self, speaker: Option<String>, text: String) -> Utterance {
+        Utterance {
+            speaker,
+            text,
+            start: Some(self.start),
+            end: Some(self.end),
+        }
+    }
+}
+
 /// The cues of a caption file: a line machine rather than a block splitter, so that cues
 /// without the blank line between them still come apart at their timing lines.
 fn read_cues(text: &str, vtt: bool) -> Result<Vec<RawCue>, CaptionError> {
@@ -417,12 +429,7 @@ pub fn parse_webvtt(text: &str) -> Result<Vec<Utterance>, CaptionError> {
                 Some(voice) => (Some(voice), text),
                 None => split_speaker_prefix(&text),
             };
-            utterances.push(Utterance {
-                speaker,
-                text,
-                start: Some(cue.start),
-                end: Some(cue.end),
-            });
+            utterances.push(cue.utterance(speaker, text));
         }
     }
     Ok(utterances)
@@ -528,12 +535,7 @@ pub fn parse_srt(text: &str) -> Result<Vec<Utterance>, CaptionError> {
             }
         }
         for (speaker, text) in spans {
-            utterances.push(Utterance {
-                speaker,
-                text,
-                start: Some(cue.start),
-                end: Some(cue.end),
-            });
+            utterances.push(cue.utterance(speaker, text));
         }
     }
     Ok(utterances)

@@ -107,7 +107,7 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
         Transcriber::None { .. } => unreachable!("handled above"),
     };
     drop(audio);
-    save(context, job, &transcript).await?;
+    save(context, job, transcript).await?;
     // The answers kept for parts of split audio are in the saved transcript now.
     artifacts.remove_transcript_parts(&job.id).await;
     Ok(())
@@ -115,8 +115,9 @@ pub async fn run(context: &StageContext, job: &Job) -> StageResult<()> {
 
 /// Writes the transcript (`transcripts/<id>.txt`) and its utterances beside it, and records
 /// the path on the job.
-pub async fn save(context: &StageContext, job: &Job, transcript: &Transcript) -> StageResult<()> {
+pub async fn save(context: &StageContext, job: &Job, transcript: Transcript) -> StageResult<()> {
     let artifacts = context.store.artifacts();
+    let turns = transcript.utterances.len();
     let (transcript_path, text) = write_files(artifacts, &job.id, transcript)
         .await
         .map_err(|error| StageError::failed(format!("could not store the transcript: {error}")))?;
@@ -131,8 +132,7 @@ pub async fn save(context: &StageContext, job: &Job, transcript: &Transcript) ->
     context.held.index_transcript(text.clone()).await?;
     context
         .log(format!(
-            "Transcript saved: {} speaker turns, {} characters",
-            transcript.utterances.len(),
+            "Transcript saved: {turns} speaker turns, {} characters",
             text.chars().count()
         ))
         .await;
@@ -140,22 +140,26 @@ pub async fn save(context: &StageContext, job: &Job, transcript: &Transcript) ->
 }
 
 /// Writes `transcripts/<id>.json` (the utterances and the provider's answer), then
-/// `transcripts/<id>.txt`; returns the transcript's relative path and its text.
+/// `transcripts/<id>.txt`; returns the transcript's relative path and its text. The text and
+/// the JSON are made off the async runtime: an hour's transcript is megabytes of formatting.
 pub async fn write_files(
     artifacts: &Artifacts,
     id: &JobId,
-    transcript: &Transcript,
+    transcript: Transcript,
 ) -> std::io::Result<(String, String)> {
-    let text = format_transcript(transcript);
+    let (text, raw) = tokio::task::spawn_blocking(move || {
+        let text = format_transcript(&transcript);
+        let raw = serde_json::json!({
+            "utterances": transcript.utterances,
+            "provider": transcript.raw,
+        });
+        (text, raw.to_string())
+    })
+    .await
+    .map_err(std::io::Error::other)?;
     let transcript_path = artifacts.transcript_relative(id);
     let utterances_path = artifacts.utterances_relative(id);
-    let raw = serde_json::json!({
-        "utterances": transcript.utterances,
-        "provider": transcript.raw,
-    });
-    artifacts
-        .write_text(&utterances_path, raw.to_string())
-        .await?;
+    artifacts.write_text(&utterances_path, raw).await?;
     artifacts.write_text(&transcript_path, text.clone()).await?;
     Ok((transcript_path, text))
 }

@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::mp3::{self, Part, PlanError};
 use super::{Transcript, Utterance};
+use crate::config::Config;
 use crate::jobs::Job;
 use crate::net::retry::{ProviderError, with_retry};
 use crate::pipeline::download::human_bytes;
@@ -22,16 +23,154 @@ use crate::pipeline::{StageContext, StageError, StageResult};
 /// Room left under the limit for the multipart envelope (boundaries, headers, form fields).
 const ENVELOPE_BYTES: u64 = 16 * 1024;
 
-/// What the request needs, read once from the configuration.
-struct Endpoint {
+/// The speech-to-text server's wire format: built once from the configuration, it sends one
+/// part of an audio file as a multipart upload and returns the answer as an [`Answer`]. The
+/// stage below plans the parts, keeps the answers and writes the job's log.
+#[derive(Clone)]
+pub struct SpeechToText {
+    http: reqwest::Client,
+    /// `{root}/audio/transcriptions`.
     url: String,
     key: Option<String>,
     model: String,
+    /// TRANSCRIBE_MAX_UPLOAD_BYTES: the largest request the server takes.
+    limit: u64,
+}
+
+impl std::fmt::Debug for SpeechToText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpeechToText")
+            .field("url", &self.url)
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One part's `verbose_json` answer: kept whole (it is the transcript's raw record and what a
+/// retry reuses), and read once into utterances and a duration.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    raw: Value,
+    /// The answer's segments (or its whole text as one), times from the part's start.
+    utterances: Vec<Utterance>,
+    /// The length the server measured, in ms.
+    duration_millis: Option<u64>,
+}
+
+impl Answer {
+    /// Reads an answer as the server gave it (or as kept from an earlier attempt).
+    pub fn read(raw: Value) -> Self {
+        Self {
+            utterances: segments(&raw, 0),
+            duration_millis: raw
+                .get("duration")
+                .and_then(Value::as_f64)
+                .map(seconds_to_millis),
+            raw,
+        }
+    }
+
+    /// The utterances, shifted by `offset` ms.
+    fn utterances_from(&self, offset: u64) -> impl Iterator<Item = Utterance> + '_ {
+        self.utterances.iter().map(move |utterance| Utterance {
+            speaker: utterance.speaker.clone(),
+            text: utterance.text.clone(),
+            start: utterance.start.map(|start| offset + start),
+            end: utterance.end.map(|end| offset + end),
+        })
+    }
+}
+
+impl SpeechToText {
+    /// None without TRANSCRIBE_BASE_URL.
+    pub fn from_config(config: &Config, http: reqwest::Client) -> Option<Self> {
+        let root = config.transcribe_base_url.as_deref()?;
+        Some(Self {
+            http,
+            url: format!("{root}/audio/transcriptions"),
+            key: config
+                .transcribe_api_key
+                .as_ref()
+                .map(|key| key.expose().to_string()),
+            model: config.transcribe_model.clone(),
+            limit: config.transcribe_max_upload_bytes,
+        })
+    }
+
+    /// Sends `part` of `audio`, streamed from disk, as `file_name` (servers tell the format by
+    /// the name).
+    pub async fn transcribe_part(
+        &self,
+        audio: &Path,
+        file_name: &str,
+        part: Part,
+    ) -> Result<Answer, ProviderError> {
+        let mut file = tokio::fs::File::open(audio)
+            .await
+            .map_err(|error| ProviderError::permanent(format!("cannot read the audio: {error}")))?;
+        file.seek(std::io::SeekFrom::Start(part.offset))
+            .await
+            .map_err(|error| ProviderError::permanent(format!("cannot read the audio: {error}")))?;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(part.length), 64 * 1024);
+        let mime = mime_guess::from_path(file_name)
+            .first_raw()
+            .unwrap_or("application/octet-stream");
+        let file_part = reqwest::multipart::Part::stream_with_length(
+            reqwest::Body::wrap_stream(stream),
+            part.length,
+        )
+        .file_name(file_name.to_string())
+        .mime_str(mime)
+        .map_err(|error| ProviderError::permanent(format!("bad media type: {error}")))?;
+        let form = reqwest::multipart::Form::new()
+            .text("model", self.model.clone())
+            .text("response_format", "verbose_json")
+            .part("file", file_part);
+        let mut builder = self.http.post(&self.url).multipart(form);
+        if let Some(key) = &self.key {
+            builder = builder.bearer_auth(key);
+        }
+        let response = builder.send().await.map_err(|error| {
+            ProviderError::from_reqwest("the speech-to-text request failed", &error)
+        })?;
+        self.answer(response, part).await
+    }
+
+    /// The answer to one request, or why it failed.
+    async fn answer(
+        &self,
+        response: reqwest::Response,
+        part: Part,
+    ) -> Result<Answer, ProviderError> {
+        let status = response.status();
+        if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
+            return Err(ProviderError::permanent(format!(
+                "the speech-to-text server refused {} as too large (413), although it is under \
+                 TRANSCRIBE_MAX_UPLOAD_BYTES ({}); set TRANSCRIBE_MAX_UPLOAD_BYTES to the server's real limit",
+                human_bytes(part.length),
+                human_bytes(self.limit)
+            )));
+        }
+        if !status.is_success() {
+            return Err(ProviderError::from_response(
+                "the speech-to-text request failed",
+                response,
+            )
+            .await);
+        }
+        response
+            .json::<Value>()
+            .await
+            .map(Answer::read)
+            .map_err(|_| {
+                ProviderError::transient("the speech-to-text server's answer was not JSON")
+            })
+    }
 }
 
 /// The audio being sent, and where.
 struct Upload<'a> {
-    endpoint: Endpoint,
+    client: &'a SpeechToText,
     audio: &'a Path,
     /// `<job id>.<extension>`: servers tell the format by the name.
     file_name: String,
@@ -44,36 +183,26 @@ pub async fn transcribe(
     job: &Job,
     audio: &Path,
 ) -> StageResult<Transcript> {
-    let config = &context.config;
-    let root = config.transcribe_base_url.as_deref().ok_or_else(|| {
+    let client = context.services.speech_to_text.as_ref().ok_or_else(|| {
         StageError::failed("no OpenAI-compatible transcription server is configured")
     })?;
-    let endpoint = Endpoint {
-        url: format!("{root}/audio/transcriptions"),
-        key: config
-            .transcribe_api_key
-            .as_ref()
-            .map(|key| key.expose().to_string()),
-        model: config.transcribe_model.clone(),
-    };
     let size = tokio::fs::metadata(audio)
         .await
         .map_err(|error| StageError::failed(format!("cannot read the audio: {error}")))?
         .len();
-    let limit = config.transcribe_max_upload_bytes;
     let extension = audio
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     let upload = Upload {
-        endpoint,
+        client,
         audio,
         file_name: format!("{}.{extension}", job.id),
         size,
-        limit,
+        limit: client.limit,
     };
 
-    let parts = if size + ENVELOPE_BYTES <= limit {
+    let parts = if size + ENVELOPE_BYTES <= upload.limit {
         vec![Part {
             offset: 0,
             length: size,
@@ -84,7 +213,7 @@ pub async fn transcribe(
     };
     // Only audio sent in parts has answers worth keeping between attempts.
     let plan = if parts.len() > 1 {
-        Some(plan_fingerprint(audio, &upload.endpoint.model, &parts).await?)
+        Some(plan_fingerprint(audio, &client.model, &parts).await?)
     } else {
         None
     };
@@ -100,8 +229,8 @@ async fn send_parts(
     upload: &Upload<'_>,
     parts: &[Part],
     plan: Option<&str>,
-) -> StageResult<Vec<Value>> {
-    let endpoint = &upload.endpoint;
+) -> StageResult<Vec<Answer>> {
+    let client = upload.client;
     let log_retry = |message: String| {
         context.retrying("openai_transcribe", format!("Speech-to-text: {message}"))
     };
@@ -114,8 +243,8 @@ async fn send_parts(
             format!(
                 "Sending {} to {} ({})",
                 human_bytes(upload.size),
-                endpoint.url,
-                endpoint.model
+                client.url,
+                client.model
             )
         } else {
             format!(
@@ -124,13 +253,13 @@ async fn send_parts(
                 parts.len(),
                 human_bytes(part.length),
                 human_duration(part.duration_millis()),
-                endpoint.url
+                client.url
             )
         };
         context.log(sending).await;
         let answer = with_retry(
             &context.config.retry,
-            || request(context, upload, *part),
+            || client.transcribe_part(upload.audio, &upload.file_name, *part),
             log_retry,
         )
         .await
@@ -146,7 +275,7 @@ async fn send_parts(
             )),
         })?;
         if let Some(plan) = plan {
-            keep_part(context, job, plan, index, &answer).await;
+            keep_part(context, job, plan, index, &answer.raw).await;
         }
         answers.push(answer);
     }
@@ -154,20 +283,16 @@ async fn send_parts(
 }
 
 /// One transcript from the parts' answers, each part's times shifted by where it starts.
-fn join_answers(parts: &[Part], answers: Vec<Value>) -> Transcript {
+fn join_answers(parts: &[Part], answers: Vec<Answer>) -> Transcript {
     let mut utterances = Vec::new();
     let mut offset_millis = 0;
     for (part, answer) in parts.iter().zip(&answers) {
-        utterances.extend(segments(answer, offset_millis));
+        utterances.extend(answer.utterances_from(offset_millis));
         // Provider durations drift; the frames' own count is exact.
         offset_millis += if part.duration_nanos > 0 {
             part.duration_millis()
         } else {
-            answer
-                .get("duration")
-                .and_then(Value::as_f64)
-                .map(seconds_to_millis)
-                .unwrap_or(0)
+            answer.duration_millis.unwrap_or(0)
         };
     }
     let text = utterances
@@ -175,10 +300,11 @@ fn join_answers(parts: &[Part], answers: Vec<Value>) -> Transcript {
         .map(|u: &Utterance| u.text.as_str())
         .collect::<Vec<_>>()
         .join(" ");
+    let raw: Vec<Value> = answers.into_iter().map(|answer| answer.raw).collect();
     Transcript {
         text,
         utterances,
-        raw: serde_json::json!({ "parts": answers }),
+        raw: serde_json::json!({ "parts": raw }),
     }
 }
 
@@ -215,7 +341,12 @@ async fn plan_fingerprint(audio: &Path, model: &str, parts: &[Part]) -> StageRes
 /// The answers kept for the first parts of this plan, in order, up to the first part without
 /// one. Answers of another plan, or files that cannot be read, are not used (those parts are
 /// sent again).
-async fn finished_parts(context: &StageContext, job: &Job, plan: &str, count: usize) -> Vec<Value> {
+async fn finished_parts(
+    context: &StageContext,
+    job: &Job,
+    plan: &str,
+    count: usize,
+) -> Vec<Answer> {
     let artifacts = context.store.artifacts();
     let mut answers = Vec::new();
     let mut stale = false;
@@ -230,7 +361,7 @@ async fn finished_parts(context: &StageContext, job: &Job, plan: &str, count: us
             }
         };
         match kept {
-            Some(kept) if kept.plan == plan => answers.push(kept.answer),
+            Some(kept) if kept.plan == plan => answers.push(Answer::read(kept.answer)),
             Some(_) => {
                 stale = true;
                 break;
@@ -362,61 +493,6 @@ fn limit_too_small(size: u64, limit: u64, shortest_millis: u64) -> StageError {
         human_bytes(size),
         human_bytes(limit)
     ))
-}
-
-async fn request(
-    context: &StageContext,
-    upload: &Upload<'_>,
-    part: Part,
-) -> Result<Value, ProviderError> {
-    let endpoint = &upload.endpoint;
-    let file_name = upload.file_name.as_str();
-    let mut file = tokio::fs::File::open(upload.audio)
-        .await
-        .map_err(|error| ProviderError::permanent(format!("cannot read the audio: {error}")))?;
-    file.seek(std::io::SeekFrom::Start(part.offset))
-        .await
-        .map_err(|error| ProviderError::permanent(format!("cannot read the audio: {error}")))?;
-    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(part.length), 64 * 1024);
-    let mime = mime_guess::from_path(file_name)
-        .first_raw()
-        .unwrap_or("application/octet-stream");
-    let file_part = reqwest::multipart::Part::stream_with_length(
-        reqwest::Body::wrap_stream(stream),
-        part.length,
-    )
-    .file_name(file_name.to_string())
-    .mime_str(mime)
-    .map_err(|error| ProviderError::permanent(format!("bad media type: {error}")))?;
-    let form = reqwest::multipart::Form::new()
-        .text("model", endpoint.model.clone())
-        .text("response_format", "verbose_json")
-        .part("file", file_part);
-    let mut builder = context.clients.trusted.post(&endpoint.url).multipart(form);
-    if let Some(key) = &endpoint.key {
-        builder = builder.bearer_auth(key);
-    }
-    let response = builder.send().await.map_err(|error| {
-        ProviderError::from_reqwest("the speech-to-text request failed", &error)
-    })?;
-    let status = response.status();
-    if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
-        return Err(ProviderError::permanent(format!(
-            "the speech-to-text server refused {} as too large (413), although it is under \
-             TRANSCRIBE_MAX_UPLOAD_BYTES ({}); set TRANSCRIBE_MAX_UPLOAD_BYTES to the server's real limit",
-            human_bytes(part.length),
-            human_bytes(upload.limit)
-        )));
-    }
-    if !status.is_success() {
-        return Err(
-            ProviderError::from_response("the speech-to-text request failed", response).await,
-        );
-    }
-    response
-        .json::<Value>()
-        .await
-        .map_err(|_| ProviderError::transient("the speech-to-text server's answer was not JSON"))
 }
 
 fn seconds_to_millis(seconds: f64) -> u64 {

@@ -207,13 +207,13 @@ impl Backend for PostgresBackend {
     }
 
     async fn job(&self, id: &JobId) -> StoreResult<Job> {
-        rows::get_job(&self.client().await?, id).await
+        rows::get_job(&self.client().await?, id, rows::RowLock::None).await
     }
 
     async fn job_with_logs(&self, id: &JobId) -> StoreResult<(Job, Vec<LogLine>)> {
         let mut client = self.client().await?;
         let transaction = Self::snapshot(&mut client).await?;
-        let job = rows::get_job(&transaction, id).await?;
+        let job = rows::get_job(&transaction, id, rows::RowLock::None).await?;
         let logs = queries::logs_after(&transaction, id, 0).await?;
         transaction.commit().await?;
         Ok((job, logs))
@@ -223,15 +223,9 @@ impl Backend for PostgresBackend {
         let mut client = self.client().await?;
         let transaction = Self::snapshot(&mut client).await?;
         let jobs = queries::all_jobs(&transaction).await?;
-        let mut logs = queries::all_logs(&transaction).await?;
+        let logs = queries::all_logs(&transaction).await?;
         transaction.commit().await?;
-        Ok(jobs
-            .into_iter()
-            .map(|job| {
-                let lines = logs.remove(job.id.as_str()).unwrap_or_default();
-                (job, lines)
-            })
-            .collect())
+        Ok(super::backend::with_logs(jobs, logs))
     }
 
     async fn job_order(&self) -> StoreResult<Vec<JobId>> {
@@ -246,15 +240,9 @@ impl Backend for PostgresBackend {
         let mut client = self.client().await?;
         let transaction = Self::snapshot(&mut client).await?;
         let jobs = queries::jobs_by_ids(&transaction, &ids).await?;
-        let mut logs = queries::logs_of_jobs(&transaction, &ids).await?;
+        let logs = queries::logs_of_jobs(&transaction, &ids).await?;
         transaction.commit().await?;
-        Ok(jobs
-            .into_iter()
-            .map(|job| {
-                let lines = logs.remove(&job.id).unwrap_or_default();
-                (job, lines)
-            })
-            .collect())
+        Ok(super::backend::with_logs(jobs, logs))
     }
 
     async fn list_jobs(&self, limit: usize, offset: usize) -> StoreResult<Vec<Job>> {
@@ -530,8 +518,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::store::search::tests::{pages_meaning, search_meaning};
-    use crate::store::tests::{lease_meaning, lost_lease_meaning};
+    use crate::store::search::tests::{find, pages_meaning, search_meaning};
+    use crate::store::tests::{job_at, lease_meaning, lost_lease_meaning};
     use crate::store::{Artifacts, InProcess, Store};
 
     /// The test server's URL (a test setting, not one of the application's).
@@ -627,13 +615,7 @@ mod tests {
             return;
         };
         let store = scratch.store().await;
-        let (job, _) = store
-            .create_job(NewJob {
-                url: "https://a.example/x.mp3".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let job = job_at(&store, "https://a.example/x.mp3").await;
         store
             .update(
                 &job.id,
@@ -689,20 +671,7 @@ mod tests {
                 .await;
             assert!(page.is_ok(), "{query:?}: {page:?}");
         }
-        let found = |query: &str| {
-            let store = store.clone();
-            let query = query.to_string();
-            async move {
-                store
-                    .find_jobs(JobFilter {
-                        query: Some(query),
-                        limit: 10,
-                        ..Default::default()
-                    })
-                    .await
-                    .unwrap()
-            }
-        };
+        let found = |query: &str| find(store.clone(), query.to_string());
         for query in ["cafe", "café", "budget", "follow-up", "r&d", "follow"] {
             assert_eq!(found(query).await.jobs.len(), 1, "{query}");
         }
@@ -723,12 +692,7 @@ mod tests {
         };
         let (one, two) = tokio::join!(scratch.store(), scratch.store());
         for n in 0..20 {
-            one.create_job(NewJob {
-                url: format!("https://a.example/{n}"),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+            job_at(&one, &format!("https://a.example/{n}")).await;
         }
         let claim_all = |store: Store| async move {
             let owner = LeaseOwner::generate();

@@ -6,7 +6,7 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::rows::{Param, get_job, params};
+use super::rows::{Param, RowLock, get_job, params};
 use crate::jobs::{JobId, SpeakerNames, now_millis};
 use crate::store::passages::{
     AskRecord, NewPassage, Passage, PassageScope, shown_speaker, vector_bytes, vector_from_bytes,
@@ -34,7 +34,7 @@ pub async fn replace(
     if locked.is_none() {
         return Err(StoreError::NotFound);
     }
-    let job = get_job(&transaction, id).await?;
+    let job = get_job(&transaction, id, RowLock::None).await?;
     transaction
         .execute("DELETE FROM passages WHERE job_id = $1", &[&id.as_str()])
         .await?;

@@ -6,10 +6,12 @@ use std::time::Duration;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::rows::{JOB_COLUMNS, Param, get_job, job_from_row, params};
+use super::rows::{JOB_COLUMNS, Param, RowLock, get_job, job_from_row, one_job, params};
 use crate::jobs::{ErrorKind, Job, JobId, LogLine, Stage, Status, now_millis};
 use crate::store::backend::{Update, Updated};
-use crate::store::changes::Change;
+use crate::store::columns::{
+    self, Cell, migrated_job_cells, update_columns, update_sql, update_values, whole_job_cells,
+};
 use crate::store::legacy::ImportedJob;
 use crate::store::{
     Changes, Claimed, LEASE_LOST, LeaseChange, LeaseOwner, NewJob, StoreError, StoreResult,
@@ -20,7 +22,7 @@ const RUNNING: &str = "('resolving', 'downloading', 'transcribing', 'summarizing
 
 /// `until` as ms since the epoch, `lease` from now.
 fn lease_end(lease: Duration) -> i64 {
-    now_millis().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+    columns::lease_end(now_millis(), lease)
 }
 
 /// Ok while `holder` (if any) holds the job's lease: NotFound without the job, Conflict when
@@ -59,20 +61,6 @@ fn log_from_row(row: &Row, first: usize) -> StoreResult<LogLine> {
         ts: row.try_get(first + 1)?,
         message: row.try_get(first + 2)?,
     })
-}
-
-/// The job, its row locked until the transaction ends (the state a conditional change reads).
-async fn lock_job(client: &impl GenericClient, id: &JobId) -> StoreResult<Job> {
-    let statement = client
-        .prepare_cached(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR NO KEY UPDATE"
-        ))
-        .await?;
-    let row = client
-        .query_opt(&statement, &[&id.as_str()])
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    job_from_row(&row)
 }
 
 pub async fn logs_after(
@@ -120,17 +108,11 @@ pub async fn logs_of_jobs(
 
 /// The queued jobs in the order the workers take them (the order of `claim_next`).
 pub async fn queue_order(client: &impl GenericClient) -> StoreResult<Vec<JobId>> {
-    let statement = client
-        .prepare_cached(
-            "SELECT id FROM jobs WHERE status = 'queued' ORDER BY queued_at, created_at",
-        )
-        .await?;
-    let rows = client.query(&statement, &[]).await?;
-    Ok(rows
-        .iter()
-        .filter_map(|row| row.try_get::<_, &str>(0).ok())
-        .filter_map(|id| JobId::parse(id).ok())
-        .collect())
+    job_ids(
+        client,
+        "SELECT id FROM jobs WHERE status = 'queued' ORDER BY queued_at, created_at",
+    )
+    .await
 }
 
 /// A log line; with a `holder`, only while it holds the job's lease.
@@ -219,16 +201,19 @@ pub async fn create_job(
     if let Some(line) = &new.origin_log {
         insert_log(&transaction, id, now, line).await?;
     }
-    let job = get_job(&transaction, id).await?;
+    let job = get_job(&transaction, id, RowLock::None).await?;
     let logs = logs_after(&transaction, id, 0).await?;
     transaction.commit().await?;
     Ok((job, logs))
 }
 
 pub async fn job_order(client: &impl GenericClient) -> StoreResult<Vec<JobId>> {
-    let statement = client
-        .prepare_cached("SELECT id FROM jobs ORDER BY sort_ms DESC, id DESC")
-        .await?;
+    job_ids(client, "SELECT id FROM jobs ORDER BY sort_ms DESC, id DESC").await
+}
+
+/// The ids `sql` (a query of `id` alone) selects, in its order.
+async fn job_ids(client: &impl GenericClient, sql: &str) -> StoreResult<Vec<JobId>> {
+    let statement = client.prepare_cached(sql).await?;
     let rows = client.query(&statement, &[]).await?;
     Ok(rows
         .iter()
@@ -318,47 +303,11 @@ pub async fn count_jobs(client: &impl GenericClient) -> StoreResult<u64> {
     Ok(count as u64)
 }
 
-fn text(value: &Option<String>) -> Param {
-    Box::new(value.clone())
-}
-
-/// The columns one change sets.
-fn columns(change: &Change, now: i64, sets: &mut Vec<(&'static str, Param)>) {
-    match change {
-        Change::Status(status) => {
-            sets.push(("status", Box::new(status.as_str())));
-            if *status == Status::Queued {
-                sets.push(("queued_at", Box::new(now)));
-            }
-        }
-        Change::Error { message, kind } => {
-            sets.push(("error", text(message)));
-            sets.push(("error_kind", Box::new(kind.map(ErrorKind::as_str))));
-        }
-        Change::Checkpoint(stage) => sets.push(("checkpoint", Box::new(stage.map(Stage::as_str)))),
-        Change::ResolvedUrl(url) => sets.push(("resolved_url", text(url))),
-        Change::MeetingDate { date, sort_ms } => {
-            sets.push(("meeting_date", text(date)));
-            sets.push(("sort_ms", Box::new(*sort_ms)));
-        }
-        Change::Title(title) => sets.push(("title", text(title))),
-        Change::Summary(summary) => sets.push(("summary", text(summary))),
-        Change::SummaryPath(path) => sets.push(("summary_path", text(path))),
-        Change::TranscriptPath(path) => sets.push(("transcript_path", text(path))),
-        Change::FilePath(path) => sets.push(("file_path", text(path))),
-        Change::Progress(progress) => {
-            let bytes = progress.map(|progress| progress.bytes as i64);
-            let total = progress.and_then(|progress| progress.total.map(|total| total as i64));
-            sets.push(("progress_bytes", Box::new(bytes)));
-            sets.push(("progress_total", Box::new(total)));
-        }
-        Change::Speakers(speakers) => {
-            let value =
-                (!speakers.is_empty()).then(|| serde_json::to_string(speakers).unwrap_or_default());
-            sets.push(("speakers", Box::new(value)));
-        }
-        Change::TranscriptionRef(reference) => sets.push(("transcription_ref", text(reference))),
-        Change::ResetAttempts => sets.push(("attempts", Box::new(0_i64))),
+/// A column's value as PostgreSQL binds it.
+pub(super) fn param(cell: Cell) -> Param {
+    match cell {
+        Cell::Text(text) => Box::new(text),
+        Cell::Integer(number) => Box::new(number),
     }
 }
 
@@ -371,29 +320,12 @@ async fn update_job(
     lease: &LeaseChange,
 ) -> StoreResult<()> {
     let now = now_millis();
-    let mut sets = Vec::with_capacity(changes.fields().len() + 2);
-    for change in changes.fields() {
-        columns(change, now, &mut sets);
-    }
-    match lease {
-        LeaseChange::Keep => {}
-        LeaseChange::Hold { owner, duration } => {
-            sets.push(("lease_owner", Box::new(owner.as_str().to_string())));
-            sets.push(("lease_until", Box::new(lease_end(*duration))));
-        }
-        LeaseChange::Release => {
-            sets.push(("lease_owner", Box::new(None::<String>)));
-            sets.push(("lease_until", Box::new(None::<i64>)));
-        }
-    }
-    let mut sql = String::from("UPDATE jobs SET updated_at = $1");
-    let mut values: Vec<Param> = vec![Box::new(now)];
-    for (column, value) in sets {
-        values.push(value);
-        sql.push_str(&format!(", {column} = ${}", values.len()));
-    }
-    values.push(Box::new(id.as_str().to_string()));
-    sql.push_str(&format!(" WHERE id = ${}", values.len()));
+    let columns = update_columns(changes, lease, now);
+    let sql = update_sql(&columns, '$');
+    let values: Vec<Param> = update_values(columns, now, id)
+        .into_iter()
+        .map(param)
+        .collect();
     let statement = client.prepare_cached(&sql).await?;
     if client.execute(&statement, &params(&values)).await? == 0 {
         return Err(StoreError::NotFound);
@@ -418,7 +350,7 @@ pub async fn apply_update(
     let transaction = client.transaction().await?;
     check_holder(&transaction, id, holder.as_ref(), "NO KEY UPDATE").await?;
     let before = if from.is_some() || changes.removal().is_some() {
-        Some(lock_job(&transaction, id).await?)
+        Some(get_job(&transaction, id, RowLock::ForChange).await?)
     } else {
         None
     };
@@ -436,7 +368,7 @@ pub async fn apply_update(
         Some(message) => Some(insert_log(&transaction, id, ts, &message).await?),
         None => None,
     };
-    let job = get_job(&transaction, id).await?;
+    let job = get_job(&transaction, id, RowLock::None).await?;
     if let Some(event) = event {
         super::outbox::insert(&transaction, event(&job), ts).await?;
     }
@@ -592,16 +524,12 @@ pub async fn requeue_interrupted(client: &impl GenericClient) -> StoreResult<usi
 }
 
 pub async fn delete_job(client: &impl GenericClient, id: &JobId) -> StoreResult<Job> {
-    let statement = client
-        .prepare_cached(&format!(
-            "DELETE FROM jobs WHERE id = $1 RETURNING {JOB_COLUMNS}"
-        ))
-        .await?;
-    let row = client
-        .query_opt(&statement, &[&id.as_str()])
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    job_from_row(&row)
+    one_job(
+        client,
+        &format!("DELETE FROM jobs WHERE id = $1 RETURNING {JOB_COLUMNS}"),
+        id,
+    )
+    .await
 }
 
 pub async fn meta(client: &impl GenericClient, key: &str) -> StoreResult<Option<String>> {
@@ -665,29 +593,12 @@ pub async fn import_jobs(
         .await?;
     for imported in jobs {
         let job = &imported.job;
-        let inserted = transaction
-            .execute(
-                &insert_job,
-                &[
-                    &job.id.as_str(),
-                    &job.url,
-                    &job.resolved_url,
-                    &job.meeting_date,
-                    &imported.sort_ms,
-                    &job.status.as_str(),
-                    &job.title,
-                    &job.summary,
-                    &job.summary_path,
-                    &job.transcript_path,
-                    &job.file_path,
-                    &job.created_at,
-                    &job.updated_at,
-                    &job.error,
-                    &job.checkpoint.map(Stage::as_str),
-                    &imported.transcript_text,
-                ],
-            )
-            .await?;
+        let mut values: Vec<Param> = whole_job_cells(job, imported.sort_ms)
+            .into_iter()
+            .map(param)
+            .collect();
+        values.push(Box::new(imported.transcript_text.clone()));
+        let inserted = transaction.execute(&insert_job, &params(&values)).await?;
         if inserted == 0 {
             continue;
         }
@@ -713,12 +624,13 @@ pub async fn insert_migrated(
 ) -> StoreResult<bool> {
     let job = &migrated.job;
     let transaction = client.transaction().await?;
-    let speakers = if job.speakers.is_empty() {
-        None
-    } else {
-        serde_json::to_string(&job.speakers).ok()
-    };
-    let queued_at = (job.status == Status::Queued).then_some(job.updated_at);
+    let mut values: Vec<Param> = whole_job_cells(job, migrated.sort_ms)
+        .into_iter()
+        .chain(migrated_job_cells(job))
+        .map(param)
+        .collect();
+    values.push(Box::new(migrated.transcript_text.clone()));
+    values.push(Box::new(job.error_kind.map(ErrorKind::as_str)));
     let inserted = transaction
         .execute(
             "INSERT INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status, title,
@@ -728,35 +640,7 @@ pub async fn insert_migrated(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
                 $17, $18, $19, $20, $21, $22, $23, $24)
              ON CONFLICT (id) DO NOTHING",
-            &[
-                &job.id.as_str(),
-                &job.url,
-                &job.resolved_url,
-                &job.meeting_date,
-                &migrated.sort_ms,
-                &job.status.as_str(),
-                &job.title,
-                &job.summary,
-                &job.summary_path,
-                &job.transcript_path,
-                &job.file_path,
-                &job.created_at,
-                &job.updated_at,
-                &job.error,
-                &job.checkpoint.map(Stage::as_str),
-                &i64::from(job.attempts),
-                &job.progress.as_ref().map(|p| p.bytes as i64),
-                &job.progress
-                    .as_ref()
-                    .and_then(|p| p.total)
-                    .map(|t| t as i64),
-                &job.transcription_ref,
-                &queued_at,
-                &speakers,
-                &job.template,
-                &migrated.transcript_text,
-                &job.error_kind.map(ErrorKind::as_str),
-            ],
+            &params(&values),
         )
         .await?;
     if inserted == 0 {

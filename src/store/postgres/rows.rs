@@ -78,10 +78,37 @@ pub fn job_from_row(row: &Row) -> StoreResult<Job> {
     })
 }
 
-pub async fn get_job(client: &impl GenericClient, id: &JobId) -> StoreResult<Job> {
-    let statement = client
-        .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
-        .await?;
+/// How a read of a job's row locks it.
+#[derive(Debug, Clone, Copy)]
+pub enum RowLock {
+    /// Not at all: a plain read.
+    None,
+    /// Until the transaction ends, against a change of the row (the state a conditional
+    /// change reads).
+    ForChange,
+}
+
+impl RowLock {
+    fn clause(self) -> &'static str {
+        match self {
+            Self::None => "",
+            Self::ForChange => " FOR NO KEY UPDATE",
+        }
+    }
+}
+
+/// The job `id`, its row locked as `lock` says; NotFound without it.
+pub async fn get_job(client: &impl GenericClient, id: &JobId, lock: RowLock) -> StoreResult<Job> {
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1{}",
+        lock.clause()
+    );
+    one_job(client, &sql, id).await
+}
+
+/// The job row `sql` (with `$1` for `id`, answering [`JOB_COLUMNS`]) gives; NotFound without it.
+pub async fn one_job(client: &impl GenericClient, sql: &str, id: &JobId) -> StoreResult<Job> {
+    let statement = client.prepare_cached(sql).await?;
     let row = client
         .query_opt(&statement, &[&id.as_str()])
         .await?

@@ -4,9 +4,12 @@
 use deadpool_postgres::GenericClient;
 
 use super::queries::check_holder;
+use super::queries::param;
 use super::rows::{JOB_COLUMNS, Param, job_column_count, job_from_row, params};
 use crate::jobs::JobId;
-use crate::store::search::{Found, JobFilter, JobPage, MATCH_END, MATCH_START, prefixed_columns};
+use crate::store::search::{
+    Found, JobFilter, JobPage, MATCH_END, MATCH_START, listing_sql, prefixed_columns,
+};
 use crate::store::{LeaseOwner, StoreResult};
 
 /// Turns what a person typed into a `to_tsquery` text that cannot be a syntax error: only
@@ -151,27 +154,12 @@ async fn search(
 async fn listing(
     client: &impl GenericClient,
     filter: &JobFilter,
-    mut clauses: Vec<String>,
+    clauses: Vec<String>,
     mut values: Vec<Param>,
 ) -> StoreResult<JobPage> {
     let limit = filter.page_size();
-    if let Some(after) = &filter.after {
-        values.push(Box::new(after.sort_ms));
-        let sort = values.len();
-        values.push(Box::new(after.id.to_string()));
-        clauses.push(format!(
-            "(jobs.sort_ms, jobs.id) < (${sort}, ${})",
-            values.len()
-        ));
-    }
-    let where_clause = crate::store::search::where_clause(&clauses);
-    let sql = format!(
-        "SELECT {}, jobs.sort_ms FROM jobs {where_clause}
-         ORDER BY jobs.sort_ms DESC, jobs.id DESC LIMIT {} OFFSET {}",
-        prefixed_columns(JOB_COLUMNS),
-        limit + 1,
-        filter.listing_offset()
-    );
+    let (sql, after) = listing_sql(filter, JOB_COLUMNS, clauses, values.len(), '$');
+    values.extend(after.into_iter().map(param));
     let statement = client.prepare_cached(&sql).await?;
     let sort_index = job_column_count();
     let rows = client

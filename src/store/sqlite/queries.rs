@@ -7,9 +7,11 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::rows::{JOB_COLUMNS, begin, get_job, job_from_row};
-use crate::jobs::{ErrorKind, Job, JobId, LogLine, Stage, Status, now_millis};
-use crate::store::backend::{Update, Updated};
-use crate::store::changes::Change;
+use crate::jobs::{Job, JobId, LogLine, Stage, Status, now_millis};
+use crate::store::backend::{Update, Updated, with_logs};
+use crate::store::columns::{
+    self, Cell, migrated_job_cells, update_columns, update_sql, update_values, whole_job_cells,
+};
 use crate::store::legacy::ImportedJob;
 use crate::store::{
     Changes, Claimed, LEASE_LOST, LeaseChange, LeaseOwner, NewJob, StoreError, StoreResult,
@@ -28,7 +30,7 @@ fn log_from_row(row: &Row<'_>) -> rusqlite::Result<LogLine> {
 
 /// `until` as ms since the epoch, `lease` from now.
 fn lease_end(lease: Duration) -> i64 {
-    now_millis().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+    columns::lease_end(now_millis(), lease)
 }
 
 /// Ok while `holder` (if any) holds the job's lease: NotFound without the job, Conflict when
@@ -167,13 +169,7 @@ pub fn all_jobs_with_logs(connection: &Connection) -> StoreResult<Vec<(Job, Vec<
             message: row.get(3)?,
         });
     }
-    Ok(jobs
-        .into_iter()
-        .map(|job| {
-            let lines = logs.remove(job.id.as_str()).unwrap_or_default();
-            (job, lines)
-        })
-        .collect())
+    Ok(with_logs(jobs, logs))
 }
 
 pub fn job_order(connection: &Connection) -> StoreResult<Vec<JobId>> {
@@ -203,14 +199,8 @@ pub fn jobs_with_logs(
     let jobs = statement
         .query_map(params![list], job_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut logs = logs_of_jobs(connection, &ids)?;
-    Ok(jobs
-        .into_iter()
-        .map(|job| {
-            let lines = logs.remove(&job.id).unwrap_or_default();
-            (job, lines)
-        })
-        .collect())
+    let logs = logs_of_jobs(connection, &ids)?;
+    Ok(with_logs(jobs, logs))
 }
 
 pub fn list_jobs(connection: &Connection, limit: usize, offset: usize) -> StoreResult<Vec<Job>> {
@@ -292,67 +282,12 @@ fn insert_log(connection: &Connection, id: &JobId, message: String) -> StoreResu
     })
 }
 
-fn text(value: &Option<String>) -> Value {
-    value.clone().map(Value::Text).unwrap_or(Value::Null)
-}
-
-/// The columns one change sets.
-fn columns(change: &Change, now: i64, sets: &mut Vec<(&'static str, Value)>) {
-    match change {
-        Change::Status(status) => {
-            sets.push(("status", Value::Text(status.as_str().into())));
-            if *status == Status::Queued {
-                sets.push(("queued_at", Value::Integer(now)));
-            }
-        }
-        Change::Error { message, kind } => {
-            sets.push(("error", text(message)));
-            sets.push((
-                "error_kind",
-                kind.map(|kind| Value::Text(kind.as_str().into()))
-                    .unwrap_or(Value::Null),
-            ));
-        }
-        Change::Checkpoint(stage) => sets.push((
-            "checkpoint",
-            stage
-                .map(|stage| Value::Text(stage.as_str().into()))
-                .unwrap_or(Value::Null),
-        )),
-        Change::ResolvedUrl(url) => sets.push(("resolved_url", text(url))),
-        Change::MeetingDate { date, sort_ms } => {
-            sets.push(("meeting_date", text(date)));
-            sets.push(("sort_ms", Value::Integer(*sort_ms)));
-        }
-        Change::Title(title) => sets.push(("title", text(title))),
-        Change::Summary(summary) => sets.push(("summary", text(summary))),
-        Change::SummaryPath(path) => sets.push(("summary_path", text(path))),
-        Change::TranscriptPath(path) => sets.push(("transcript_path", text(path))),
-        Change::FilePath(path) => sets.push(("file_path", text(path))),
-        Change::Progress(progress) => {
-            let (bytes, total) = match progress {
-                Some(progress) => (
-                    Value::Integer(progress.bytes as i64),
-                    progress
-                        .total
-                        .map(|total| Value::Integer(total as i64))
-                        .unwrap_or(Value::Null),
-                ),
-                None => (Value::Null, Value::Null),
-            };
-            sets.push(("progress_bytes", bytes));
-            sets.push(("progress_total", total));
-        }
-        Change::Speakers(speakers) => {
-            let value = if speakers.is_empty() {
-                Value::Null
-            } else {
-                Value::Text(serde_json::to_string(speakers).unwrap_or_default())
-            };
-            sets.push(("speakers", value));
-        }
-        Change::TranscriptionRef(reference) => sets.push(("transcription_ref", text(reference))),
-        Change::ResetAttempts => sets.push(("attempts", Value::Integer(0))),
+/// A column's value as SQLite binds it.
+pub(super) fn value(cell: Cell) -> Value {
+    match cell {
+        Cell::Text(Some(text)) => Value::Text(text),
+        Cell::Integer(Some(number)) => Value::Integer(number),
+        Cell::Text(None) | Cell::Integer(None) => Value::Null,
     }
 }
 
@@ -365,29 +300,9 @@ fn update_job(
     lease: &LeaseChange,
 ) -> StoreResult<()> {
     let now = now_millis();
-    let mut sets = Vec::with_capacity(changes.fields().len() + 2);
-    for change in changes.fields() {
-        columns(change, now, &mut sets);
-    }
-    match lease {
-        LeaseChange::Keep => {}
-        LeaseChange::Hold { owner, duration } => {
-            sets.push(("lease_owner", Value::Text(owner.as_str().into())));
-            sets.push(("lease_until", Value::Integer(lease_end(*duration))));
-        }
-        LeaseChange::Release => {
-            sets.push(("lease_owner", Value::Null));
-            sets.push(("lease_until", Value::Null));
-        }
-    }
-    let mut sql = String::from("UPDATE jobs SET updated_at = ?1");
-    let mut values: Vec<Value> = vec![Value::Integer(now)];
-    for (column, value) in sets {
-        values.push(value);
-        sql.push_str(&format!(", {column} = ?{}", values.len()));
-    }
-    values.push(Value::Text(id.as_str().to_string()));
-    sql.push_str(&format!(" WHERE id = ?{}", values.len()));
+    let columns = update_columns(changes, lease, now);
+    let sql = update_sql(&columns, '?');
+    let values = update_values(columns, now, id).into_iter().map(value);
     let updated = connection
         .prepare_cached(&sql)?
         .execute(rusqlite::params_from_iter(values))?;
@@ -599,23 +514,9 @@ pub fn import_jobs(
             .prepare("INSERT INTO job_logs (job_id, ts, message) VALUES (?1, ?2, ?3)")?;
         for imported in jobs {
             let job = &imported.job;
-            let inserted = insert_job.execute(params![
-                job.id.as_str(),
-                job.url,
-                job.resolved_url,
-                job.meeting_date,
-                imported.sort_ms,
-                job.status.as_str(),
-                job.title,
-                job.summary,
-                job.summary_path,
-                job.transcript_path,
-                job.file_path,
-                job.created_at,
-                job.updated_at,
-                job.error,
-                job.checkpoint.map(Stage::as_str),
-            ])?;
+            let cells = whole_job_cells(job, imported.sort_ms);
+            let inserted =
+                insert_job.execute(rusqlite::params_from_iter(cells.into_iter().map(value)))?;
             if inserted == 0 {
                 continue;
             }
@@ -652,12 +553,11 @@ pub fn insert_migrated(
 ) -> StoreResult<bool> {
     let job = &migrated.job;
     let transaction = begin(connection)?;
-    let speakers = if job.speakers.is_empty() {
-        None
-    } else {
-        serde_json::to_string(&job.speakers).ok()
-    };
-    let queued_at = (job.status == Status::Queued).then_some(job.updated_at);
+    let mut cells = whole_job_cells(job, migrated.sort_ms);
+    cells.extend(migrated_job_cells(job));
+    cells.push(Cell::Text(
+        job.error_kind.map(|kind| kind.as_str().to_string()),
+    ));
     let inserted = transaction.execute(
         "INSERT OR IGNORE INTO jobs (id, url, resolved_url, meeting_date, sort_ms, status,
             title, summary, summary_path, transcript_path, file_path, created_at, updated_at,
@@ -665,34 +565,7 @@ pub fn insert_migrated(
             queued_at, speakers, template, error_kind)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
             ?18, ?19, ?20, ?21, ?22, ?23)",
-        params![
-            job.id.as_str(),
-            job.url,
-            job.resolved_url,
-            job.meeting_date,
-            migrated.sort_ms,
-            job.status.as_str(),
-            job.title,
-            job.summary,
-            job.summary_path,
-            job.transcript_path,
-            job.file_path,
-            job.created_at,
-            job.updated_at,
-            job.error,
-            job.checkpoint.map(Stage::as_str),
-            i64::from(job.attempts),
-            job.progress.as_ref().map(|p| p.bytes as i64),
-            job.progress
-                .as_ref()
-                .and_then(|p| p.total)
-                .map(|t| t as i64),
-            job.transcription_ref,
-            queued_at,
-            speakers,
-            job.template,
-            job.error_kind.map(ErrorKind::as_str),
-        ],
+        rusqlite::params_from_iter(cells.into_iter().map(value)),
     )?;
     if inserted == 0 {
         return Ok(false);

@@ -5,9 +5,12 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 
 use super::queries::check_holder;
+use super::queries::value;
 use super::rows::{JOB_COLUMNS, begin, job_column_count, job_from_row};
 use crate::jobs::JobId;
-use crate::store::search::{Found, JobFilter, JobPage, MATCH_END, MATCH_START, prefixed_columns};
+use crate::store::search::{
+    Found, JobFilter, JobPage, MATCH_END, MATCH_START, listing_sql, prefixed_columns,
+};
 use crate::store::{LeaseOwner, StoreResult};
 
 /// Turns what a person typed into an FTS5 query that cannot be a syntax error: every word is
@@ -104,27 +107,12 @@ fn search(
 fn listing(
     connection: &Connection,
     filter: &JobFilter,
-    mut clauses: Vec<String>,
+    clauses: Vec<String>,
     mut values: Vec<Value>,
 ) -> StoreResult<JobPage> {
     let limit = filter.page_size();
-    if let Some(after) = &filter.after {
-        values.push(Value::Integer(after.sort_ms));
-        let sort = values.len();
-        values.push(Value::Text(after.id.to_string()));
-        clauses.push(format!(
-            "(jobs.sort_ms, jobs.id) < (?{sort}, ?{})",
-            values.len()
-        ));
-    }
-    let where_clause = crate::store::search::where_clause(&clauses);
-    let sql = format!(
-        "SELECT {}, jobs.sort_ms FROM jobs {where_clause}
-         ORDER BY jobs.sort_ms DESC, jobs.id DESC LIMIT {} OFFSET {}",
-        prefixed_columns(JOB_COLUMNS),
-        limit + 1,
-        filter.listing_offset()
-    );
+    let (sql, after) = listing_sql(filter, JOB_COLUMNS, clauses, values.len(), '?');
+    values.extend(after.into_iter().map(value));
     let mut statement = connection.prepare_cached(&sql)?;
     // The sort key follows the job's columns.
     let sort_index = job_column_count();

@@ -385,12 +385,11 @@ pub async fn page(
 /// page with the finished answer; to a client that asks for JSON, the API's answer.
 pub async fn submit(
     State(state): State<AppState>,
-    uri: Uri,
     headers: HeaderMap,
     token: CsrfToken,
     CsrfForm(form): CsrfForm<AskForm>,
 ) -> Response {
-    let rendering = Rendering::for_parts(uri.path(), &headers);
+    let rendering = Rendering::negotiated(&headers);
     let job = form.job.clone().filter(|job| !job.trim().is_empty());
     let body = AskBody {
         question: form.question.clone(),
@@ -464,11 +463,10 @@ pub async fn submit(
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    uri: Uri,
     headers: HeaderMap,
     CsrfForm(_): CsrfForm<std::collections::HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let rendering = Rendering::for_parts(uri.path(), &headers);
+    let rendering = Rendering::negotiated(&headers);
     let kept = match state.store.ask(&id).await {
         Ok(kept) => kept,
         Err(StoreError::NotFound) => {

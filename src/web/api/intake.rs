@@ -20,7 +20,7 @@ use crate::pipeline::download::{extension_for_name, human_bytes, is_audio_or_vid
 use crate::pipeline::templates;
 use crate::pipeline::transcribe::apply_speaker_names;
 use crate::pipeline::transcribe::captions::CaptionFormat;
-use crate::service::jobs::{Options, PartFile, Recording, Source, new_id};
+use crate::service::jobs::{Options, Recording, Source, new_id};
 use crate::web::AppState;
 use crate::web::api::extract::{ApiJson, JobPath};
 use crate::web::api::requests::{CreateJobUpload, SpeakerNamesBody};
@@ -321,14 +321,11 @@ async fn receive_file(state: &AppState, id: &JobId, field: &mut Field<'_>) -> Ap
     let extension = extension_for_name(content_type.as_deref(), Some(&name));
     let artifacts = state.store.artifacts();
     let relative = artifacts.audio_relative(id, &extension);
-    let destination = artifacts
-        .resolve(&relative)
+    let part = artifacts
+        .part_file(id, &relative)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unsafe audio path {relative}")))?;
-    // The `.<id>.` prefix lets a delete of the job find a temp file an interrupted upload left.
-    let temp = destination.with_file_name(format!(".{id}.{}.part", uuid::Uuid::new_v4().simple()));
     let max = state.config.max_download_bytes;
-    let part = PartFile::new(temp);
-    let written = stream_to_file(field, &part.path, max).await?;
+    let written = stream_to_file(field, part.path(), max).await?;
     if written == 0 {
         return Err(AppError::bad_request(format!("the file {name:?} is empty")));
     }

@@ -1,6 +1,7 @@
 //! HTTP Basic auth, when `BASIC_AUTH_USER` and `BASIC_AUTH_PASSWORD` are both set.
 //!
-//! Everything but the health probe and static assets needs it. Both the user and the password
+//! Every group of routes but the health probe and static assets has this layer (see
+//! `web::Group`). Both the user and the password
 //! are compared in constant time (and both always compared), credentials are never logged, and
 //! every failure costs the client an action from its rate-limit bucket, so guessing is slow.
 
@@ -15,13 +16,9 @@ use crate::config::BasicAuth;
 use crate::error::AppError;
 use crate::web::AppState;
 use crate::web::middleware::client::ClientAddress;
+use crate::web::middleware::rate_limit::{Bucket, Drawn};
 
 pub const CHALLENGE: &str = r#"Basic realm="FocusFlow", charset="UTF-8""#;
-
-/// Routes anyone may reach.
-pub fn is_public(path: &str) -> bool {
-    path == "/api/health" || path.starts_with("/static/") || path == "/favicon.ico"
-}
 
 /// Equal contents, in time that depends only on the lengths.
 fn same(given: &[u8], expected: &[u8]) -> bool {
@@ -57,14 +54,11 @@ pub fn verify(header_value: Option<&HeaderValue>, expected: &BasicAuth) -> bool 
     user_ok & password_ok
 }
 
-/// Middleware: 401 with a Basic challenge unless the request is public or authenticated.
+/// Middleware: 401 with a Basic challenge unless the request is authenticated.
 pub async fn require(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(expected) = &state.config.basic_auth else {
         return next.run(request).await;
     };
-    if is_public(request.uri().path()) {
-        return next.run(request).await;
-    }
     let given = request.headers().get(header::AUTHORIZATION);
     if verify(given, expected) {
         return next.run(request).await;
@@ -79,9 +73,7 @@ pub async fn require(State(state): State<AppState>, request: Request, next: Next
     }
     // A failure costs one action in all: an API request or a form post already paid it in the
     // rate limiter, a page view paid only from the views bucket.
-    if crate::web::middleware::rate_limit::bucket_for(request.method(), request.uri().path())
-        != Some(crate::web::middleware::rate_limit::Bucket::Actions)
-    {
+    if request.extensions().get::<Drawn>() != Some(&Drawn(Bucket::Actions)) {
         state.limits.charge_failure(client);
     }
     let mut response =

@@ -19,7 +19,6 @@ use tower_sessions::Session;
 use url::Url;
 
 use crate::error::AppError;
-use crate::web::AppState;
 use crate::web::middleware::client::Forwarded;
 
 /// The hidden form field that carries the token.
@@ -94,9 +93,16 @@ pub fn cross_site_reason(
     }
 }
 
-/// The share target's address (the web app manifest's `share_target`): the one route a
-/// browser posts to of its own accord, without a page or a form token (see `pages::share`).
-pub const SHARE_PATH: &str = "/share";
+/// What a group of routes accepts from other sites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// State-changing requests only from this site's own pages.
+    Strict,
+    /// As strict, but a request the browser sent of its own accord passes too: the share
+    /// target (the web app manifest's `share_target`), the one route a browser posts to
+    /// without a page or a form token (see `pages::share`).
+    AllowBrowserItself,
+}
 
 /// The browser sent the request of its own accord (a share, the address bar), not a page:
 /// `Sec-Fetch-Site: none`. Pages cannot set this header.
@@ -109,14 +115,14 @@ pub fn sent_by_the_browser_itself(headers: &HeaderMap) -> bool {
 
 /// Middleware: refuses cross-site state-changing requests with 403.
 pub async fn refuse_cross_site(
-    State(_state): State<AppState>,
+    State(policy): State<Policy>,
     request: Request,
     next: Next,
 ) -> Response {
     // A share from another app is sent by the browser itself, with `Origin: null` and no form
     // token; pages cannot send `Sec-Fetch-Site: none`, so no site can forge one (see
     // `pages::share`).
-    if request.uri().path() == SHARE_PATH && sent_by_the_browser_itself(request.headers()) {
+    if policy == Policy::AllowBrowserItself && sent_by_the_browser_itself(request.headers()) {
         return next.run(request).await;
     }
     let forwarded = request.extensions().get::<Forwarded>();

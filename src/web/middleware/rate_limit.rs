@@ -301,24 +301,39 @@ impl RateLimits {
     }
 }
 
-/// Which bucket a request draws from; None for requests that are never limited.
-pub fn bucket_for(method: &Method, path: &str) -> Option<Bucket> {
-    if path == "/api/health" || path.starts_with("/static/") || path == "/favicon.ico" {
-        return None;
-    }
-    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe || path.starts_with("/api/") || path == "/api" {
-        Some(Bucket::Actions)
-    } else {
-        Some(Bucket::Views)
+/// Which buckets a group of routes draws from (the route table says which; the health probe
+/// and static files have no limit at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Buckets {
+    /// Every request is an action: the API.
+    Actions,
+    /// Reading (GET, HEAD, OPTIONS) is a view, anything else an action: the pages.
+    ByMethod,
+}
+
+impl Buckets {
+    pub fn bucket(self, method: &Method) -> Bucket {
+        let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+        match self {
+            Buckets::ByMethod if safe => Bucket::Views,
+            Buckets::Actions | Buckets::ByMethod => Bucket::Actions,
+        }
     }
 }
 
+/// The bucket a request drew from, for the layers after the limit (a failed sign-in costs an
+/// action in all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drawn(pub Bucket);
+
 /// Middleware: 429 with `Retry-After` when the client's bucket is empty.
-pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(bucket) = bucket_for(request.method(), request.uri().path()) else {
-        return next.run(request).await;
-    };
+pub async fn limit(
+    State((state, buckets)): State<(AppState, Buckets)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let bucket = buckets.bucket(request.method());
+    request.extensions_mut().insert(Drawn(bucket));
     let client = request
         .extensions()
         .get::<ClientAddress>()
@@ -496,15 +511,12 @@ mod tests {
     }
 
     #[test]
-    fn buckets_by_route() {
-        assert_eq!(bucket_for(&Method::GET, "/api/health"), None);
-        assert_eq!(bucket_for(&Method::GET, "/static/app.css"), None);
-        assert_eq!(bucket_for(&Method::GET, "/api/jobs"), Some(Bucket::Actions));
-        assert_eq!(bucket_for(&Method::POST, "/jobs"), Some(Bucket::Actions));
-        assert_eq!(
-            bucket_for(&Method::GET, "/jobs/abc/status"),
-            Some(Bucket::Views)
-        );
-        assert_eq!(bucket_for(&Method::GET, "/"), Some(Bucket::Views));
+    fn buckets_by_method() {
+        assert_eq!(Buckets::Actions.bucket(&Method::GET), Bucket::Actions);
+        assert_eq!(Buckets::Actions.bucket(&Method::POST), Bucket::Actions);
+        assert_eq!(Buckets::ByMethod.bucket(&Method::POST), Bucket::Actions);
+        assert_eq!(Buckets::ByMethod.bucket(&Method::DELETE), Bucket::Actions);
+        assert_eq!(Buckets::ByMethod.bucket(&Method::GET), Bucket::Views);
+        assert_eq!(Buckets::ByMethod.bucket(&Method::HEAD), Bucket::Views);
     }
 }

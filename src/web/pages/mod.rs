@@ -49,8 +49,8 @@ use crate::web::error::{Rendering, is_htmx, sentence};
 use crate::web::listing::ListPage;
 use crate::web::middleware::csrf::{CsrfForm, CsrfToken};
 
-fn rendering(uri: &Uri, headers: &HeaderMap) -> Rendering {
-    Rendering::for_parts(uri.path(), headers)
+fn rendering(headers: &HeaderMap) -> Rendering {
+    Rendering::negotiated(headers)
 }
 
 /// Query parameters of the pages besides the list's; anything unexpected is ignored.
@@ -483,7 +483,7 @@ pub async fn home(
     token: CsrfToken,
     query: Result<ApiQuery<archive::ListQuery>, AppError>,
 ) -> AppResult<Response> {
-    if rendering(&uri, &headers) == Rendering::Json {
+    if rendering(&headers) == Rendering::Json {
         return Ok(archive::list_jobs(State(state), query?)
             .await
             .into_response());
@@ -512,7 +512,7 @@ pub async fn job_page(
     query: Result<ApiQuery<api::ContentQuery>, AppError>,
 ) -> AppResult<Response> {
     let id = JobId::parse(&raw).map_err(|_| AppError::JobNotFound)?;
-    if rendering(&uri, &headers) == Rendering::Json {
+    if rendering(&headers) == Rendering::Json {
         return Ok(api::get_job(State(state), JobPath(id), query?)
             .await
             .into_response());

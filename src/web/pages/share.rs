@@ -23,7 +23,8 @@ use crate::web::api::link::{self, UrlProblem};
 use crate::web::error::sentence;
 
 /// Where the manifest's `share_target` posts.
-pub use crate::web::middleware::csrf::SHARE_PATH as PATH;
+/// The share target's address, as the web app manifest names it.
+pub const PATH: &str = "/share";
 
 /// The first web link in shared text: apps share "Listen to my recording: https://…".
 pub fn first_link(text: &str) -> Option<String> {
