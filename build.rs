@@ -5,8 +5,9 @@
 //! start. As 24-byte RELA entries they took megabytes of the binary, each page of it read
 //! and kept resident (counted in the process's RSS); packed as RELR bitmaps they take a few
 //! KiB. The binary stays position-independent (address-space randomisation is unchanged).
-//! Needs glibc 2.36 or later at run time (Debian bookworm has 2.36) and GNU ld 2.38 or lld
-//! 15; an older linker ignores the option with a warning. Measured in docs/benchmarks.md.
+//! Needs glibc 2.36 or later at run time and GNU ld 2.38 or lld 15 to link; built and run
+//! here with GNU ld 2.40 and glibc 2.36 (Debian bookworm, the image's builder and runtime).
+//! Measured in docs/benchmarks.md ("Fourth pass").
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
