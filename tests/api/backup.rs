@@ -30,10 +30,38 @@ fn a_backup_with_postgresql_points_to_pg_dump() {
     assert!(!target.path().join("snapshot").exists());
 }
 
+/// With a bucket the command copies nothing (the objects are not in DATA_DIR) and names the
+/// bucket's own tools, with the bucket and prefix to copy.
+#[test]
+fn a_backup_with_a_bucket_points_to_its_own_tools() {
+    let target = tempfile::tempdir().unwrap();
+    let output = Command::new(focusflow_binary())
+        .arg("backup")
+        .arg(target.path().join("snapshot"))
+        .env_clear()
+        .env("DATA_DIR", target.path())
+        .env("STORAGE_URL", "s3://meetings/team-a")
+        .env("AWS_ACCESS_KEY_ID", "key-id")
+        .env("AWS_SECRET_ACCESS_KEY", "s3-secret")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_REGION", "us-east-1")
+        .current_dir(target.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{said}");
+    assert!(said.contains("s3://meetings/team-a"), "{said}");
+    assert!(said.contains("focusflow.db"), "{said}");
+    assert!(!said.contains("s3-secret"), "{said}");
+    assert!(!target.path().join("snapshot").exists());
+}
+
 #[tokio::test]
 async fn a_backup_taken_while_jobs_run_restores_every_job() {
     if crate::database::skipped_on_postgres(
         "focusflow backup copies the SQLite file; PostgreSQL is backed up with pg_dump",
+    ) || crate::storage::skipped_on_s3(
+        "focusflow backup refuses with a bucket (a_backup_with_a_bucket_points_to_its_own_tools)",
     ) {
         return;
     }
