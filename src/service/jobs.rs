@@ -256,9 +256,34 @@ impl Jobs {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         }
+        // A pipeline still busy after a second (an upload under load) may place one more file
+        // once the job is gone: its files are removed again when it has stopped.
+        let still_running = if self.queue.is_running(id) {
+            Some(self.store.job(id).await?)
+        } else {
+            None
+        };
         self.store.delete_job(id).await?;
         tracing::info!(job = %id, "job deleted");
+        if let Some(job) = still_running {
+            self.remove_when_stopped(job);
+        }
         Ok(())
+    }
+
+    /// Removes a deleted job's files again once its pipeline has stopped (a minute at most).
+    fn remove_when_stopped(&self, job: Job) {
+        let (queue, store) = (self.queue.clone(), self.store.clone());
+        tokio::spawn(async move {
+            for _ in 0..600 {
+                if !queue.is_running(&job.id) {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            tracing::info!(job = %job.id, "files of a deleted job removed after its pipeline stopped");
+            store.remove_leftovers(job).await;
+        });
     }
 
     /// Queues a finished job again: from its checkpoint, or (`full`) from the beginning with

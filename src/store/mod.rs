@@ -544,6 +544,12 @@ impl Store {
         Ok(())
     }
 
+    /// Removes the files of a job already deleted, which its pipeline may have written while
+    /// it was being stopped.
+    pub async fn remove_leftovers(&self, job: Job) {
+        self.remove_files(job, Removal::All).await;
+    }
+
     /// Replaces the job's passages (Ask's index) and marks the job indexed. Not counted as a
     /// write: no page shows passages, so the listing caches stay.
     pub async fn replace_passages(&self, id: &JobId, passages: Vec<NewPassage>) -> StoreResult<()> {
