@@ -184,7 +184,13 @@ async fn a_job_handed_back_at_shutdown_is_taken_by_the_other_application_at_once
     let mut first = TestApp::start(config.clone(), fakes.clone()).await;
     let job = first.create_job(&fakes.audio.url("meeting.mp3")).await;
     let id = job["id"].as_str().unwrap().to_string();
-    first.wait_for_status(&id, "transcribing").await;
+    // Stopped once the transcript was asked for (its id recorded), not during the upload:
+    // only then does the other resume by polling.
+    first
+        .wait_for(&id, "the AssemblyAI transcript created", |job| {
+            logs_of(job).contains("waiting for it")
+        })
+        .await;
     let second = TestApp::start(config, fakes.clone()).await;
 
     first.stop().await;
