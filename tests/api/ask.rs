@@ -245,13 +245,7 @@ async fn a_deleted_meeting_is_never_cited_again() {
     let body = json!({ "question": "Was the kangaroo budget approved?" });
     ask_until_cited(&app, body.clone()).await;
     let calls = app.fakes.llm.calls.get("ask");
-    let response = app
-        .client
-        .delete(app.url(&format!("/api/jobs/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
+    crate::helpers::delete_job(&app, &id).await;
     let (status, answer) = ask(&app, body).await;
     assert_eq!(status, 200);
     assert!(
