@@ -7,15 +7,23 @@ use serde_json::Value;
 use crate::fakes::AssemblyBehaviour;
 use crate::helpers::{TestApp, files_in, focusflow_binary, test_config};
 
+/// `focusflow backup <dir>/snapshot` with only `DATA_DIR=<dir>` set, before the test adds what
+/// makes it refuse.
+fn refused_backup(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(focusflow_binary());
+    command
+        .arg("backup")
+        .arg(dir.join("snapshot"))
+        .env_clear()
+        .env("DATA_DIR", dir);
+    command
+}
+
 /// With PostgreSQL the command copies nothing and says what to use instead.
 #[test]
 fn a_backup_with_postgresql_points_to_pg_dump() {
     let target = tempfile::tempdir().unwrap();
-    let output = Command::new(focusflow_binary())
-        .arg("backup")
-        .arg(target.path().join("snapshot"))
-        .env_clear()
-        .env("DATA_DIR", target.path())
+    let output = refused_backup(target.path())
         .env(
             "DATABASE_URL",
             "postgres://focus:pg-secret@db.internal/focusflow",
@@ -35,11 +43,7 @@ fn a_backup_with_postgresql_points_to_pg_dump() {
 #[test]
 fn a_backup_with_a_bucket_points_to_its_own_tools() {
     let target = tempfile::tempdir().unwrap();
-    let output = Command::new(focusflow_binary())
-        .arg("backup")
-        .arg(target.path().join("snapshot"))
-        .env_clear()
-        .env("DATA_DIR", target.path())
+    let output = refused_backup(target.path())
         .env("STORAGE_URL", "s3://meetings/team-a")
         .env("AWS_ACCESS_KEY_ID", "key-id")
         .env("AWS_SECRET_ACCESS_KEY", "s3-secret")
