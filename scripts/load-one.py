@@ -10,6 +10,10 @@ copied for each run), starts the server, PATCHes the five newest jobs' titles LO
 a second while wrk (-t2 -c32 -dLOAD_DURATION, default 8 s) requests the URL, and prints
 requests/s and the server's CPU per request. The second URL is a page the writes do not touch:
 what it costs more under writes is paid per write whatever the page.
+
+LOAD_COOKIE=1 sends the cookies of a first `GET /` with every request, as a browser that
+polls the page does (its session is then read, not made, by each request); without it each
+request comes from a new visitor.
 """
 import importlib.util, os, shutil, sys, threading
 
@@ -22,6 +26,19 @@ lb = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(lb)
 
 
+def browser_cookies(port):
+    """The `Cookie` header a browser sends after its first `GET /`."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/", headers={"Accept": "text/html"})
+    response = conn.getresponse()
+    response.read()
+    pairs = [line.split(";", 1)[0] for line in response.msg.get_all("Set-Cookie") or []]
+    if not pairs:
+        sys.exit("the first GET / set no cookie")
+    return "; ".join(pairs)
+
+
 def main():
     binary, path = os.path.abspath(sys.argv[1]), sys.argv[2]
     seeded = "/tmp/focusflow-load-one-seed"
@@ -32,11 +49,14 @@ def main():
     shutil.copytree(seeded, data)
     server = lb.Server(binary, data)
     try:
-        lb.get(server.port, path)
+        headers = []
+        if os.environ.get("LOAD_COOKIE") == "1":
+            headers = [f"Cookie: {browser_cookies(server.port)}"]
+        lb.get(server.port, path, dict(h.split(": ", 1) for h in headers))
         cpu_before = lb.cpu_seconds(server.proc.pid)
         stop = threading.Event()
         writes = lb.writer(server.port, stop) if lb.WRITES > 0 else None
-        result = lb.wrk(f"http://127.0.0.1:{server.port}{path}")
+        result = lb.wrk(f"http://127.0.0.1:{server.port}{path}", headers)
         stop.set()
         count = 0
         if writes:
@@ -48,7 +68,8 @@ def main():
         shutil.rmtree(data, ignore_errors=True)
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
-    print(f"load {load}; {path}: {result['rps']:.0f} req/s, {result['requests']} requests, "
+    cookie = " with a browser's cookies" if headers else ""
+    print(f"load {load}; {path}{cookie}: {result['rps']:.0f} req/s, {result['requests']} requests, "
           f"{count} writes, server CPU {cpu:.2f} s = {cpu / result['requests'] * 1e6:.0f} µs/request")
 
 

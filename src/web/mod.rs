@@ -71,6 +71,8 @@ pub struct AppStateInner {
     pub database_check: Arc<jobs::DatabaseCheck>,
     /// Ask's vectors of the whole archive, kept in memory (see [`crate::ask::VectorCache`]).
     pub ask_vectors: Arc<crate::ask::VectorCache>,
+    /// The form tokens of sessions read in the last minute (see [`csrf::FormTokens`]).
+    pub form_tokens: csrf::FormTokens,
 }
 
 impl AppState {
@@ -104,6 +106,7 @@ impl AppState {
             all_jobs,
             database_check: Arc::default(),
             ask_vectors: Arc::default(),
+            form_tokens: csrf::FormTokens::default(),
         }))
     }
 }
@@ -284,6 +287,7 @@ impl Group {
         let mut router = routes.method_not_allowed_fallback(method_not_allowed);
         if matches!(self, Group::Pages | Group::Share) {
             router = router
+                .layer(from_fn(pages::flash::keep_marker))
                 .layer(sessions::layer(state.store.clone()))
                 .layer(from_fn(sessions::secure_over_https));
         }

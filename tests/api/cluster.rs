@@ -18,7 +18,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 use crate::fakes::{self, AssemblyBehaviour};
-use crate::helpers::{Fakes, ServerProcess, logs_of, repo_path};
+use crate::helpers::{CookieJar, Fakes, ServerProcess, logs_of, repo_path};
 
 /// Each provider request waits this long, as a real provider's latency would.
 const PROVIDER_DELAY: Duration = Duration::from_millis(100);
@@ -356,16 +356,20 @@ async fn a_replica_streams_anothers_log_lines_and_a_delete_on_one_stops_anothers
 /// A browser with real headers behind a load balancer that sends each request to another
 /// replica: the host it sees is the balancer's; cookies go with it.
 struct Browser {
-    cookie: Option<String>,
+    cookies: CookieJar,
     host: String,
 }
 
 impl Browser {
-    fn remember(&mut self, response: &reqwest::Response) {
-        if let Some(value) = response.headers().get(header::SET_COOKIE) {
-            let pair = value.to_str().unwrap().split(';').next().unwrap();
-            self.cookie = Some(pair.to_string());
+    fn new(host: String) -> Self {
+        Self {
+            cookies: CookieJar::default(),
+            host,
         }
+    }
+
+    fn remember(&mut self, response: &reqwest::Response) {
+        self.cookies.remember(response);
     }
 
     fn headers(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -376,7 +380,7 @@ impl Browser {
                 header::USER_AGENT,
                 "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
             );
-        match &self.cookie {
+        match self.cookies.header() {
             Some(cookie) => request.header(header::COOKIE, cookie),
             None => request,
         }
@@ -436,9 +440,11 @@ async fn a_form_loaded_from_one_replica_is_accepted_by_another_and_its_message_s
     let servers = replicas(data.path(), &fakes, &[], 3).await;
     // The balancer's address, as the browser knows it (loopback: allowed without settings).
     let host = servers[0].address.trim_start_matches("http://").to_string();
-    let mut browser = Browser { cookie: None, host };
+    let mut browser = Browser::new(host);
 
     let token = token_in(&browser.page(&servers[0], "/").await);
+    // The third has read the session too (and keeps its token) before the message is left.
+    assert_eq!(token_in(&browser.page(&servers[2], "/").await), token);
     let url = fakes.audio.url("meeting.mp3");
     let response = browser
         .post(
@@ -452,11 +458,16 @@ async fn a_form_loaded_from_one_replica_is_accepted_by_another_and_its_message_s
         .to_str()
         .unwrap()
         .to_string();
+    assert!(
+        browser.cookies.has("focusflow.flash"),
+        "the browser is told that a message waits"
+    );
     let page = browser.page(&servers[2], &location).await;
     assert!(
         page.contains("Meeting added"),
         "the third replica shows the second's message: {page}"
     );
+    assert!(!browser.cookies.has("focusflow.flash"), "and it was shown");
     // Shown once: the next page, from the first, has no message.
     let again = browser.page(&servers[0], &location).await;
     assert!(
@@ -465,10 +476,7 @@ async fn a_form_loaded_from_one_replica_is_accepted_by_another_and_its_message_s
     );
 
     // A token from a browser with another cookie is refused on every replica.
-    let mut stranger = Browser {
-        cookie: None,
-        host: browser.host.clone(),
-    };
+    let mut stranger = Browser::new(browser.host.clone());
     stranger.page(&servers[2], "/").await;
     let refused = stranger
         .post(

@@ -456,3 +456,41 @@ pub async fn delete_job(app: &TestApp, id: &str) {
         .unwrap();
     assert!(response.status().is_success());
 }
+
+/// Cookies as a browser keeps them: by name, replaced by a later `Set-Cookie` of the same
+/// name, removed by one with `Max-Age=0`, all sent back together.
+#[derive(Clone, Debug, Default)]
+pub struct CookieJar(std::collections::BTreeMap<String, String>);
+
+impl CookieJar {
+    /// Takes every `Set-Cookie` of `response`.
+    pub fn remember(&mut self, response: &reqwest::Response) {
+        for line in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            let line = line.to_str().unwrap();
+            let mut parts = line.split(';');
+            let (name, value) = parts.next().unwrap().trim().split_once('=').unwrap();
+            let removed = parts.any(|attribute| attribute.trim().eq_ignore_ascii_case("max-age=0"));
+            if removed {
+                self.0.remove(name);
+            } else {
+                self.0.insert(name.to_string(), value.to_string());
+            }
+        }
+    }
+
+    /// The `Cookie` header a browser sends, if it has any cookie.
+    pub fn header(&self) -> Option<String> {
+        (!self.0.is_empty()).then(|| {
+            self.0
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    /// Whether the jar holds cookie `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}

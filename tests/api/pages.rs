@@ -9,12 +9,12 @@ use regex::Regex;
 use serde_json::{Value, json};
 
 use crate::fakes::{self, LlmBehaviour};
-use crate::helpers::{Fakes, TestApp, test_config};
+use crate::helpers::{CookieJar, Fakes, TestApp, test_config};
 
-/// A browser without JavaScript: keeps the session cookie, reads form tokens from pages.
+/// A browser without JavaScript: keeps its cookies, reads form tokens from pages.
 pub(crate) struct Browser<'a> {
     pub(crate) app: &'a TestApp,
-    pub(crate) cookie: Option<String>,
+    pub(crate) cookies: CookieJar,
 }
 
 pub(crate) static TOKEN: LazyLock<Regex> =
@@ -22,14 +22,14 @@ pub(crate) static TOKEN: LazyLock<Regex> =
 
 impl<'a> Browser<'a> {
     pub(crate) fn new(app: &'a TestApp) -> Self {
-        Self { app, cookie: None }
+        Self {
+            app,
+            cookies: CookieJar::default(),
+        }
     }
 
     pub(crate) fn remember(&mut self, response: &reqwest::Response) {
-        if let Some(value) = response.headers().get(header::SET_COOKIE) {
-            let pair = value.to_str().unwrap().split(';').next().unwrap();
-            self.cookie = Some(pair.to_string());
-        }
+        self.cookies.remember(response);
     }
 
     pub(crate) async fn get(&mut self, path: &str) -> reqwest::Response {
@@ -46,7 +46,7 @@ impl<'a> Browser<'a> {
             .client
             .get(self.app.url(path))
             .header(header::ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8");
-        if let Some(cookie) = &self.cookie {
+        if let Some(cookie) = self.cookies.header() {
             request = request.header(header::COOKIE, cookie);
         }
         for (name, value) in headers {
@@ -96,7 +96,7 @@ impl<'a> Browser<'a> {
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(header::ACCEPT, "text/html")
             .body(body);
-        if let Some(cookie) = &self.cookie {
+        if let Some(cookie) = self.cookies.header() {
             request = request.header(header::COOKIE, cookie);
         }
         for (name, value) in headers {
@@ -381,7 +381,7 @@ async fn a_session_is_written_once_and_survives_a_restart() {
     let secure = over_https.headers()[header::SET_COOKIE].to_str().unwrap();
     assert!(secure.ends_with("; Secure"), "{secure}");
 
-    let session = browser.cookie.clone();
+    let session = browser.cookies.clone();
     let url = app.fakes.audio.url("meeting.mp3");
     let mut app = app.restart().await;
     app.client = reqwest::Client::builder()
@@ -390,16 +390,49 @@ async fn a_session_is_written_once_and_survives_a_restart() {
         .build()
         .unwrap();
     let mut browser = Browser::new(&app);
-    browser.cookie = session;
+    browser.cookies = session;
     let response = browser
         .post("/jobs", &[("csrf_token", &token), ("url", &url)], &[])
         .await;
     assert_eq!(response.status(), 303, "the form outlived the restart");
     let target = location(&response);
-    assert!(browser.page(&target).await.contains("Meeting added"));
-    assert!(!browser.page(&target).await.contains("Meeting added"));
+    // The message waits in the session; a cookie tells the next page to look for it.
+    let marker = set_cookie(&response, "focusflow.flash=");
+    for attribute in ["focusflow.flash=1", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(marker.contains(attribute), "{attribute} in {marker}");
+    }
+    let shown = browser.get(&target).await;
+    let removed = set_cookie(&shown, "focusflow.flash=");
+    assert!(removed.contains("Max-Age=0"), "{removed}");
+    assert!(shown.text().await.unwrap().contains("Meeting added"));
+    let again = browser.get(&target).await;
+    assert_eq!(again.headers().get(header::SET_COOKIE), None);
+    assert!(!again.text().await.unwrap().contains("Meeting added"));
     let id = target.strip_prefix("/jobs/").unwrap().to_string();
     app.wait_for_status(&id, "completed").await;
+
+    // Over https (a trusted proxy says so) the marker is Secure like the session cookie.
+    let mut secure = Browser::new(&app);
+    let https = [("x-forwarded-proto", "https")];
+    let page = secure.request("/", &https).await.text().await.unwrap();
+    let token = TOKEN.captures(&page).unwrap()[1].to_string();
+    let response = secure
+        .post("/jobs", &[("csrf_token", &token), ("url", &url)], &https)
+        .await;
+    assert_eq!(response.status(), 303);
+    let marker = set_cookie(&response, "focusflow.flash=");
+    assert!(marker.ends_with("; Secure"), "{marker}");
+}
+
+/// The response's `Set-Cookie` line that starts with `prefix`.
+fn set_cookie(response: &reqwest::Response, prefix: &str) -> String {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|value| value.to_str().unwrap().to_string())
+        .find(|line| line.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} cookie in {:?}", response.headers()))
 }
 
 #[tokio::test]

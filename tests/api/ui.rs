@@ -22,7 +22,7 @@ impl Browser<'_> {
             .post(self.app.url("/jobs"))
             .header(header::ACCEPT, "text/html")
             .multipart(form);
-        if let Some(cookie) = &self.cookie {
+        if let Some(cookie) = self.cookies.header() {
             request = request.header(header::COOKIE, cookie);
         }
         for (name, value) in headers {

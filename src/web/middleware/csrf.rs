@@ -6,6 +6,18 @@
 //! API clients that send no `Origin` (curl, scripts) are unaffected. (2) HTML forms carry a
 //! per-session token (tower-sessions, kept in the database: see `sessions`, so any replica
 //! checks it) that a form handler checks with [`CsrfForm`].
+//!
+//! A page needs its session's token, and a browser polls its pages: each replica keeps the
+//! tokens of the sessions it has read for a minute ([`FormTokens`]), so a page read again soon
+//! reads no session row. That is safe for any number of replicas because a session's token
+//! never changes once made; the minute bounds how long a replica shows the token of a session
+//! that has meanwhile been removed (expired or evicted), after which the form is refused and
+//! the page reloaded as for any expired form. Checking a submitted form always reads the
+//! database. Flash messages, which do change, are never read from here (see `pages::flash`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
@@ -16,9 +28,11 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
+use tower_sessions::session::Id;
 use url::Url;
 
 use crate::error::AppError;
+use crate::web::AppState;
 use crate::web::middleware::client::Forwarded;
 
 /// The hidden form field that carries the token.
@@ -139,12 +153,68 @@ pub async fn refuse_cross_site(
 #[derive(Debug, Clone)]
 pub struct CsrfToken(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
+impl FromRequestParts<AppState> for CsrfToken {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let session = session_of(parts, state).await?;
-        token_for(&session).await.map(CsrfToken)
+        // The id the cookie names; the session itself is read only when the token is not kept.
+        if let Some(token) = session.id().and_then(|id| state.form_tokens.get(id)) {
+            return Ok(CsrfToken(token));
+        }
+        let token = token_for(&session).await?;
+        // A new session has no id until it is saved (after the handler); it is kept from its
+        // next page on. A cookie naming a session that is gone has lost its id by now.
+        if let Some(id) = session.id() {
+            state.form_tokens.keep(id, token.clone());
+        }
+        Ok(CsrfToken(token))
+    }
+}
+
+/// The form tokens of the sessions this process read in the last [`FormTokens::KEPT_FOR`],
+/// at most [`FormTokens::MAX`] of them (see the module's documentation for why this is safe
+/// with replicas).
+#[derive(Debug, Default)]
+pub struct FormTokens {
+    kept: Mutex<HashMap<Id, (String, Instant)>>,
+}
+
+impl FormTokens {
+    /// How long a token read from the database is used without reading it again. Also bounds
+    /// how late the daily renewal of an active session's expiry comes (see `token_for`).
+    pub const KEPT_FOR: Duration = Duration::from_secs(60);
+    /// At most this many tokens are kept (about 150 bytes each).
+    pub const MAX: usize = 4096;
+
+    /// The token kept for session `id`, if it was read less than [`Self::KEPT_FOR`] ago.
+    pub fn get(&self, id: Id) -> Option<String> {
+        let kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        kept.get(&id)
+            .filter(|(_, read)| read.elapsed() < Self::KEPT_FOR)
+            .map(|(token, _)| token.clone())
+    }
+
+    /// Keeps session `id`'s token, just read. When full, the stale ones go first, and all of
+    /// them when none is stale (they are read again on their next page).
+    pub fn keep(&self, id: Id, token: String) {
+        let mut kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if kept.len() >= Self::MAX && !kept.contains_key(&id) {
+            kept.retain(|_, (_, read)| read.elapsed() < Self::KEPT_FOR);
+            if kept.len() >= Self::MAX {
+                kept.clear();
+            }
+        }
+        kept.insert(id, (token, Instant::now()));
     }
 }
 
@@ -263,6 +333,45 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for CsrfForm<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_tokens_are_kept_for_a_minute_and_bounded() {
+        let tokens = FormTokens::default();
+        let id = Id::default();
+        assert_eq!(tokens.get(id), None);
+        tokens.keep(id, "a".repeat(64));
+        assert_eq!(tokens.get(id), Some("a".repeat(64)));
+        assert_eq!(tokens.get(Id::default()), None, "another session's is not");
+
+        // Read a minute ago: read again.
+        let stale = Instant::now() - FormTokens::KEPT_FOR;
+        tokens.kept.lock().unwrap().insert(id, ("b".into(), stale));
+        assert_eq!(tokens.get(id), None);
+
+        // Full of stale ones: they make room.
+        for _ in 0..FormTokens::MAX {
+            tokens
+                .kept
+                .lock()
+                .unwrap()
+                .insert(Id::default(), ("c".into(), stale));
+        }
+        let fresh = Id::default();
+        tokens.keep(fresh, "d".into());
+        assert_eq!(tokens.kept.lock().unwrap().len(), 1);
+        // Full of fresh ones: all go, and the new one is kept.
+        for _ in 1..FormTokens::MAX {
+            tokens.keep(Id::default(), "e".into());
+        }
+        assert_eq!(tokens.kept.lock().unwrap().len(), FormTokens::MAX);
+        let newest = Id::default();
+        tokens.keep(newest, "f".into());
+        assert_eq!(tokens.kept.lock().unwrap().len(), 1);
+        assert_eq!(tokens.get(newest), Some("f".into()));
+        // Keeping one that is there replaces it without making room.
+        tokens.keep(newest, "g".into());
+        assert_eq!(tokens.get(newest), Some("g".into()));
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();

@@ -8,9 +8,10 @@
 //! so clients that never send their cookie back cannot grow it without end.
 //!
 //! tower-sessions writes a session only when a request changed it: a page that reads the form
-//! token of an existing session reads one row and writes nothing. To keep an active session
-//! alive without a write per page view, its expiry is renewed at most once a day (see
-//! `csrf::CsrfToken`).
+//! token of an existing session reads one row and writes nothing, and reads it at most once a
+//! minute (`csrf::FormTokens`); it looks for flash messages only when the `focusflow.flash`
+//! cookie says one waits (`pages::flash`). To keep an active session alive without a write per
+//! page view, its expiry is renewed at most once a day (see `csrf::CsrfToken`).
 
 use std::str::FromStr;
 
@@ -30,6 +31,8 @@ use crate::web::middleware::client::Forwarded;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "focusflow.sid";
+/// The cookie that says a flash message waits in the session (see `pages::flash`).
+pub const FLASH_MARKER: &str = "focusflow.flash";
 /// A session ends after this long without a change (see `csrf` for how an active session is
 /// renewed).
 pub const INACTIVITY: Duration = Duration::days(7);
@@ -141,10 +144,10 @@ pub fn layer(store: Store) -> SessionManagerLayer<DatabaseSessionStore> {
         .with_expiry(Expiry::OnInactivity(INACTIVITY))
 }
 
-/// Middleware around the session layer: marks the session cookie `Secure` when a trusted proxy
-/// says the browser used https, so the cookie never travels over plain http afterwards. Over
-/// plain http (a LAN install without TLS) a `Secure` cookie would be dropped by the browser and
-/// no form would work, hence not always.
+/// Middleware around the session layer: marks the session cookie (and the flash marker)
+/// `Secure` when a trusted proxy says the browser used https, so the cookie never travels over
+/// plain http afterwards. Over plain http (a LAN install without TLS) a `Secure` cookie would
+/// be dropped by the browser and no form would work, hence not always.
 pub async fn secure_over_https(request: Request, next: Next) -> Response {
     let https = request
         .extensions()
@@ -153,13 +156,18 @@ pub async fn secure_over_https(request: Request, next: Next) -> Response {
         == Some("https");
     let mut response = next.run(request).await;
     if https {
-        let prefix = format!("{COOKIE}=");
+        let ours = |line: &str| {
+            [COOKIE, FLASH_MARKER].iter().any(|name| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('='))
+            })
+        };
         let headers = response.headers_mut();
         let cookies: Vec<HeaderValue> = headers
             .get_all(header::SET_COOKIE)
             .iter()
             .map(|value| match value.to_str() {
-                Ok(line) if line.starts_with(&prefix) && !line.contains("; Secure") => {
+                Ok(line) if ours(line) && !line.contains("; Secure") => {
                     HeaderValue::from_str(&format!("{line}; Secure"))
                         .unwrap_or_else(|_| value.clone())
                 }

@@ -46,7 +46,15 @@ pub async fn edit_form(
         .into_response());
     }
     let list = super::list_state(&uri);
-    whole_job_page(&state, &session, token, &id, Some(heading), &list).await
+    whole_job_page(
+        &state,
+        (&session, &headers),
+        token,
+        &id,
+        Some(heading),
+        &list,
+    )
+    .await
 }
 
 /// `GET /jobs/{id}/heading`: the heading as it is (the edit form's Cancel, with htmx).
@@ -108,7 +116,15 @@ pub async fn save_edit(
             }
             .into_response()
         } else {
-            whole_job_page(&state, &session, token, &id, Some(heading), &list_of(&back)).await?
+            whole_job_page(
+                &state,
+                (&session, &headers),
+                token,
+                &id,
+                Some(heading),
+                &list_of(&back),
+            )
+            .await?
         };
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(response);

@@ -11,7 +11,7 @@
 //! finished.
 
 mod edit;
-mod flash;
+pub(super) mod flash;
 pub mod share;
 mod templates;
 pub mod view;
@@ -491,7 +491,7 @@ pub async fn home(
     let list = job_list(&state, None, &list_state(&uri)).await?;
     Ok(HomePage {
         csrf_token: token.0,
-        flash: flash::take(&session).await,
+        flash: flash::take(&session, &headers).await,
         flash_oob: false,
         providers: Providers::new(&state.config),
         form: AddForm::new(&state, &list.return_to),
@@ -517,14 +517,15 @@ pub async fn job_page(
             .await
             .into_response());
     }
-    whole_job_page(&state, &session, token, &id, None, &list_state(&uri)).await
+    let list = list_state(&uri);
+    whole_job_page(&state, (&session, &headers), token, &id, None, &list).await
 }
 
 /// A job's whole page: its panel (with `heading` in place of the plain one, when given) beside
 /// the list as `list` asks.
 pub(super) async fn whole_job_page(
     state: &AppState,
-    session: &Session,
+    (session, headers): (&Session, &HeaderMap),
     token: CsrfToken,
     id: &JobId,
     heading: Option<view::Heading>,
@@ -538,7 +539,7 @@ pub(super) async fn whole_job_page(
     let list = job_list(state, Some(&job), list).await?;
     Ok(JobPage {
         csrf_token: token.0,
-        flash: flash::take(session).await,
+        flash: flash::take(session, headers).await,
         flash_oob: false,
         providers: Providers::new(&state.config),
         form: AddForm::new(state, &list.return_to),
@@ -1076,7 +1077,7 @@ async fn invalid_form(
         };
         let list = job_list(state, open.as_ref().map(|(job, _)| job), &list_of(&back)).await?;
         let providers = Providers::new(&state.config);
-        let flash = flash::take(session).await;
+        let flash = flash::take(session, headers).await;
         Ok::<_, AppError>(match open {
             Some((job, logs)) => JobPage {
                 csrf_token: token.0,
