@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use focusflow::config::{BasicAuth, Secret};
 
-use crate::helpers::TestApp;
+use crate::helpers::{CookieJar, TestApp};
 
 const BOUNDARY: &str = "----WebKitFormBoundaryq3Fh2y8N1vKc0ZbP";
 
@@ -110,17 +110,10 @@ async fn follow(app: &TestApp, response: reqwest::Response) -> (String, String) 
         .to_str()
         .unwrap()
         .to_string();
-    let cookie = response.headers().get(header::SET_COOKIE).map(|value| {
-        value
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string()
-    });
+    let mut cookies = CookieJar::default();
+    cookies.remember(&response);
     let mut request = app.client.get(app.url(&location));
-    if let Some(cookie) = cookie {
+    if let Some(cookie) = cookies.header() {
         request = request.header(header::COOKIE, cookie);
     }
     let page = request
