@@ -197,12 +197,17 @@ pub trait Backend: Send + Sync {
     /// The session `id` if it expires after `now`.
     async fn session(&self, id: &str, now: i64) -> StoreResult<Option<StoredSession>>;
 
-    /// Inserts a new session; false when the id is taken (nothing written). First removes the
-    /// sessions expired at `now` and, when `cap` or more remain, the ones closest to expiry.
-    async fn create_session(&self, session: StoredSession, now: i64, cap: u64)
-    -> StoreResult<bool>;
+    /// Inserts new sessions in one transaction; for each, false when its id is taken (that
+    /// one not written). First removes the sessions expired at `now` and, when they would not
+    /// all fit under `cap`, the ones closest to expiry.
+    async fn create_sessions(
+        &self,
+        sessions: Vec<StoredSession>,
+        now: i64,
+        cap: u64,
+    ) -> StoreResult<Vec<bool>>;
 
-    /// Updates the session's data and expiry; inserts it as [`Self::create_session`] does
+    /// Updates the session's data and expiry; inserts it as [`Self::create_sessions`] does
     /// when it is not there.
     async fn save_session(&self, session: StoredSession, now: i64, cap: u64) -> StoreResult<()>;
 

@@ -81,6 +81,8 @@ pub struct Store {
     backend: Arc<dyn Backend>,
     events: Arc<dyn Events>,
     artifacts: Artifacts,
+    /// New sessions waiting to be stored together.
+    creations: Arc<sessions::Creations>,
 }
 
 impl std::fmt::Debug for Store {
@@ -161,6 +163,7 @@ impl Store {
             backend,
             events,
             artifacts,
+            creations: Arc::default(),
         }
     }
 
@@ -628,9 +631,19 @@ impl Store {
 
     /// Stores a new session; false (and nothing written) when its id is taken. Expired
     /// sessions are removed first, and a full table makes room (see [`sessions::MAX_SESSIONS`]).
+    /// Sessions created at the same moment share a transaction ([`sessions::Creations`]);
+    /// each is committed before this returns.
     pub async fn create_session(&self, session: StoredSession) -> StoreResult<bool> {
-        self.backend
-            .create_session(session, crate::jobs::now_millis(), sessions::MAX_SESSIONS)
+        let backend = self.backend.clone();
+        self.creations
+            .create(session, move |batch| {
+                let backend = backend.clone();
+                async move {
+                    backend
+                        .create_sessions(batch, crate::jobs::now_millis(), sessions::MAX_SESSIONS)
+                        .await
+                }
+            })
             .await
     }
 

@@ -376,13 +376,13 @@ impl Backend for PostgresBackend {
         sessions::get(&self.client().await?, id, now).await
     }
 
-    async fn create_session(
+    async fn create_sessions(
         &self,
-        session: StoredSession,
+        batch: Vec<StoredSession>,
         now: i64,
         cap: u64,
-    ) -> StoreResult<bool> {
-        sessions::create(&self.client().await?, &session, now, cap).await
+    ) -> StoreResult<Vec<bool>> {
+        sessions::create(&mut self.client().await?, &batch, now, cap).await
     }
 
     async fn save_session(&self, session: StoredSession, now: i64, cap: u64) -> StoreResult<()> {

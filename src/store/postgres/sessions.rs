@@ -28,9 +28,14 @@ pub async fn get(
     }))
 }
 
-/// Removes the expired sessions and, when `cap` or more remain, the ones closest to expiry,
-/// so that one more fits.
-async fn make_room(client: &impl GenericClient, now: i64, cap: u64) -> StoreResult<()> {
+/// Removes the expired sessions and, when `adding` more would not fit under `cap`, the ones
+/// closest to expiry.
+async fn make_room(
+    client: &impl GenericClient,
+    now: i64,
+    cap: u64,
+    adding: usize,
+) -> StoreResult<()> {
     let expired = client
         .prepare_cached("DELETE FROM sessions WHERE expires_at <= $1")
         .await?;
@@ -40,7 +45,7 @@ async fn make_room(client: &impl GenericClient, now: i64, cap: u64) -> StoreResu
         .await?;
     let count: i64 = client.query_one(&count, &[]).await?.try_get(0)?;
     let count = u64::try_from(count).unwrap_or(0);
-    let evicted = to_evict(count, cap);
+    let evicted = to_evict(count, cap, adding as u64);
     if evicted > 0 {
         let evicted = i64::try_from(evicted).unwrap_or(i64::MAX);
         let evict = client
@@ -54,23 +59,30 @@ async fn make_room(client: &impl GenericClient, now: i64, cap: u64) -> StoreResu
     Ok(())
 }
 
+/// Inserts `sessions` in one transaction (see `Backend::create_sessions`).
 pub async fn create(
-    client: &impl GenericClient,
-    session: &StoredSession,
+    client: &mut deadpool_postgres::Client,
+    sessions: &[StoredSession],
     now: i64,
     cap: u64,
-) -> StoreResult<bool> {
-    make_room(client, now, cap).await?;
-    let insert = client
+) -> StoreResult<Vec<bool>> {
+    let transaction = client.transaction().await?;
+    make_room(&transaction, now, cap, sessions.len()).await?;
+    let insert = transaction
         .prepare_cached(
             "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3)
              ON CONFLICT (id) DO NOTHING",
         )
         .await?;
-    let inserted = client
-        .execute(&insert, &[&session.id, &session.data, &session.expires_at])
-        .await?;
-    Ok(inserted == 1)
+    let mut created = Vec::with_capacity(sessions.len());
+    for session in sessions {
+        let inserted = transaction
+            .execute(&insert, &[&session.id, &session.data, &session.expires_at])
+            .await?;
+        created.push(inserted == 1);
+    }
+    transaction.commit().await?;
+    Ok(created)
 }
 
 pub async fn save(
@@ -86,7 +98,7 @@ pub async fn save(
         .execute(&update, &[&session.id, &session.data, &session.expires_at])
         .await?;
     if updated == 0 {
-        make_room(client, now, cap).await?;
+        make_room(client, now, cap, 1).await?;
         let upsert = client
             .prepare_cached(
                 "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3)

@@ -287,14 +287,14 @@ impl Backend for SqliteBackend {
             .await
     }
 
-    async fn create_session(
+    async fn create_sessions(
         &self,
-        session: StoredSession,
+        batch: Vec<StoredSession>,
         now: i64,
         cap: u64,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Vec<bool>> {
         self.connections
-            .write(move |connection| sessions::create(connection, &session, now, cap))
+            .write(move |connection| sessions::create(connection, &batch, now, cap))
             .await
     }
 

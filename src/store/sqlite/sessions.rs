@@ -21,9 +21,9 @@ pub fn get(connection: &Connection, id: &str, now: i64) -> StoreResult<Option<St
         .optional()?)
 }
 
-/// Removes the expired sessions and, when `cap` or more remain, the ones closest to expiry,
-/// so that one more fits.
-fn make_room(connection: &Connection, now: i64, cap: u64) -> StoreResult<()> {
+/// Removes the expired sessions and, when `adding` more would not fit under `cap`, the ones
+/// closest to expiry.
+fn make_room(connection: &Connection, now: i64, cap: u64, adding: usize) -> StoreResult<()> {
     connection
         .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
         .execute(params![now])?;
@@ -31,7 +31,7 @@ fn make_room(connection: &Connection, now: i64, cap: u64) -> StoreResult<()> {
         .prepare_cached("SELECT COUNT(*) FROM sessions")?
         .query_row([], |row| row.get(0))?;
     let count = u64::try_from(count).unwrap_or(0);
-    let evicted = to_evict(count, cap);
+    let evicted = to_evict(count, cap, adding as u64);
     if evicted > 0 {
         let evicted = i64::try_from(evicted).unwrap_or(i64::MAX);
         connection
@@ -46,20 +46,28 @@ fn make_room(connection: &Connection, now: i64, cap: u64) -> StoreResult<()> {
 
 pub fn create(
     connection: &mut Connection,
-    session: &StoredSession,
+    sessions: &[StoredSession],
     now: i64,
     cap: u64,
-) -> StoreResult<bool> {
+) -> StoreResult<Vec<bool>> {
     let transaction = begin(connection)?;
-    make_room(&transaction, now, cap)?;
-    let inserted = transaction
-        .prepare_cached(
+    make_room(&transaction, now, cap, sessions.len())?;
+    let created = {
+        let mut insert = transaction.prepare_cached(
             "INSERT INTO sessions (id, data, expires_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (id) DO NOTHING",
-        )?
-        .execute(params![session.id, session.data, session.expires_at])?;
+        )?;
+        sessions
+            .iter()
+            .map(|session| {
+                let inserted =
+                    insert.execute(params![session.id, session.data, session.expires_at])?;
+                Ok(inserted == 1)
+            })
+            .collect::<StoreResult<Vec<bool>>>()?
+    };
     transaction.commit()?;
-    Ok(inserted == 1)
+    Ok(created)
 }
 
 pub fn save(
@@ -73,7 +81,7 @@ pub fn save(
         .execute(params![session.id, session.data, session.expires_at])?;
     if updated == 0 {
         let transaction = begin(connection)?;
-        make_room(&transaction, now, cap)?;
+        make_room(&transaction, now, cap, 1)?;
         transaction
             .prepare_cached(
                 "INSERT INTO sessions (id, data, expires_at) VALUES (?1, ?2, ?3)
