@@ -3,11 +3,39 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::response::{Html, IntoResponse, Response};
 
 use super::flash::Flash;
 use super::view::{Heading, JobList, JobPanel, ListRefresh, Providers};
 use crate::pipeline::download::human_bytes;
 use crate::web::AppState;
+
+/// Renders `page` into a buffer made for `expected` bytes more than the template's own text.
+/// The pages with the job list are mostly its cards (some 90 KB for 100): rendered into
+/// askama's size hint, the buffer would be grown, and copied, by doubling.
+fn sized_page<T: Template>(page: &T, expected: usize) -> Response {
+    let mut html = String::with_capacity(T::SIZE_HINT + expected);
+    match page.render_into(&mut html) {
+        Ok(()) => Html(html).into_response(),
+        Err(error) => crate::error::AppError::Internal(anyhow::anyhow!(
+            "a page could not be rendered: {error}"
+        ))
+        .into_response(),
+    }
+}
+
+/// The answers that hold the job list: rendered by [`sized_page`].
+macro_rules! sized_by_their_list {
+    ($($page:ty),*) => {$(
+        impl IntoResponse for $page {
+            fn into_response(self) -> Response {
+                sized_page(&self, self.list.cards.size())
+            }
+        }
+    )*};
+}
+
+sized_by_their_list!(HomePage, JobPage, ListPartial, Updates, HeadingSaved);
 
 /// A summary template to choose in the add form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +131,7 @@ impl AddForm {
     }
 }
 
-#[derive(Template, WebTemplate)]
+#[derive(Template)]
 #[template(path = "home.html")]
 pub struct HomePage {
     pub csrf_token: String,
@@ -115,7 +143,7 @@ pub struct HomePage {
     pub panel_oob: bool,
 }
 
-#[derive(Template, WebTemplate)]
+#[derive(Template)]
 #[template(path = "job.html")]
 pub struct JobPage {
     pub csrf_token: String,
@@ -127,7 +155,7 @@ pub struct JobPage {
     pub panel: JobPanel,
 }
 
-#[derive(Template, WebTemplate)]
+#[derive(Template)]
 #[template(path = "partials/job_list.html")]
 pub struct ListPartial {
     pub csrf_token: String,
@@ -159,7 +187,7 @@ pub struct FormPartial {
 }
 
 /// The answer to an htmx action: what changed, swapped out of band.
-#[derive(Template, WebTemplate)]
+#[derive(Template)]
 #[template(path = "partials/updates.html")]
 pub struct Updates {
     pub csrf_token: String,
@@ -182,7 +210,7 @@ pub struct HeadingPartial {
 }
 
 /// The answer to a saved edit: the heading, and out of band the list and the message.
-#[derive(Template, WebTemplate)]
+#[derive(Template)]
 #[template(path = "partials/heading_saved.html")]
 pub struct HeadingSaved {
     pub csrf_token: String,

@@ -472,15 +472,13 @@ impl Cards {
         }
     }
 
-    /// The cards' HTML, with `csrf_token` in their forms.
-    pub fn html(&self, csrf_token: &str) -> String {
-        let mut html = String::with_capacity(self.size() + 32);
-        html.push_str("<ul class=\"cards\">");
-        for card in &self.0.cards {
-            html.push_str(&self.with_token(&card.html, csrf_token));
+    /// The cards' HTML, with `csrf_token` in their forms, written straight into the page
+    /// (no list-sized string of its own: the cards are most of a page).
+    pub fn html<'a>(&'a self, csrf_token: &'a str) -> CardsHtml<'a> {
+        CardsHtml {
+            cards: self,
+            csrf_token,
         }
-        html.push_str("</ul>");
-        html
     }
 
     /// One card, as an out-of-band swap that replaces the card the browser shows.
@@ -508,6 +506,33 @@ impl Cards {
     /// About how much memory the cards hold.
     pub fn size(&self) -> usize {
         self.0.cards.iter().map(|card| card.size()).sum::<usize>() + 1024
+    }
+}
+
+/// The cards as the page shows them (see [`Cards::html`]).
+pub struct CardsHtml<'a> {
+    cards: &'a Cards,
+    csrf_token: &'a str,
+}
+
+impl std::fmt::Display for CardsHtml<'_> {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        out.write_str("<ul class=\"cards\">")?;
+        for card in &self.cards.0.cards {
+            if !self.cards.0.has_forms {
+                out.write_str(&card.html)?;
+                continue;
+            }
+            let mut pieces = card.html.split(TOKEN_SLOT.as_str());
+            if let Some(first) = pieces.next() {
+                out.write_str(first)?;
+            }
+            for piece in pieces {
+                out.write_str(self.csrf_token)?;
+                out.write_str(piece)?;
+            }
+        }
+        out.write_str("</ul>")
     }
 }
 
