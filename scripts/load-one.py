@@ -26,6 +26,14 @@ lb = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(lb)
 
 
+def stolen_seconds():
+    """CPU time the hypervisor gave to others (all CPUs; `steal` in /proc/stat): on a shared
+    virtual machine, runs that lost much of it measured a slower machine."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+
+
 def browser_cookies(port):
     """The `Cookie` header a browser sends after its first `GET /`."""
     import http.client
@@ -54,6 +62,7 @@ def main():
             headers = [f"Cookie: {browser_cookies(server.port)}"]
         lb.get(server.port, path, dict(h.split(": ", 1) for h in headers))
         cpu_before = lb.cpu_seconds(server.proc.pid)
+        steal_before = stolen_seconds()
         stop = threading.Event()
         writes = lb.writer(server.port, stop) if lb.WRITES > 0 else None
         result = lb.wrk(f"http://127.0.0.1:{server.port}{path}", headers)
@@ -63,6 +72,7 @@ def main():
             writes[0].join()
             count = writes[1][0]
         cpu = lb.cpu_seconds(server.proc.pid) - cpu_before
+        steal = stolen_seconds() - steal_before
     finally:
         server.stop()
         shutil.rmtree(data, ignore_errors=True)
@@ -70,7 +80,8 @@ def main():
         load = f.read().split()[:3]
     cookie = " with a browser's cookies" if headers else ""
     print(f"load {load}; {path}{cookie}: {result['rps']:.0f} req/s, {result['requests']} requests, "
-          f"{count} writes, server CPU {cpu:.2f} s = {cpu / result['requests'] * 1e6:.0f} µs/request")
+          f"{count} writes, server CPU {cpu:.2f} s = {cpu / result['requests'] * 1e6:.0f} µs/request, "
+          f"{steal:.1f} s of CPU stolen by the hypervisor")
 
 
 if __name__ == "__main__":

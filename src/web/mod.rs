@@ -73,6 +73,8 @@ pub struct AppStateInner {
     pub ask_vectors: Arc<crate::ask::VectorCache>,
     /// The form tokens of sessions read in the last minute (see [`csrf::FormTokens`]).
     pub form_tokens: csrf::FormTokens,
+    /// The summary templates' names, listed again when their folder changes.
+    pub template_names: crate::pipeline::templates::Names,
 }
 
 impl AppState {
@@ -107,6 +109,7 @@ impl AppState {
             database_check: Arc::default(),
             ask_vectors: Arc::default(),
             form_tokens: csrf::FormTokens::default(),
+            template_names: Default::default(),
         }))
     }
 }

@@ -17,7 +17,6 @@ use crate::domain::{MeetingDate, TemplateName};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{Job, JobId, LogLine};
 use crate::pipeline::download::{extension_for_name, human_bytes, is_audio_or_video, media_type};
-use crate::pipeline::templates;
 use crate::pipeline::transcribe::apply_speaker_names;
 use crate::pipeline::transcribe::captions::CaptionFormat;
 use crate::service::jobs::{Options, Recording, Source, new_id};
@@ -406,8 +405,11 @@ fn form_error(error: MultipartError) -> AppError {
 )]
 pub async fn list_templates(State(state): State<AppState>) -> Json<TemplateList> {
     let default = state.config.default_template();
-    let templates = templates::list(&state.config.prompts_dir())
-        .into_iter()
+    let templates = state
+        .template_names
+        .list(&state.config.prompts_dir())
+        .iter()
+        .cloned()
         .map(|name| TemplateInfo {
             default: Some(&name) == default.as_ref(),
             name,

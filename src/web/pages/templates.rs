@@ -91,11 +91,13 @@ pub struct AddForm {
 impl AddForm {
     /// An empty form with the default template chosen.
     pub fn new(state: &AppState, return_to: &str) -> Self {
-        let templates: Vec<TemplateChoice> =
-            crate::pipeline::templates::list(&state.config.prompts_dir())
-                .into_iter()
-                .map(TemplateChoice::new)
-                .collect();
+        let templates: Vec<TemplateChoice> = state
+            .template_names
+            .list(&state.config.prompts_dir())
+            .iter()
+            .cloned()
+            .map(TemplateChoice::new)
+            .collect();
         let max_bytes = state.config.max_download_bytes;
         let default = state
             .config
