@@ -46,8 +46,11 @@ pub fn list(dir: &Path) -> Vec<String> {
 /// two changes within one tick of the file system's clock leave one time.
 #[derive(Debug, Default)]
 pub struct Names {
-    kept: Mutex<Option<(PathBuf, SystemTime, Arc<[String]>)>>,
+    kept: Mutex<Option<Listing>>,
 }
+
+/// A folder, its modification time when it was listed, and the names found.
+type Listing = (PathBuf, SystemTime, Arc<[String]>);
 
 impl Names {
     const SETTLED: Duration = Duration::from_secs(1);
