@@ -12,32 +12,22 @@ asks the kernel to page out the binary's file mappings (process_madvise, MADV_PA
 the figures, answers 150 requests and prints them again: the code that serving requests maps
 back in is the resident code of a server that is not idle.
 """
-import ctypes, http.client, os, re, shutil, socket, subprocess, sys, tempfile, time
+import ctypes, http.client, importlib.util, os, shutil, subprocess, sys, tempfile, time
 
 SYS_PIDFD_OPEN, SYS_PROCESS_MADVISE, MADV_PAGEOUT = 434, 440, 21
 
 
+spec = importlib.util.spec_from_file_location(
+    "load_bench", os.path.join(os.path.dirname(os.path.abspath(__file__)), "load-bench.py"))
+lb = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lb)
+
+
 def show(label, pid):
-    status = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            name, _, value = line.partition(":")
-            status[name] = value.strip()
-    kinds, current = {}, None
-    with open(f"/proc/{pid}/smaps") as f:
-        for line in f:
-            parts = line.split()
-            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
-                name = parts[5] if len(parts) > 5 else "[anon]"
-                if name.startswith("/") and "focusflow" in name:
-                    name = f"[binary {parts[1]}]"
-                elif name.startswith("/"):
-                    name = "[libraries]"
-                current = name
-            elif parts and parts[0] == "Rss:":
-                kinds[current] = kinds.get(current, 0) + int(parts[1])
-    print(f"{label}: VmRSS {status['VmRSS']} (anonymous {status['RssAnon']}, files "
-          f"{status['RssFile']}); KiB by mapping: "
+    kinds = lb.smaps_summary(pid)
+    print(f"{label}: VmRSS {lb.status_kib(pid, 'VmRSS')} kB (anonymous "
+          f"{lb.status_kib(pid, 'RssAnon')} kB, files {lb.status_kib(pid, 'RssFile')} kB); "
+          "KiB by mapping: "
           + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]) if v >= 64),
           flush=True)
 
@@ -61,9 +51,7 @@ def page_out_binary(pid):
 
 def main():
     binary = os.path.abspath(sys.argv[1])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = lb.free_port()
     data = tempfile.mkdtemp(prefix="focusflow-idle-")
     env = {"PATH": os.environ.get("PATH", ""), "HOST": "127.0.0.1", "PORT": str(port),
            "DATA_DIR": data, "RUST_LOG": "warn", "TRANSCRIBER": "none"}

@@ -3,24 +3,25 @@
 //! and names for the transcript's speakers.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use tower_sessions::Session;
 
 use super::flash::{self, Flash};
 use super::templates::{HeadingPartial, HeadingSaved};
-use super::view::{EditForm, Heading};
+use super::view::{EditForm, Heading, ListState};
 use super::{
     FormRequest, Media, Outcome, answer, form_zone, job_list, list_of, safe_return, shown_list,
     whole_job_page,
 };
 use crate::domain::{MeetingDate, Title};
 use crate::error::{AppError, AppResult};
-use crate::jobs::Job;
+use crate::jobs::{Job, JobId};
 use crate::service::jobs::Edit;
 use crate::web::AppState;
 use crate::web::error::{is_htmx, sentence};
-use crate::web::middleware::csrf::CsrfForm;
+use crate::web::middleware::csrf::{CsrfForm, CsrfToken};
 
 /// `GET /jobs/{id}/edit`: the heading as a form; the whole job page without htmx.
 pub async fn edit_form(
@@ -38,23 +39,28 @@ pub async fn edit_form(
     let job = state.store.job(&id).await?;
     let zone = state.config.display_timezone;
     let heading = Heading::new(&job, zone).editing(EditForm::of(&job, zone));
-    if is_htmx(&headers) {
+    let list = super::list_state(&uri);
+    heading_or_page(&state, &headers, &session, token, &id, heading, &list).await
+}
+
+/// The heading alone for htmx; otherwise the whole job page with it, the list as `list` asks.
+async fn heading_or_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    token: CsrfToken,
+    id: &JobId,
+    heading: Heading,
+    list: &ListState,
+) -> AppResult<Response> {
+    if is_htmx(headers) {
         return Ok(HeadingPartial {
             csrf_token: token.0,
             heading,
         }
         .into_response());
     }
-    let list = super::list_state(&uri);
-    whole_job_page(
-        &state,
-        (&session, &headers),
-        token,
-        &id,
-        Some(heading),
-        &list,
-    )
-    .await
+    whole_job_page(state, session, headers, token, id, Some(heading), list).await
 }
 
 /// `GET /jobs/{id}/heading`: the heading as it is (the edit form's Cancel, with htmx).
@@ -109,23 +115,9 @@ pub async fn save_edit(
     let (shown, edit) = check_edit(&job, &fields, form_zone(&state, &fields.timezone));
     let Some(edit) = edit else {
         let heading = Heading::new(&job, state.config.display_timezone).editing(shown);
-        let mut response = if is_htmx(&headers) {
-            HeadingPartial {
-                csrf_token: token.0,
-                heading,
-            }
-            .into_response()
-        } else {
-            whole_job_page(
-                &state,
-                (&session, &headers),
-                token,
-                &id,
-                Some(heading),
-                &list_of(&back),
-            )
-            .await?
-        };
+        let list = list_of(&back);
+        let mut response =
+            heading_or_page(&state, &headers, &session, token, &id, heading, &list).await?;
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(response);
     };

@@ -117,12 +117,8 @@ pub fn marked(headers: &HeaderMap) -> bool {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .flat_map(|line| line.split(';'))
-        .any(|pair| {
-            pair.trim()
-                .split_once('=')
-                .is_some_and(|(name, _)| name == MARKER)
-        })
+        .flat_map(Cookie::split_parse)
+        .any(|cookie| cookie.is_ok_and(|cookie| cookie.name() == MARKER))
 }
 
 /// Middleware inside the session layer: keeps the marker in step with the session. A request

@@ -518,14 +518,15 @@ pub async fn job_page(
             .into_response());
     }
     let list = list_state(&uri);
-    whole_job_page(&state, (&session, &headers), token, &id, None, &list).await
+    whole_job_page(&state, &session, &headers, token, &id, None, &list).await
 }
 
 /// A job's whole page: its panel (with `heading` in place of the plain one, when given) beside
 /// the list as `list` asks.
 pub(super) async fn whole_job_page(
     state: &AppState,
-    (session, headers): (&Session, &HeaderMap),
+    session: &Session,
+    headers: &HeaderMap,
     token: CsrfToken,
     id: &JobId,
     heading: Option<view::Heading>,
