@@ -392,7 +392,59 @@ pub struct Cards(std::sync::Arc<RenderedCards>);
 #[derive(Debug)]
 struct RenderedCards {
     cards: Vec<std::sync::Arc<RenderedCard>>,
-    has_forms: bool,
+    /// The cards' `<ul>` in one piece: what a page shows.
+    joined: JoinedCards,
+}
+
+/// A list's cards joined into their `<ul>` once, with the form token's stand-ins found once.
+/// A page takes the long runs between stand-ins as slices of [`JoinedCards::bytes`], shared
+/// by every answer, instead of copying some 80 KB into each (see `templates::sized_page`).
+#[derive(Debug)]
+pub struct JoinedCards {
+    /// The HTML, as the templates write it.
+    text: std::sync::Arc<str>,
+    /// The same memory as a body chunk.
+    bytes: bytes::Bytes,
+    /// Where each stand-in for the form token starts in `text`.
+    slots: Vec<usize>,
+}
+
+/// Lets [`bytes::Bytes`] hold the joined text without a copy.
+struct SharedText(std::sync::Arc<str>);
+
+impl AsRef<[u8]> for SharedText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl JoinedCards {
+    fn of(cards: &[std::sync::Arc<RenderedCard>]) -> Self {
+        const OPEN: &str = "<ul class=\"cards\">";
+        const CLOSE: &str = "</ul>";
+        let length = cards.iter().map(|card| card.html.len()).sum::<usize>();
+        let mut text = String::with_capacity(OPEN.len() + length + CLOSE.len());
+        text.push_str(OPEN);
+        for card in cards {
+            text.push_str(&card.html);
+        }
+        text.push_str(CLOSE);
+        let slots = if cards.iter().any(|card| card.can_retry) {
+            text.match_indices(TOKEN_SLOT.as_str())
+                .map(|(at, _)| at)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let text: std::sync::Arc<str> = text.into();
+        let bytes = bytes::Bytes::from_owner(SharedText(text.clone()));
+        Self { text, bytes, slots }
+    }
+
+    /// The chunk a page's writer may take slices of.
+    pub fn bytes(&self) -> &bytes::Bytes {
+        &self.bytes
+    }
 }
 
 /// One card as rendered, with the form token's stand-in: kept per job and shared by the
@@ -452,8 +504,8 @@ struct CardFragment<'a> {
 impl Cards {
     /// The cards rendered one by one, in this order.
     pub fn of(cards: Vec<std::sync::Arc<RenderedCard>>) -> Self {
-        let has_forms = cards.iter().any(|card| card.can_retry);
-        Self(std::sync::Arc::new(RenderedCards { cards, has_forms }))
+        let joined = JoinedCards::of(&cards);
+        Self(std::sync::Arc::new(RenderedCards { cards, joined }))
     }
 
     pub fn len(&self) -> usize {
@@ -465,15 +517,15 @@ impl Cards {
     }
 
     fn with_token<'a>(&self, html: &'a str, csrf_token: &str) -> std::borrow::Cow<'a, str> {
-        if self.0.has_forms {
+        if !self.0.joined.slots.is_empty() {
             html.replace(TOKEN_SLOT.as_str(), csrf_token).into()
         } else {
             html.into()
         }
     }
 
-    /// The cards' HTML, with `csrf_token` in their forms, written straight into the page
-    /// (no list-sized string of its own: the cards are most of a page).
+    /// The cards' HTML, with `csrf_token` in their forms, written into the page from the
+    /// joined cards (see [`JoinedCards`]).
     pub fn html<'a>(&'a self, csrf_token: &'a str) -> CardsHtml<'a> {
         CardsHtml {
             cards: self,
@@ -505,7 +557,13 @@ impl Cards {
 
     /// About how much memory the cards hold.
     pub fn size(&self) -> usize {
-        self.0.cards.iter().map(|card| card.size()).sum::<usize>() + 1024
+        let joined = self.0.joined.text.len() + self.0.joined.slots.len() * 8;
+        self.0.cards.iter().map(|card| card.size()).sum::<usize>() + joined + 1024
+    }
+
+    /// The joined cards, which a page may send without copying them.
+    pub fn joined(&self) -> &JoinedCards {
+        &self.0.joined
     }
 }
 
@@ -517,22 +575,14 @@ pub struct CardsHtml<'a> {
 
 impl std::fmt::Display for CardsHtml<'_> {
     fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        out.write_str("<ul class=\"cards\">")?;
-        for card in &self.cards.0.cards {
-            if !self.cards.0.has_forms {
-                out.write_str(&card.html)?;
-                continue;
-            }
-            let mut pieces = card.html.split(TOKEN_SLOT.as_str());
-            if let Some(first) = pieces.next() {
-                out.write_str(first)?;
-            }
-            for piece in pieces {
-                out.write_str(self.csrf_token)?;
-                out.write_str(piece)?;
-            }
+        let joined = &self.cards.0.joined;
+        let mut start = 0;
+        for &slot in &joined.slots {
+            out.write_str(&joined.text[start..slot])?;
+            out.write_str(self.csrf_token)?;
+            start = slot + TOKEN_SLOT.len();
         }
-        out.write_str("</ul>")
+        out.write_str(&joined.text[start..])
     }
 }
 
@@ -1229,11 +1279,11 @@ impl Providers {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::jobs::Progress;
 
-    fn job(status: Status, checkpoint: Option<Stage>) -> Job {
+    pub(in crate::web::pages) fn job(status: Status, checkpoint: Option<Stage>) -> Job {
         Job {
             id: JobId::parse("j1").unwrap(),
             url: "https://example.com/a.mp3".into(),
