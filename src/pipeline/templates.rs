@@ -57,9 +57,11 @@ impl Names {
 
     /// [`list`] of `dir`, from the last listing when the folder has not changed since.
     pub fn list(&self, dir: &Path) -> Arc<[String]> {
-        let modified = std::fs::metadata(dir)
-            .and_then(|metadata| metadata.modified())
-            .ok();
+        // A folder that cannot be looked at cannot be listed either (no folder: no templates).
+        let Ok(metadata) = std::fs::metadata(dir) else {
+            return Arc::from([]);
+        };
+        let modified = metadata.modified().ok();
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         if let (Some(modified), Some((kept_dir, kept_time, names))) = (modified, kept.as_ref())
             && kept_dir == dir
@@ -149,6 +151,15 @@ mod tests {
         // Another folder is listed for itself.
         let other = tempfile::tempdir().unwrap();
         assert!(names.list(other.path()).is_empty());
+        // A folder that is not there has no templates, and is seen once it is made.
+        let missing = other.path().join("prompts");
+        assert!(names.list(&missing).is_empty());
+        std::fs::create_dir(&missing).unwrap();
+        std::fs::write(missing.join("standup.md"), "x").unwrap();
+        assert_eq!(&*names.list(&missing), ["standup"]);
+        // And when it goes away again, its kept names go with it.
+        std::fs::remove_dir_all(&missing).unwrap();
+        assert!(names.list(&missing).is_empty());
     }
 
     #[test]
