@@ -3,14 +3,12 @@
 //!
 //! Handlers and middleware only return the error (`Err(error)` or `error.into_response()`),
 //! which answers JSON and records what it was in the response's extensions; the
-//! [`render_errors`] layer, which knows how the request wants its answers, turns that into HTML
+//! [`ErrorsShown`], which knows how the request wants its answers, turns that into HTML
 //! for a browser. A handler never chooses a rendering for its errors.
 
 use askama::Template;
 use axum::Json;
-use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::AppError;
@@ -23,7 +21,7 @@ pub enum Rendering {
 }
 
 impl Rendering {
-    /// Outside the API (which always answers JSON, and has no [`render_errors`] layer): HTML
+    /// Outside the API (which always answers JSON, and has no [`ErrorsShown`]): HTML
     /// to browsers (which ask for `text/html`) and JSON to clients that ask for
     /// `application/json`.
     pub fn negotiated(headers: &HeaderMap) -> Self {
@@ -113,7 +111,7 @@ fn hint_of(error: &AppError) -> Option<&'static str> {
     }
 }
 
-/// What an error response was, kept in its extensions until [`render_errors`] sees how the
+/// What an error response was, kept in its extensions until [`ErrorsShown`] sees how the
 /// request wants it shown.
 #[derive(Debug, Clone)]
 struct Shown {
@@ -142,7 +140,7 @@ struct ErrorFragment<'a> {
 }
 
 impl IntoResponse for AppError {
-    /// The JSON answer (`{"error": "…"}`), which [`render_errors`] replaces with HTML for a
+    /// The JSON answer (`{"error": "…"}`), which [`ErrorsShown`] replaces with HTML for a
     /// browser. An internal failure's cause is logged here, once.
     fn into_response(self) -> Response {
         if let AppError::Internal(cause) = &self {
@@ -175,45 +173,59 @@ impl IntoResponse for AppError {
     }
 }
 
-/// The layer that shows errors as the request wants them: an error answered to a browser
-/// becomes the error page, to htmx the error card alone; JSON stays JSON. Every other
-/// response passes untouched (one look in its extensions).
-pub async fn render_errors(request: Request, next: Next) -> Response {
-    let rendering = Rendering::negotiated(request.headers());
-    let htmx = is_htmx(request.headers());
-    let mut response = next.run(request).await;
-    if rendering == Rendering::Json {
-        return response;
+/// How the request wants its errors shown: an error answered to a browser becomes the error
+/// page, to htmx the error card alone; JSON stays JSON. Every other response passes untouched
+/// (one look in its extensions). Taken before the request goes on, applied to its answer (see
+/// `Group::guard`).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorsShown {
+    rendering: Rendering,
+    htmx: bool,
+}
+
+impl ErrorsShown {
+    pub fn wanted_by(headers: &HeaderMap) -> Self {
+        Self {
+            rendering: Rendering::negotiated(headers),
+            htmx: is_htmx(headers),
+        }
     }
-    let Some(shown) = response.extensions_mut().remove::<Shown>() else {
-        return response;
-    };
-    let rendered = if htmx {
-        ErrorFragment {
-            code: shown.code,
-            title: shown.title,
-            message: &shown.message,
-            hint: shown.hint,
+
+    /// `response`, its error (if it is one) rendered as wanted.
+    pub fn render(self, mut response: Response) -> Response {
+        if self.rendering == Rendering::Json {
+            return response;
         }
-        .render()
-    } else {
-        ErrorPage {
-            code: shown.code,
-            title: shown.title,
-            message: &shown.message,
-            hint: shown.hint,
-        }
-        .render()
-    };
-    let body = rendered.unwrap_or_else(|_| "FocusFlow: something went wrong".to_string());
-    let headers = response.headers_mut();
-    headers.remove(header::CONTENT_LENGTH);
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    *response.body_mut() = axum::body::Body::from(body);
-    response
+        let Some(shown) = response.extensions_mut().remove::<Shown>() else {
+            return response;
+        };
+        let rendered = if self.htmx {
+            ErrorFragment {
+                code: shown.code,
+                title: shown.title,
+                message: &shown.message,
+                hint: shown.hint,
+            }
+            .render()
+        } else {
+            ErrorPage {
+                code: shown.code,
+                title: shown.title,
+                message: &shown.message,
+                hint: shown.hint,
+            }
+            .render()
+        };
+        let body = rendered.unwrap_or_else(|_| "FocusFlow: something went wrong".to_string());
+        let headers = response.headers_mut();
+        headers.remove(header::CONTENT_LENGTH);
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        *response.body_mut() = axum::body::Body::from(body);
+        response
+    }
 }
 
 /// A message as a sentence: capital first letter, full stop at the end.

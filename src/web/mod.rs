@@ -21,6 +21,7 @@ use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
 use crate::metrics::Metrics;
@@ -281,46 +282,84 @@ impl Group {
         }
     }
 
-    /// A group's routes with its layers. Requests pass them top to bottom: the error
-    /// rendering (not for the API, which answers JSON whatever the client accepts), the
-    /// allowed host names (not for the probe), the request timeout, then for the groups that
-    /// are limited: client identification, the rate limit, basic auth, the cross-site check
-    /// and the body limit; then the pages' sessions.
+    fn renders_errors(self) -> bool {
+        !matches!(self, Group::Api | Group::Probe)
+    }
+
+    /// A group's routes with its layers. A request passes, in one layer (see [`guard`]): the
+    /// error rendering (not for the API, which answers JSON whatever the client accepts), the
+    /// allowed host names (not for the probe), then for the groups that are limited: client
+    /// identification, the rate limit, basic auth and the cross-site check; then the request
+    /// timeout. Then the body limit, and the pages' sessions.
+    ///
+    /// Few layers, stacked with a `ServiceBuilder`: each `Router::layer` boxes the routes anew,
+    /// and each middleware clones the whole service inside it for every request (measured in
+    /// docs/benchmarks.md, "Sixth pass": the list page made 342 allocations a request with a
+    /// layer per check, 150 with the checks together).
     fn guard(self, routes: Router<AppState>, state: &AppState) -> Router<AppState> {
         let mut router = routes.method_not_allowed_fallback(method_not_allowed);
         if matches!(self, Group::Pages | Group::Share) {
-            router = router
-                .layer(from_fn(pages::flash::keep_marker))
-                .layer(sessions::layer(state.store.clone()))
-                .layer(from_fn(sessions::secure_over_https));
+            router = router.layer(
+                ServiceBuilder::new()
+                    .layer(from_fn(sessions::secure_over_https))
+                    .layer(sessions::layer(state.store.clone()))
+                    .layer(from_fn(pages::flash::keep_marker)),
+            );
         }
-        if let Some(buckets) = self.buckets() {
-            router = router
-                .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-                .layer(from_fn_with_state(
-                    self.cross_site(),
-                    csrf::refuse_cross_site,
-                ))
-                .layer(from_fn_with_state(state.clone(), auth::require))
-                .layer(from_fn_with_state(
-                    (state.clone(), buckets),
-                    rate_limit::limit,
-                ))
-                .layer(from_fn_with_state(state.clone(), client::identify));
+        let checks = Guard {
+            state: state.clone(),
+            group: self,
+        };
+        router.layer(
+            ServiceBuilder::new()
+                .layer(from_fn_with_state(checks, guard))
+                .option_layer(
+                    self.buckets()
+                        .map(|_| DefaultBodyLimit::max(JSON_BODY_LIMIT)),
+                ),
+        )
+    }
+}
+
+/// A group's checks on every request, in one layer (see [`Group::guard`]).
+#[derive(Clone)]
+struct Guard {
+    state: AppState,
+    group: Group,
+}
+
+impl Guard {
+    /// The checks a request must pass before its handler sees it, in order; the first that
+    /// refuses answers. The client's address, the bucket drawn from and, from a trusted proxy,
+    /// the forwarded headers go into the request's extensions on the way.
+    fn admit(&self, request: &mut Request) -> Result<(), Response> {
+        let (state, group) = (&self.state, self.group);
+        if group != Group::Probe {
+            hosts::require_allowed_host(state, request)?;
         }
-        router = router.layer(from_fn(request_timeout));
-        if self != Group::Probe {
-            router = router.layer(from_fn_with_state(
-                state.clone(),
-                hosts::require_allowed_host,
-            ));
+        if let Some(buckets) = group.buckets() {
+            client::identify(state, request);
+            rate_limit::limit(state, buckets, request)?;
+            auth::require(state, request)?;
+            csrf::refuse_cross_site(group.cross_site(), request)?;
         }
-        // Outside every layer that can refuse a request, so their refusals are shown like a
-        // handler's errors (see `error`).
-        if !matches!(self, Group::Api | Group::Probe) {
-            router = router.layer(from_fn(error::render_errors));
-        }
-        router
+        Ok(())
+    }
+}
+
+/// [`Guard::admit`], then the handler within its time; errors shown as the request wants.
+async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
+    let shown = guard
+        .group
+        .renders_errors()
+        .then(|| error::ErrorsShown::wanted_by(request.headers()));
+    let response = match guard.admit(&mut request) {
+        Ok(()) => within_time(request, next).await,
+        Err(refused) => refused,
+    };
+    match shown {
+        Some(shown) => shown.render(response),
+        None => response,
     }
 }
 
@@ -345,23 +384,25 @@ pub fn router(state: AppState) -> Router {
         .merge(Group::Pages.guard(page_routes().router, &state))
         .merge(Group::Share.guard(share_routes().router, &state))
         .merge(Group::Unknown.guard(unknown, &state))
-        .layer(from_fn(headers::secure))
-        .layer(from_fn_with_state(state.clone(), count_request))
-        .layer(compression::layer())
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let route = request
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map(MatchedPath::as_str)
-                    .unwrap_or("unmatched");
-                tracing::info_span!(
-                    "request",
-                    method = %request.method(),
-                    route,
-                    path = %request.uri().path(),
+            ServiceBuilder::new()
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                        let route = request
+                            .extensions()
+                            .get::<MatchedPath>()
+                            .map(MatchedPath::as_str)
+                            .unwrap_or("unmatched");
+                        tracing::info_span!(
+                            "request",
+                            method = %request.method(),
+                            route,
+                            path = %request.uri().path(),
+                        )
+                    }),
                 )
-            }),
+                .layer(compression::layer())
+                .layer(from_fn_with_state(state.clone(), count_and_secure)),
         )
         .with_state(state)
 }
@@ -371,7 +412,7 @@ pub fn router(state: AppState) -> Router {
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-async fn request_timeout(request: Request, next: Next) -> Response {
+async fn within_time(request: Request, next: Next) -> Response {
     let budget = if request.method() == Method::POST && intake::is_multipart(&request) {
         UPLOAD_TIMEOUT
     } else {
@@ -398,11 +439,13 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, AppError> {
 }
 
 /// Counts every request by its route pattern (not its path, which would grow without bound).
-async fn count_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Counts the request in the metrics, and adds the security headers to its answer.
+async fn count_and_secure(State(state): State<AppState>, request: Request, next: Next) -> Response {
     // Cheap clones (a shared string, a method's constant): no allocation per request.
     let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    headers::secure(&mut response);
     state.metrics.http_request(
         route.as_ref().map_or("unmatched", MatchedPath::as_str),
         method.as_str(),

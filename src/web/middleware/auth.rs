@@ -1,13 +1,12 @@
 //! HTTP Basic auth, when `BASIC_AUTH_USER` and `BASIC_AUTH_PASSWORD` are both set.
 //!
-//! Every group of routes but the health probe and static assets has this layer (see
+//! Every group of routes but the health probe and static assets has this check (see
 //! `web::Group`). Both the user and the password
 //! are compared in constant time (and both always compared), credentials are never logged, and
 //! every failure costs the client an action from its rate-limit bucket, so guessing is slow.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use subtle::ConstantTimeEq;
@@ -54,14 +53,14 @@ pub fn verify(header_value: Option<&HeaderValue>, expected: &BasicAuth) -> bool 
     user_ok & password_ok
 }
 
-/// Middleware: 401 with a Basic challenge unless the request is authenticated.
-pub async fn require(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// A check (see `web::Guard`): 401 with a Basic challenge unless the request is authenticated.
+pub fn require(state: &AppState, request: &Request) -> Result<(), Response> {
     let Some(expected) = &state.config.basic_auth else {
-        return next.run(request).await;
+        return Ok(());
     };
     let given = request.headers().get(header::AUTHORIZATION);
     if verify(given, expected) {
-        return next.run(request).await;
+        return Ok(());
     }
     let client = request
         .extensions()
@@ -83,7 +82,7 @@ pub async fn require(State(state): State<AppState>, request: Request, next: Next
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static(CHALLENGE),
     );
-    response
+    Err(response)
 }
 
 #[cfg(test)]

@@ -10,11 +10,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::middleware::Next;
-use axum::response::Response;
 use ipnet::IpNet;
 
 use crate::web::AppState;
@@ -100,8 +98,8 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> I
     client
 }
 
-/// Middleware: records the [`ClientAddress`] for the layers and handlers after it.
-pub async fn identify(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+/// Records the [`ClientAddress`] for the checks and handlers after it (see `web::Guard`).
+pub fn identify(state: &AppState, request: &mut Request) {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -116,7 +114,6 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
         warn_of_direct_access(canonical(peer), proxies);
     }
     request.extensions_mut().insert(ClientAddress(address));
-    next.run(request).await
 }
 
 /// When proxies other than loopback are trusted, a request from an untrusted peer means the

@@ -20,10 +20,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
@@ -127,24 +126,23 @@ pub fn sent_by_the_browser_itself(headers: &HeaderMap) -> bool {
         .is_some_and(|site| site.eq_ignore_ascii_case("none"))
 }
 
-/// Middleware: refuses cross-site state-changing requests with 403.
-pub async fn refuse_cross_site(
-    State(policy): State<Policy>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// A check (see `web::Guard`): refuses cross-site state-changing requests with 403.
+pub fn refuse_cross_site(policy: Policy, request: &Request) -> Result<(), Response> {
     // A share from another app is sent by the browser itself, with `Origin: null` and no form
     // token; pages cannot send `Sec-Fetch-Site: none`, so no site can forge one (see
     // `pages::share`).
     if policy == Policy::AllowBrowserItself && sent_by_the_browser_itself(request.headers()) {
-        return next.run(request).await;
+        return Ok(());
     }
     let forwarded = request.extensions().get::<Forwarded>();
     match cross_site_reason(request.method(), request.headers(), forwarded) {
-        None => next.run(request).await,
+        None => Ok(()),
         Some(reason) => {
             tracing::warn!(path = request.uri().path(), %reason, "cross-site request refused");
-            AppError::Forbidden(format!("cross-site request refused: {reason}")).into_response()
+            Err(
+                AppError::Forbidden(format!("cross-site request refused: {reason}"))
+                    .into_response(),
+            )
         }
     }
 }

@@ -8,9 +8,7 @@
 //! carries its real origin, while links to other sites still leak nothing (and a post from
 //! another site still arrives with a foreign or null origin, and is refused).
 
-use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
@@ -18,8 +16,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
     font-src 'self'; manifest-src 'self'; worker-src 'self'; form-action 'self'; \
     base-uri 'none'; frame-ancestors 'none'";
 
-pub async fn secure(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+/// Adds the security headers to `response` (every answer passes here: see `web::router`).
+pub fn secure(response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -40,5 +38,4 @@ pub async fn secure(request: Request, next: Next) -> Response {
         );
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
-    response
 }

@@ -1,22 +1,17 @@
-//! Middleware: requests for a host name this server does not answer are refused (DNS
-//! rebinding; see [`crate::config::hosts`]). The health probe's group has no such layer, so a
+//! A check (see `web::Guard`): requests for a host name this server does not answer are refused (DNS
+//! rebinding; see [`crate::config::hosts`]). The health probe's group has no such check, so a
 //! container's health check works however it is addressed (see `web::Group`).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::AppError;
 use crate::web::AppState;
 
-pub async fn require_allowed_host(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub fn require_allowed_host(state: &AppState, request: &Request) -> Result<(), Response> {
     // HTTP/1.1 requires Host; an absolute-form request carries it in the target instead. A
     // request with neither did not come from a browser, which always sends one.
     // Borrowed: the request goes on unchanged when the name is allowed (most of the time).
@@ -31,20 +26,20 @@ pub async fn require_allowed_host(
                 .map(|authority| authority.as_str())
         });
     let Some(host) = host else {
-        return next.run(request).await;
+        return Ok(());
     };
     if state.config.allowed_hosts.allows(host) {
-        return next.run(request).await;
+        return Ok(());
     }
     let host = host.to_string();
     warn_of_refusal(&host);
     let shown: String = host.chars().take(100).collect();
-    AppError::MisdirectedRequest(format!(
+    Err(AppError::MisdirectedRequest(format!(
         "this FocusFlow does not answer to the host name {shown:?}. If that is its address, \
              add the name to ALLOWED_HOSTS (comma-separated host names, e.g. \
              ALLOWED_HOSTS=meetings.example.com) and restart it"
     ))
-    .into_response()
+    .into_response())
 }
 
 /// One line a minute at most: a page trying names in a loop must not fill the log.

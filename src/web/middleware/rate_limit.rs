@@ -22,9 +22,8 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -321,17 +320,13 @@ impl Buckets {
     }
 }
 
-/// The bucket a request drew from, for the layers after the limit (a failed sign-in costs an
+/// The bucket a request drew from, for the checks after the limit (a failed sign-in costs an
 /// action in all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Drawn(pub Bucket);
 
-/// Middleware: 429 with `Retry-After` when the client's bucket is empty.
-pub async fn limit(
-    State((state, buckets)): State<(AppState, Buckets)>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+/// A check (see `web::Guard`): 429 with `Retry-After` when the client's bucket is empty.
+pub fn limit(state: &AppState, buckets: Buckets, request: &mut Request) -> Result<(), Response> {
     let bucket = buckets.bucket(request.method());
     request.extensions_mut().insert(Drawn(bucket));
     let client = request
@@ -340,14 +335,14 @@ pub async fn limit(
         .map(|address| address.0)
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
     match state.limits.check(bucket, client) {
-        Ok(()) => next.run(request).await,
+        Ok(()) => Ok(()),
         Err(wait) => {
             let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             state.limits.note_refusal(client, bucket, retry_after_secs);
-            AppError::RateLimited {
+            Err(AppError::RateLimited {
                 retry_after_secs: retry_after_secs.max(1),
             }
-            .into_response()
+            .into_response())
         }
     }
 }

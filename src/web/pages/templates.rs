@@ -355,7 +355,14 @@ mod tests {
                 Arc::new(RenderedCard::render(&card, "/"))
             })
             .collect();
-        JobList::assemble(Cards::of(cards), None, None, None, ListState::default(), None)
+        JobList::assemble(
+            Cards::of(cards),
+            None,
+            None,
+            None,
+            ListState::default(),
+            None,
+        )
     }
 
     fn partial(list: JobList) -> ListPartial {
@@ -374,7 +381,10 @@ mod tests {
 
     fn shares_the_cards(chunk: &Bytes, page: &ListPartial) -> bool {
         let joined = page.list.cards.joined().bytes();
-        let (start, end) = (joined.as_ptr() as usize, joined.as_ptr() as usize + joined.len());
+        let (start, end) = (
+            joined.as_ptr() as usize,
+            joined.as_ptr() as usize + joined.len(),
+        );
         (start..end).contains(&(chunk.as_ptr() as usize))
     }
 
@@ -385,7 +395,12 @@ mod tests {
         let chunks = chunks(&page);
         assert_eq!(chunks.concat(), whole.as_bytes());
         // The page's text before the cards, the cards, the page's text after them.
-        assert_eq!(chunks.len(), 3, "{:?}", chunks.iter().map(Bytes::len).collect::<Vec<_>>());
+        assert_eq!(
+            chunks.len(),
+            3,
+            "{:?}",
+            chunks.iter().map(Bytes::len).collect::<Vec<_>>()
+        );
         assert!(shares_the_cards(&chunks[1], &page));
         assert!(chunks[1].len() > 50_000, "{}", chunks[1].len());
         assert!(!shares_the_cards(&chunks[0], &page) && !shares_the_cards(&chunks[2], &page));
