@@ -282,6 +282,11 @@ impl Group {
         }
     }
 
+    /// The groups whose routes have sessions (and so their cookies).
+    fn has_sessions(self) -> bool {
+        matches!(self, Group::Pages | Group::Share)
+    }
+
     fn renders_errors(self) -> bool {
         !matches!(self, Group::Api | Group::Probe)
     }
@@ -290,18 +295,18 @@ impl Group {
     /// error rendering (not for the API, which answers JSON whatever the client accepts), the
     /// allowed host names (not for the probe), then for the groups that are limited: client
     /// identification, the rate limit, basic auth and the cross-site check; then the request
-    /// timeout. Then the body limit, and the pages' sessions.
+    /// timeout, and for the pages their cookies marked `Secure` over https. Then the body
+    /// limit, and the pages' sessions.
     ///
     /// Few layers, stacked with a `ServiceBuilder`: each `Router::layer` boxes the routes anew,
     /// and each middleware clones the whole service inside it for every request (measured in
-    /// docs/benchmarks.md, "Sixth pass": the list page made 342 allocations a request with a
-    /// layer per check, 150 with the checks together).
+    /// docs/benchmarks.md, "Sixth pass": with a layer per check the list page made 342
+    /// allocations a request, 103 with the checks in one layer).
     fn guard(self, routes: Router<AppState>, state: &AppState) -> Router<AppState> {
         let mut router = routes.method_not_allowed_fallback(method_not_allowed);
-        if matches!(self, Group::Pages | Group::Share) {
+        if self.has_sessions() {
             router = router.layer(
                 ServiceBuilder::new()
-                    .layer(from_fn(sessions::secure_over_https))
                     .layer(sessions::layer(state.store.clone()))
                     .layer(from_fn(pages::flash::keep_marker)),
             );
@@ -354,7 +359,14 @@ async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> 
         .renders_errors()
         .then(|| error::ErrorsShown::wanted_by(request.headers()));
     let response = match guard.admit(&mut request) {
-        Ok(()) => within_time(request, next).await,
+        Ok(()) => {
+            let secure_cookies = guard.group.has_sessions() && sessions::over_https(&request);
+            let mut response = within_time(request, next).await;
+            if secure_cookies {
+                sessions::secure_cookies(&mut response);
+            }
+            response
+        }
         Err(refused) => refused,
     };
     match shown {

@@ -18,7 +18,6 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time::{Duration, OffsetDateTime};
@@ -133,7 +132,7 @@ impl SessionStore for DatabaseSessionStore {
 
 /// The session layer: the `focusflow.sid` cookie (HttpOnly, SameSite=Lax, Path=/, kept for
 /// [`INACTIVITY`]) naming a session in the database. `Secure` is added by
-/// [`secure_over_https`] when the browser came over https.
+/// [`secure_cookies`] when the browser came over https.
 pub fn layer(store: Store) -> SessionManagerLayer<DatabaseSessionStore> {
     SessionManagerLayer::new(DatabaseSessionStore::new(store))
         .with_name(COOKIE)
@@ -144,42 +143,41 @@ pub fn layer(store: Store) -> SessionManagerLayer<DatabaseSessionStore> {
         .with_expiry(Expiry::OnInactivity(INACTIVITY))
 }
 
-/// Middleware around the session layer: marks the session cookie (and the flash marker)
-/// `Secure` when a trusted proxy says the browser used https, so the cookie never travels over
-/// plain http afterwards. Over plain http (a LAN install without TLS) a `Secure` cookie would
-/// be dropped by the browser and no form would work, hence not always.
-pub async fn secure_over_https(request: Request, next: Next) -> Response {
-    let https = request
+/// The browser came over https, as a trusted proxy says (see [`secure_cookies`]).
+pub fn over_https(request: &Request) -> bool {
+    request
         .extensions()
         .get::<Forwarded>()
         .and_then(|forwarded| forwarded.proto.as_deref())
-        == Some("https");
-    let mut response = next.run(request).await;
-    if https {
-        let ours = |line: &str| {
-            [COOKIE, FLASH_MARKER].iter().any(|name| {
-                line.strip_prefix(name)
-                    .is_some_and(|rest| rest.starts_with('='))
-            })
-        };
-        let headers = response.headers_mut();
-        let cookies: Vec<HeaderValue> = headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .map(|value| match value.to_str() {
-                Ok(line) if ours(line) && !line.contains("; Secure") => {
-                    HeaderValue::from_str(&format!("{line}; Secure"))
-                        .unwrap_or_else(|_| value.clone())
-                }
-                _ => value.clone(),
-            })
-            .collect();
-        headers.remove(header::SET_COOKIE);
-        for cookie in cookies {
-            headers.append(header::SET_COOKIE, cookie);
-        }
+        == Some("https")
+}
+
+/// Marks the session cookie (and the flash marker) in `response` `Secure`, for a browser that
+/// came [`over_https`], so the cookie never travels over plain http afterwards. Over plain
+/// http (a LAN install without TLS) a `Secure` cookie would be dropped by the browser and no
+/// form would work, hence not always. Applied around the session layer (by `web::Guard`).
+pub fn secure_cookies(response: &mut Response) {
+    let ours = |line: &str| {
+        [COOKIE, FLASH_MARKER].iter().any(|name| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('='))
+        })
+    };
+    let headers = response.headers_mut();
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|value| match value.to_str() {
+            Ok(line) if ours(line) && !line.contains("; Secure") => {
+                HeaderValue::from_str(&format!("{line}; Secure")).unwrap_or_else(|_| value.clone())
+            }
+            _ => value.clone(),
+        })
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
     }
-    response
 }
 
 #[cfg(test)]
