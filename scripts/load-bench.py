@@ -148,9 +148,10 @@ class Server:
         env = {"PATH": os.environ.get("PATH", ""), "HOST": "127.0.0.1", "PORT": str(self.port),
                "DATA_DIR": data_dir, "RUST_LOG": "warn", "RATE_LIMIT_MAX_REQUESTS": "0",
                "TRANSCRIBER": "none"}
-        # Allocator and runtime knobs pass through, to measure them without a rebuild.
+        # Allocator and runtime knobs pass through (LD_PRELOAD: another allocator), to measure
+        # them without a rebuild.
         env.update({k: v for k, v in os.environ.items()
-                    if k.startswith(("MALLOC_", "GLIBC_TUNABLES", "TOKIO_"))})
+                    if k.startswith(("MALLOC_", "GLIBC_TUNABLES", "TOKIO_", "LD_PRELOAD"))})
         env.update(extra_env or {})
         self.proc = subprocess.Popen([binary], env=env, cwd=data_dir,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
