@@ -337,7 +337,7 @@ impl Guard {
     /// The checks a request must pass before its handler sees it, in order; the first that
     /// refuses answers. The client's address, the bucket drawn from and, from a trusted proxy,
     /// the forwarded headers go into the request's extensions on the way.
-    fn admit(&self, request: &mut Request) -> Result<(), Response> {
+    fn admit(&self, request: &mut Request) -> Result<(), Box<Response>> {
         let (state, group) = (&self.state, self.group);
         if group != Group::Probe {
             hosts::require_allowed_host(state, request)?;
@@ -367,7 +367,7 @@ async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> 
             }
             response
         }
-        Err(refused) => refused,
+        Err(refused) => *refused,
     };
     match shown {
         Some(shown) => shown.render(response),

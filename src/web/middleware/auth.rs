@@ -54,7 +54,7 @@ pub fn verify(header_value: Option<&HeaderValue>, expected: &BasicAuth) -> bool 
 }
 
 /// A check (see `web::Guard`): 401 with a Basic challenge unless the request is authenticated.
-pub fn require(state: &AppState, request: &Request) -> Result<(), Response> {
+pub fn require(state: &AppState, request: &Request) -> Result<(), Box<Response>> {
     let Some(expected) = &state.config.basic_auth else {
         return Ok(());
     };
@@ -82,7 +82,7 @@ pub fn require(state: &AppState, request: &Request) -> Result<(), Response> {
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static(CHALLENGE),
     );
-    Err(response)
+    Err(Box::new(response))
 }
 
 #[cfg(test)]

@@ -127,7 +127,7 @@ pub fn sent_by_the_browser_itself(headers: &HeaderMap) -> bool {
 }
 
 /// A check (see `web::Guard`): refuses cross-site state-changing requests with 403.
-pub fn refuse_cross_site(policy: Policy, request: &Request) -> Result<(), Response> {
+pub fn refuse_cross_site(policy: Policy, request: &Request) -> Result<(), Box<Response>> {
     // A share from another app is sent by the browser itself, with `Origin: null` and no form
     // token; pages cannot send `Sec-Fetch-Site: none`, so no site can forge one (see
     // `pages::share`).
@@ -139,10 +139,10 @@ pub fn refuse_cross_site(policy: Policy, request: &Request) -> Result<(), Respon
         None => Ok(()),
         Some(reason) => {
             tracing::warn!(path = request.uri().path(), %reason, "cross-site request refused");
-            Err(
+            Err(Box::new(
                 AppError::Forbidden(format!("cross-site request refused: {reason}"))
                     .into_response(),
-            )
+            ))
         }
     }
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use crate::error::AppError;
 use crate::web::AppState;
 
-pub fn require_allowed_host(state: &AppState, request: &Request) -> Result<(), Response> {
+pub fn require_allowed_host(state: &AppState, request: &Request) -> Result<(), Box<Response>> {
     // HTTP/1.1 requires Host; an absolute-form request carries it in the target instead. A
     // request with neither did not come from a browser, which always sends one.
     // Borrowed: the request goes on unchanged when the name is allowed (most of the time).
@@ -34,12 +34,14 @@ pub fn require_allowed_host(state: &AppState, request: &Request) -> Result<(), R
     let host = host.to_string();
     warn_of_refusal(&host);
     let shown: String = host.chars().take(100).collect();
-    Err(AppError::MisdirectedRequest(format!(
-        "this FocusFlow does not answer to the host name {shown:?}. If that is its address, \
+    Err(Box::new(
+        AppError::MisdirectedRequest(format!(
+            "this FocusFlow does not answer to the host name {shown:?}. If that is its address, \
              add the name to ALLOWED_HOSTS (comma-separated host names, e.g. \
              ALLOWED_HOSTS=meetings.example.com) and restart it"
+        ))
+        .into_response(),
     ))
-    .into_response())
 }
 
 /// One line a minute at most: a page trying names in a loop must not fill the log.

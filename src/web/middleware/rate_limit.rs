@@ -326,7 +326,11 @@ impl Buckets {
 pub struct Drawn(pub Bucket);
 
 /// A check (see `web::Guard`): 429 with `Retry-After` when the client's bucket is empty.
-pub fn limit(state: &AppState, buckets: Buckets, request: &mut Request) -> Result<(), Response> {
+pub fn limit(
+    state: &AppState,
+    buckets: Buckets,
+    request: &mut Request,
+) -> Result<(), Box<Response>> {
     let bucket = buckets.bucket(request.method());
     request.extensions_mut().insert(Drawn(bucket));
     let client = request
@@ -339,10 +343,12 @@ pub fn limit(state: &AppState, buckets: Buckets, request: &mut Request) -> Resul
         Err(wait) => {
             let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             state.limits.note_refusal(client, bucket, retry_after_secs);
-            Err(AppError::RateLimited {
-                retry_after_secs: retry_after_secs.max(1),
-            }
-            .into_response())
+            Err(Box::new(
+                AppError::RateLimited {
+                    retry_after_secs: retry_after_secs.max(1),
+                }
+                .into_response(),
+            ))
         }
     }
 }
