@@ -398,7 +398,7 @@ struct RenderedCards {
 
 /// A list's cards joined into their `<ul>` once, with the form token's stand-ins found once.
 /// A page takes the long runs between stand-ins as slices of [`JoinedCards::bytes`], shared
-/// by every answer, instead of copying some 80 KB into each (see `templates::sized_page`).
+/// by every answer, instead of copying some 80 KB into each (see `templates::page_with_list`).
 #[derive(Debug)]
 pub struct JoinedCards {
     /// The HTML, as the templates write it.
