@@ -252,11 +252,13 @@ async fn stream_to(
 ) -> Result<u64, ProviderError> {
     let (chunks, mut incoming) = tokio::sync::mpsc::channel::<bytes::Bytes>(CHUNKS_IN_FLIGHT);
     let abandoned = Arc::new(AtomicBool::new(false));
+    // Created here, not on the writer's thread: a job deleted while that thread had not yet
+    // run would have its part file made after the part file's guard removed it.
+    let mut file = std::fs::File::create(temp)
+        .map_err(|error| ProviderError::permanent(format!("could not store the audio: {error}")))?;
     let writer = {
-        let path = temp.to_path_buf();
         let abandoned = abandoned.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&path)?;
             while let Some(chunk) = incoming.blocking_recv() {
                 file.write_all(&chunk)?;
             }

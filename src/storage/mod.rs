@@ -265,7 +265,10 @@ impl Bucket {
             return Ok(false);
         };
         let written = async {
-            let mut file = tokio::fs::File::create(path).await?;
+            // Created before any await: a `tokio::fs::File::create` cancelled in flight (the
+            // job deleted meanwhile) still makes the file on a blocking thread, after the
+            // caller's guard removed it, and it would stay behind.
+            let mut file = tokio::fs::File::from_std(std::fs::File::create(path)?);
             while let Some(chunk) = body.next().await {
                 file.write_all(&chunk?).await?;
             }

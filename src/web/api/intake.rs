@@ -338,7 +338,9 @@ async fn receive_file(state: &AppState, id: &JobId, field: &mut Field<'_>) -> Ap
 }
 
 async fn stream_to_file(field: &mut Field<'_>, path: &Path, max: u64) -> AppResult<u64> {
-    let mut file = tokio::fs::File::create(path).await?;
+    // Created before any await: a `tokio::fs::File::create` cancelled in flight (the client
+    // gone) still makes the file on a blocking thread, after the part file's guard removed it.
+    let mut file = tokio::fs::File::from_std(std::fs::File::create(path)?);
     let mut written: u64 = 0;
     while let Some(chunk) = field.chunk().await.map_err(form_error)? {
         written += chunk.len() as u64;
