@@ -23,12 +23,12 @@ impl MeetingDate {
     /// RFC 3339, `2025-09-25 20:05`, a day, or seconds/milliseconds since the epoch; a time
     /// without an offset is read in UTC.
     pub fn parse(text: &str) -> Option<Self> {
-        Self::parse_in(text, chrono_tz::Tz::UTC)
+        Self::parse_in(text, crate::zone::Zone::UTC)
     }
 
     /// As [`Self::parse`], a time without an offset read in `zone` (the zone of the person who
     /// typed it in a form).
-    pub fn parse_in(text: &str, zone: chrono_tz::Tz) -> Option<Self> {
+    pub fn parse_in(text: &str, zone: crate::zone::Zone) -> Option<Self> {
         parse_meeting_date_in(text, zone).map(Self)
     }
 

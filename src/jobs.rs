@@ -500,20 +500,20 @@ pub const MEETING_YEARS: std::ops::RangeInclusive<i32> = 1900..=2200;
 /// Returns the ISO 8601 form; local times without an offset are taken as UTC. Dates outside
 /// [`MEETING_YEARS`] are refused.
 pub fn parse_meeting_date(value: &str) -> Option<String> {
-    parse_meeting_date_in(value, chrono_tz::Tz::UTC)
+    parse_meeting_date_in(value, crate::zone::Zone::UTC)
 }
 
 /// As [`parse_meeting_date`], with a date and time that name no offset (what a form's
 /// `datetime-local` field sends) read in `zone`, the zone of the person who typed it. A date
 /// alone stays that day (midnight UTC), whatever the zone.
-pub fn parse_meeting_date_in(value: &str, zone: chrono_tz::Tz) -> Option<String> {
+pub fn parse_meeting_date_in(value: &str, zone: crate::zone::Zone) -> Option<String> {
     use chrono::Datelike;
     parse_instant(value.trim(), zone)
         .filter(|date| MEETING_YEARS.contains(&date.year()))
         .map(|date| date.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
 }
 
-fn parse_instant(value: &str, zone: chrono_tz::Tz) -> Option<chrono::DateTime<chrono::Utc>> {
+fn parse_instant(value: &str, zone: crate::zone::Zone) -> Option<chrono::DateTime<chrono::Utc>> {
     use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
     if value.is_empty() {
         return None;
@@ -697,7 +697,7 @@ mod tests {
 
     #[test]
     fn a_typed_time_is_read_in_the_typists_zone() {
-        let berlin = chrono_tz::Tz::Europe__Berlin;
+        let berlin = crate::zone::Zone::named("Europe/Berlin").unwrap();
         assert_eq!(
             parse_meeting_date_in("2025-09-25T14:30", berlin).as_deref(),
             Some("2025-09-25T12:30:00.000Z")

@@ -19,6 +19,7 @@ pub mod storage;
 pub mod store;
 pub mod telemetry;
 pub mod web;
+pub mod zone;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -187,7 +187,7 @@ pub struct Config {
 
     /// The zone times are shown in on pages rendered without JavaScript (with it, the
     /// browser's own zone is used).
-    pub display_timezone: chrono_tz::Tz,
+    pub display_timezone: crate::zone::Zone,
 
     /// Where job completion and failure events are POSTed, if anywhere.
     pub webhook_url: Option<String>,
@@ -464,7 +464,7 @@ impl Config {
             },
             rust_log: vars.string("RUST_LOG").unwrap_or_else(|| "info".into()),
             display_timezone: match vars.string("DISPLAY_TIMEZONE") {
-                None => chrono_tz::Tz::UTC,
+                None => crate::zone::Zone::UTC,
                 Some(name) => parse_timezone(&name)?,
             },
 
@@ -586,7 +586,7 @@ impl Config {
 }
 
 /// An IANA zone name (`Europe/Berlin`, `UTC`), as `DISPLAY_TIMEZONE` gives it.
-fn parse_timezone(name: &str) -> Result<chrono_tz::Tz, ConfigError> {
+fn parse_timezone(name: &str) -> Result<crate::zone::Zone, ConfigError> {
     name.parse().map_err(|_| {
         bad(
             "DISPLAY_TIMEZONE",
@@ -732,13 +732,16 @@ mod tests {
         assert_eq!(config.worker_concurrency, 2);
         assert!(!config.allow_private_urls);
         assert!(config.basic_auth.is_none());
-        assert_eq!(config.display_timezone, chrono_tz::Tz::UTC);
+        assert_eq!(config.display_timezone, crate::zone::Zone::UTC);
     }
 
     #[test]
     fn the_display_timezone_is_an_iana_name() {
         let berlin = config(&[("DISPLAY_TIMEZONE", "Europe/Berlin")]).unwrap();
-        assert_eq!(berlin.display_timezone, chrono_tz::Tz::Europe__Berlin);
+        assert_eq!(
+            berlin.display_timezone,
+            crate::zone::Zone::named("Europe/Berlin").unwrap()
+        );
         let error = config(&[("DISPLAY_TIMEZONE", "Mars/Olympus")]).unwrap_err();
         assert_eq!(
             error.to_string(),

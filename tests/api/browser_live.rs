@@ -303,7 +303,7 @@ async fn times_show_in_the_readers_zone() {
     let data = tempfile::tempdir().unwrap();
     seed(data.path());
     let mut config = test_config(data.path(), &fakes);
-    config.display_timezone = chrono_tz::Tz::Europe__Berlin;
+    config.display_timezone = focusflow::zone::Zone::named("Europe/Berlin").unwrap();
     let app = TestApp::start(config, fakes).await;
 
     // Without JavaScript: DISPLAY_TIMEZONE, named. (The meeting is 20:00 UTC.)

@@ -142,7 +142,7 @@ pub async fn save_edit(
 
 /// The edit form checked: the form to show again (with what is wrong beside each field), and
 /// the edit to make when nothing is.
-fn check_edit(job: &Job, fields: &EditFields, zone: chrono_tz::Tz) -> (EditForm, Option<Edit>) {
+fn check_edit(job: &Job, fields: &EditFields, zone: crate::zone::Zone) -> (EditForm, Option<Edit>) {
     let mut shown = EditForm {
         title: fields.title.trim().to_string(),
         meeting_date: fields.meeting_date.trim().to_string(),

@@ -127,7 +127,7 @@ fn list_of(return_to: &str) -> ListState {
 
 /// The zone a form's typed date is read in: the browser's, which app.js puts in the form's
 /// `timezone` field, or without JavaScript `DISPLAY_TIMEZONE` (the zone the page showed).
-fn form_zone(state: &AppState, given: &str) -> chrono_tz::Tz {
+fn form_zone(state: &AppState, given: &str) -> crate::zone::Zone {
     given
         .trim()
         .parse()

@@ -351,7 +351,7 @@ mod tests {
                 let mut job = crate::web::pages::view::tests::job(status, None);
                 job.id = JobId::parse(&format!("job{n}")).unwrap();
                 job.title = Some(format!("Weekly planning {n}"));
-                let card = JobList::card(&job, None, &ListState::default(), chrono_tz::UTC);
+                let card = JobList::card(&job, None, &ListState::default(), crate::zone::Zone::UTC);
                 Arc::new(RenderedCard::render(&card, "/"))
             })
             .collect();

@@ -2,12 +2,12 @@
 //! templates only lay them out. Nothing here is HTML; askama escapes every string.
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 
 use crate::config::Config;
 use crate::jobs::{ErrorKind, Job, JobId, LogLine, Stage, Status};
 use crate::markdown::render_summary;
 use crate::web::error::sentence;
+use crate::zone::Zone;
 
 /// A status in words, with the icon that goes with it (never colour alone).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +119,7 @@ pub struct DateShown {
 }
 
 impl DateShown {
-    fn from_datetime(date: DateTime<Utc>, with_time: bool, zone: Tz) -> Self {
+    fn from_datetime(date: DateTime<Utc>, with_time: bool, zone: Zone) -> Self {
         let text = if with_time {
             date.with_timezone(&zone)
                 .format("%a %-d %b %Y, %H:%M %Z")
@@ -135,13 +135,13 @@ impl DateShown {
     }
 
     /// A meeting date as stored (ISO 8601); a midnight date (UTC) is shown without its time.
-    pub fn meeting(iso: &str, zone: Tz) -> Option<Self> {
+    pub fn meeting(iso: &str, zone: Zone) -> Option<Self> {
         let date = DateTime::parse_from_rfc3339(iso).ok()?.with_timezone(&Utc);
         let midnight = date.time() == chrono::NaiveTime::MIN;
         Some(Self::from_datetime(date, !midnight, zone))
     }
 
-    pub fn millis(millis: i64, zone: Tz) -> Self {
+    pub fn millis(millis: i64, zone: Zone) -> Self {
         Self::from_datetime(
             DateTime::from_timestamp_millis(millis).unwrap_or_default(),
             true,
@@ -210,7 +210,7 @@ pub struct JobCard {
 }
 
 impl JobCard {
-    pub fn new(job: &Job, open: Option<&JobId>, zone: Tz) -> Self {
+    pub fn new(job: &Job, open: Option<&JobId>, zone: Zone) -> Self {
         let meeting = job
             .meeting_date
             .as_deref()
@@ -688,7 +688,7 @@ impl JobList {
         state: ListState,
         filter_error: Option<String>,
         queue: &[JobId],
-        zone: Tz,
+        zone: Zone,
     ) -> Self {
         let return_to = state.url(&Self::base(open));
         let cards = page
@@ -727,7 +727,7 @@ impl JobList {
     }
 
     /// A job's card in the list for `state` beside `open` (without its queue place).
-    pub fn card(job: &Job, open: Option<&Job>, state: &ListState, zone: Tz) -> JobCard {
+    pub fn card(job: &Job, open: Option<&Job>, state: &ListState, zone: Zone) -> JobCard {
         let mut card = JobCard::new(job, open.map(|job| &job.id), zone);
         card.href = state.url(&card.href);
         card
@@ -947,7 +947,7 @@ pub struct LogShown {
 }
 
 impl LogShown {
-    pub fn new(line: &LogLine, zone: Tz) -> Self {
+    pub fn new(line: &LogLine, zone: Zone) -> Self {
         let date = DateTime::from_timestamp_millis(line.ts).unwrap_or_default();
         Self {
             time: date.with_timezone(&zone).format("%H:%M:%S").to_string(),
@@ -987,7 +987,7 @@ pub struct Heading {
 }
 
 impl Heading {
-    pub fn new(job: &Job, zone: Tz) -> Self {
+    pub fn new(job: &Job, zone: Zone) -> Self {
         let card = JobCard::new(job, None, zone);
         Self {
             id: card.id,
@@ -1024,7 +1024,7 @@ pub struct EditForm {
 impl EditForm {
     /// The job's title and meeting date, the date in `zone` (the one the form's times are
     /// read in).
-    pub fn of(job: &Job, zone: Tz) -> Self {
+    pub fn of(job: &Job, zone: Zone) -> Self {
         Self {
             title: job.title.clone().unwrap_or_default(),
             meeting_date: job
@@ -1125,7 +1125,7 @@ pub struct PanelInputs {
     pub timed_transcript: bool,
     pub speakers: Vec<SpeakerField>,
     /// The display zone (`DISPLAY_TIMEZONE`).
-    pub zone: Tz,
+    pub zone: Zone,
 }
 
 /// The exports a job's panel offers: only those it has something for.
@@ -1364,13 +1364,13 @@ pub(super) mod tests {
         assert_eq!(queue_place(21), "21st in the queue");
         let queued = job(Status::Queued, None);
         let others = [JobId::parse("j0").unwrap(), JobId::parse("j1").unwrap()];
-        let card = JobCard::new(&queued, None, Tz::UTC).with_queue_place(&others);
+        let card = JobCard::new(&queued, None, Zone::UTC).with_queue_place(&others);
         assert_eq!(card.status.label, "2nd in the queue");
         assert!(card.show_steps);
         let done = JobCard::new(
             &job(Status::Completed, Some(Stage::Summarize)),
             None,
-            Tz::UTC,
+            Zone::UTC,
         );
         assert!(!done.show_steps);
     }
@@ -1429,17 +1429,25 @@ pub(super) mod tests {
 
     #[test]
     fn meeting_dates_read_well() {
-        let date = DateShown::meeting("2025-09-25T20:05:39.000Z", Tz::UTC).unwrap();
+        let date = DateShown::meeting("2025-09-25T20:05:39.000Z", Zone::UTC).unwrap();
         assert_eq!(date.text, "Thu 25 Sep 2025, 20:05 UTC");
         assert!(date.local);
-        let day = DateShown::meeting("2025-09-25T00:00:00.000Z", Tz::UTC).unwrap();
+        let day = DateShown::meeting("2025-09-25T00:00:00.000Z", Zone::UTC).unwrap();
         assert_eq!(day.text, "Thu 25 Sep 2025");
         assert!(!day.local);
         // In the display zone, named; a day stays the same day.
-        let berlin = DateShown::meeting("2025-09-25T20:05:39.000Z", Tz::Europe__Berlin).unwrap();
+        let berlin = DateShown::meeting(
+            "2025-09-25T20:05:39.000Z",
+            Zone::named("Europe/Berlin").unwrap(),
+        )
+        .unwrap();
         assert_eq!(berlin.text, "Thu 25 Sep 2025, 22:05 CEST");
         assert_eq!(berlin.iso, "2025-09-25T20:05:39Z");
-        let day = DateShown::meeting("2025-09-25T00:00:00.000Z", Tz::America__New_York).unwrap();
+        let day = DateShown::meeting(
+            "2025-09-25T00:00:00.000Z",
+            Zone::named("America/New_York").unwrap(),
+        )
+        .unwrap();
         assert_eq!(day.text, "Thu 25 Sep 2025");
     }
 }
