@@ -11,6 +11,10 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // The linker of x86_64 Linux builds (.cargo/config.toml) and the list of functions it places
+    // first: a change to either links the binary again.
+    println!("cargo:rerun-if-changed=scripts/link-hot-first");
+    println!("cargo:rerun-if-changed=scripts/code-order.txt");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     if os == "linux" && env == "gnu" {

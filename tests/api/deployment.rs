@@ -923,9 +923,12 @@ fn dockerignore_lets_in_everything_the_build_reads() {
             if from_stage {
                 continue;
             }
+            // a file inside a folder (`scripts/link-hot-first`) is let in by its own line or
+            // by its folder's
             for source in sources {
-                if let Some(Component::Normal(top)) = Path::new(&source).components().next() {
-                    needed.insert(top.to_string_lossy().into_owned());
+                let source = source.trim_start_matches("./").trim_end_matches('/');
+                if source != "." && !source.is_empty() {
+                    needed.insert(source.to_string());
                 }
             }
         }
@@ -944,7 +947,13 @@ fn dockerignore_lets_in_everything_the_build_reads() {
          build reads"
     );
     for name in needed {
-        // the last pattern naming it exactly decides, as in Docker
+        // the last pattern naming it or a folder holding it decides, as in Docker
+        let named = |path: &str| {
+            name == path
+                || name
+                    .strip_prefix(path)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
         let included = patterns
             .iter()
             .rev()
@@ -954,7 +963,7 @@ fn dockerignore_lets_in_everything_the_build_reads() {
                     None => (false, pattern.as_str()),
                 };
                 let path = path.trim_start_matches('/').trim_end_matches('/');
-                (path == name).then_some(negated)
+                named(path).then_some(negated)
             })
             .unwrap_or(false);
         assert!(
