@@ -18,7 +18,7 @@ the symbols, and its names match the release build's once the crates' hashes are
 Run it again after a toolchain or dependency upgrade, or when the log line of
 scripts/link-hot-first reports few of the listed functions found.
 """
-import http.client, importlib.util, json, os, re, shutil, signal, subprocess, sys, tempfile, time
+import importlib.util, json, os, re, shutil, signal, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "scripts", "code-order.txt")
@@ -37,60 +37,39 @@ def stem(symbol):
     return re.sub(r"Cs[0-9A-Za-z]+_", "Cs_", symbol)
 
 
-def get(port, path, headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        conn.request("GET", path, headers=headers or {})
-        response = conn.getresponse()
-        response.body = response.read()
-        return response
-    finally:
-        conn.close()
-
-
 def exercise(port):
-    for _ in range(120):
-        try:
-            if get(port, "/api/health").status == 200:
-                break
-        except OSError:
-            pass
-        time.sleep(1)
-    else:
-        sys.exit("the server did not become healthy under valgrind within 120 s")
     time.sleep(3)  # what an idle server runs (the queue's and the sessions' timers)
     browser = {"Accept": "text/html", "Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate"}
-    cookie = get(port, "/", browser).getheader("Set-Cookie", "").split(";")[0]
-    jobs = json.loads(get(port, "/api/jobs?limit=1").body)["jobs"]
+    cookie = lb.get(port, "/", browser)[1].get("set-cookie", "").split(";")[0]
+    jobs = json.loads(lb.get(port, "/api/jobs?limit=1")[2])["jobs"]
     for _ in range(3):
         for job in jobs:
-            get(port, f"/jobs/{job['id']}", {**browser, "Cookie": cookie})
-            get(port, f"/api/jobs/{job['id']}", {"Accept": "application/json"})
-        get(port, "/", {**browser, "Cookie": cookie})
-        get(port, "/", {**browser, "Cookie": cookie, "Accept-Encoding": "gzip, deflate, br, zstd"})
-        get(port, "/api/health")
-        get(port, "/api/jobs?limit=50", {"Accept": "application/json"})
-        get(port, "/api/jobs", {"Accept": "application/json", "Accept-Encoding": "gzip"})
-        get(port, "/no-such-page", browser)
-        get(port, "/api/jobs/no-such-job", {"Accept": "application/json"})
+            lb.get(port, f"/jobs/{job['id']}", {**browser, "Cookie": cookie})
+            lb.get(port, f"/api/jobs/{job['id']}", {"Accept": "application/json"})
+        lb.get(port, "/", {**browser, "Cookie": cookie})
+        lb.get(port, "/", {**browser, "Cookie": cookie, "Accept-Encoding": "gzip, deflate, br, zstd"})
+        lb.get(port, "/api/health")
+        lb.get(port, "/api/jobs?limit=50", {"Accept": "application/json"})
+        lb.get(port, "/api/jobs", {"Accept": "application/json", "Accept-Encoding": "gzip"})
+        lb.get(port, "/no-such-page", browser)
+        lb.get(port, "/api/jobs/no-such-job", {"Accept": "application/json"})
         for encoding in ("br", "gzip", "zstd", "identity"):
-            get(port, "/static/htmx.min.js", {"Accept-Encoding": encoding})
+            lb.get(port, "/static/htmx.min.js", {"Accept-Encoding": encoding})
 
 
 def record(binary, data, zone):
     """The names of the functions the binary runs on `data` while it is exercised."""
-    port = lb.free_port()
     out = os.path.join(data, "callgrind.out")
-    env = {"PATH": os.environ.get("PATH", ""), "HOST": "127.0.0.1", "PORT": str(port),
-           "DATA_DIR": data, "RUST_LOG": "warn", "TRANSCRIBER": "none", "DISPLAY_TIMEZONE": zone}
-    server = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--demangle=no", "--dump-instr=no",
-         f"--callgrind-out-file={out}", binary], env=env, cwd=data)
+    # The default rate limit (load-bench.py turns it off), so that its code is listed too.
+    env = {"DISPLAY_TIMEZONE": zone, "RATE_LIMIT_MAX_REQUESTS": "60"}
+    server = lb.Server(binary, data, env, start_timeout=120, wrapper=[
+        "valgrind", "--tool=callgrind", "--demangle=no", "--dump-instr=no",
+        f"--callgrind-out-file={out}"])
     try:
-        exercise(port)
+        exercise(server.port)
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=120)
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(timeout=120)
     ran = set()
     with open(out) as f:
         for line in f:

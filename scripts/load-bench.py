@@ -143,7 +143,8 @@ def get(port, path, headers=None):
 
 
 class Server:
-    def __init__(self, binary, data_dir, extra_env=None):
+    def __init__(self, binary, data_dir, extra_env=None, wrapper=(), start_timeout=60):
+        """`wrapper`: a command the binary runs under (valgrind), which starts it slower."""
         self.port = free_port()
         env = {"PATH": os.environ.get("PATH", ""), "HOST": "127.0.0.1", "PORT": str(self.port),
                "DATA_DIR": data_dir, "RUST_LOG": "warn", "RATE_LIMIT_MAX_REQUESTS": "0",
@@ -153,9 +154,9 @@ class Server:
         env.update({k: v for k, v in os.environ.items()
                     if k.startswith(("MALLOC_", "GLIBC_TUNABLES", "TOKIO_", "LD_PRELOAD"))})
         env.update(extra_env or {})
-        self.proc = subprocess.Popen([binary], env=env, cwd=data_dir,
+        self.proc = subprocess.Popen([*wrapper, binary], env=env, cwd=data_dir,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 60
+        deadline = time.time() + start_timeout
         while True:
             if self.proc.poll() is not None:
                 sys.exit(f"the server exited with {self.proc.returncode}")
