@@ -250,7 +250,7 @@ if [ -n "$order_line" ]; then
   [ $((found * 10)) -ge $((listed * 9)) ] \
     || fail "the image's build placed $order_line: scripts/code-order.txt is stale; remake it (README, Development)"
   echo "OK: code order: $order_line"
-elif grep -q 'code order: not applied' "$R/build.log"; then
+elif grep -q '^code order: not applied' "$R/build.log"; then
   fail "the image's release build did not place the functions the server runs first (scripts/link-hot-first)"
 else
   echo "note: no code-order line in the build log (the build step came from the cache)"
