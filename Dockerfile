@@ -1,7 +1,8 @@
 # FocusFlow: one Rust binary on an empty (scratch) base, running as uid/gid 10001.
 #   docker build -t focusflow .        (or: docker compose up -d --build)
-# The runtime image holds the binary, the four glibc/libgcc files it links, /etc/passwd and
-# /etc/group, /etc/nsswitch.conf, /tmp, the prompts and /app/data: no shell, no package manager.
+# The runtime image holds the binary (glibc linked in on x86_64; elsewhere also the four
+# glibc/libgcc files it links), /etc/passwd and /etc/group, /etc/nsswitch.conf, /tmp, the
+# prompts and /app/data: no shell, no package manager.
 
 # ---- build ---------------------------------------------------------------------------------
 FROM rust:1.95-bookworm AS builder
@@ -13,8 +14,9 @@ WORKDIR /build
 # [[example]] the manifest declares gets a placeholder (benches/<name>.rs and so on, or its
 # `path`); step 2 copies the real files over them. Auto-discovered targets need nothing.
 COPY Cargo.toml Cargo.lock ./
-# The linker (.cargo/config.toml: scripts/link-hot-first places the functions the server runs
-# first in the binary, which keeps its resident code small) and its list of those functions.
+# The linker (.cargo/config.toml: scripts/link-hot-first links glibc statically and places the
+# functions the server runs first in the binary, which keeps its resident code small) and its
+# list of those functions.
 COPY .cargo .cargo
 COPY scripts/link-hot-first scripts/code-order.txt scripts/
 RUN awk -F'"' 'function out() { if (n != "") print (p != "" ? p : d "/" n ".rs"); n = p = "" } \
@@ -45,14 +47,15 @@ RUN touch src/main.rs && { [ ! -f src/lib.rs ] || touch src/lib.rs; } \
  && { cat target/release/code-order.log 2>/dev/null || echo "code order: not applied (see scripts/link-hot-first)"; }
 
 # 3. The runtime file system, assembled here because the runtime stage has no shell: the binary,
-# every shared library it links (ldd: libc, libm, libgcc_s and the loader, at the paths the
-# binary asks for), the users, and a world-writable /tmp (SQLite's fallback for temp files).
-# glibc >= 2.34 has the `files` and `dns` NSS modules built in: no libnss_*.so is needed.
+# every shared library it links (ldd: none on x86_64, where scripts/link-hot-first links glibc
+# statically; elsewhere libc, libm, libgcc_s and the loader, at the paths the binary asks for),
+# the users, and a world-writable /tmp (SQLite's fallback for temp files). glibc >= 2.34 has the
+# `files` and `dns` NSS modules built in, also when linked statically: no libnss_*.so is needed.
 # The last line runs the binary inside that tree, so a missing library fails the build here.
 RUN mkdir -p /rootfs/app /rootfs/etc /rootfs/tmp /emptydir \
  && chmod 1777 /rootfs/tmp \
- && install -m 0755 target/release/focusflow /rootfs/app/focusflow \
- && libs=$(ldd target/release/focusflow | grep -o '/[^ ]*') \
+ && install -s -m 0755 target/release/focusflow /rootfs/app/focusflow \
+ && libs=$(ldd target/release/focusflow | grep -o '/[^ ]*' || true) \
  && if ldd target/release/focusflow | grep 'not found'; then exit 1; fi \
  && for lib in $libs; do cp --parents -L "$lib" /rootfs; done \
  && printf '%s\n' 'root:x:0:0:root:/root:/sbin/nologin' \

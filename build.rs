@@ -15,6 +15,8 @@ fn main() {
     // first: a change to either links the binary again.
     println!("cargo:rerun-if-changed=scripts/link-hot-first");
     println!("cargo:rerun-if-changed=scripts/code-order.txt");
+    // Its switch back to the shared glibc.
+    println!("cargo:rerun-if-env-changed=FOCUSFLOW_DYNAMIC_LIBC");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     if os == "linux" && env == "gnu" {

@@ -241,19 +241,26 @@ build() {
     || { tail -30 "$R/build.log"; fail "image build"; }
 }
 timed "image build" build
-# scripts/link-hot-first's line from the image's release build: the functions the server runs
-# are placed first in its code only when scripts/code-order.txt names them as this toolchain and
-# these dependencies do (a cached build step prints no line).
-order_line=$(grep -o '[0-9]* of [0-9]* listed functions placed first' "$R/build.log" | tail -1 || true)
-if [ -n "$order_line" ]; then
+# scripts/link-hot-first's line from the image's release build (a cached build step prints
+# none): glibc linked in, and the functions the server runs placed first in its code, which
+# happens only when scripts/code-order.txt names them as this toolchain and these dependencies
+# do.
+link_line=$(grep -E '^focusflow-[0-9a-f]+: ' "$R/build.log" | tail -1 || true)
+if [ -n "$link_line" ]; then
+  case $link_line in
+    *": static glibc, "*) ;;
+    *) fail "the image's release build did not link glibc statically: $link_line" ;;
+  esac
+  order_line=$(grep -o '[0-9]* of [0-9]* listed functions placed first' <<<"$link_line" || true)
+  [ -n "$order_line" ] || fail "the image's release build placed no functions first: $link_line"
   read -r found _ listed _ <<<"$order_line"
   [ $((found * 10)) -ge $((listed * 9)) ] \
     || fail "the image's build placed $order_line: scripts/code-order.txt is stale; remake it (README, Development)"
-  echo "OK: code order: $order_line"
+  echo "OK: link: ${link_line#*: }"
 elif grep -q '^code order: not applied' "$R/build.log"; then
-  fail "the image's release build did not place the functions the server runs first (scripts/link-hot-first)"
+  fail "the image's release build did not go through scripts/link-hot-first"
 else
-  echo "note: no code-order line in the build log (the build step came from the cache)"
+  echo "note: no link line in the build log (the build step came from the cache)"
 fi
 IMG_ID=$(podman image inspect --format '{{.Id}}' "$IMAGE")
 IMG_SIZE=$(podman image inspect --format '{{.Size}}' "$IMAGE")
